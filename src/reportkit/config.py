@@ -1,0 +1,412 @@
+"""Loading and validating a deployment's ``params/*.yaml`` into typed objects.
+
+``schools.yaml`` (districts, schools, recipients), ``rules.yaml`` (every threshold
+of the flag engine) and ``delivery.yaml`` (SMTP and message settings). A bad file
+raises one :class:`~reportkit.errors.ConfigError` naming the file, the key path
+and the value. :class:`Settings` resolves ``--db``/``--params``/``--outputs`` and
+their ``REPORTKIT_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from reportkit.errors import ConfigError
+from reportkit.schema import RESPIRATORY_SYMPTOMS, SYMPTOMS, Session
+
+__all__ = [
+    "ClusterRule",
+    "DeliveryConfig",
+    "District",
+    "Recipient",
+    "Rules",
+    "School",
+    "SchoolsConfig",
+    "Settings",
+    "SmtpConfig",
+    "load_delivery",
+    "load_rules",
+    "load_schools",
+    "load_yaml_model",
+]
+
+M = TypeVar("M", bound=BaseModel)
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _safe_id(value: str) -> str:
+    if not SAFE_ID.match(value):
+        raise ValueError("must be letters, digits, '-' or '_' (it becomes a folder name)")
+    return value
+
+
+def _hhmm(value: Any) -> str:
+    if isinstance(value, int):  # YAML 1.1 reads 16:30 unquoted as 990 minutes
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    if not isinstance(value, str) or not _HHMM.match(value.strip()):
+        raise ValueError("must be a time HH:MM")
+    h, m = value.strip().split(":")
+    return f"{int(h):02d}:{m}"
+
+
+def _single_line(value: str) -> str:
+    if any(c in value for c in "\r\n\x00"):
+        raise ValueError("must be a single line")
+    return value.strip()
+
+
+class Recipient(_Model):
+    name: str
+    email: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _single_line(v)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        v = v.strip()
+        if not _EMAIL.match(v):
+            raise ValueError("is not an email address")
+        return v
+
+
+class District(_Model):
+    id: str
+    name: str
+    recipients: list[Recipient] = []
+    deadline: str = "17:30"
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return _safe_id(v)
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _deadline(cls, v: Any) -> str:
+        return _hhmm(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _single_line(v)
+
+
+class School(_Model):
+    id: str
+    name: str
+    district: str
+    town: str = ""
+    kind: str = ""
+    reports_to: str | None = None
+    sessions: list[Session] = [Session.MORNING]
+    deadline: str = "16:30"
+    closing_time: str = "18:00"
+    timezone: str | None = None
+    recipients: list[Recipient] = []
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return _safe_id(v)
+
+    @field_validator("deadline", "closing_time", mode="before")
+    @classmethod
+    def _times(cls, v: Any) -> str:
+        return _hhmm(v)
+
+    @field_validator("name", "town")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _single_line(v)
+
+    @field_validator("sessions")
+    @classmethod
+    def _sessions(cls, v: list[Session]) -> list[Session]:
+        if not v:
+            raise ValueError("must name at least one session")
+        return list(dict.fromkeys(v))
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            _zone(v)
+        return v
+
+    def deadline_time(self) -> time:
+        return time.fromisoformat(self.deadline)
+
+    def closing(self) -> time:
+        return time.fromisoformat(self.closing_time)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("is not a known IANA time zone") from exc
+
+
+class SchoolsConfig(_Model):
+    timezone: str = "Asia/Shanghai"
+    districts: list[District]
+    schools: list[School]
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        _zone(v)
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> SchoolsConfig:
+        district_ids = [d.id for d in self.districts]
+        if len(set(district_ids)) != len(district_ids):
+            raise ValueError(f"districts: duplicate id {_first_dup(district_ids)!r}")
+        school_ids = [s.id for s in self.schools]
+        if len(set(school_ids)) != len(school_ids):
+            raise ValueError(f"schools: duplicate id {_first_dup(school_ids)!r}")
+        for i, s in enumerate(self.schools):
+            if s.district not in district_ids:
+                raise ValueError(f"schools.{i}.district: unknown district {s.district!r}")
+            if s.reports_to is not None and s.reports_to not in school_ids:
+                raise ValueError(f"schools.{i}.reports_to: unknown school {s.reports_to!r}")
+        return self
+
+    @cached_property
+    def by_id(self) -> dict[str, School]:
+        return {s.id: s for s in self.schools}
+
+    @cached_property
+    def by_name(self) -> dict[str, School]:
+        return {s.name: s for s in self.schools}
+
+    @cached_property
+    def districts_by_id(self) -> dict[str, District]:
+        return {d.id: d for d in self.districts}
+
+    def school(self, school_id: str) -> School:
+        try:
+            return self.by_id[school_id]
+        except KeyError:
+            raise ConfigError("schools.yaml", "schools", school_id, "unknown school") from None
+
+    def district(self, district_id: str) -> District:
+        try:
+            return self.districts_by_id[district_id]
+        except KeyError:
+            raise ConfigError(
+                "schools.yaml", "districts", district_id, "unknown district"
+            ) from None
+
+    def schools_in(self, district_id: str) -> list[School]:
+        self.district(district_id)
+        return [s for s in self.schools if s.district == district_id]
+
+    def resolve_school(self, value: object) -> str | None:
+        """A school id from a cell holding an id or a name; None when unknown."""
+        text = str(value).strip()
+        if text in self.by_id:
+            return text
+        school = self.by_name.get(text)
+        return school.id if school else None
+
+    def zone(self, school_id: str | None = None) -> ZoneInfo:
+        school = self.by_id.get(school_id) if school_id else None
+        return ZoneInfo(school.timezone if school and school.timezone else self.timezone)
+
+
+def _first_dup(items: list[str]) -> str:
+    seen: set[str] = set()
+    for x in items:
+        if x in seen:
+            return x
+        seen.add(x)
+    return ""
+
+
+class ClusterRule(_Model):
+    enabled: bool = True
+    min_cases: int = Field(ge=1)
+    days: int = Field(ge=1)
+
+
+class Rules(_Model):
+    fever_celsius: float = Field(37.3, ge=35.0, le=42.0)
+    valid_celsius: tuple[float, float] = (34.0, 43.0)
+    fahrenheit_range: tuple[float, float] = (93.0, 110.0)
+    window_days: int = Field(14, ge=1, le=60)
+    monitoring_days: int = Field(14, ge=1, le=60)
+    unreachable_days: int = Field(2, ge=2, le=30)
+    respiratory_symptoms: list[str] = sorted(RESPIRATORY_SYMPTOMS)
+    extra_symptom_terms: dict[str, list[str]] = {}
+    clusters: dict[str, ClusterRule] = {
+        "same_day": ClusterRule(min_cases=3, days=1),
+        "three_days": ClusterRule(min_cases=5, days=3),
+        "clustered_illness": ClusterRule(min_cases=2, days=14),
+    }
+
+    @field_validator("respiratory_symptoms")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        unknown = [s for s in v if s not in SYMPTOMS]
+        if unknown:
+            raise ValueError(f"unknown symptom code {unknown[0]!r}; known: {', '.join(SYMPTOMS)}")
+        return v
+
+    @field_validator("extra_symptom_terms")
+    @classmethod
+    def _terms(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = [s for s in v if s not in SYMPTOMS]
+        if unknown:
+            raise ValueError(f"unknown symptom code {unknown[0]!r}; known: {', '.join(SYMPTOMS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Rules:
+        lo, hi = self.valid_celsius
+        if not lo < self.fever_celsius < hi:
+            raise ValueError("fever_celsius must lie inside valid_celsius")
+        return self
+
+    def symptom_terms(self) -> dict[str, str]:
+        """Accepted term -> symptom code, the defaults plus ``extra_symptom_terms``."""
+        terms = {code: code for code in SYMPTOMS}
+        for code, (words, _) in SYMPTOMS.items():
+            terms.update({w: code for w in words})
+        for code, words in self.extra_symptom_terms.items():
+            terms.update({w: code for w in words})
+        return terms
+
+
+class SmtpConfig(_Model):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str = "REPORTKIT_SMTP_PASSWORD"
+    timeout: float = Field(30.0, gt=0)
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+class DeliveryConfig(_Model):
+    smtp: SmtpConfig = SmtpConfig()
+    from_: str = Field("晨午检日报 <reports@localhost>", alias="from")
+    subject: str = "【晨午检日报】{school} {date} 未报{missing}人 疑似{suspected}人"
+    district_subject: str = (
+        "【晨午检汇总】{district} {date} 未报送学校{schools_missing}所 疑似{suspected}人"
+    )
+    reminder_subject: str = "【晨午检提醒】{school} {date} 尚有{missing}人未报"
+    mask_names: bool = False
+    retries: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(2.0, ge=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    """Read ``path`` and validate it as ``model``; errors name file, key path and value."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, reason="file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, reason=f"not UTF-8 text ({exc.reason})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise ConfigError(path, where, reason=f"not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            path, reason="must be a mapping at the top level", value=type(data).__name__
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = _format_loc(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        if isinstance(value, dict | list):
+            value = None
+        raise ConfigError(path, loc, value, msg) from None
+
+
+def load_schools(params_dir: Path) -> SchoolsConfig:
+    return load_yaml_model(Path(params_dir) / "schools.yaml", SchoolsConfig)
+
+
+def load_rules(params_dir: Path) -> Rules:
+    path = Path(params_dir) / "rules.yaml"
+    return load_yaml_model(path, Rules) if path.exists() else Rules()
+
+
+def load_delivery(params_dir: Path) -> DeliveryConfig:
+    path = Path(params_dir) / "delivery.yaml"
+    return load_yaml_model(path, DeliveryConfig) if path.exists() else DeliveryConfig()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the database, the params and the outputs are.
+
+    Explicit arguments win over ``REPORTKIT_DB``/``REPORTKIT_PARAMS``/
+    ``REPORTKIT_OUTPUTS``, which win over the defaults (relative to the working
+    directory).
+    """
+
+    db: str
+    params: Path
+    outputs: Path
+
+    @classmethod
+    def resolve(
+        cls,
+        db: str | None = None,
+        params: str | Path | None = None,
+        outputs: str | Path | None = None,
+    ) -> Settings:
+        env = os.environ
+        return cls(
+            db=db or env.get("REPORTKIT_DB") or "sqlite:///data/reportkit.db",
+            params=Path(params or env.get("REPORTKIT_PARAMS") or "params"),
+            outputs=Path(outputs or env.get("REPORTKIT_OUTPUTS") or "outputs"),
+        )
+
+    def schools(self) -> SchoolsConfig:
+        return load_schools(self.params)
+
+    def rules(self) -> Rules:
+        return load_rules(self.params)
+
+    def delivery(self) -> DeliveryConfig:
+        return load_delivery(self.params)

@@ -1,0 +1,101 @@
+"""The exceptions reportkit raises, rooted in one class.
+
+::
+
+    ReportkitError
+    ├── ConfigError            a params/*.yaml file is missing or invalid (path, key, value)
+    ├── IngestError            an input file cannot be read at all (path, row, column, value)
+    ├── StoreError             the database cannot be used (URL, reason)
+    ├── ReportExecutionError   a notebook failed (school, date, cell, ename, evalue)
+    ├── RenderError            HTML or PDF could not be produced
+    └── DeliveryError          a message could not be built or sent
+
+Findings about people (missing, fever, suspected) are data, never exceptions;
+exceptions are for input the program cannot use.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeliveryError",
+    "IngestError",
+    "RenderError",
+    "ReportExecutionError",
+    "ReportkitError",
+    "StoreError",
+]
+
+
+class ReportkitError(Exception):
+    """Root of every error reportkit raises on purpose."""
+
+
+class ConfigError(ReportkitError):
+    """A configuration file is missing or invalid."""
+
+    def __init__(self, path: object, key: str = "", value: object = None, reason: str = "") -> None:
+        self.path = str(path)
+        self.key = key
+        self.value = value
+        self.reason = reason
+        where = f"{self.path}: {key}" if key else self.path
+        shown = "" if value is None else f" (got {value!r})"
+        super().__init__(f"{where}: {reason}{shown}")
+
+
+class IngestError(ReportkitError):
+    """An input file cannot be read at all; the message names the file."""
+
+    def __init__(
+        self,
+        path: object,
+        reason: str,
+        row: int | None = None,
+        column: str | None = None,
+        value: object = None,
+    ) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.row = row
+        self.column = column
+        self.value = value
+        parts = [self.path]
+        if row is not None:
+            parts.append(f"row {row}")
+        if column:
+            parts.append(f"column {column!r}")
+        shown = "" if value is None else f" (got {value!r})"
+        super().__init__(f"{', '.join(parts)}: {reason}{shown}")
+
+
+class StoreError(ReportkitError):
+    """The database cannot be opened or used."""
+
+
+class ReportExecutionError(ReportkitError):
+    """A school's notebook failed while executing."""
+
+    def __init__(
+        self,
+        school_id: str,
+        date: str,
+        cell_index: int | None = None,
+        ename: str = "",
+        evalue: str = "",
+    ) -> None:
+        self.school_id = school_id
+        self.date = date
+        self.cell_index = cell_index
+        self.ename = ename
+        self.evalue = evalue
+        cell = "" if cell_index is None else f" in cell {cell_index}"
+        super().__init__(f"{school_id} {date}: notebook failed{cell}: {ename}: {evalue}")
+
+
+class RenderError(ReportkitError):
+    """HTML or PDF output could not be produced."""
+
+
+class DeliveryError(ReportkitError):
+    """A message could not be built or sent."""
