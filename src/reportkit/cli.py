@@ -1,0 +1,300 @@
+"""The ``reportkit`` command: parses arguments and calls the library.
+
+Heavy modules (pandas, SQLAlchemy, papermill, nbconvert) are imported inside the
+command that needs them, so ``reportkit --help`` answers at once.
+
+Exit codes: 0 success; 1 something failed (a file could not be read, a school's
+report failed, a message was not sent); 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("locations")
+    group.add_argument(
+        "--db",
+        default=default,
+        help="SQLAlchemy URL (env REPORTKIT_DB; default sqlite:///data/reportkit.db)",
+    )
+    group.add_argument(
+        "--params",
+        default=default,
+        metavar="DIR",
+        help="params folder (env REPORTKIT_PARAMS; default ./params)",
+    )
+    group.add_argument(
+        "--outputs",
+        default=default,
+        metavar="DIR",
+        help="outputs folder (env REPORTKIT_OUTPUTS; default ./outputs)",
+    )
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from reportkit.config import Settings
+
+    return Settings.resolve(args.db, args.params, args.outputs)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+# --- ingest -------------------------------------------------------------------
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from reportkit import ingest, store
+
+    settings = _settings(args)
+    config = settings.schools()
+    engine = store.connect(settings.db)
+    store.sync_schools(engine, config)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    for p in missing:
+        print(f"reportkit: {p}: no such file or folder", file=sys.stderr)
+    paths = [Path(p) for p in args.paths if Path(p).exists()]
+    report = ingest.ingest_paths(
+        engine, paths, args.kind, config, settings.rules(), school=args.school
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_ingest(report)
+    return EXIT_FAILED if (report.failed or missing) else EXIT_OK
+
+
+def _print_ingest(report: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"ingest {report.kind}")
+    cols = ["rows_read", "inserted", "updated", "unchanged", "quarantined", "findings"]
+    table.add_column("file", overflow="fold")
+    table.add_column("encoding")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for f in report.files:
+        if f.error:
+            table.add_row(
+                f.path, f.encoding or "", f"[red]{f.error}[/red]", *[""] * (len(cols) - 1)
+            )
+        else:
+            note = " (already ingested)" if f.already_ingested else ""
+            table.add_row(f.path + note, f.encoding or "", *[str(getattr(f, c)) for c in cols])
+    table.add_row("total", "", *[str(getattr(report, c)) for c in cols], style="bold")
+    _console().print(table)
+
+
+# --- demo ---------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reportkit import demo
+
+    settings = _settings(args)
+    result = demo.build_demo(
+        Path(args.root),
+        settings.params,
+        settings.db,
+        scale=args.scale,
+        ingest_through=args.ingest_through,
+    )
+    print(result.summary())
+    return EXIT_OK
+
+
+# --- flags --------------------------------------------------------------------
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    from reportkit import flags, store
+
+    settings = _settings(args)
+    config = settings.schools()
+    for school_id in args.school or []:
+        config.school(school_id)
+    engine = store.connect(settings.db)
+    findings = flags.load_findings(engine, config, settings.rules(), args.date, args.school or None)
+    if args.json:
+        print(json.dumps(findings.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _console().print(flags.summary_table(findings, lang=args.lang))
+    return EXIT_OK
+
+
+# --- run ----------------------------------------------------------------------
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("html", "pdf")]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown format {bad[0]!r}; known: html, pdf")
+    return formats
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reportkit import runner
+
+    settings = _settings(args)
+    result = runner.run_reports(
+        settings,
+        args.date,
+        args.school,
+        args.district,
+        jobs=args.jobs,
+        lang=args.lang,
+        formats=args.formats,
+        retries=args.retries,
+        timeout=args.timeout,
+        executor=_dask_executor(args),
+    )
+    _print_run(result)
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _dask_executor(args: argparse.Namespace) -> Any:
+    if not getattr(args, "dask", None):
+        return None
+    from reportkit.cluster import dask_executor
+
+    return dask_executor(args.dask)
+
+
+def _print_run(result: Any) -> None:
+    ok = len(result.jobs) - len(result.failed)
+    print(f"{ok} of {len(result.jobs)} reports rendered; manifest: {result.manifest}")
+    for job in result.failed:
+        err = job.error or {}
+        cell = "" if err.get("cell_index") is None else f" (cell {err['cell_index']})"
+        print(
+            f"FAILED {job.kind} {job.id}{cell}: {err.get('ename')}: {err.get('evalue', '')}".rstrip(),
+            file=sys.stderr,
+        )
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
+    p.add_argument(
+        "--formats", type=_formats, default=("html", "pdf"), help="html,pdf (default both)"
+    )
+    p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
+    p.add_argument("--retries", type=int, default=1, help="retries of a failed report (default 1)")
+    p.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds a cell may run (default 300)"
+    )
+    p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+
+
+# --- parser -------------------------------------------------------------------
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reportkit",
+        description="Daily epidemic reporting for school districts: ingest, flag, render, send.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _common(p, suppress=True)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("ingest", cmd_ingest, "read rosters, health logs or gate registers into the store")
+    p.add_argument("kind", choices=["roster", "logs", "entries"])
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("--school", help="school id for files without a school column")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("demo", cmd_demo, "build the deterministic demo district and ingest it")
+    p.add_argument("--root", default=".", help="where data/inbox is written (default .)")
+    p.add_argument("--scale", type=int, default=1, help="multiply the number of schools")
+    p.add_argument(
+        "--ingest-through",
+        type=_date,
+        default=None,
+        metavar="DATE",
+        help="ingest days up to DATE only; later days stay in the inbox",
+    )
+
+    p = add(
+        "flags", cmd_flags, "who has not reported, who needs attention, was each school on time"
+    )
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--school", action="append", help="school id (repeatable; default all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
+
+    p = add("run", cmd_run, "execute and render the daily reports of schools and their districts")
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--school", action="append", help="school id (repeatable; default all)")
+    p.add_argument("--district", action="append", help="district id (repeatable)")
+    _add_run_options(p)
+
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("reportkit")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("db", "params", "outputs"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    from reportkit.errors import ConfigError, ReportkitError
+
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"reportkit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ReportkitError as exc:
+        print(f"reportkit: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

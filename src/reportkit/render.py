@@ -1,0 +1,477 @@
+"""Turn executed report notebooks into offline HTML and A4 PDF files.
+
+This module owns:
+
+* the HTML exporter: nbconvert's ``HTMLExporter`` with reportkit's own template
+  (``reportkit/templates/reportkit``, extending nbconvert's ``lab`` template). The
+  output has no code, no prompts, no errors or stderr, images embedded as data URIs,
+  one inline stylesheet and no external resources (no scripts, CDN or web fonts).
+  Cells are dropped with tags: ``remove`` (or ``remove-cell``) drops a whole cell,
+  ``remove-output`` drops a cell's outputs.
+* :class:`PdfPrinter`: one headless Chromium (via playwright) kept open for a whole
+  batch and safe to call from many threads; it runs in a private thread with its own
+  asyncio loop, and up to ``max_pages`` PDFs print concurrently. Pages may not load
+  anything from the network (http, https, ws, ftp requests are aborted).
+* :func:`write_atomic`, used for every file reportkit writes.
+* the renderer registry (``html``, ``pdf``), like papermill's engines.
+
+The Chromium binary is ``$REPORTKIT_CHROMIUM``, else ``/usr/bin/chromium``, else
+``chromium`` / ``chromium-browser`` on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import nbformat
+from nbconvert.exporters import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
+from nbconvert.utils.iso639_1 import iso639_1
+from traitlets import default, validate
+from traitlets.config import Config
+
+from reportkit.errors import RenderError
+
+__all__ = [
+    "PdfPrinter",
+    "Renderer",
+    "StripErrorsPreprocessor",
+    "get_renderer",
+    "html_exporter",
+    "register_renderer",
+    "render_html",
+    "render_pdf",
+    "write_atomic",
+]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+REMOVE_CELL_TAGS = frozenset({"remove", "remove-cell"})
+REMOVE_OUTPUT_TAGS = frozenset({"remove-output"})
+CHROMIUM_ENV = "REPORTKIT_CHROMIUM"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+)
+FOOTER_TEMPLATE = (
+    '<div style="width:100%;text-align:center;font-size:8px;color:#666;'
+    "font-family:'Noto Sans CJK SC',sans-serif;\">"
+    '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
+)
+PDF_MARGIN = {"top": "14mm", "right": "11mm", "bottom": "16mm", "left": "11mm"}
+# nbconvert's HTML priority minus JavaScript, widgets and mermaid (all need scripts).
+DISPLAY_PRIORITY = (
+    "text/html",
+    "text/markdown",
+    "image/svg+xml",
+    "text/latex",
+    "image/png",
+    "image/jpeg",
+    "text/plain",
+)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_atomic(path: Path | str, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    Readers see either the old file or the complete new one, never half a report.
+    Missing parent directories are created; ``str`` data is written as UTF-8.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------- HTML
+
+
+class StripErrorsPreprocessor(Preprocessor):
+    """Drop ``error`` outputs and ``stderr`` streams: readers never see tracebacks."""
+
+    def preprocess_cell(self, cell, resources, index):  # type: ignore[override]
+        if cell.cell_type == "code":
+            cell.outputs = [
+                out
+                for out in cell.outputs
+                if out.output_type != "error"
+                and not (out.output_type == "stream" and out.get("name") == "stderr")
+            ]
+        return cell, resources
+
+
+class ReportHTMLExporter(HTMLExporter):
+    """``HTMLExporter`` using reportkit's template; accepts BCP 47 tags like ``zh-CN``."""
+
+    @default("template_name")
+    def _template_name_default(self) -> str:
+        return "reportkit"
+
+    @default("extra_template_basedirs")
+    def _default_extra_template_basedirs(self) -> list[str]:
+        return [str(TEMPLATES_DIR)]
+
+    @validate("language_code")
+    def _valid_language_code(self, proposal: Any) -> str:
+        # nbconvert only accepts bare ISO 639-1 codes; ``<html lang>`` wants "zh-CN".
+        value = proposal["value"]
+        if not re.fullmatch(r"[A-Za-z]{2}(-[A-Za-z0-9]{2,8})*", value) or (
+            value[:2].lower() not in iso639_1
+        ):
+            raise RenderError(f"Not a language tag: {value!r} (use e.g. 'zh-CN' or 'en')")
+        return value
+
+
+_local = threading.local()
+
+
+def _exporter_config(lang: str) -> Config:
+    return Config(
+        {
+            "HTMLExporter": {
+                "exclude_input": True,
+                "exclude_input_prompt": True,
+                "exclude_output_prompt": True,
+                "exclude_anchor_links": True,
+                "embed_images": True,
+                "language_code": lang,
+            },
+            "NbConvertBase": {
+                "display_data_priority": list(DISPLAY_PRIORITY),
+            },
+            "TagRemovePreprocessor": {
+                "enabled": True,
+                "remove_cell_tags": set(REMOVE_CELL_TAGS),
+                "remove_all_outputs_tags": set(REMOVE_OUTPUT_TAGS),
+            },
+            "CSSHTMLHeaderPreprocessor": {"enabled": False},  # pygments CSS: no code shown
+        }
+    )
+
+
+def html_exporter(lang: str = "zh-CN") -> HTMLExporter:
+    """Return this thread's reusable exporter for ``lang`` (``<html lang="...">``).
+
+    Exporters are cached per thread (nbconvert exporters keep per-call state), so the
+    result may be reused freely from the calling thread.
+    """
+    cache: dict[str, HTMLExporter] = _local.__dict__.setdefault("exporters", {})
+    exporter = cache.get(lang)
+    if exporter is None:
+        exporter = cache[lang] = ReportHTMLExporter(config=_exporter_config(lang))
+    return exporter
+
+
+def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
+    if nb.metadata.get("title"):
+        return str(nb.metadata["title"])
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return fallback
+
+
+def render_html(nb: nbformat.NotebookNode | str | Path, lang: str = "zh-CN") -> str:
+    """Render a notebook (node, or path to an ``.ipynb``) to one self-contained HTML page."""
+    path: Path | None = None
+    if not isinstance(nb, nbformat.NotebookNode):
+        path = Path(nb)
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except (OSError, ValueError) as exc:
+            raise RenderError(f"Cannot read notebook {path}: {exc}") from exc
+    resources = {
+        "metadata": {
+            "name": _title(nb, path.stem if path else "report"),
+            "path": str(path.parent) if path else "",
+        }
+    }
+    try:
+        body, _ = html_exporter(lang).from_notebook_node(nb, resources=resources)
+    except RenderError:
+        raise
+    except Exception as exc:
+        where = f" {path}" if path else ""
+        raise RenderError(f"Cannot render notebook{where} to HTML: {exc}") from exc
+    return body
+
+
+# ----------------------------------------------------------------------------- PDF
+
+
+def find_chromium(executable: str | Path | None = None) -> str:
+    """Locate the Chromium binary; raise :class:`RenderError` if there is none."""
+    chosen = executable or os.environ.get(CHROMIUM_ENV)
+    if chosen:
+        if Path(chosen).is_file() and os.access(chosen, os.X_OK):
+            return str(chosen)
+        raise RenderError(
+            f"Chromium not found at {chosen} (from {'argument' if executable else CHROMIUM_ENV}); "
+            "install it with `apt-get install chromium` or point REPORTKIT_CHROMIUM at it"
+        )
+    for candidate in (DEFAULT_CHROMIUM, shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise RenderError(
+        "No Chromium browser found (looked for $REPORTKIT_CHROMIUM, /usr/bin/chromium, "
+        "chromium, chromium-browser); PDF output needs it: `apt-get install chromium`"
+    )
+
+
+class PdfPrinter:
+    """One headless Chromium for a whole batch; ``print_*`` may be called from any thread.
+
+    Playwright's API is not thread-safe, so the browser lives in a private thread that
+    runs an asyncio loop; callers hand it jobs and block on the result. Up to
+    ``max_pages`` pages (default: CPU count, at most 4) print at once. The browser
+    starts on ``__enter__``/:meth:`start` or the first print, and is relaunched if it
+    crashes. Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        executable: str | Path | None = None,
+        *,
+        max_pages: int | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        self.executable = executable
+        self.max_pages = max_pages or min(4, os.cpu_count() or 1)
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._slots: asyncio.Semaphore | None = None
+        self._exe = ""
+
+    def __enter__(self) -> PdfPrinter:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> PdfPrinter:
+        """Launch the browser (idempotent); raises :class:`RenderError` if it cannot."""
+        with self._lock:
+            if self._closed:
+                raise RenderError("PdfPrinter is closed")
+            if self._loop is not None:
+                return self
+            exe = find_chromium(self.executable)
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=self._run_loop, args=(loop,), name="reportkit-pdf", daemon=True
+            )
+            thread.start()
+            try:
+                asyncio.run_coroutine_threadsafe(self._launch(exe), loop).result(self.timeout)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join()
+                if isinstance(exc, RenderError) or not isinstance(exc, Exception):
+                    raise
+                raise RenderError(f"Cannot start Chromium ({exe}): {exc}") from exc
+            self._loop, self._thread = loop, thread
+        return self
+
+    def print_html(self, html: str, out_path: Path | str) -> Path:
+        """Print an HTML document to an A4 PDF at ``out_path`` (written atomically)."""
+        return self._print(out_path, html=html)
+
+    def print_file(self, html_path: Path | str, out_path: Path | str) -> Path:
+        """Print an HTML file (opened via ``file://``) to an A4 PDF at ``out_path``."""
+        html_path = Path(html_path).resolve()
+        if not html_path.is_file():
+            raise RenderError(f"No such HTML file: {html_path}")
+        return self._print(out_path, url=html_path.as_uri())
+
+    def close(self) -> None:
+        """Close the browser and stop the worker thread. Safe to call twice."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+            self._closed = True
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(self.timeout)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+    # -- internals (the coroutines below run on the printer's own thread) --
+
+    @staticmethod
+    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def _print(self, out_path: Path | str, *, html: str | None = None, url: str | None = None) -> Path:
+        self.start()
+        loop = self._loop
+        if loop is None:
+            raise RenderError("PdfPrinter is closed")
+        future = asyncio.run_coroutine_threadsafe(self._pdf_bytes(html, url), loop)
+        try:
+            data = future.result(self.timeout)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise RenderError(f"Printing {out_path} timed out after {self.timeout:.0f} s") from exc
+        except RenderError:
+            raise
+        except Exception as exc:
+            raise RenderError(f"Cannot print {out_path}: {exc}") from exc
+        return write_atomic(Path(out_path), data)
+
+    async def _launch(self, exe: str) -> None:
+        try:
+            from playwright.async_api import async_playwright
+        except ImportError as exc:  # pragma: no cover - playwright is a dependency
+            raise RenderError("PDF output needs the 'playwright' package") from exc
+        self._slots = asyncio.Semaphore(self.max_pages)
+        self._playwright = await async_playwright().start()
+        try:
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=exe,
+                args=list(CHROMIUM_ARGS),
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+            )
+        except BaseException:
+            await self._playwright.stop()
+            raise
+        self._exe = exe
+
+    async def _pdf_bytes(self, html: str | None, url: str | None) -> bytes:
+        assert self._slots is not None
+        async with self._slots:
+            if not self._browser.is_connected():  # crashed mid-batch: relaunch once
+                await self._playwright.stop()
+                await self._launch(self._exe)
+            page = await self._browser.new_page()  # fresh context: no state shared
+            try:
+                # Reports are offline: refuse anything from the network.
+                await page.route(re.compile(r"^(https?|wss?|ftp)://"), lambda route: route.abort())
+                if html is not None:
+                    await page.set_content(html, wait_until="load")
+                else:
+                    await page.goto(url, wait_until="load")
+                return await page.pdf(
+                    format="A4",
+                    print_background=True,
+                    display_header_footer=True,
+                    header_template="<span></span>",
+                    footer_template=FOOTER_TEMPLATE,
+                    margin=PDF_MARGIN,
+                )
+            finally:
+                await page.context.close()
+
+    async def _shutdown(self) -> None:
+        if self._browser is not None:
+            await self._browser.close()
+        if self._playwright is not None:
+            await self._playwright.stop()
+        self._browser = self._playwright = None
+
+
+def render_pdf(html: str, out_path: Path | str, printer: PdfPrinter | None = None) -> Path:
+    """Print ``html`` to an A4 PDF; pass a started :class:`PdfPrinter` in batches."""
+    if printer is not None:
+        return printer.print_html(html, out_path)
+    with PdfPrinter() as own:
+        return own.print_html(html, out_path)
+
+
+# ------------------------------------------------------------------------ registry
+
+
+class Renderer(Protocol):
+    """Writes one output file for an executed notebook and returns its path."""
+
+    def __call__(
+        self,
+        nb: nbformat.NotebookNode | str | Path,
+        out_path: Path,
+        *,
+        lang: str = "zh-CN",
+        printer: PdfPrinter | None = None,
+    ) -> Path: ...
+
+
+_RENDERERS: dict[str, Renderer] = {}
+
+
+def register_renderer(name: str, fn: Renderer | Callable[..., Path]) -> None:
+    """Register (or replace) the renderer for output format ``name``."""
+    _RENDERERS[name] = fn  # type: ignore[assignment]
+
+
+def get_renderer(name: str) -> Renderer:
+    """Return the renderer for ``name``; raise :class:`RenderError` if unknown."""
+    try:
+        return _RENDERERS[name]
+    except KeyError:
+        known = ", ".join(sorted(_RENDERERS))
+        raise RenderError(f"No renderer named {name!r}; known: {known}") from None
+
+
+def _html_renderer(
+    nb: nbformat.NotebookNode | str | Path,
+    out_path: Path,
+    *,
+    lang: str = "zh-CN",
+    printer: PdfPrinter | None = None,
+) -> Path:
+    return write_atomic(out_path, render_html(nb, lang))
+
+
+def _pdf_renderer(
+    nb: nbformat.NotebookNode | str | Path,
+    out_path: Path,
+    *,
+    lang: str = "zh-CN",
+    printer: PdfPrinter | None = None,
+) -> Path:
+    return render_pdf(render_html(nb, lang), out_path, printer)
+
+
+register_renderer("html", _html_renderer)
+register_renderer("pdf", _pdf_renderer)
