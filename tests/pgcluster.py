@@ -33,14 +33,37 @@ class PgCluster:
         data = self.dir / "data"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
-        self._run(f"{self.bin}/initdb", "-D", str(data), "-A", "trust", "-U", "reportkit", "-E", "UTF8")
+        self._run(
+            f"{self.bin}/initdb", "-D", str(data), "-A", "trust", "-U", "reportkit", "-E", "UTF8"
+        )
         opts = f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run(f"{self.bin}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-        self._run(f"{self.bin}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "reportkit", "reportkit")
+        self._run(
+            f"{self.bin}/pg_ctl",
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+        )
+        self._run(
+            f"{self.bin}/createdb",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "reportkit",
+            "reportkit",
+        )
         return self
 
     def createdb(self, name: str) -> str:
-        self._run(f"{self.bin}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "reportkit", name)
+        self._run(
+            f"{self.bin}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "reportkit", name
+        )
         return f"postgresql+psycopg://reportkit@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import threading
 import warnings
 
 import matplotlib
@@ -122,3 +123,30 @@ def test_setup_fonts_sets_rcparams() -> None:
         charts.setup_fonts()
         assert matplotlib.rcParams["font.family"][0] == "Noto Sans CJK SC"
         assert matplotlib.rcParams["axes.unicode_minus"] is False
+
+
+def test_charts_from_threads_keep_cjk_font() -> None:
+    # rcParams are process-wide; charts must not depend on them (warnings are errors here).
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop = threading.Event()
+
+    def churn_rcparams() -> None:
+        while not stop.is_set():
+            with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+                pass
+
+    def draw(i: int) -> bytes:
+        return charts.figure_png(
+            charts.trend_chart(make_trend(), LABELS, title=f"第{i}张 疫情日报")
+        )
+
+    churner = threading.Thread(target=churn_rcparams)
+    churner.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            pngs = list(pool.map(draw, range(8)))
+    finally:
+        stop.set()
+        churner.join()
+    assert all(p.startswith(PNG_SIGNATURE) for p in pngs)

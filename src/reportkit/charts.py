@@ -5,8 +5,11 @@ bytes or ``data:`` URIs. Figures are plain :class:`matplotlib.figure.Figure` obj
 so no pyplot backend is selected or changed (safe in batch and inside Jupyter).
 
 matplotlib's default font (DejaVu Sans) has no Chinese glyphs and draws boxes, so
-every chart uses :data:`FONT_RC` ("Noto Sans CJK SC", falling back to DejaVu Sans per
-glyph). Notebooks that draw their own pyplot charts can call :func:`setup_fonts` once.
+every text element of a chart gets the :data:`FONT_RC` families explicitly ("Noto Sans
+CJK SC", falling back to DejaVu Sans per glyph) - explicit fonts rather than
+``rc_context``, because rcParams are process-wide and charts may be drawn from several
+threads at once. Notebooks that draw their own pyplot charts can call
+:func:`setup_fonts` once.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
 __all__ = [
@@ -99,76 +103,79 @@ def trend_chart(
     x = np.arange(len(data))
 
     cjk_font_available()
-    with matplotlib.rc_context(FONT_RC):
-        fig = Figure(figsize=(8, 3.2), dpi=100)
-        ax = fig.add_subplot()
-        bars_ax = ax.twinx()
-        # The coverage line is drawn above the bars of the twin axis.
-        ax.set_zorder(bars_ax.get_zorder() + 1)
-        ax.patch.set_visible(False)
+    # Fonts are set per text element, not through rcParams: rc_context is process-wide
+    # and would race when charts are drawn from several threads.
+    fig = Figure(figsize=(8, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    bars_ax = ax.twinx()
+    # The coverage line is drawn above the bars of the twin axis.
+    ax.set_zorder(bars_ax.get_zorder() + 1)
+    ax.patch.set_visible(False)
 
-        kinds = ("fever", "symptomatic", "suspected")
-        width = 0.8 / len(kinds)
-        for i, kind in enumerate(kinds):
-            bars_ax.bar(
-                x + (i - 1) * width,
-                data[kind].to_numpy(dtype=float),
-                width=width,
-                color=COLORS[kind],
-                label=label(kind),
-                zorder=2,
-            )
-        (line,) = ax.plot(
-            x,
-            coverage,
-            color=COLORS["coverage"],
-            marker="o",
-            markersize=4,
-            linewidth=2,
-            label=label("coverage"),
+    kinds = ("fever", "symptomatic", "suspected")
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        bars_ax.bar(
+            x + (i - 1) * width,
+            data[kind].to_numpy(dtype=float),
+            width=width,
+            color=COLORS[kind],
+            label=label(kind),
+            zorder=2,
         )
+    (line,) = ax.plot(
+        x,
+        coverage,
+        color=COLORS["coverage"],
+        marker="o",
+        markersize=4,
+        linewidth=2,
+        label=label("coverage"),
+    )
 
-        ax.set_ylim(0, max(105.0, float(np.max(coverage, initial=0)) + 5))
-        ax.set_yticks([0, 25, 50, 75, 100])
-        ax.set_ylabel(label("coverage"), fontsize=11)
-        ax.set_xlabel(label("date"), fontsize=11)
-        ax.set_xlim(-0.6, max(len(data) - 0.4, 0.4))
-        ax.set_xticks(x, [d.strftime("%m-%d") for d in days], fontsize=10)
-        ax.tick_params(axis="y", labelsize=10)
-        ax.grid(axis="y", color="#dddddd", linewidth=0.8)
-        ax.set_axisbelow(True)
+    ax.set_ylim(0, max(105.0, float(np.max(coverage, initial=0)) + 5))
+    ax.set_yticks([0, 25, 50, 75, 100], ["0", "25", "50", "75", "100"], fontproperties=_font(10))
+    ax.set_ylabel(label("coverage"), fontproperties=_font(11))
+    ax.set_xlabel(label("date"), fontproperties=_font(11))
+    ax.set_xlim(-0.6, max(len(data) - 0.4, 0.4))
+    ax.set_xticks(x, [d.strftime("%m-%d") for d in days], fontproperties=_font(10))
+    ax.grid(axis="y", color="#dddddd", linewidth=0.8)
+    ax.set_axisbelow(True)
 
-        top = float(np.nanmax(data[list(kinds)].to_numpy(dtype=float), initial=0))
-        bars_ax.set_ylim(0, max(5.0, top * 1.15))
-        bars_ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-        bars_ax.tick_params(axis="y", labelsize=10)
-        if "count" in labels:
-            bars_ax.set_ylabel(labels["count"], fontsize=11)
-        ax.spines["top"].set_visible(False)
-        bars_ax.spines["top"].set_visible(False)
+    top = float(np.nanmax(data[list(kinds)].to_numpy(dtype=float), initial=0))
+    bars_ax.set_ylim(0, max(5.0, top * 1.15))
+    bars_ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    bars_ax.tick_params(axis="y", labelsize=10)
+    if "count" in labels:
+        bars_ax.set_ylabel(labels["count"], fontproperties=_font(11))
+    ax.spines["top"].set_visible(False)
+    bars_ax.spines["top"].set_visible(False)
 
-        handles = [line, *bars_ax.get_legend_handles_labels()[0]]
-        ax.legend(
-            handles=handles,
-            loc="lower center",
-            bbox_to_anchor=(0.5, 1.0),
-            ncol=len(handles),
-            frameon=False,
-            fontsize=10.5,
-            handlelength=1.6,
-            columnspacing=1.4,
-        )
-        if title:
-            fig.suptitle(title, fontsize=13, fontweight="bold")
-        fig.tight_layout()
+    handles = [line, *bars_ax.get_legend_handles_labels()[0]]
+    ax.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=len(handles),
+        frameon=False,
+        prop=_font(10.5),
+        handlelength=1.6,
+        columnspacing=1.4,
+    )
+    if title:
+        fig.suptitle(title, fontproperties=_font(13, weight="bold"))
+    fig.tight_layout()
     return fig
+
+
+def _font(size: float, weight: str = "normal") -> FontProperties:
+    return FontProperties(family=FONT_RC["font.family"], size=size, weight=weight)
 
 
 def figure_png(fig: Figure) -> bytes:
     """Render ``fig`` to PNG bytes (tight bounding box, no timestamp metadata)."""
     buf = io.BytesIO()
-    with matplotlib.rc_context(FONT_RC):
-        fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
     return buf.getvalue()
 
 

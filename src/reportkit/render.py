@@ -45,6 +45,7 @@ __all__ = [
     "PdfPrinter",
     "Renderer",
     "StripErrorsPreprocessor",
+    "find_chromium",
     "get_renderer",
     "html_exporter",
     "register_renderer",
@@ -58,15 +59,9 @@ REMOVE_CELL_TAGS = frozenset({"remove", "remove-cell"})
 REMOVE_OUTPUT_TAGS = frozenset({"remove-output"})
 CHROMIUM_ENV = "REPORTKIT_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS += ["--disable-background-networking", "--disable-component-update", "--disable-quic"]
+CHROMIUM_ARGS += ["--disable-dev-shm-usage"]  # Docker's 64 MB /dev/shm crashes long pages
 FOOTER_TEMPLATE = (
     '<div style="width:100%;text-align:center;font-size:8px;color:#666;'
     "font-family:'Noto Sans CJK SC',sans-serif;\">"
@@ -74,15 +69,9 @@ FOOTER_TEMPLATE = (
 )
 PDF_MARGIN = {"top": "14mm", "right": "11mm", "bottom": "16mm", "left": "11mm"}
 # nbconvert's HTML priority minus JavaScript, widgets and mermaid (all need scripts).
-DISPLAY_PRIORITY = (
-    "text/html",
-    "text/markdown",
-    "image/svg+xml",
-    "text/latex",
-    "image/png",
-    "image/jpeg",
-    "text/plain",
-)
+DISPLAY_PRIORITY = ["text/html", "text/markdown", "image/svg+xml", "text/latex"]
+DISPLAY_PRIORITY += ["image/png", "image/jpeg", "text/plain"]
+NotebookLike = nbformat.NotebookNode | str | Path
 
 
 # --------------------------------------------------------------------------- files
@@ -201,7 +190,7 @@ def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
     return fallback
 
 
-def render_html(nb: nbformat.NotebookNode | str | Path, lang: str = "zh-CN") -> str:
+def render_html(nb: NotebookLike, lang: str = "zh-CN") -> str:
     """Render a notebook (node, or path to an ``.ipynb``) to one self-contained HTML page."""
     path: Path | None = None
     if not isinstance(nb, nbformat.NotebookNode):
@@ -274,7 +263,9 @@ class PdfPrinter:
         self._closed = False
         self._playwright: Any = None
         self._browser: Any = None
-        self._slots: asyncio.Semaphore | None = None
+        # Bound to the printer's loop on first use (Python >= 3.10).
+        self._slots = asyncio.Semaphore(self.max_pages)
+        self._relaunch = asyncio.Lock()
         self._exe = ""
 
     def __enter__(self) -> PdfPrinter:
@@ -342,7 +333,9 @@ class PdfPrinter:
         finally:
             loop.close()
 
-    def _print(self, out_path: Path | str, *, html: str | None = None, url: str | None = None) -> Path:
+    def _print(
+        self, out_path: Path | str, *, html: str | None = None, url: str | None = None
+    ) -> Path:
         self.start()
         loop = self._loop
         if loop is None:
@@ -360,35 +353,34 @@ class PdfPrinter:
         return write_atomic(Path(out_path), data)
 
     async def _launch(self, exe: str) -> None:
-        try:
-            from playwright.async_api import async_playwright
-        except ImportError as exc:  # pragma: no cover - playwright is a dependency
-            raise RenderError("PDF output needs the 'playwright' package") from exc
-        self._slots = asyncio.Semaphore(self.max_pages)
+        from playwright.async_api import async_playwright
+
+        self._exe = exe
         self._playwright = await async_playwright().start()
         try:
-            self._browser = await self._playwright.chromium.launch(
-                executable_path=exe,
-                args=list(CHROMIUM_ARGS),
-                handle_sigint=False,
-                handle_sigterm=False,
-                handle_sighup=False,
-            )
+            await self._launch_browser()
         except BaseException:
             await self._playwright.stop()
             raise
-        self._exe = exe
+
+    async def _launch_browser(self) -> None:
+        self._browser = await self._playwright.chromium.launch(
+            executable_path=self._exe,
+            args=CHROMIUM_ARGS,
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
 
     async def _pdf_bytes(self, html: str | None, url: str | None) -> bytes:
-        assert self._slots is not None
         async with self._slots:
-            if not self._browser.is_connected():  # crashed mid-batch: relaunch once
-                await self._playwright.stop()
-                await self._launch(self._exe)
+            if not self._browser.is_connected():  # Chromium died mid-batch: start a new one
+                async with self._relaunch:
+                    if not self._browser.is_connected():
+                        await self._launch_browser()
             page = await self._browser.new_page()  # fresh context: no state shared
             try:
-                # Reports are offline: refuse anything from the network.
-                await page.route(re.compile(r"^(https?|wss?|ftp)://"), lambda route: route.abort())
+                await page.route(_NETWORK, _refuse)  # reports are offline: no fetching
                 if html is not None:
                     await page.set_content(html, wait_until="load")
                 else:
@@ -412,6 +404,13 @@ class PdfPrinter:
         self._browser = self._playwright = None
 
 
+_NETWORK = re.compile(r"^(https?|wss?|ftp)://")
+
+
+async def _refuse(route: Any) -> None:
+    await route.abort()
+
+
 def render_pdf(html: str, out_path: Path | str, printer: PdfPrinter | None = None) -> Path:
     """Print ``html`` to an A4 PDF; pass a started :class:`PdfPrinter` in batches."""
     if printer is not None:
@@ -424,15 +423,14 @@ def render_pdf(html: str, out_path: Path | str, printer: PdfPrinter | None = Non
 
 
 class Renderer(Protocol):
-    """Writes one output file for an executed notebook and returns its path."""
+    """Writes one output file for an executed notebook and returns its path.
+
+    Called as ``fn(nb, out_path, lang=..., printer=...)``; renderers ignore options
+    they do not use (``html`` ignores ``printer``).
+    """
 
     def __call__(
-        self,
-        nb: nbformat.NotebookNode | str | Path,
-        out_path: Path,
-        *,
-        lang: str = "zh-CN",
-        printer: PdfPrinter | None = None,
+        self, nb: NotebookLike, out_path: Path, *, lang: str = ..., printer: PdfPrinter | None = ...
     ) -> Path: ...
 
 
@@ -453,22 +451,12 @@ def get_renderer(name: str) -> Renderer:
         raise RenderError(f"No renderer named {name!r}; known: {known}") from None
 
 
-def _html_renderer(
-    nb: nbformat.NotebookNode | str | Path,
-    out_path: Path,
-    *,
-    lang: str = "zh-CN",
-    printer: PdfPrinter | None = None,
-) -> Path:
+def _html_renderer(nb: NotebookLike, out_path: Path, *, lang: str = "zh-CN", **_: Any) -> Path:
     return write_atomic(out_path, render_html(nb, lang))
 
 
 def _pdf_renderer(
-    nb: nbformat.NotebookNode | str | Path,
-    out_path: Path,
-    *,
-    lang: str = "zh-CN",
-    printer: PdfPrinter | None = None,
+    nb: NotebookLike, out_path: Path, *, lang: str = "zh-CN", printer: PdfPrinter | None = None
 ) -> Path:
     return render_pdf(render_html(nb, lang), out_path, printer)
 

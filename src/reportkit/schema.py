@@ -94,6 +94,7 @@ class Reason(StrEnum):
     MISSING_NAME = "missing_name"
     DUPLICATE_ROW = "duplicate_row"
     MISSING_ENTRY_TIME = "missing_entry_time"
+    BAD_ENTRY_TIME = "bad_entry_time"
     # data quality: the row is kept, the field nulled or kept as written
     BAD_TEMPERATURE = "bad_temperature"
     IMPOSSIBLE_TEMPERATURE = "impossible_temperature"
@@ -124,6 +125,7 @@ _QUARANTINE_REASONS = frozenset(
         Reason.MISSING_NAME,
         Reason.DUPLICATE_ROW,
         Reason.MISSING_ENTRY_TIME,
+        Reason.BAD_ENTRY_TIME,
     }
 )
 
@@ -162,6 +164,8 @@ def _aliases(table: dict[str, list[str]]) -> dict[str, str]:
 
 _PERSON_ID = [
     "学号",
+    "学生学号",
+    "您的学号",
     "工号",
     "编号",
     "学籍号",
@@ -245,6 +249,7 @@ ENTRY_ALIASES: dict[str, str] = _aliases(
         "temperature": ["体温", "体温(℃)", "测量体温"],
         "approved_by": ["审批人", "批准人", "审批"],
         "left_at": ["离校时间", "离开时间", "exit_time"],
+        "date": ["日期", "进校日期", "来访日期"],
         "school_id": _SCHOOL,
     }
 )
@@ -279,7 +284,14 @@ NO_WORDS = frozenset(
         "已到校",
         "正常",
         "未到过",
+        "未去过",
+        "没去过",
+        "没有去过",
+        "无旅居史",
         "未接触",
+        "未接触过",
+        "没有接触",
+        "无接触史",
         "×",
         "",
     }
@@ -337,4 +349,4 @@ RESPIRATORY_SYMPTOMS = frozenset(code for code, (_, resp) in SYMPTOMS.items() if
 NO_SYMPTOM_WORDS = frozenset(
     {"无", "正常", "none", "no", "否", "没有", "无症状", "良好", "健康", ""}
 )
-SYMPTOM_SEPARATORS = re.compile(r"[、，,;；/\s|]+")
+SYMPTOM_SEPARATORS = re.compile(r"[、，,;；/\s|┋+]+")  # ┋: 问卷星's multiple choice

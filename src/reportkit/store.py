@@ -318,9 +318,7 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str,
         return 0
     # rowcount is unreliable for executemany; RETURNING counts what went in
     stmt = (
-        _dialect_insert(conn, table)
-        .on_conflict_do_nothing()
-        .returning(*table.primary_key.columns)
+        _dialect_insert(conn, table).on_conflict_do_nothing().returning(*table.primary_key.columns)
     )
     count = 0
     for chunk in _chunks(rows, 5000):

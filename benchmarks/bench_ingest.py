@@ -1,0 +1,230 @@
+"""Ingestion speed: a district's two weeks of health logs into a fresh SQLite file.
+
+Generates a roster (people = rows / 28) and a health-log CSV of ``--rows`` rows
+(14 days x 2 sessions, Chinese headers, realistic values with a few ℃ suffixes,
+symptom lists, Fahrenheit readings and unknown terms), then measures, each in
+a subprocess of its own so that peak memories are separate:
+
+- ``ours``: the roster ingested (timed on its own), then ``ingest_paths`` of the
+  log with all validation;
+- ``plain``: ``pandas.read_csv(path)`` + ``DataFrame.to_sql(...)`` of the same
+  file, the floor any loader is compared with.
+
+Prints rows/s, seconds and peak RSS of both and their ratio; never asserts.
+
+    python benchmarks/bench_ingest.py            # 1,000,000 rows
+    python benchmarks/bench_ingest.py --rows 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DAYS = 14
+SESSIONS = ("晨检", "午检")
+HEADERS = [
+    "学号",
+    "姓名",
+    "日期",
+    "时段",
+    "体温",
+    "症状",
+    "是否缺勤",
+    "缺勤原因",
+    "14天内是否到过重点地区",
+    "是否接触确诊或疑似病例",
+    "填报时间",
+]
+SCHOOLS = {
+    "districts": [{"id": "d01", "name": "示范区"}],
+    "schools": [{"id": "s001", "name": "示范区联合学校", "district": "d01"}],
+}
+
+
+def generate(folder: Path, rows: int, seed: int = 20200210) -> tuple[Path, Path, int]:
+    """(roster.csv, logs.csv, people) in ``folder``; deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    people = -(-rows // (DAYS * len(SESSIONS)))
+    ids = np.char.add("2020", np.char.zfill(np.arange(1, people + 1).astype(str), 6))
+    surnames = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"))
+    given = np.array(list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红"))
+    names = np.char.add(
+        np.char.add(
+            surnames[rng.integers(0, len(surnames), people)],
+            given[rng.integers(0, len(given), people)],
+        ),
+        np.where(rng.random(people) < 0.6, given[rng.integers(0, len(given), people)], ""),
+    )
+    roster = pd.DataFrame(
+        {
+            "学号": ids,
+            "姓名": names,
+            "身份": np.where(rng.random(people) < 0.08, "教职工", "学生"),
+            "年级": (rng.integers(1, 7, people)).astype(str),
+            "班级": np.char.zfill(rng.integers(1, 12, people).astype(str), 2),
+            "状态": np.where(rng.random(people) < 0.01, "休学", "在校"),
+        }
+    )
+    roster_path = folder / "roster.csv"
+    roster.to_csv(roster_path, index=False)
+
+    slot = np.arange(rows)
+    person = slot % people
+    day = (slot // people) // len(SESSIONS) % DAYS
+    session = (slot // people) % len(SESSIONS)
+    dates = (np.datetime64("2020-02-10") + day.astype("timedelta64[D]")).astype(str)
+    temperature = np.round(rng.normal(36.5, 0.3, rows), 1).astype(str)
+    suffix = rng.random(rows)
+    temperature = np.where(suffix < 0.10, np.char.add(temperature, "℃"), temperature)
+    temperature = np.where(
+        (suffix > 0.10) & (suffix < 0.12), np.char.add(temperature, "度"), temperature
+    )
+    temperature = np.where(suffix > 0.9995, "98.6", temperature)  # a Fahrenheit thermometer
+    symptom_pool = np.array(
+        ["咳嗽", "咳嗽、发热", "流涕,头痛", "乏力 腹泻", "咽痛；发烧", "头晕", "鼻塞", "肚子疼"]
+    )
+    symptom = np.where(
+        rng.random(rows) < 0.03, symptom_pool[rng.integers(0, len(symptom_pool), rows)], "无"
+    )
+    absent = rng.random(rows) < 0.02
+    reason = np.where(absent, np.where(rng.random(rows) < 0.6, "病假", "事假"), "")
+    key_area = np.where(rng.random(rows) < 0.005, "是，武汉", "否")
+    contact = np.where(rng.random(rows) < 0.002, "是", "否")
+    start = np.where(session == 0, 6 * 3600 + 1800, 12 * 3600)
+    seconds = start + rng.integers(0, 4 * 3600, rows)
+    reported = (
+        np.datetime64("2020-02-10T00:00:00")
+        + day.astype("timedelta64[D]")
+        + seconds.astype("timedelta64[s]")
+    )
+    logs = pd.DataFrame(
+        {
+            "学号": ids[person],
+            "姓名": names[person],
+            "日期": dates,
+            "时段": np.array(SESSIONS)[session],
+            "体温": temperature,
+            "症状": symptom,
+            "是否缺勤": np.where(absent, "是", "否"),
+            "缺勤原因": reason,
+            "14天内是否到过重点地区": key_area,
+            "是否接触确诊或疑似病例": contact,
+            "填报时间": np.datetime_as_string(reported, unit="s"),
+        }
+    )
+    logs["填报时间"] = logs["填报时间"].str.replace("T", " ", regex=False)
+    logs_path = folder / "logs.csv"
+    logs.to_csv(logs_path, index=False)
+    return roster_path, logs_path, people
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure_ours(roster: Path, logs: Path, db: Path) -> dict[str, float]:
+    from reportkit import store
+    from reportkit.config import SchoolsConfig
+    from reportkit.ingest import ingest_paths
+
+    config = SchoolsConfig.model_validate(SCHOOLS)
+    engine = store.connect(f"sqlite:///{db}")
+    t0 = time.perf_counter()
+    roster_report = ingest_paths(engine, [roster], "roster", config, school="s001")
+    t1, c1 = time.perf_counter(), time.process_time()
+    report = ingest_paths(engine, [logs], "logs", config, school="s001")
+    t2, c2 = time.perf_counter(), time.process_time()
+    ingest_paths(engine, [logs], "logs", config, school="s001")
+    t3 = time.perf_counter()
+    return {
+        "roster_seconds": t1 - t0,
+        "roster_rows": roster_report.inserted,
+        "seconds": t2 - t1,
+        "cpu_seconds": c2 - c1,
+        "report": report.to_json(),
+        "again_seconds": t3 - t2,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def measure_plain(logs: Path, db: Path) -> dict[str, float]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{db}")
+    t0, c0 = time.perf_counter(), time.process_time()
+    frame = pd.read_csv(logs)
+    frame.to_sql("logs", engine, index=False)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"seconds": seconds, "cpu_seconds": cpu, "rows": len(frame), "peak_mb": _peak_mb()}
+
+
+def _child(*args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--measure", choices=["ours", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--roster", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--logs", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure == "ours":
+        print(json.dumps(measure_ours(args.roster, args.logs, args.db)))
+        return
+    if args.measure == "plain":
+        print(json.dumps(measure_plain(args.logs, args.db)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        roster, logs, people = generate(folder, args.rows)
+        size = logs.stat().st_size / 1e6
+        print(
+            f"generated {args.rows:,} log rows ({size:.0f} MB) for {people:,} people "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
+        paths = ["--roster", str(roster), "--logs", str(logs)]
+        ours = _child("--measure", "ours", *paths, "--db", str(folder / "ours.db"))
+        plain = _child("--measure", "plain", *paths, "--db", str(folder / "plain.db"))
+    report = ours["report"]
+    rows = report["rows_read"]
+    print(
+        f"roster: {ours['roster_rows']:,} people in {ours['roster_seconds']:.2f} s "
+        f"(not in the figures below)"
+    )
+    for label, run, n in (("ours ", ours, rows), ("plain", plain, plain["rows"])):
+        print(
+            f"{label}: {n:,} rows in {run['seconds']:.2f} s = {n / run['seconds']:,.0f} rows/s "
+            f"(CPU {run['cpu_seconds']:.2f} s = {n / run['cpu_seconds']:,.0f} rows/s), "
+            f"peak {run['peak_mb']:,.0f} MB"
+        )
+    print(
+        f"       ours: inserted {report['inserted']:,}, quarantined {report['quarantined']:,}, "
+        f"findings {report['findings']:,}; plain: pandas.read_csv + DataFrame.to_sql, "
+        "no validation"
+    )
+    print(
+        f"ratio: ours takes {ours['seconds'] / plain['seconds']:.2f}x the plain load's time "
+        f"({ours['cpu_seconds'] / plain['cpu_seconds']:.2f}x its CPU time)"
+    )
+    print(f"re-ingesting the same file: {ours['again_seconds']:.2f} s (already ingested)")
+
+
+if __name__ == "__main__":
+    main()

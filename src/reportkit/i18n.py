@@ -1,0 +1,265 @@
+"""Report labels in zh-CN (the default) and en: one catalog, looked up by key.
+
+``t("submission_late", "en", n=12)`` -> ``"late by 12 min"``. Keys are flat
+snake_case; families share a prefix so callers can build them from data:
+``level_<FlagLevel>``, ``submission_<status>``, ``symptom_<code>``,
+``session_<Session>``, ``role_<Role>``, ``status_<Status>``, ``absence_<reason>``,
+``kind_<EntryKind>``, ``rule_<cluster rule>`` (and ``rule_<rule>_desc``),
+``reason_<schema.Reason>`` (data-quality reasons), ``entry_flag_<flag>``,
+``entries_<count>``, ``chart_<series>``, ``flag_<fragment>`` (the pieces of the
+sentence explaining why a person needs attention) and ``sep_<kind>`` (list
+separators). Everything else is a column header or a heading.
+
+An unknown key or language raises :class:`UnknownLabelError` (a ``KeyError``
+and a ``ValueError``) naming it.
+"""
+
+from __future__ import annotations
+
+from reportkit.schema import SYMPTOMS
+
+__all__ = ["CATALOG", "LANGS", "UnknownLabelError", "labels", "t"]
+
+LANGS = ("zh-CN", "en")
+
+
+class UnknownLabelError(KeyError, ValueError):
+    """A label key or language the catalog does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+_SYMPTOM_EN = {
+    "fever": "fever",
+    "cough": "cough",
+    "sore_throat": "sore throat",
+    "shortness_of_breath": "shortness of breath",
+    "runny_nose": "runny nose",
+    "fatigue": "fatigue",
+    "headache": "headache",
+    "dizziness": "dizziness",
+    "chills": "chills",
+    "abdominal_pain": "abdominal pain",
+    "diarrhoea": "diarrhoea",
+    "vomiting": "vomiting",
+    "rash": "rash",
+    "parotid_swelling": "parotid swelling",
+    "conjunctivitis": "conjunctivitis",
+}
+
+# key: (zh-CN, en)
+_PAIRS: dict[str, tuple[str, str]] = {
+    # --- flag levels (schema.FlagLevel) ---
+    "level_fever": ("发热", "fever"),
+    "level_key_person": ("重点人员", "key person"),
+    "level_symptomatic": ("有症状", "symptomatic"),
+    "level_suspected": ("疑似", "suspected"),
+    # --- submission of a school's daily report ---
+    "submission_on_time": ("按时", "on time"),
+    "submission_late": ("迟报{n}分钟", "late by {n} min"),
+    "submission_missing": ("未报送", "missing"),
+    "zero_report": ("今日无异常（零报告）", "Nothing abnormal today (zero report)"),
+    "zero_report_short": ("零报告", "zero report"),
+    # --- the sentence explaining why a person needs attention ---
+    "flag_temperature": ("体温{t}℃", "temperature {t} °C"),
+    "flag_key_area": ("14天内到过重点地区", "stayed in a key area in the last 14 days"),
+    "flag_key_area_place": (
+        "14天内到过重点地区（{place}）",
+        "stayed in a key area in the last 14 days ({place})",
+    ),
+    "flag_contact": (
+        "14天内接触过确诊或疑似病例",
+        "contact with a confirmed or suspected case in the last 14 days",
+    ),
+    "flag_monitoring": (
+        "医学观察第{n}/{total}天，至{end}",
+        "monitoring day {n} of {total}, until {end}",
+    ),
+    "flag_symptoms_other": ("其他症状：{text}", "other symptoms: {text}"),
+    "flag_illness_absence": ("因病缺勤，未记录症状", "absent for illness, no symptom recorded"),
+    "sep_items": ("，", ", "),
+    "sep_groups": ("；", "; "),
+    "sep_names": ("、", ", "),
+    # --- cluster rules (Rules.clusters) ---
+    "rule_same_day": ("单日聚集", "same-day cluster"),
+    "rule_three_days": ("3日内聚集", "3-day cluster"),
+    "rule_clustered_illness": ("聚集性病例", "clustered illness"),
+    "rule_same_day_desc": (
+        "同一班级同一天有症状者{min_cases}例及以上",
+        "{min_cases} or more symptomatic in one class on one day",
+    ),
+    "rule_three_days_desc": (
+        "同一班级连续{days}天内有症状者{min_cases}例及以上",
+        "{min_cases} or more symptomatic in one class within {days} consecutive days",
+    ),
+    "rule_clustered_illness_desc": (
+        "同一班级{days}天内有症状者{min_cases}例及以上",
+        "{min_cases} or more symptomatic in one class within {days} days",
+    ),
+    # --- vocabularies ---
+    "session_morning": ("晨检", "morning"),
+    "session_noon": ("午检", "noon"),
+    "session_evening": ("晚检", "evening"),
+    "role_student": ("学生", "student"),
+    "role_staff": ("教职工", "staff"),
+    "status_active": ("在校", "active"),
+    "status_on_leave": ("请假/休学", "on leave"),
+    "status_left": ("离校", "left"),
+    "absence_illness": ("病假", "illness"),
+    "absence_personal": ("事假", "personal"),
+    "absence_other": ("其他", "other"),
+    "kind_staff": ("教职工", "staff"),
+    "kind_visitor": ("来访人员", "visitor"),
+    "kind_delivery": ("送货人员", "delivery"),
+    "kind_other": ("其他", "other"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "none": ("无", "none"),
+    # --- data-quality reasons (schema.Reason) ---
+    "reason_missing_person_id": ("缺少学号/工号", "no person id"),
+    "reason_missing_date": ("缺少日期", "no date"),
+    "reason_bad_date": ("日期无法识别", "unreadable date"),
+    "reason_unknown_person": ("名册中无此人", "person not on the roster"),
+    "reason_unknown_school": ("未知学校", "unknown school"),
+    "reason_missing_school": ("缺少学校", "no school"),
+    "reason_missing_name": ("缺少姓名", "no name"),
+    "reason_duplicate_row": ("重复记录", "duplicate row"),
+    "reason_missing_entry_time": ("缺少进校时间", "no entry time"),
+    "reason_bad_entry_time": ("进校时间无法识别", "unreadable entry time"),
+    "reason_bad_temperature": ("体温无法识别", "unreadable temperature"),
+    "reason_impossible_temperature": ("体温不可能", "impossible temperature"),
+    "reason_fahrenheit_converted": ("华氏度已换算", "Fahrenheit converted"),
+    "reason_unknown_symptom": ("未知症状", "unknown symptom"),
+    "reason_bad_session": ("时段无法识别", "unreadable session"),
+    "reason_bad_yes_no": ("是/否无法识别", "unreadable yes/no"),
+    "reason_bad_timestamp": ("时间无法识别", "unreadable timestamp"),
+    "reason_bad_role": ("身份无法识别", "unreadable role"),
+    "reason_bad_status": ("状态无法识别", "unreadable status"),
+    "reason_bad_absence_reason": ("缺勤原因无法识别", "unreadable absence reason"),
+    "reason_name_mismatch": ("姓名与名册不符", "name differs from the roster"),
+    "reason_unknown_columns": ("未识别的列", "unknown columns"),
+    # --- campus entries (gate register) ---
+    "entries_total": ("入校登记", "entries"),
+    "entries_fever": ("入校发热", "entries with fever"),
+    "entries_unapproved": ("来访未审批", "visitors without approval"),
+    "entries_no_temperature": ("未测体温", "no temperature taken"),
+    "entries_still_inside": ("闭校后未离校", "still inside after closing"),
+    "entry_flag_fever": ("发热", "fever"),
+    "entry_flag_unapproved": ("来访未审批", "visitor without approval"),
+    "entry_flag_no_temperature": ("未测体温", "no temperature taken"),
+    "entry_flag_still_inside": ("闭校后未离校", "still inside after closing"),
+    # --- chart series ---
+    "chart_coverage": ("报告率(%)", "coverage (%)"),
+    "chart_fever": ("发热", "fever"),
+    "chart_symptomatic": ("有症状", "symptomatic"),
+    "chart_suspected": ("疑似", "suspected"),
+    "chart_date": ("日期", "date"),
+    "chart_count": ("人数", "people"),
+    # --- column headers ---
+    "school": ("学校", "school"),
+    "school_id": ("学校代码", "school code"),
+    "district": ("教育局", "district"),
+    "town": ("乡镇", "town"),
+    "date": ("日期", "date"),
+    "name": ("姓名", "name"),
+    "person_id": ("学号", "ID"),
+    "role": ("身份", "role"),
+    "grade": ("年级", "grade"),
+    "class": ("班级", "class"),
+    "status": ("状态", "status"),
+    "expected": ("应报人数", "expected"),
+    "reported": ("实报人数", "reported"),
+    "coverage": ("报告率", "coverage"),
+    "missing": ("未报", "missing"),
+    "missing_sessions": ("漏检时段", "missed sessions"),
+    "session": ("时段", "session"),
+    "absent": ("缺勤", "absent"),
+    "illness_absence": ("因病缺勤", "illness absence"),
+    "illness_absence_unexplained": ("因病缺勤（原因待查）", "illness absence, cause unknown"),
+    "fever": ("发热", "fever"),
+    "symptomatic": ("有症状", "symptomatic"),
+    "suspected": ("疑似", "suspected"),
+    "key_persons": ("重点人员", "key persons"),
+    "clusters": ("聚集性", "clusters"),
+    "data_quality": ("数据问题", "data issues"),
+    "unreachable": ("连续未报", "unreachable"),
+    "days_missing": ("连续未报天数", "days missing"),
+    "level": ("级别", "level"),
+    "reason": ("原因", "reason"),
+    "temperature": ("体温(℃)", "temperature (°C)"),
+    "symptoms": ("症状", "symptoms"),
+    "monitoring_day": ("观察天数", "monitoring day"),
+    "monitoring_ends": ("观察截止", "monitoring ends"),
+    "submission": ("报送情况", "submission"),
+    "last_received": ("最后报送时间", "last received"),
+    "minutes_late": ("迟报分钟", "minutes late"),
+    "deadline": ("截止时间", "deadline"),
+    "rule": ("规则", "rule"),
+    "count": ("人数", "count"),
+    "people": ("人员", "people"),
+    "file": ("文件", "file"),
+    "row": ("行", "row"),
+    "column": ("字段", "column"),
+    "value": ("值", "value"),
+    "message": ("说明", "message"),
+    "time": ("时间", "time"),
+    "kind": ("类别", "kind"),
+    "phone": ("电话", "phone"),
+    "purpose": ("事由", "purpose"),
+    "approved_by": ("审批人", "approved by"),
+    "entered_at": ("进校时间", "entered at"),
+    "left_at": ("离校时间", "left at"),
+    "followup": ("跟进", "follow-up"),
+    "total": ("合计", "total"),
+    "schools": ("学校", "schools"),
+    "schools_expected": ("应报学校数", "schools expected"),
+    "schools_submitted": ("已报学校数", "schools submitted"),
+    "schools_on_time": ("按时报送学校数", "schools on time"),
+    "schools_late": ("迟报学校数", "schools late"),
+    "schools_missing": ("未报送学校数", "schools missing"),
+    "reporting_rate": ("学校报告率", "reporting rate"),
+    "reporting_rate_on_time": ("学校及时报告率", "reporting rate on time"),
+    # --- headings ---
+    "daily_report": ("晨午检日报", "daily health check report"),
+    "district_report": ("晨午检汇总", "district roll-up"),
+    "upward_deadline": ("上报截止", "due upward by"),
+    "not_reported": ("未报人员", "not reported"),
+    "needs_attention": ("需关注人员", "people who need attention"),
+    "fever_list": ("发热人员", "people with fever"),
+    "illness_absence_followup": ("因病缺勤待追踪", "illness absence to follow up"),
+    "per_class": ("分班情况", "by class"),
+    "campus_entries": ("入校登记", "campus entries"),
+    "trend_14d": ("近14天趋势", "last 14 days"),
+}
+_PAIRS.update(
+    {f"symptom_{code}": (terms[0], _SYMPTOM_EN[code]) for code, (terms, _) in SYMPTOMS.items()}
+)
+
+CATALOG: dict[str, dict[str, str]] = {
+    key: dict(zip(LANGS, pair, strict=True)) for key, pair in sorted(_PAIRS.items())
+}
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise UnknownLabelError(f"unknown language {lang!r}; known: {', '.join(LANGS)}")
+
+
+def t(key: str, lang: str = "zh-CN", **kwargs: object) -> str:
+    """The label ``key`` in ``lang``, formatted with ``kwargs`` (``str.format``)."""
+    _check_lang(lang)
+    try:
+        text = CATALOG[key][lang]
+    except KeyError:
+        raise UnknownLabelError(f"unknown label key {key!r}") from None
+    try:
+        return text.format(**kwargs)
+    except (KeyError, IndexError) as exc:
+        raise UnknownLabelError(f"label {key!r} needs the argument {exc}") from None
+
+
+def labels(lang: str = "zh-CN") -> dict[str, str]:
+    """Every label in ``lang`` (unformatted), key -> text."""
+    _check_lang(lang)
+    return {key: texts[lang] for key, texts in CATALOG.items()}

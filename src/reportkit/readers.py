@@ -1,0 +1,549 @@
+"""Reading the files schools send into frames of text: encodings, delimiters, sheets, headers.
+
+A school's export is a CSV (UTF-8, UTF-8 with BOM, GBK or GB18030; comma, tab or
+semicolon), an XLSX or a legacy XLS, often with a merged title row or a
+"填表人" line above the header. :func:`read_table` finds the header among the
+first rows by the aliases of :mod:`reportkit.schema` and returns every cell as
+text, indexed by the row number a spreadsheet shows, so that quarantined rows
+can be found again in the file. Nothing here knows what the values mean; that is
+:mod:`reportkit.ingest`'s job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+
+import charset_normalizer
+import numpy as np
+import pandas as pd
+
+from reportkit.errors import IngestError
+from reportkit.schema import (
+    ENTRY_ALIASES,
+    LOG_ALIASES,
+    NO_SYMPTOM_WORDS,
+    NO_WORDS,
+    ROSTER_ALIASES,
+    SYMPTOM_SEPARATORS,
+    YES_WORDS,
+    match_header,
+    normalize_word,
+)
+
+__all__ = [
+    "HEADER_SCAN_ROWS",
+    "TABLE_SUFFIXES",
+    "Kind",
+    "Table",
+    "detect_encoding",
+    "expand_paths",
+    "find_header",
+    "kind_aliases",
+    "read_table",
+    "read_table_bytes",
+]
+
+Kind = Literal["roster", "logs", "entries"]
+
+HEADER_SCAN_ROWS = 10
+TABLE_SUFFIXES = frozenset({".csv", ".txt", ".xlsx", ".xlsm", ".xls"})
+_DELIMITERS = (",", "\t", ";")
+_XLSX_MAGIC = b"PK\x03\x04"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# a header must name one of these, or it is some other table
+_REQUIRED: dict[str, frozenset[str]] = {
+    "roster": frozenset({"person_id"}),
+    "logs": frozenset({"person_id"}),
+    "entries": frozenset({"entered_at", "name"}),
+}
+
+
+@dataclass
+class Table:
+    """One file read as text: original headers, every cell a str or NaN."""
+
+    frame: pd.DataFrame  # index: the 1-based row number a spreadsheet shows
+    encoding: str | None  # None for Excel
+    header_row: int  # 1-based
+    sha256: str
+    sheet: str | None = None
+    title: list[str] = field(default_factory=list)  # text of the rows above the header
+
+
+def kind_aliases(kind: Kind | None) -> tuple[dict[str, str], frozenset[str]]:
+    """The header aliases of a kind and the columns one of which a header must have."""
+    if kind is None:
+        return {**ENTRY_ALIASES, **ROSTER_ALIASES, **LOG_ALIASES}, frozenset(
+            {"person_id", "entered_at"}
+        )
+    table = {"roster": ROSTER_ALIASES, "logs": LOG_ALIASES, "entries": ENTRY_ALIASES}
+    if kind not in table:
+        raise ValueError(f"kind must be roster, logs or entries, not {kind!r}")
+    return table[kind], _REQUIRED[kind]
+
+
+def expand_paths(paths: Sequence[Path]) -> list[Path]:
+    """Files as given, and the table files under folders (recursive, sorted).
+
+    In folders, ``~$`` lock files of Excel/WPS and hidden files or folders are
+    skipped. A path that does not exist is kept, so that reading it fails with
+    a message naming it.
+    """
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = []
+        for file in path.rglob("*"):
+            rel = file.relative_to(path).parts
+            if (
+                file.is_file()
+                and file.suffix.lower() in TABLE_SUFFIXES
+                and not file.name.startswith("~$")
+                and not any(part.startswith(".") for part in rel)
+            ):
+                found.append(file)
+        out.extend(sorted(found))
+    return list(dict.fromkeys(out))
+
+
+def detect_encoding(data: bytes, name: object = "<bytes>") -> str:
+    """The text encoding of a CSV's bytes: utf-8(-sig), gbk, gb18030, utf-16 or a guess.
+
+    Strict decoding decides the common cases; ``charset_normalizer`` is asked
+    only about anything else. Binary content raises :class:`IngestError`.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Unicode text" export
+    for encoding in ("utf-8", "gbk", "gb18030"):
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if b"\x00" in data[:8192]:
+            break  # decodes, but NUL bytes mean binary content
+        return encoding
+    best = charset_normalizer.from_bytes(data[: 1 << 20]).best()
+    if best is None or (b"\x00" in data[:8192] and not best.encoding.startswith("utf_16")):
+        raise IngestError(name, "not a table: binary content, neither text nor a spreadsheet")
+    return best.encoding
+
+
+def find_header(
+    rows: Sequence[Sequence[object]], aliases: dict[str, str], required: frozenset[str]
+) -> tuple[int, int] | None:
+    """(index, matched columns) of the first of the first rows that looks like a header.
+
+    A header row has at least two cells naming known columns, one of them a
+    ``required`` one (the person id; for gate registers the entry time or name).
+    """
+    for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        matched = {match_header(c, aliases) for c in row if isinstance(c, str) and c.strip()}
+        matched.discard(None)
+        if len(matched) >= 2 and matched & required:
+            return i, len(matched)
+    return None
+
+
+def read_table(path: Path, kind: Kind | None = None) -> tuple[pd.DataFrame, str | None, int]:
+    """All cells as str (NaN for empty), the detected encoding (None for Excel), and the
+    1-based file row number of the header.
+
+    The frame's columns are the file's headers (made unique); its index is the
+    row number a spreadsheet shows for each data row. ``kind`` narrows header
+    detection to that kind's aliases (default: any kind's).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
+    table = read_table_bytes(data, path, kind)
+    return table.frame, table.encoding, table.header_row
+
+
+def read_table_bytes(data: bytes, name: object, kind: Kind | None = None) -> Table:
+    """:func:`read_table` on bytes already read; ``name`` is used in messages."""
+    aliases, required = kind_aliases(kind)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if not data.strip():
+        raise IngestError(name, "empty file")
+    if data.startswith((_XLSX_MAGIC, _XLS_MAGIC)):
+        return _read_excel(data, name, aliases, required, sha256)
+    return _read_csv(data, name, aliases, required, sha256)
+
+
+def _no_header(name: object, aliases: dict[str, str], required: frozenset[str]) -> IngestError:
+    examples = sorted({a for a, c in aliases.items() if c in required and not a.isascii()})[:4]
+    return IngestError(
+        name,
+        f"not a table of this kind: no header row in the first {HEADER_SCAN_ROWS} rows "
+        f"naming at least two known columns, one of them {'/'.join(sorted(required))} "
+        f"(e.g. {', '.join(examples)})",
+    )
+
+
+def _read_csv(
+    data: bytes, name: object, aliases: dict[str, str], required: frozenset[str], sha256: str
+) -> Table:
+    encoding = detect_encoding(data, name)
+    head = data[: 1 << 16].decode(encoding, errors="ignore").replace("\r\n", "\n")
+    lines = head.split("\n")[:HEADER_SCAN_ROWS]
+    best: tuple[int, int, str] | None = None  # (matched, -index, delimiter)
+    for delimiter in _DELIMITERS:
+        found = find_header(list(csv.reader(lines, delimiter=delimiter)), aliases, required)
+        if found and (best is None or (found[1], -found[0]) > best[:2]):
+            best = (found[1], -found[0], delimiter)
+    if best is None:
+        raise _no_header(name, aliases, required)
+    index, delimiter = -best[1], best[2]
+    title = [line.replace(delimiter, " ").strip() for line in lines[:index]]
+    try:
+        grid = pd.read_csv(
+            io.BytesIO(data),
+            sep=delimiter,
+            header=None,
+            skiprows=index,
+            dtype=object,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+            encoding=encoding,
+            engine="c",
+        )
+    except pd.errors.ParserError:
+        grid = _read_ragged_csv(data, encoding, delimiter, index)  # rows wider than the header
+    except (UnicodeDecodeError, ValueError, pd.errors.EmptyDataError) as exc:
+        raise IngestError(name, f"not a table: {exc}") from None
+    frame = _frame_below_header(grid, index + 1)
+    return Table(frame, _encoding_name(encoding), index + 1, sha256, None, title)
+
+
+def _read_ragged_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
+    text = data.decode(encoding, errors="replace")
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))[skip:]
+    width = max(map(len, rows), default=0)
+    grid = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
+    return grid.replace("", np.nan)
+
+
+def _encoding_name(encoding: str) -> str:
+    return {"utf_8": "utf-8", "utf_16": "utf-16"}.get(encoding, encoding)
+
+
+def _read_excel(
+    data: bytes, name: object, aliases: dict[str, str], required: frozenset[str], sha256: str
+) -> Table:
+    options = {"header": None, "dtype": str, "keep_default_na": False, "na_values": [""]}
+    try:
+        with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
+            for sheet in book.sheet_names:
+                top = book.parse(sheet, nrows=HEADER_SCAN_ROWS, **options)
+                found = find_header(top.values.tolist(), aliases, required)
+                if found is None:
+                    continue
+                grid = book.parse(sheet, **options)
+                index = found[0]
+                title = [
+                    " ".join(str(c) for c in row if isinstance(c, str)).strip()
+                    for row in top.values.tolist()[:index]
+                ]
+                frame = _frame_below_header(grid.iloc[index:], index + 1)
+                return Table(frame, None, index + 1, sha256, str(sheet), title)
+    except IngestError:
+        raise
+    except Exception as exc:  # calamine, zipfile and OLE errors of a broken workbook
+        raise IngestError(name, f"not a table: cannot read workbook: {exc}") from None
+    raise _no_header(name, aliases, required)
+
+
+def _frame_below_header(grid: pd.DataFrame, header_row: int) -> pd.DataFrame:
+    """Header row -> column names (unique), rows below -> data indexed by row number."""
+    header = grid.iloc[0].tolist()
+    body = grid.iloc[1:]
+    body.index = pd.RangeIndex(header_row + 1, header_row + 1 + len(body))
+    keep = []
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for pos, cell in enumerate(header):
+        text = str(cell).strip() if isinstance(cell, str) else ""
+        if not text:
+            if body.iloc[:, pos].isna().all():
+                continue  # an empty column beside the table
+            text = f"Unnamed: {pos}"
+        count = seen.get(text, 0)
+        seen[text] = count + 1
+        names.append(text if count == 0 else f"{text}.{count}")
+        keep.append(pos)
+    frame = body.iloc[:, keep].astype(object)
+    frame.columns = names
+    return frame.loc[~frame.isna().all(axis=1)]
+
+
+# --- cell values ---------------------------------------------------------------
+# Each parser takes one distinct cell text (None when empty) and returns a tuple;
+# :func:`per_unique` runs it once per distinct text and broadcasts the results.
+
+# whitespace (also full-width) and the zero-width marks WeChat copies carry
+_BLANKS = " \t\r\n\x0b\x0c\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
+
+
+def clean(value: Any) -> str | None:
+    """A cell stripped of spaces (also full-width) and zero-width marks; empty -> None."""
+    if isinstance(value, str):
+        return value.strip(_BLANKS) or None
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """:func:`clean` of each cell, computed once per distinct value."""
+    return pd.Series(per_unique(values, lambda v: (v,), 1)[0], index=values.index, dtype=object)
+
+
+def per_unique(values: pd.Series, parse: Callable[[Any], tuple], width: int) -> list[np.ndarray]:
+    """``parse`` applied to each distinct value once; one object array per tuple item.
+
+    ``parse`` gets the value :func:`clean`-ed: stripped text, or None when empty.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    results = [parse(clean(v)) for v in uniques.tolist()]
+    results.append(parse(None))  # code -1: missing
+    table = np.empty((len(results), width), dtype=object)
+    table[:] = results
+    picked = table[codes]
+    return [picked[:, k] for k in range(width)]
+
+
+_DATE = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:(?:\s+|t)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+)
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+_TITLE_DATE = re.compile(
+    r"(?<!\d)(?:(20\d{2})\s*[-/.年_]\s*(\d{1,2})\s*[-/.月_]\s*(\d{1,2})|(20\d{6}))(?!\d)"
+)
+
+
+def parse_date(text: str | None) -> tuple[str | None, bool]:
+    """(ISO date, bad) of a date cell: 2020-02-10, 2020/2/10, 2020.2.10, 2020年2月10日,
+    20200210, an Excel serial, or any of them followed by a time."""
+    if text is None:
+        return None, False
+    s = normalize_word_keep_space(text)
+    m = _DATE.match(s) or _COMPACT_DATE.match(s)
+    try:
+        if m:
+            return date(int(m[1]), int(m[2]), int(m[3])).isoformat(), False
+        if _SERIAL.match(s):
+            day = _EXCEL_EPOCH + timedelta(days=float(s))
+            if 1990 <= day.year <= 2100:
+                return day.date().isoformat(), False
+    except ValueError:
+        pass
+    return None, True
+
+
+def dates_in(texts: Sequence[str]) -> set[str]:
+    """ISO dates written anywhere in texts (titles, file names), with a year."""
+    found = set()
+    for text in texts:
+        for m in _TITLE_DATE.finditer(unicodedata.normalize("NFKC", text)):
+            y, mo, d = (m[4][:4], m[4][4:6], m[4][6:]) if m[4] else (m[1], m[2], m[3])
+            try:
+                found.add(date(int(y), int(mo), int(d)).isoformat())
+            except ValueError:
+                continue
+    return found
+
+
+def normalize_word_keep_space(text: str) -> str:
+    """NFKC, lower case, trimmed; inner spaces collapsed to one."""
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+_TEMPERATURE = re.compile(r"^([+-]?\d+(?:[.,]\d+)?)(°c|°|度|摄氏度|c|°f|f)?$")
+
+
+def parse_temperature(
+    text: str | None, valid: tuple[float, float], fahrenheit: tuple[float, float]
+) -> tuple[float, str | None]:
+    """(°C or NaN, reason code of the finding or None) of a temperature cell."""
+    if text is None:
+        return np.nan, None
+    m = _TEMPERATURE.match(normalize_word(text))
+    if not m:
+        return np.nan, "bad_temperature"
+    value = float(m[1].replace(",", "."))
+    reason = None
+    if m[2] in ("°f", "f") or fahrenheit[0] <= value <= fahrenheit[1]:
+        value = round((value - 32) * 5 / 9, 1)
+        reason = "fahrenheit_converted"
+    if not valid[0] <= value <= valid[1]:
+        return np.nan, "impossible_temperature"
+    return value, reason
+
+
+_PUNCT = re.compile(r"[\s,，、;；:：.。!！()（）\[\]【】\-—/]+")
+
+
+def parse_yes_no(text: str | None) -> tuple[bool, bool]:
+    """(yes, bad) of a yes/no cell; a leading yes/no word decides ``是（武汉）``."""
+    if text is None:
+        return False, False
+    word = normalize_word(text)
+    if word in YES_WORDS:
+        return True, False
+    if word in NO_WORDS:
+        return False, False
+    first = next((t for t in _PUNCT.split(word) if t), "")
+    if first in YES_WORDS:
+        return True, False
+    if first in NO_WORDS:
+        return False, False
+    return False, True
+
+
+def parse_place(text: str | None) -> tuple[bool, str | None]:
+    """(been to a key area, the place) of a 14-day travel cell: 否 / 是 / 是，武汉 / 湖北武汉.
+
+    Any text that is not a no-word counts as yes: a place written is an exposure.
+    """
+    if text is None:
+        return False, None
+    yes, bad = parse_yes_no(text)
+    if not yes and not bad:
+        return False, None
+    place = _LEADING_YES.sub("", text.strip()).rstrip(_PUNCT_CHARS)
+    return True, place or None
+
+
+_PUNCT_CHARS = " \t\u3000,，、;；:：.。!！()（）[]【】-—/"
+_LEADING_YES = re.compile(r"^(?:是|有|到过)?[\s,，、;；:：.。!！()（）\[\]【】\-—/]*")
+
+
+def parse_symptoms(text: str | None, terms: dict[str, str]) -> tuple[str, str, str | None]:
+    """(codes sorted and comma-joined, unknown terms as written joined by 、, finding value)."""
+    if text is None:
+        return "", "", None
+    codes: set[str] = set()
+    other: list[str] = []
+    for token in SYMPTOM_SEPARATORS.split(text):
+        word = normalize_word(token)
+        if word in NO_SYMPTOM_WORDS:
+            continue
+        code = terms.get(word)
+        if code is None:
+            other.append(token.strip())
+        else:
+            codes.add(code)
+    joined = "、".join(dict.fromkeys(other))
+    return ",".join(sorted(codes)), joined, joined or None
+
+
+def parse_word(text: str | None, words: dict[str, str], default: str) -> tuple[str, bool]:
+    """(vocabulary value, bad) of an enumerated cell; empty and unknown give ``default``."""
+    if text is None:
+        return default, False
+    value = words.get(normalize_word(text))
+    return (default, True) if value is None else (str(value), False)
+
+
+_TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M")
+_TIMESTAMP = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*[t\s]?\s*"
+    r"(\d{1,2})\s*[:时点]\s*(\d{1,2})\s*(?:[:分]\s*(\d{1,2})(\.\d+)?\s*秒?)?\s*分?$"
+)
+_TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
+
+
+def parse_timestamp(text: str | None) -> tuple[datetime | None, bool, bool]:
+    """(naive datetime, has a UTC offset so the datetime is UTC, bad) of a timestamp cell."""
+    if text is None:
+        return None, False, False
+    s = normalize_word_keep_space(text)
+    if not s:
+        return None, False, False
+    m = _TIMESTAMP.match(s)
+    try:
+        if m:
+            second = int(m[6] or 0)
+            micro = round(float(m[7]) * 1e6) if m[7] else 0
+            return (
+                datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), second, micro),
+                False,
+                False,
+            )
+        if _SERIAL.match(s):
+            stamp = _EXCEL_EPOCH + timedelta(days=float(s))
+            return (
+                stamp.replace(microsecond=0) + timedelta(seconds=round(stamp.microsecond / 1e6)),
+                False,
+                False,
+            )
+        if "t" in s or ":" in s:
+            stamp = datetime.fromisoformat(s.upper())
+            if stamp.tzinfo is not None:
+                return stamp.astimezone(UTC).replace(tzinfo=None), True, False
+            return stamp, False, False
+    except ValueError:
+        pass
+    return None, False, True
+
+
+def is_time_only(text: str | None) -> bool:
+    return text is not None and bool(_TIME_ONLY.match(text))
+
+
+def parse_timestamps(
+    values: pd.Series, zone_of: Callable[[str | None], tzinfo], schools: pd.Series
+) -> tuple[pd.Series, np.ndarray]:
+    """(naive local datetime64 column, bad mask) of a timestamp column.
+
+    The common export formats go through pandas' vectorised parser; the rest
+    (Chinese dates, Excel serials, ISO with an offset) once per distinct value.
+    Times with an offset are converted to the school's zone.
+    """
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    todo = values.notna().to_numpy().copy()
+    for fmt in _TS_FORMATS:
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+        ok = parsed.notna().to_numpy()
+        if ok.any():
+            out.iloc[np.flatnonzero(todo)[ok]] = parsed[ok].to_numpy()
+        todo[np.flatnonzero(todo)[ok]] = False
+    bad = np.zeros(len(values), dtype=bool)
+    if todo.any():
+        rest = values[todo]
+        stamps, is_utc, is_bad = per_unique(rest, parse_timestamp, 3)
+        local = pd.to_datetime(pd.Series(stamps, index=rest.index, dtype=object)).astype(
+            "datetime64[us]"
+        )
+        is_utc = is_utc.astype(bool)
+        if is_utc.any():
+            row_schools = schools[rest.index].to_numpy()
+            for school in pd.unique(row_schools[is_utc]):
+                rows = rest.index[is_utc & (row_schools == school)]
+                zone = zone_of(None if pd.isna(school) else school)
+                local[rows] = (
+                    local[rows].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+                )
+        out[rest.index] = local
+        bad[np.flatnonzero(todo)] = is_bad.astype(bool)
+    return out, bad

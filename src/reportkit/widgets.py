@@ -1,0 +1,398 @@
+"""The ipywidgets console of the data officer, and the controls of a school report.
+
+:class:`Console` wires controls (district, school, date, class, fever threshold,
+view, search, sort) to a :class:`~reportkit.console.ConsoleModel`, which holds the
+data and builds the tables; a change of a control re-slices the frames in memory
+(a new date loads from the store, a new threshold recomputes the findings). The
+officer records follow-ups (:mod:`reportkit.followups`), renders a school's report
+and exports the table shown. :func:`school_controls` is the same console fixed to
+one school and date, for ``school_daily.ipynb`` opened interactively (papermill
+runs never import this module). Important widgets carry a stable CSS class
+(``rk-school``, ``rk-table`` …) for browser tests and styling.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from reportkit.console import (
+    COLUMNS,
+    VIEWS,
+    ConsoleModel,
+    label,
+    project_settings,
+    table_html,
+)
+from reportkit.followups import ACTIONS, FollowupError
+
+__all__ = ["Console", "school_controls"]
+
+_CSS = """<style>
+.rk-console { font-size: 13px; }
+.rk-console .rk-title h3 { margin: 4px 0 8px; }
+.rk-console .rk-grid { border-collapse: collapse; width: 100%; }
+.rk-console .rk-grid th { position: sticky; top: 0; background: #eef2f7; text-align: left;
+  padding: 4px 8px; border-bottom: 2px solid #c9d3e0; white-space: nowrap; }
+.rk-console .rk-grid td { padding: 3px 8px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
+.rk-console .rk-grid tr:nth-child(even) td { background: #fafbfc; }
+.rk-console .rk-c-followup { color: #1d4ed8; }
+.rk-console .rk-counts { font-weight: 600; }
+.rk-console .rk-error { color: #b91c1c; }
+.rk-console .rk-ok { color: #15803d; }
+.rk-console .rk-empty, .rk-console .rk-note { color: #6b7280; }
+.rk-console .rk-section { border-top: 1px solid #e5e7eb; margin-top: 6px; padding-top: 6px; }
+</style>"""
+
+
+def _msg(text: str, kind: str = "ok") -> str:
+    return f'<span class="rk-{kind}">{html.escape(text)}</span>'
+
+
+def _link(path: Path) -> str:
+    """A link relative to the kernel's folder (the notebook's), as JupyterLab resolves it."""
+    rel = os.path.relpath(Path(path).resolve(), Path.cwd().resolve())
+    href = html.escape(Path(rel).as_posix(), quote=True)
+    return (
+        f'<a href="{href}" target="_blank" rel="noopener" title="{html.escape(str(path))}">'
+        f"{html.escape(Path(rel).as_posix())}</a>"
+    )
+
+
+class Console:
+    """The officer's console over a :class:`ConsoleModel`; display it, or its ``widget``.
+
+    ``fixed`` pins the school and date (a school report's controls).
+    """
+
+    def __init__(self, model: ConsoleModel, report_date: date | None = None, fixed: bool = False):
+        self.model = model
+        self.lang = lang = model.lang
+        self.last_seconds = 0.0
+        self._holding = 0
+        model.set_date(report_date or model.latest_date() or date.today())
+        wide = {"description_width": "initial"}
+        config = model.config
+        ids = set(model.school_ids)
+        districts = [
+            d
+            for d in config.districts
+            if any(s.district == d.id for s in config.schools if s.id in ids)
+        ]
+
+        self.district = w.Dropdown(
+            options=([] if fixed else [(label("all_districts", lang), "")])
+            + [(d.name, d.id) for d in districts],
+            description=label("district", lang),
+            disabled=fixed,
+            style=wide,
+        )
+        self.school = w.Dropdown(description=label("school", lang), disabled=fixed, style=wide)
+        self.day = w.DatePicker(
+            value=model.day, description=label("date", lang), disabled=fixed, style=wide
+        )
+        self.klass = w.Dropdown(description=label("class", lang), style=wide)
+        lo, hi = min(37.0, model.threshold), max(38.5, model.threshold)
+        self.threshold = w.FloatSlider(
+            value=model.threshold,
+            min=lo,
+            max=hi,
+            step=0.1,
+            readout_format=".1f",
+            continuous_update=False,
+            description=label("fever_threshold", lang),
+            style=wide,
+        )
+        self.view = w.ToggleButtons(
+            options=[(label(f"view_{v}", lang), v) for v in VIEWS],
+            value="attention",
+            style={"button_width": "auto"},
+        )
+        self.search = w.Text(
+            placeholder=label("search_placeholder", lang),
+            description=label("search", lang),
+            style=wide,
+        )
+        self.sort_by = w.Dropdown(description=label("sort_by", lang), style=wide)
+        self.ascending = w.Checkbox(value=True, description=label("ascending", lang), indent=False)
+        self.counts = w.HTML()
+        self.table = w.HTML(layout=w.Layout(max_height="460px", overflow="auto"))
+        self.person = w.Dropdown(
+            description=label("person", lang), style=wide, layout=w.Layout(width="340px")
+        )
+        self.action = w.Dropdown(
+            options=[(label(f"action_{a}", lang), a) for a in ACTIONS],
+            description=label("action", lang),
+            style=wide,
+        )
+        self.officer = w.Text(
+            placeholder=label("officer_placeholder", lang),
+            description=label("officer", lang),
+            style=wide,
+        )
+        self.note = w.Textarea(
+            placeholder=label("note_placeholder", lang),
+            description=label("note", lang),
+            style=wide,
+            layout=w.Layout(width="60%", height="56px"),
+        )
+        self.record = w.Button(
+            description=label("record", lang), button_style="primary", icon="check"
+        )
+        self.message = w.HTML()
+        self.render = w.Button(description=label("render", lang), icon="file")
+        self.export = w.Button(description=label("export", lang), icon="download")
+        self.links = w.HTML()
+        names = ["district", "school", "day", "klass", "threshold", "view", "search"]
+        names += ["sort_by", "ascending", "counts", "table", "person", "action", "officer"]
+        names += ["note", "record", "message", "render", "export", "links"]
+        for name in names:
+            getattr(self, name).add_class(f"rk-{name.replace('_', '-')}")
+        self.day.add_class("rk-date")
+        self.klass.add_class("rk-class")
+
+        title = w.HTML(
+            f"<h3>{html.escape(label('console_title', lang))}</h3>", _dom_classes=["rk-title"]
+        )
+        row = w.HBox
+        self.widget = w.VBox(
+            [
+                w.HTML(_CSS),
+                title,
+                row([self.district, self.school, self.day, self.klass]),
+                row([self.threshold, self.search]),
+                self.view,
+                row([self.counts, self.sort_by, self.ascending]),
+                self.table,
+                w.VBox(
+                    [
+                        row([self.person, self.action, self.officer]),
+                        row([self.note, self.record]),
+                        self.message,
+                    ],
+                    _dom_classes=["rk-section"],
+                ),
+                w.VBox([row([self.render, self.export]), self.links], _dom_classes=["rk-section"]),
+            ]
+        )
+        self.widget.add_class("rk-console")
+
+        with self._hold():
+            self._fill_schools()
+            self._fill_sort()
+        self.district.observe(self._on_district, "value")
+        self.school.observe(self._on_school, "value")
+        self.day.observe(self._on_day, "value")
+        self.threshold.observe(self._on_threshold, "value")
+        self.view.observe(self._on_view, "value")
+        for control in (self.klass, self.search, self.sort_by, self.ascending):
+            control.observe(lambda _change: self.refresh(), "value")
+        self.record.on_click(self._on_record)
+        self.render.on_click(self._on_render)
+        self.export.on_click(self._on_export)
+        self.refresh()
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        db: str | None = None,
+        params_dir: str | Path | None = None,
+        outputs: str | Path | None = None,
+        lang: str = "zh-CN",
+        school_ids: list[str] | None = None,
+        report_date: date | str | None = None,
+    ) -> Console:
+        """The console on a deployment: arguments, else ``REPORTKIT_*``, else the project's."""
+        settings = project_settings(db, params_dir, outputs)
+        model = ConsoleModel(settings, lang=lang, school_ids=school_ids)
+        if isinstance(report_date, str):
+            report_date = date.fromisoformat(report_date)
+        return cls(model, report_date)
+
+    @classmethod
+    def for_report(
+        cls, report: Any, db: str | None = None, params_dir: str | Path | None = None
+    ) -> Console:
+        """The console fixed to a :class:`~reportkit.report.SchoolReport`'s school and date."""
+        settings = project_settings(
+            db or getattr(report, "db", None), params_dir or getattr(report, "params_dir", None)
+        )
+        model = ConsoleModel(settings, lang=report.lang, school_ids=[report.school.id])
+        return cls(model, report.findings.date, fixed=True)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- state ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _hold(self) -> Iterator[None]:
+        """Change several controls with one refresh at the end (by the caller)."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+
+    def _fill_schools(self) -> None:
+        config, ids = self.model.config, self.model.school_ids
+        schools = [config.school(s) for s in ids]
+        if self.district.value:
+            schools = [s for s in schools if s.district == self.district.value]
+        options = [(f"{s.name} ({s.id})", s.id) for s in schools]
+        if len(ids) > 1:
+            options.insert(0, (label("all_schools", self.lang), ""))
+        self.school.options = options
+        self.school.value = options[0][1]
+        self._fill_classes()
+
+    def _fill_classes(self) -> None:
+        pairs = self.model.classes(self.school.value) if self.school.value else []
+        self.klass.options = [(label("all_classes", self.lang), "")] + [
+            (" ".join(p for p in pair if p), pair) for pair in pairs
+        ]
+        self.klass.value = ""
+        self.klass.disabled = not pairs
+        self.render.disabled = not self.school.value
+
+    def _fill_sort(self) -> None:
+        self.sort_by.options = [(label("sort_default", self.lang), "")] + [
+            (label(c, self.lang), c) for c in COLUMNS[self.view.value]
+        ]
+        self.sort_by.value = ""
+
+    def selected_schools(self) -> list[str] | None:
+        """The school ids the school and district controls select (None: every school)."""
+        if self.school.value:
+            return [self.school.value]
+        if self.district.value:
+            config = self.model.config
+            return [
+                s for s in self.model.school_ids if config.school(s).district == self.district.value
+            ]
+        return None
+
+    def refresh(self) -> None:
+        """Show the selected view with the controls' filters; records the time it took."""
+        if self._holding:
+            return
+        started = time.perf_counter()
+        name = self.view.value
+        self.shown = self.model.select(
+            name,
+            self.selected_schools(),
+            self.klass.value or None,
+            self.search.value,
+            self.sort_by.value or None,
+            self.ascending.value,
+        )
+        self.counts.value = html.escape(self.model.counts(name, self.shown))
+        self.table.value = table_html(self.shown, name, self.lang)
+        current = self.person.value
+        options = self.model.people_of(self.shown)
+        self.person.options = options
+        values = [v for _, v in options]
+        self.person.value = current if current in values else (values[0] if values else None)
+        self.last_seconds = time.perf_counter() - started
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _timed(self, update: Any) -> None:
+        started = time.perf_counter()
+        update()
+        self.refresh()
+        self.last_seconds = time.perf_counter() - started
+
+    def _on_district(self, _change: Any) -> None:
+        with self._hold():
+            self._fill_schools()
+        self.refresh()
+
+    def _on_school(self, _change: Any) -> None:
+        with self._hold():
+            self._fill_classes()
+        self.refresh()
+
+    def _on_day(self, change: Any) -> None:
+        if change["new"] is not None:
+            self._timed(lambda: self.model.set_date(change["new"]))
+
+    def _on_threshold(self, change: Any) -> None:
+        self._timed(lambda: self.model.set_threshold(change["new"]))
+
+    def _on_view(self, _change: Any) -> None:
+        with self._hold():
+            self._fill_sort()
+        self.refresh()
+
+    def _on_record(self, _button: Any = None) -> None:
+        if self.person.value is None:
+            self.message.value = _msg(label("person_required", self.lang), "error")
+            return
+        if not self.officer.value.strip():
+            self.message.value = _msg(label("officer_required", self.lang), "error")
+            return
+        school_id, person_id = self.person.value
+        try:
+            self.model.record(
+                school_id, person_id, self.action.value, self.note.value, self.officer.value
+            )
+        except FollowupError as exc:
+            self.message.value = _msg(str(exc), "error")
+            return
+        name = self.model.names.get((school_id, person_id), person_id)
+        self.message.value = _msg(
+            label(
+                "recorded",
+                self.lang,
+                name=name,
+                action=label(f"action_{self.action.value}", self.lang),
+                officer=self.officer.value.strip(),
+            )
+        )
+        self.note.value = ""
+        self.refresh()
+
+    def _on_render(self, _button: Any = None) -> None:
+        school_id = self.school.value
+        if not school_id:
+            self.links.value = _msg(label("render_needs_school", self.lang), "error")
+            return
+        name = self.model.config.school(school_id).name
+        self.links.value = _msg(label("rendering", self.lang, school=name))
+        self.render.disabled = True
+        try:
+            job = self.model.render(school_id)
+        except Exception as exc:  # shown to the officer; the console stays usable
+            self.links.value = _msg(label("render_failed", self.lang, error=exc), "error")
+            return
+        finally:
+            self.render.disabled = False
+        if job.status != "ok":
+            error = (job.error or {}).get("evalue", "")
+            self.links.value = _msg(label("render_failed", self.lang, error=error), "error")
+            return
+        links = " · ".join(_link(Path(job.outputs[k])) for k in ("html", "pdf") if k in job.outputs)
+        self.links.value = _msg(label("rendered", self.lang)) + links
+
+    def _on_export(self, _button: Any = None) -> None:
+        scope = self.school.value or self.district.value or "all"
+        path = self.model.export(self.view.value, self.shown, scope)
+        self.links.value = _msg(label("exported", self.lang)) + _link(path)
+
+
+def school_controls(
+    report: Any, db: str | None = None, params_dir: str | Path | None = None
+) -> w.Widget:
+    """The console fixed to a school report's school and date, as a widget to display."""
+    return Console.for_report(report, db, params_dir).widget
