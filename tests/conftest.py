@@ -64,3 +64,20 @@ def engine(db_url: str):
     engine = store.connect(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory: pytest.TempPathFactory):
+    """The demo county with small classes, ingested into a SQLite file; treat as read-only."""
+    from reportkit.demo import build_demo
+
+    root = tmp_path_factory.mktemp("small-demo")
+    return build_demo(root, root / "params", f"sqlite:///{root / 'reportkit.db'}", small=True)
+
+
+@pytest.fixture
+def demo_settings(small_demo, tmp_path: Path):
+    """Settings on the small demo's store and params, with outputs of this test's own."""
+    from reportkit.config import Settings
+
+    return Settings.resolve(small_demo.db_url, small_demo.params_dir, tmp_path / "outputs")

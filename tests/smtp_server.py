@@ -34,6 +34,7 @@ __all__ = [
     "self_signed_cert",
     "smtp_auth",
     "smtp_server",
+    "smtp_ssl",
     "smtp_starttls",
 ]
 
@@ -57,6 +58,7 @@ class CollectingHandler:
 
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    reject_data: str | None = None  # e.g. "554 5.7.1 rejected": refuse every message body
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -68,6 +70,8 @@ class CollectingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.reject_data:
+            return self.reject_data
         with self.lock:
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
@@ -189,6 +193,18 @@ def smtp_starttls(tls_files: tuple[Path, Path]) -> Iterator[SmtpServer]:
         yield SmtpServer(
             controller.hostname, controller.port, handler, str(cert), security="starttls"
         )
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_ssl(tls_files: tuple[Path, Path]) -> Iterator[SmtpServer]:
+    """Implicit TLS from the first byte (SMTPS, usually port 465)."""
+    cert, key = tls_files
+    handler = CollectingHandler()
+    controller = _start(handler, ssl_context=_tls_context(cert, key))
+    try:
+        yield SmtpServer(controller.hostname, controller.port, handler, str(cert), security="ssl")
     finally:
         controller.stop()
 

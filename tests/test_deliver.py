@@ -316,6 +316,7 @@ def test_send_delivers_well_formed_messages(
     assert message_id.startswith("<")
     assert message_id.endswith("@localhost>")
     assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["MIME-Version"] == "1.0"
     # multipart/mixed > multipart/related > multipart/alternative (text, html) + image; pdf
     assert msg.get_content_type() == "multipart/mixed"
     related, pdf = msg.get_payload()
@@ -471,6 +472,28 @@ def test_starttls_with_a_private_ca(lite: Deployment, smtp_starttls: SmtpServer)
     assert smtp_starttls.handler.recipients() == ["head@s002.example.org"]
 
 
+def test_implicit_tls(lite: Deployment, smtp_ssl: SmtpServer) -> None:
+    lite.configure(smtp_ssl)
+    result = deliver.send_reports(lite.settings, DAY, school_ids=["s002"])
+    assert result.ok, deliver.summary_lines(result)
+    assert smtp_ssl.handler.recipients() == ["head@s002.example.org"]
+
+
+def test_a_rejected_message_is_not_retried_and_others_go(
+    lite: Deployment, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lite.configure(smtp_server, retries=3)
+    smtp_server.handler.reject_data = "554 5.7.1 message rejected"
+    sleeps: list[float] = []
+    monkeypatch.setattr(deliver.time, "sleep", sleeps.append)
+    result = deliver.send_reports(lite.settings, DAY)
+    assert set(statuses(result).values()) == {"failed"}
+    assert all("554" in e for o in result.outcomes for e in o.refused.values())
+    assert sum(len(o.refused) for o in result.outcomes) == 4  # each tried, none given up on
+    assert sleeps == []
+    assert lite.sent_rows() == []
+
+
 def test_untrusted_certificate_fails_without_retries(
     lite: Deployment, smtp_starttls: SmtpServer
 ) -> None:
@@ -546,6 +569,15 @@ def test_dry_run_writes_eml_files_and_sends_nothing(lite: Deployment, closed_por
     assert msg["Subject"].startswith("【晨午检日报】靠山镇中心小学")
     assert msg.get_payload()[1].get_filename() == "靠山镇中心小学_2020-02-10_晨午检日报.pdf"
     assert lite.sent_rows() == []
+
+
+def test_a_school_without_recipients_is_reported_not_failed(lite: Deployment) -> None:
+    schools = yaml.safe_load((lite.params / "schools.yaml").read_text(encoding="utf-8"))
+    schools["schools"][1]["recipients"] = []
+    (lite.params / "schools.yaml").write_text(yaml.safe_dump(schools), encoding="utf-8")
+    result = deliver.send_reports(lite.settings, DAY, dry_run=True)
+    assert result.by_target("school", "s002").status == "no_recipients"
+    assert result.ok
 
 
 def test_unknown_school_is_a_config_error(lite: Deployment) -> None:
@@ -680,6 +712,7 @@ def test_reminders_once_per_day(lite: Deployment, smtp_server: SmtpServer) -> No
     msg = received["principal@s001.example.org"]
     assert msg["Subject"] == "【晨午检提醒】靠山镇中心小学 2020-02-10 尚有2人未报"
     assert msg.get_content_type() == "multipart/alternative"  # no chart, no attachment
+    assert msg["MIME-Version"] == "1.0"
     text = text_of(msg)
     assert "截至15:30" in text
     assert "16:30" in text

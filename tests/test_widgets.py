@@ -279,6 +279,8 @@ def test_export_writes_the_rows_shown(console: Console, district):
     assert len(exports) == 1
     assert exports[0].name.startswith("missing-d1-")
     assert exports[0].name in console.links.value
+    assert 'class="rk-download"' in console.links.value
+    assert "data:application/vnd.openxmlformats" in console.links.value
     sheet = load_workbook(exports[0], read_only=True).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == tuple(label(c) for c in COLUMNS["missing"])
@@ -292,6 +294,27 @@ def test_date_control_loads_another_day(console: Console):
     assert _names(console) == []
     console.day.value = DAY
     assert len(_names(console)) == 3
+
+
+def test_stepping_dates_keeps_the_window_right(console: Console, district):
+    fresh = ConsoleModel(district)
+    fresh.set_date(DAY - timedelta(days=1))
+    console.day.value = DAY - timedelta(days=1)
+    assert console.model.findings.schools.equals(fresh.findings.schools)
+    console.day.value = DAY
+    fresh.set_date(DAY)
+    assert console.model.findings.schools.equals(fresh.findings.schools)
+    assert len(console.model._frames[DAY][0]) == len(PEOPLE) * 2 - 3
+
+
+def test_reload_picks_up_new_checkins(console: Console, district):
+    console.view.value = "missing"
+    engine = store.connect(district.db)
+    with engine.begin() as conn:
+        store.upsert(conn, store.checkins, [_checkin("a1", "p03", "王五", DAY)])
+    assert "王五" in _names(console)  # in memory until reloaded
+    console.reload.click()
+    assert sorted(_names(console)) == sorted(["孙八", "郑一"])
 
 
 def test_school_controls_are_fixed_to_the_reports_school(district: Settings):
@@ -424,6 +447,8 @@ def test_control_changes_on_the_full_demo_county(tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+# runner.py names papermill's output ".report.ipynb.<pid>.<thread>.tmp"; papermill warns
+@pytest.mark.filterwarnings("ignore:The specified file .* does not end in one of:UserWarning")
 def test_render_button_renders_only_that_schools_report(console: Console, district):
     console.school.value = "a1"
     console.render.click()
@@ -433,5 +458,41 @@ def test_render_button_renders_only_that_schools_report(console: Console, distri
     assert (out / "report.pdf").exists()
     assert "report.html" in console.links.value
     assert "report.pdf" in console.links.value
+    assert 'download="report.pdf"' in console.links.value
     # the district roll-up was neither run nor broken by a one-school run
     assert not (district.outputs / DAY.isoformat() / "district").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_school_report_notebook_shows_the_controls_when_interactive(district, tmp_path):
+    import papermill as pm
+
+    from reportkit.runner import notebook_path
+
+    params = {
+        "school_id": "a1",
+        "report_date": DAY.isoformat(),
+        "db": district.db,
+        "params_dir": str(district.params),
+    }
+    views = {}
+    for interactive in (True, False):
+        out = tmp_path / f"school-{interactive}.ipynb"
+        nb = pm.execute_notebook(
+            str(notebook_path("school")),
+            str(out),
+            parameters={**params, "interactive": interactive},
+            kernel_name="python3",
+            progress_bar=False,
+            shutdown_kernel="immediate",
+            cwd=str(tmp_path),
+        )
+        last = nb.cells[-1]
+        views[interactive] = [
+            o
+            for o in last.outputs
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+        ]
+    assert len(views[True]) == 1
+    assert views[False] == []  # the batch run never builds a widget

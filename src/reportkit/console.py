@@ -26,7 +26,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import sqlalchemy as sa
 
+from reportkit import flags, store
+from reportkit.followups import list_followups, record_followup
 from reportkit.i18n import UnknownLabelError, t
 
 __all__ = [
@@ -107,6 +110,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "rendered": ("报告已生成：", "report rendered: "),
     "render_failed": ("报告生成失败：{error}", "the report failed: {error}"),
     "export": ("导出当前表格", "export view"),
+    "reload": ("刷新数据", "reload data"),
+    "download": ("下载", "download"),
+    "render_rules_threshold": (
+        "（报告按规则文件的发热阈值 {t}℃）",
+        "(the report uses the rules file's fever threshold, {t} °C)",
+    ),
     "exported": ("已导出：", "exported: "),
     "console_title": ("晨午检数据工作台", "health check console"),
 }
@@ -223,8 +232,6 @@ class ConsoleModel:
         school_ids: Sequence[str] | None = None,
         engine: Any = None,
     ) -> None:
-        from reportkit import store
-
         self.settings = settings
         self.config = settings.schools()
         self.rules = settings.rules()
@@ -235,14 +242,7 @@ class ConsoleModel:
             self.config.school(sid)  # unknown id: ConfigError naming it
         self.school_ids = ids
         self.zone = ZoneInfo(self.config.timezone)
-        self.people = store.load_people(self.engine, ids)
-        self.names = dict(
-            zip(
-                zip(self.people["school_id"], self.people["person_id"], strict=True),
-                self.people["name"],
-                strict=True,
-            )
-        )
+        self.people = self._load_people()
         self.threshold = self.rules.fever_celsius
         self.day: date | None = None
         self.findings: Any = None
@@ -250,15 +250,18 @@ class ConsoleModel:
         self._findings: dict[tuple[date, float], Any] = {}
         self._views: dict[str, pd.DataFrame] = {}
         self._history: pd.DataFrame | None = None
+        self._loaded: tuple[date, date, pd.DataFrame] | None = None
+
+    def _load_people(self) -> pd.DataFrame:
+        people = store.load_people(self.engine, self.school_ids)
+        keys = zip(people["school_id"], people["person_id"], strict=True)
+        self.names = dict(zip(keys, people["name"], strict=True))
+        return people
 
     # -- data ---------------------------------------------------------------------
 
     def latest_date(self) -> date | None:
         """The latest date with a check-in of these schools in the store."""
-        import sqlalchemy as sa
-
-        from reportkit import store
-
         stmt = sa.select(sa.func.max(store.checkins.c.date)).where(
             store.checkins.c.school_id.in_(self.school_ids)
         )
@@ -269,15 +272,15 @@ class ConsoleModel:
         return value.date() if isinstance(value, datetime) else value
 
     def set_date(self, day: date) -> None:
-        """Load the window ending on ``day`` (once per date) and compute its findings."""
-        from reportkit import flags, store
+        """Load the window ending on ``day`` and compute its findings.
 
+        Check-ins already in memory are kept: a step of one day loads one day.
+        """
         if day not in self._frames:
-            start = day - timedelta(days=flags.span_days(self.rules) - 1)
             ids = self.school_ids
-            self._frames = {  # keep the last date only: a district's window is large
+            self._frames = {  # the last date only: a district's window is large
                 day: (
-                    store.load_checkins(self.engine, start, day, ids),
+                    self._window(day),
                     store.load_data_quality(self.engine, day, day, ids),
                     store.load_entries(self.engine, day, day, ids),
                 )
@@ -286,14 +289,44 @@ class ConsoleModel:
         self._history = None
         self._update()
 
+    def _window(self, day: date) -> pd.DataFrame:
+        start = day - timedelta(days=flags.span_days(self.rules) - 1)
+        load = lambda a, b: store.load_checkins(self.engine, a, b, self.school_ids)  # noqa: E731
+        if self._loaded is None or start > self._loaded[1] or day < self._loaded[0]:
+            frame = load(start, day)
+        else:
+            lo, hi, have = self._loaded
+            dates = have["date"]
+            parts = [have[(dates >= start) & (dates <= day)]]
+            if start < lo:
+                parts.insert(0, load(start, lo - timedelta(days=1)))
+            if day > hi:
+                parts.append(load(hi + timedelta(days=1), day))
+            parts = [p for p in parts if not p.empty]
+            frame = (
+                pd.concat(parts, ignore_index=True)
+                if len(parts) > 1
+                else parts[0]
+                if parts
+                else have.iloc[:0]
+            )
+        self._loaded = (start, day, frame)
+        return frame
+
+    def reload(self) -> None:
+        """Forget what was loaded (new files were ingested) and load the day again."""
+        self._loaded = None
+        self._frames, self._findings = {}, {}
+        self.people = self._load_people()
+        if self.day is not None:
+            self.set_date(self.day)
+
     def set_threshold(self, celsius: float) -> None:
         """Recompute the findings with another fever threshold (the rules file is unchanged)."""
         self.threshold = round(float(celsius), 2)
         self._update()
 
     def _update(self) -> None:
-        from reportkit import flags
-
         assert self.day is not None
         key = (self.day, self.threshold)
         if key not in self._findings:
@@ -316,8 +349,6 @@ class ConsoleModel:
 
     def history(self) -> pd.DataFrame:
         """Every follow-up of these schools dated up to the day, oldest first."""
-        from reportkit.followups import list_followups
-
         if self._history is None:
             self._history = list_followups(self.engine, self.school_ids, self.day)
         return self._history
@@ -332,7 +363,7 @@ class ConsoleModel:
                     label(f"action_{r.action}", self.lang),
                     r.note,
                     r.officer,
-                    self._local(r.created_at)[5:],
+                    self._local(r.created_at),
                 )
                 if p
             )
@@ -351,8 +382,6 @@ class ConsoleModel:
 
     def record(self, school_id: str, person_id: str, action: str, note: str, officer: str) -> int:
         """Append a follow-up for the current day (see :func:`record_followup`)."""
-        from reportkit.followups import record_followup
-
         assert self.day is not None
         row_id = record_followup(self.engine, school_id, person_id, self.day, action, note, officer)
         self._history = None
@@ -605,14 +634,13 @@ class ConsoleModel:
         """Run and render one school's report (never the district's); its JobResult."""
         from reportkit import runner
 
-        def school_only(specs: Sequence[Any], done: Any) -> list[Any]:
+        def school_only(specs: Sequence[Any], _done: Any) -> list[Any]:
             # a one-school run must not re-run (and so break) its district's roll-up
             results = []
             try:
                 for spec in specs:
                     if spec.kind == "school":
                         results.append(runner.run_job(spec))
-                        done(results[-1])
             finally:
                 runner.close_printer()
             return results

@@ -1,21 +1,19 @@
 """Email delivery: the reports, the district roll-ups and the reminders, sent once.
 
 Each school's report goes to the school's recipients, each district roll-up to
-the district's (both from ``schools.yaml``): one message per recipient, built
-with :mod:`email` (``multipart/mixed`` > ``related`` > ``alternative`` text and
-HTML, the trend chart inline by ``cid:``, the report PDF attached). What the
-message says comes from :mod:`reportkit.mailbody`.
+the district's (both from ``schools.yaml``), one message per recipient: what it
+says comes from :mod:`reportkit.mailbody`, how it is assembled and carried
+(``smtp``, or ``eml`` files for a dry run) from :mod:`reportkit.mailer`.
 
 Sent once: the ``sent_log`` table holds one row per accepted recipient with the
 report hash (sha256 of the PDF and the body). A rerun sends only to recipients
 without a row; a recipient whose row has another hash is reported as changed
 and sent again only with ``force``. Refused recipients and an unreachable
-server are retried with back-off, then recorded as failed; nothing that was
-not accepted is logged as sent. Once the server has been unreachable through
-every retry, the remaining messages fail at once.
-
-Senders form a registry like papermill's engines: ``smtp`` and ``eml`` (the
-dry run, ``.eml`` files under ``outputs/<date>/mail/``).
+server are retried with back-off, then recorded as failed; nothing that was not
+accepted is logged as sent. Once the server has stayed unreachable through
+every retry (or refused the credentials, the certificate, the sender), the
+remaining messages fail at once instead of waiting out the same retries.
+A school whose PDF is missing fails; the others still go.
 """
 
 from __future__ import annotations
@@ -184,7 +182,11 @@ def _record_sent(engine: Any, out: Outgoing, recipient: str, message_id: str, di
 
 
 def _fatal(exc: BaseException) -> bool:
-    """Errors no retry can fix: credentials, TLS, a server without STARTTLS."""
+    """Errors no retry can fix: credentials, TLS, a server without STARTTLS.
+
+    Permanent (5xx) replies to the connection, EHLO or MAIL FROM are fatal too:
+    they concern the sender, not one message.
+    """
     return isinstance(
         exc, smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError | ssl.SSLError
     )
@@ -281,16 +283,14 @@ class _Batch:
                     attempt + 1,
                     error,
                 )
-                connection = not isinstance(exc, smtplib.SMTPResponseException) or isinstance(
-                    exc, smtplib.SMTPConnectError | smtplib.SMTPHeloError
-                )
-                if _fatal(exc):
-                    self.server_down = error
+                code = getattr(exc, "smtp_code", 0)
+                if _fatal(exc) or (code >= 500 and not isinstance(exc, smtplib.SMTPDataError)):
+                    self.server_down = error  # every later message would fail the same way
                     return error
-                if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500:
-                    return error  # the message itself was rejected for good
-                if connection and attempt == retries:
-                    self.server_down = error
+                if code >= 500:
+                    return error  # this message was rejected for good (5xx after DATA)
+                if attempt == retries and not isinstance(exc, smtplib.SMTPResponseException):
+                    self.server_down = error  # still unreachable after every retry
                 continue
             if refusal is None:
                 return None

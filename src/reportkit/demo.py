@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ _PREFIXES = ["", "东", "西", "南", "北", "前", "后", "上", "下", "新", 
 _FORMATS = {"0village2": "xlsx", "0kindergarten": "xlsx", "1central": "gbk", "2middle": "survey"}
 _ENCODINGS = {"csv": "utf-8", "bom": "utf-8-sig", "gbk": "gbk"}
 _SESSION_WORDS = np.array(["晨检", "午检"], dtype=object)
+_MILD = np.array(["腹泻", "头痛", "腹痛", "流涕"], dtype=object)  # symptoms no rule flags
 
 # The demo date's events in the first county, one person a line: the event, the school's
 # slot in the template ("<town><role>"; "*": a staff member), then the changes to the
@@ -121,7 +123,8 @@ class DemoResult:
     files: int
     rows: int  # health-log rows written
     events: dict[str, Any]
-    ingestion: dict[str, dict[str, int]] = field(default_factory=dict)
+    ingestion: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> totals
+    errors: list[str] = field(default_factory=list)  # files ingestion could not read
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -135,6 +138,7 @@ class DemoResult:
             lines.append(f"ingested {kind}: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
         if "ingest" in self.seconds:
             lines.append(f"ingestion took {self.seconds['ingest']:.1f} s")
+        lines += [f"not ingested: {error}" for error in self.errors]
         return "\n".join(lines)
 
 
@@ -284,7 +288,9 @@ def _write_schools_yaml(params_dir: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _roster(school: _School, rng: np.random.Generator, small: bool, width: int) -> pd.DataFrame:
+def _roster(
+    school: _School, rng: np.random.Generator, small: bool, width: int, principal: str
+) -> pd.DataFrame:
     """Students by grade and class, then staff by department; the first staff member leads."""
     _, _, grades, classes, size, staff = _ROLES[school.role]
     if small:
@@ -318,7 +324,9 @@ def _roster(school: _School, rng: np.random.Generator, small: bool, width: int) 
                     "T" + num + _zfill(np.arange(1, n_staff + 1), 3),
                 ]
             ),
-            "name": np.concatenate([_names(rng, n_st), _names(rng, n_staff, staff=True)]),
+            "name": np.concatenate(
+                [_names(rng, n_st), [principal], _names(rng, n_staff - 1, True)]
+            ),
             "role": np.array(["学生"] * n_st + ["教职工"] * n_staff, dtype=object),
             "grade": np.concatenate([grade, np.full(n_staff, "", dtype=object)]),
             "cls": np.concatenate([_zfill(cls, 1) + "班", dept]),
@@ -491,12 +499,12 @@ def _stamps(day: date, style: int, seconds: np.ndarray) -> np.ndarray:
     )[seconds]
 
 
-def _csv_text(header: str, columns: list[Any], newline: str = "\n") -> str:
+def _csv_text(header: str | None, columns: list[Any], newline: str = "\n") -> str:
     """CSV of columns (arrays or constants) whose cells hold no comma, quote or newline."""
-    line: Any = columns[0]
-    for column in columns[1:]:
-        line = line + "," + column
-    return newline.join([header.replace(" ", ","), *np.atleast_1d(line).tolist()]) + newline
+    n = max((len(c) for c in columns if not isinstance(c, str)), default=1)
+    cells = [repeat(c, n) if isinstance(c, str) else c.tolist() for c in columns]
+    lines = list(map(",".join, zip(*cells, strict=False)))  # 4x numpy's object "+"
+    return newline.join([header.replace(" ", ","), *lines] if header else lines) + newline
 
 
 def _write_csv(
@@ -549,39 +557,27 @@ def _write_xlsx(path: Path, title: str, header: str, columns: list[tuple[str, np
     serial, ``2`` a date-time serial. Written directly (openpyxl without lxml takes
     0.1 ms a cell), with fixed zip timestamps so the same rows give the same bytes.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     numbers = (np.arange(len(columns[0][1])) + 3).astype(str).astype(object)
     cells: Any = ""
     for i, (style, values) in enumerate(columns):
-        ref = '<c r="' + chr(65 + i) + numbers
-        cell = ref + (
-            '" t="inlineStr"><is><t>' + values + "</t></is></c>"
-            if style == "s"
-            else ('"><v>' if style == "n" else f'" s="{style}"><v>') + values + "</v></c>"
-        )
+        cell = '<c r="' + chr(65 + i) + numbers
+        if style == "s":
+            cell = cell + '" t="inlineStr"><is><t>' + values + "</t></is></c>"
+        else:
+            cell = cell + ('"><v>' if style == "n" else f'" s="{style}"><v>') + values + "</v></c>"
         cells = cells + np.where(values == "", "", cell)
-    text = [title, *[""] * (header.count(" "))], header.split()
-    head = "".join(
-        f'<row r="{r}">'
-        + "".join(
-            f'<c r="{chr(65 + i)}{r}" t="inlineStr"><is><t>{v}</t></is></c>'
-            for i, v in enumerate(row)
-            if v
-        )
-        + "</row>"
-        for r, row in enumerate(text, start=1)
-    )
-    sheet = (
-        f"<worksheet {_NS}><sheetData>{head}"
-        + "".join(np.atleast_1d('<row r="' + numbers + '">' + cells + "</row>").tolist())
-        + f'</sheetData><mergeCells count="1"><mergeCell ref="A1:{chr(64 + len(text[1]))}1"/></mergeCells></worksheet>'
-    )
+    text = '<c r="{}" t="inlineStr"><is><t>{}</t></is></c>'.format
+    head = "".join(text(f"{chr(65 + i)}2", h) for i, h in enumerate(header.split()))
+    rows = ['<row r="1">' + text("A1", title) + '</row><row r="2">' + head + "</row>"]
+    rows += np.atleast_1d('<row r="' + numbers + '">' + cells + "</row>").tolist()
+    merge = f'<mergeCells count="1"><mergeCell ref="A1:{chr(64 + len(columns))}1"/></mergeCells>'
+    sheet = f"<worksheet {_NS}><sheetData>{''.join(rows)}</sheetData>{merge}</worksheet>"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as book:
         for name, xml in [*_XLSX_PARTS.items(), ("xl/worksheets/sheet1.xml", sheet)]:
-            book.writestr(
-                zipfile.ZipInfo(name, (2020, 2, 1, 0, 0, 0)), _XML + xml, zipfile.ZIP_DEFLATED
-            )
+            stamp = zipfile.ZipInfo(name, (2020, 2, 1, 0, 0, 0))
+            book.writestr(stamp, _XML + xml, zipfile.ZIP_DEFLATED)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.getvalue())
     return path
 
@@ -625,27 +621,15 @@ def _school_logs(
     col: dict[str, np.ndarray] = {
         "keep": ~((rng.random(n) < 0.003) & (day < n_days - 5)),  # gaps never touch an event
         "temp": _temps(school.celsius_sign)[tenths],
-        **{
-            k: np.full(n, v, dtype=object)
-            for k, v in [
-                ("sym", "无"),
-                ("absent", "否"),
-                ("reason", ""),
-                ("key", "否"),
-                ("contact", "否"),
-            ]
-        },
+        **{k: np.full(n, "否", dtype=object) for k in ("absent", "key", "contact")},
+        "sym": np.full(n, "无", dtype=object),
+        "reason": np.full(n, "", dtype=object),
     }
     u = rng.random(n_days * n_people)[day * n_people + who]  # one draw per person and day
-    personal, ill = (
-        (day < n_days - 1) & (u < 0.001),
-        (day < n_days - 1) & (u >= 0.001) & (u < 0.002),
-    )
-    col["absent"][personal | ill] = "是"
-    col["reason"][personal], col["reason"][ill] = "事假", "病假"
-    col["sym"][ill] = np.array(["腹泻", "头痛", "腹痛", "流涕"], dtype=object)[
-        (u[ill] * 1e6).astype(int) % 4
-    ]
+    away = (day < n_days - 1) & (u < 0.002)  # absences before the demo date
+    ill = away & (u >= 0.001)  # with a symptom the rules do not flag
+    col["absent"][away], col["reason"][away], col["reason"][ill] = "是", "事假", "病假"
+    col["sym"][ill] = _MILD[(u[ill] * 1e5).astype(int) % len(_MILD)]  # same in both sessions
     index = {pid: k for k, pid in enumerate(pids)}
     for back, only, pid, changes in plan.edits.get(school.id, ()):
         for j, name in enumerate(school.sessions):
@@ -661,9 +645,8 @@ def _school_logs(
             rows = slice(d * n_sessions * n_people, (d + 1) * n_sessions * n_people)
             keep = col["keep"][rows]
             at, person = seconds[rows][keep], who[rows][keep]
-            date_text = [f"{today:%Y-%m-%d}", f"{today:%Y/%-m/%-d}", f"{today:%Y年%-m月%-d日}"][
-                school.date_style
-            ]
+            y, m, dd = today.year, today.month, today.day
+            date_text = [today.isoformat(), f"{y}/{m}/{dd}", f"{y}年{m}月{dd}日"][school.date_style]
             columns = [date_text, _SESSION_WORDS[session[rows][keep]], pids[person], names[person]]
             columns += [
                 col[k][rows][keep] for k in ("temp", "sym", "absent", "reason", "key", "contact")
@@ -694,9 +677,7 @@ def _write_logs(
         ]
         title = f"{school.name}{md}{'晨午检' if len(school.sessions) > 1 else '晨检'}登记表"
         return _write_xlsx(folder / f"{md}晨午检登记表.xlsx", title, LOG_HEADER, cells), []
-    if (
-        school.fmt == "survey"
-    ):  # 问卷星: one answer sheet each, by time of submission, no date column
+    if school.fmt == "survey":  # 问卷星: answer sheets by submission time, no date column
         order = np.argsort(seconds, kind="stable")
         survey = [
             _zfill(np.arange(1, n + 1), 1),
@@ -726,14 +707,8 @@ def _school_entries(
     ``event`` adds the demo date's injected entry: a visitor without an approver
     (``unapproved``) or a delivery with a fever (``fever``); it is the last row.
     """
-    kinds = rng.choice(
-        ["值班教职工", "来访人员", "送货"], int(rng.integers(1, 4)), p=[0.3, 0.45, 0.25]
-    )
-    kinds = [
-        "值班教职工",
-        *kinds,
-        *([{"unapproved": "来访人员", "fever": "送货"}[event]] if event else []),
-    ]
+    kinds = ["值班教职工", *rng.choice(_KINDS, int(rng.integers(1, 4)), p=[0.3, 0.45, 0.25])]
+    kinds += [{"unapproved": "来访人员", "fever": "送货"}[event]] if event else []
     rows = []
     for kind in kinds:
         phone = f"1{rng.choice(['3', '5', '8'])}{rng.integers(10)}{rng.integers(10**8):08d}"
@@ -760,6 +735,7 @@ def _school_entries(
     return rows
 
 
+_KINDS = ["值班教职工", "来访人员", "送货"]
 _PURPOSES = {
     "来访人员": ["家长领取教材", "上级检查指导", "维修门窗", "送防疫物资"],
     "送货": ["送消毒用品", "送口罩", "送教材"],
@@ -797,13 +773,15 @@ def build_demo(
     root, params_dir = Path(root), Path(params_dir)
     districts, schools = _plan_schools(scale, seed)
     width = max(3, len(str(len(schools))))
-    rosters = {
-        s.id: _roster(s, np.random.default_rng([seed, 1, s.number]), small, width) for s in schools
-    }
-    principals = {
-        sid: str(r["name"].iat[int(np.argmax(r["role"] == "教职工"))]) for sid, r in rosters.items()
+    principals = {  # a stream of their own: the same schools.yaml with small=True
+        s.id: str(_names(np.random.default_rng([seed, 4, s.number]), 1, staff=True)[0])
+        for s in schools
     }
     _write_schools_yaml(params_dir, _schools_yaml(districts, schools, principals))
+    rosters = {
+        s.id: _roster(s, np.random.default_rng([seed, 1, s.number]), small, width, principals[s.id])
+        for s in schools
+    }
     dates = [demo_date - timedelta(days=days - 1 - i) for i in range(days)]
     planners: dict[str, _Planner] = {}
     events: dict[str, Any] = {}
@@ -821,15 +799,13 @@ def build_demo(
         plan, rng = planners[school.district], np.random.default_rng([seed, 3, school.number])
         roster = rosters[school.id]
         staff = roster.loc[(roster["role"] == "教职工") & roster["active"], "name"].to_numpy()
-        written["roster"].append(
-            _write_roster(inbox / "roster" / school.id, school, rosters[school.id])
-        )
-        for today, columns, seconds in _school_logs(school, rosters[school.id], dates, plan, rng):
+        written["roster"].append(_write_roster(inbox / "roster" / school.id, school, roster))
+        for today, columns, seconds in _school_logs(school, roster, dates, plan, rng):
             folder = inbox / today.isoformat() / school.id
             path, typed = _write_logs(folder, school, today, columns, seconds, plan, rng)
             written[today, "logs"].append(path)
             rows += len(columns[2]) + len(typed)
-            for (_, _, reason), row in zip(plan.extra.get(school.id, []), typed, strict=False):
+            for (_, _, reason), row in zip(plan.extra[school.id], typed, strict=False):
                 if reason == "missing_person_id":
                     events["bad_rows"][reason].append(
                         (school.id, path.relative_to(root).as_posix(), row)
@@ -857,14 +833,14 @@ def build_demo(
     if ingest:
         started = time.perf_counter()
         through = [d for d in dates if ingest_through is None or d <= ingest_through]
-        result.ingestion = _ingest(params_dir, db_url, written, through)
+        result.ingestion, result.errors = _ingest(params_dir, db_url, written, through)
         result.seconds["ingest"] = round(time.perf_counter() - started, 2)
     return result
 
 
 def _ingest(
     params_dir: Path, db_url: str, written: dict[Any, list[Path]], dates: list[date]
-) -> dict[str, dict[str, int]]:
+) -> tuple[dict[str, dict[str, int]], list[str]]:
     """Rosters, then each day's logs and gate registers, through the real ingestion path."""
     from reportkit import ingest, store
     from reportkit.config import load_rules, load_schools
@@ -873,6 +849,7 @@ def _ingest(
     engine = store.connect(db_url)
     store.sync_schools(engine, config)
     totals: dict[str, dict[str, int]] = {}
+    errors: list[str] = []
     batches = [("roster", written["roster"])] + [
         (kind, written[d, kind]) for d in dates for kind in ("logs", "entries")
     ]
@@ -882,10 +859,11 @@ def _ingest(
         total = totals.setdefault(kind, {"files": 0, "failed": 0})
         total["files"] += len(counts.pop("files"))
         total["failed"] += len(report.failed)
+        errors += [str(f.error) for f in report.failed]
         for key, value in counts.items():
             if key != "kind":
                 total[key] = total.get(key, 0) + value
-    return totals
+    return totals, errors
 
 
 def write_log_csv(
@@ -923,5 +901,5 @@ def write_log_csv(
                 _temps(False)[tenths],
             ]
             columns += ["无", "否", "", "否", "否", days[day] + " " + _clock(0)[seconds]]
-            out.write(_csv_text("", columns).split("\n", 1)[1])
+            out.write(_csv_text(None, columns))
     return Path(path)

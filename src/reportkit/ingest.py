@@ -30,12 +30,10 @@ Decisions where the data contract is silent:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,45 +42,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from reportkit import store
+from reportkit import bulk, readers, schema, store
 from reportkit.config import Rules, SchoolsConfig
 from reportkit.errors import IngestError
-from reportkit.readers import (
-    Kind,
-    Table,
-    clean_text,
-    dates_in,
-    expand_paths,
-    is_time_only,
-    kind_aliases,
-    parse_date,
-    parse_place,
-    parse_symptoms,
-    parse_temperature,
-    parse_timestamps,
-    parse_word,
-    parse_yes_no,
-    per_unique,
-    read_table,
-    read_table_bytes,
-)
-from reportkit.schema import (
-    ABSENCE_WORDS,
-    ENTRY_KIND_WORDS,
-    IGNORED_HEADERS,
-    ROLE_WORDS,
-    SESSION_WORDS,
-    STATUS_WORDS,
-    AbsenceReason,
-    EntryKind,
-    Reason,
-    Role,
-    Session,
-    Status,
-    match_header,
-    normalize_header,
-    normalize_word,
-)
+from reportkit.readers import Kind, Table, expand_paths, read_table
+from reportkit.schema import Reason, normalize_word
 
 __all__ = ["FileReport", "IngestReport", "Kind", "expand_paths", "ingest_paths", "read_table"]
 
@@ -114,6 +78,14 @@ class FileReport:
         return out
 
 
+def _total(name: str) -> property:
+    def total(self: IngestReport) -> int:
+        return sum(getattr(f, name) for f in self.files)
+
+    total.__doc__ = f"{name.replace('_', ' ').capitalize()}: the sum over all files."
+    return property(total)
+
+
 @dataclass
 class IngestReport:
     """What happened to every file of one :func:`ingest_paths` call."""
@@ -121,32 +93,12 @@ class IngestReport:
     kind: Kind
     files: list[FileReport] = field(default_factory=list)
 
-    def _total(self, name: str) -> int:
-        return sum(getattr(f, name) for f in self.files)
-
-    @property
-    def rows_read(self) -> int:
-        return self._total("rows_read")
-
-    @property
-    def inserted(self) -> int:
-        return self._total("inserted")
-
-    @property
-    def updated(self) -> int:
-        return self._total("updated")
-
-    @property
-    def unchanged(self) -> int:
-        return self._total("unchanged")
-
-    @property
-    def quarantined(self) -> int:
-        return self._total("quarantined")
-
-    @property
-    def findings(self) -> int:
-        return self._total("findings")
+    rows_read = _total("rows_read")
+    inserted = _total("inserted")
+    updated = _total("updated")
+    unchanged = _total("unchanged")
+    quarantined = _total("quarantined")
+    findings = _total("findings")
 
     @property
     def failed(self) -> list[FileReport]:
@@ -155,7 +107,7 @@ class IngestReport:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "files": [f.to_json() for f in self.files]}
-        out.update({name: self._total(name) for name in _COUNTS})
+        out.update({name: getattr(self, name) for name in _COUNTS})
         return out
 
 
@@ -176,7 +128,7 @@ def ingest_paths(
     already ingested (their earlier quarantine and findings are replaced).
     A file that cannot be read is reported in :attr:`FileReport.error`.
     """
-    kind_aliases(kind)  # a programming error, not a bad file
+    readers.kind_aliases(kind)  # a programming error, not a bad file
     rules = rules or Rules()
     report = IngestReport(kind=kind)
     for path in expand_paths(paths):
@@ -220,7 +172,8 @@ def _ingest_file(
                 findings=prior.findings,
                 already_ingested=True,
             )
-        table = read_table_bytes(data, path, kind)
+        table = readers.read_table_bytes(data, path, kind, sha256)
+        del data  # the frame holds what is needed
         batch = _Batch(table, path, kind, config, rules, school)
         if kind == "roster":
             _prepare_roster(batch)
@@ -251,71 +204,6 @@ def _ingest_file(
     return report
 
 
-_MESSAGES: dict[Reason, tuple[str, str]] = {
-    Reason.MISSING_PERSON_ID: ("第{row}行没有学号", "row {row} has no person id"),
-    Reason.MISSING_DATE: ("第{row}行没有日期", "row {row} has no date"),
-    Reason.BAD_DATE: ("第{row}行日期无法识别：{value}", "row {row}: cannot read date {value}"),
-    Reason.UNKNOWN_PERSON: (
-        "第{row}行学号{value}不在花名册中",
-        "row {row}: person id {value} is not on the school's roster",
-    ),
-    Reason.UNKNOWN_SCHOOL: ("第{row}行学校无法识别：{value}", "row {row}: unknown school {value}"),
-    Reason.MISSING_SCHOOL: ("第{row}行没有学校", "row {row} has no school"),
-    Reason.MISSING_NAME: ("第{row}行没有姓名", "row {row} has no name"),
-    Reason.DUPLICATE_ROW: (
-        "第{row}行与同一文件中较后的一行重复，已采用后者",
-        "row {row} is repeated later in the file; the later row was kept",
-    ),
-    Reason.MISSING_ENTRY_TIME: ("第{row}行没有进校时间", "row {row} has no entry time"),
-    Reason.BAD_ENTRY_TIME: (
-        "第{row}行进校时间无法识别：{value}",
-        "row {row}: cannot read entry time {value}",
-    ),
-    Reason.BAD_TEMPERATURE: (
-        "第{row}行体温无法识别：{value}",
-        "row {row}: cannot read temperature {value}",
-    ),
-    Reason.IMPOSSIBLE_TEMPERATURE: (
-        "第{row}行体温不可能：{value}",
-        "row {row}: impossible temperature {value}",
-    ),
-    Reason.FAHRENHEIT_CONVERTED: (
-        "第{row}行体温{value}按华氏度换算为摄氏度",
-        "row {row}: temperature {value} read as Fahrenheit and converted",
-    ),
-    Reason.UNKNOWN_SYMPTOM: (
-        "第{row}行症状无法识别：{value}",
-        "row {row}: unknown symptom {value}, kept as written",
-    ),
-    Reason.BAD_SESSION: (
-        "第{row}行时段无法识别：{value}，按晨检处理",
-        "row {row}: unknown session {value}, taken as morning",
-    ),
-    Reason.BAD_YES_NO: (
-        "第{row}行{column}应为是/否：{value}，按否处理",
-        "row {row}: {column} should be yes/no, got {value}; taken as no",
-    ),
-    Reason.BAD_TIMESTAMP: ("第{row}行时间无法识别：{value}", "row {row}: cannot read time {value}"),
-    Reason.BAD_ROLE: (
-        "第{row}行身份无法识别：{value}，按学生处理",
-        "row {row}: unknown role {value}, taken as student",
-    ),
-    Reason.BAD_STATUS: (
-        "第{row}行状态无法识别：{value}，按在校处理",
-        "row {row}: unknown status {value}, taken as active",
-    ),
-    Reason.BAD_ABSENCE_REASON: (
-        "第{row}行缺勤原因无法归类：{value}，按其他处理",
-        "row {row}: absence reason {value} taken as other",
-    ),
-    Reason.NAME_MISMATCH: (
-        "第{row}行姓名与花名册不符：{value}",
-        "row {row}: name {value} differs from the roster",
-    ),
-    Reason.UNKNOWN_COLUMNS: ("未识别的列：{value}", "unknown columns: {value}"),
-}
-
-
 class _Batch:
     """One file's rows on their way to the store: values, quarantine and findings."""
 
@@ -342,12 +230,12 @@ class _Batch:
         self.raw: dict[str, pd.Series] = {}  # canonical -> the column as written
         self._clean: dict[str, pd.Series] = {}
         unknown: list[str] = []
-        aliases, _ = kind_aliases(kind)
+        aliases, _ = readers.kind_aliases(kind)
         for header in table.frame.columns:
-            canonical = match_header(header, aliases)
+            canonical = schema.match_header(header, aliases)
             if canonical is not None and canonical not in self.raw:
                 self.raw[canonical] = table.frame[header]
-            elif normalize_header(header) not in IGNORED_HEADERS:
+            elif schema.normalize_header(header) not in schema.IGNORED_HEADERS:
                 unknown.append(header)
         if unknown:  # once per file, on the header row
             self.findings.append(
@@ -372,11 +260,11 @@ class _Batch:
     def get(self, column: str) -> pd.Series:
         """A canonical column's text, stripped; None for empty cells."""
         if column not in self._clean:
-            self._clean[column] = clean_text(self.written(column))
+            self._clean[column] = readers.clean_text(self.written(column))
         return self._clean[column]
 
     def parse(self, column: str, parse: Callable[[str | None], tuple], width: int) -> list:
-        return per_unique(self.written(column), parse, width)
+        return readers.per_unique(self.written(column), parse, width)
 
     def quarantine(self, mask: Any, reason: Reason, column: str, values: Any = None) -> None:
         """Quarantine the rows of ``mask`` not quarantined already (the first reason wins)."""
@@ -426,13 +314,13 @@ class _Batch:
     def parse_dates(self) -> pd.Series:
         """ISO dates of the date column; a file without one takes the date of its title."""
         if "date" in self.raw:
-            iso, bad = self.parse("date", parse_date, 2)
+            iso, bad = self.parse("date", readers.parse_date, 2)
             bad = bad.astype(bool)
             self.quarantine(pd.isna(iso) & ~bad, Reason.MISSING_DATE, "date")
             self.quarantine(bad, Reason.BAD_DATE, "date", self.written("date"))
             self.dates = pd.Series(iso, index=self.index, dtype=object)
             return self.dates
-        found = dates_in([*self.table.title, self.path.name])
+        found = readers.dates_in([*self.table.title, self.path.name])
         if len(found) != 1:
             raise IngestError(
                 self.path,
@@ -445,7 +333,7 @@ class _Batch:
     def temperature(self) -> np.ndarray:
         valid, fahrenheit = self.rules.valid_celsius, self.rules.fahrenheit_range
         celsius, reason = self.parse(
-            "temperature", lambda v: parse_temperature(v, valid, fahrenheit), 2
+            "temperature", lambda v: readers.parse_temperature(v, valid, fahrenheit), 2
         )
         for code in (
             Reason.BAD_TEMPERATURE,
@@ -458,19 +346,19 @@ class _Batch:
     def timestamps(self, column: str, values: pd.Series | None = None) -> pd.Series:
         """Naive local times of a column; unreadable ones are NaT with a finding."""
         values = self.written(column) if values is None else values
-        stamps, bad = parse_timestamps(values, self.config.zone, self.school_id)
+        stamps, bad = readers.parse_timestamps(values, self.config.zone, self.school_id)
         self.finding(bad, Reason.BAD_TIMESTAMP, column)
         return stamps
 
     def yes_no(self, column: str) -> np.ndarray:
-        yes, bad = self.parse(column, parse_yes_no, 2)
+        yes, bad = self.parse(column, readers.parse_yes_no, 2)
         self.finding(bad.astype(bool), Reason.BAD_YES_NO, column)
         return yes.astype(bool)
 
     def word(
         self, column: str, words: dict[str, str], default: str, reason: Reason | None
     ) -> np.ndarray:
-        value, bad = self.parse(column, lambda v: parse_word(v, words, default), 2)
+        value, bad = self.parse(column, lambda v: readers.parse_word(v, words, default), 2)
         if reason is not None:
             self.finding(bad.astype(bool), reason, column)
         return value
@@ -536,14 +424,6 @@ def _frame(index: pd.Index, columns: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(data, index=index)
 
 
-def _records(result: sa.CursorResult, columns: list[str]) -> pd.DataFrame:
-    rows = [tuple(r) for r in result]
-    return pd.DataFrame(
-        {c: np.array([r[i] for r in rows], dtype=object) for i, c in enumerate(columns)},
-        dtype=object,
-    )
-
-
 def _nulls(values: Sequence[Any]) -> list[Any]:
     return [None if not isinstance(v, str) and pd.isna(v) else v for v in values]
 
@@ -574,10 +454,12 @@ def _prepare_roster(batch: _Batch) -> None:
             "school_id": batch.school_id,
             "person_id": person_id,
             "name": name,
-            "role": batch.word("role", ROLE_WORDS, Role.STUDENT, Reason.BAD_ROLE),
+            "role": batch.word("role", schema.ROLE_WORDS, schema.Role.STUDENT, Reason.BAD_ROLE),
             "grade": batch.get("grade"),
             "class": batch.get("class"),
-            "status": batch.word("status", STATUS_WORDS, Status.ACTIVE, Reason.BAD_STATUS),
+            "status": batch.word(
+                "status", schema.STATUS_WORDS, schema.Status.ACTIVE, Reason.BAD_STATUS
+            ),
         },
     )
     batch.dedupe(rows, ["school_id", "person_id"])
@@ -588,12 +470,16 @@ def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
     person_id = batch.get("person_id")
     batch.quarantine(person_id.isna(), Reason.MISSING_PERSON_ID, "person_id")
     dates = batch.parse_dates()
-    session = batch.word("session", SESSION_WORDS, Session.MORNING, Reason.BAD_SESSION)
+    session = batch.word(
+        "session", schema.SESSION_WORDS, schema.Session.MORNING, Reason.BAD_SESSION
+    )
     terms = _terms(batch.rules)
-    symptoms, other, unknown = batch.parse("symptoms", lambda v: parse_symptoms(v, terms), 3)
+    symptoms, other, unknown = batch.parse(
+        "symptoms", lambda v: readers.parse_symptoms(v, terms), 3
+    )
     batch.finding(pd.notna(unknown), Reason.UNKNOWN_SYMPTOM, "symptoms", unknown)
     absent, reason_hint = _absences(batch)
-    key_area, place = batch.parse("key_area_14d", parse_place, 2)
+    key_area, place = batch.parse("key_area_14d", readers.parse_place, 2)
     rows = _frame(
         batch.index,
         {
@@ -626,15 +512,15 @@ def _absences(batch: _Batch) -> tuple[np.ndarray, np.ndarray]:
     """(absent, reason): an absence cell may hold a reason word (病假); a reason implies absent."""
 
     def absent(text: str | None) -> tuple[bool, bool, str | None]:
-        reason = None if text is None else ABSENCE_WORDS.get(normalize_word(text))
+        reason = None if text is None else schema.ABSENCE_WORDS.get(normalize_word(text))
         if reason is not None:
             return True, False, str(reason)
-        return (*parse_yes_no(text), None)
+        return (*readers.parse_yes_no(text), None)
 
     def reason(text: str | None) -> tuple[str | None, bool]:
         if text is None:
             return None, False
-        return parse_word(text, ABSENCE_WORDS, AbsenceReason.OTHER)
+        return readers.parse_word(text, schema.ABSENCE_WORDS, schema.AbsenceReason.OTHER)
 
     is_absent, bad, hint = batch.parse("absent", absent, 3)
     batch.finding(bad.astype(bool), Reason.BAD_YES_NO, "absent")
@@ -650,7 +536,7 @@ def _check_roster(batch: _Batch, conn: sa.Connection, rows: pd.DataFrame) -> Non
     schools = [s for s in pd.unique(rows["school_id"][batch.alive]) if isinstance(s, str)]
     if not schools:
         return
-    people = _records(
+    people = bulk.query_frame(
         conn.execute(
             sa.select(
                 store.people.c.school_id, store.people.c.person_id, store.people.c.name
@@ -665,20 +551,23 @@ def _check_roster(batch: _Batch, conn: sa.Connection, rows: pd.DataFrame) -> Non
         )
     roster_name = np.full(len(rows), None, dtype=object)
     on_roster = np.zeros(len(rows), dtype=bool)
+    school_ids = rows["school_id"].to_numpy()
     for school, roster in people.groupby("school_id"):
-        at_school = (rows["school_id"] == school).to_numpy()
-        pos = pd.Index(roster["person_id"]).get_indexer(rows["person_id"][at_school])
-        on_roster[at_school] = pos >= 0
-        roster_name[np.flatnonzero(at_school)[pos >= 0]] = roster["name"].to_numpy()[pos[pos >= 0]]
-    batch.quarantine(~on_roster, Reason.UNKNOWN_PERSON, "person_id", rows["person_id"])
-    (written,) = per_unique(rows["name"], lambda v: (None if v is None else normalize_word(v),), 1)
-    (listed,) = per_unique(
-        pd.Series(roster_name, dtype=object),
-        lambda v: (None if v is None else normalize_word(v),),
-        1,
+        at_school = np.flatnonzero(school_ids == school)
+        pos = pd.Index(roster["person_id"]).get_indexer(rows["person_id"].to_numpy()[at_school])
+        found = pos >= 0
+        on_roster[at_school] = found
+        roster_name[at_school[found]] = roster["name"].to_numpy()[pos[found]]
+    batch.quarantine(~on_roster, Reason.UNKNOWN_PERSON, "person_id", batch.written("person_id"))
+    # names differing as written, then compared without spaces and full-width forms
+    written = rows["name"].to_numpy()
+    differs = np.flatnonzero(
+        on_roster & pd.notna(written) & (written != roster_name) & pd.notna(roster_name)
     )
-    differs = pd.notna(written) & pd.notna(listed) & (written != listed)
-    batch.finding(differs, Reason.NAME_MISMATCH, "name", rows["name"])
+    same = [normalize_word(written[i]) == normalize_word(roster_name[i]) for i in differs]
+    mismatch = np.zeros(len(rows), dtype=bool)
+    mismatch[differs[~np.array(same, dtype=bool)]] = True
+    batch.finding(mismatch, Reason.NAME_MISMATCH, "name")
 
 
 def _prepare_entries(batch: _Batch) -> None:
@@ -686,7 +575,7 @@ def _prepare_entries(batch: _Batch) -> None:
     written = batch.get("entered_at")
     batch.quarantine(written.isna(), Reason.MISSING_ENTRY_TIME, "entered_at")
     entered_at = _with_day(written, day)
-    stamps, bad = parse_timestamps(entered_at, batch.config.zone, batch.school_id)
+    stamps, bad = readers.parse_timestamps(entered_at, batch.config.zone, batch.school_id)
     batch.quarantine(bad, Reason.BAD_ENTRY_TIME, "entered_at", batch.written("entered_at"))
     name = batch.get("name")
     batch.quarantine(name.isna(), Reason.MISSING_NAME, "name")
@@ -698,9 +587,9 @@ def _prepare_entries(batch: _Batch) -> None:
     (id_number,) = batch.parse(
         "id_number", lambda v: (None if v is None else normalize_word(v).upper(),), 1
     )
-    (contact,) = per_unique(phone, lambda v: (re.sub(r"\D", "", v or ""),), 1)
+    (contact,) = readers.per_unique(phone, lambda v: (re.sub(r"\D", "", v or ""),), 1)
     contact = np.where(contact == "", np.where(pd.isna(id_number), "", id_number), contact)
-    (who,) = per_unique(name, lambda v: (normalize_word(v),), 1)
+    (who,) = readers.per_unique(name, lambda v: (normalize_word(v),), 1)
     stamp_text = np.datetime_as_string(stamps.to_numpy(), unit="s")
     keys = batch.school_id.fillna("").to_numpy() + "|" + stamp_text + "|" + who + "|" + contact
     entry_id = [hashlib.sha1(k.encode()).hexdigest()[:16] for k in keys]
@@ -712,7 +601,7 @@ def _prepare_entries(batch: _Batch) -> None:
             "date": batch.dates,
             "entered_at": stamps,
             "name": name,
-            "kind": batch.word("kind", ENTRY_KIND_WORDS, EntryKind.OTHER, None),
+            "kind": batch.word("kind", schema.ENTRY_KIND_WORDS, schema.EntryKind.OTHER, None),
             "phone": phone,
             "id_number": id_number,
             "purpose": batch.get("purpose"),
@@ -727,7 +616,7 @@ def _prepare_entries(batch: _Batch) -> None:
 
 def _with_day(times: pd.Series, day: pd.Series) -> pd.Series:
     """Times of day (``17:20``) given the row's date; other values as they are."""
-    (time_only,) = per_unique(times, lambda v: (is_time_only(v),), 1)
+    (time_only,) = readers.per_unique(times, lambda v: (readers.is_time_only(v),), 1)
     fill = time_only.astype(bool) & day.notna().to_numpy()
     if not fill.any():
         return times
@@ -747,176 +636,19 @@ _TARGETS: dict[str, tuple[sa.Table, list[str]]] = {
 
 def _write(conn: sa.Connection, batch: _Batch, report: FileReport) -> None:
     table, keys = _TARGETS[batch.kind]
-    rows = batch.rows
-    rows["row_hash"] = _row_hash(rows)
-    stored = _stored_hashes(conn, table, keys, rows)
-    status = np.where(
-        pd.isna(stored), "inserted", np.where(stored == rows["row_hash"], "unchanged", "updated")
-    )
+    constants = {"source_file": str(batch.path), "updated_at": store.utcnow()}
+    status = bulk.write_rows(conn, table, keys, batch.rows, constants)
     report.inserted = int((status == "inserted").sum())
     report.updated = int((status == "updated").sum())
     report.unchanged = int((status == "unchanged").sum())
-    changed = rows.loc[status != "unchanged"]
-    if "source_row" in table.c:
-        changed = changed.assign(source_row=changed.index)
-    constants = {"source_file": str(batch.path), "updated_at": store.utcnow()}
-    _upsert(conn, table, keys, changed, constants)
     quarantined, findings = batch.issue_frames()
     report.quarantined = len(quarantined)
     report.findings = len(findings)
-    now = store.utcnow()
-    for issues, frame in ((store.quarantine, quarantined), (store.data_quality, findings)):
-        if frame.empty:
-            continue
-        frame = frame.assign(
-            sha256=batch.table.sha256,
-            file=str(batch.path),
-            kind=batch.kind,
-            created_at=now,
-            value=[None if v is None or pd.isna(v) else str(v) for v in frame["value"]],
-            date=[_iso_date(d) for d in frame["date"]],
-        )
-        frame["message"] = [_message(r) for r in frame.itertuples()]
-        frame["row"] = frame["row"].astype(int)
-        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        store.insert_ignore(conn, issues, records)
-
-
-def _iso_date(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else None
-
-
-def _message(issue: Any) -> str:
-    zh, en = _MESSAGES[Reason(issue.reason)]
-    value = "" if issue.value is None else issue.value
-    fields = {"row": issue.row, "value": value, "column": issue.column}
-    return f"{zh.format(**fields)} / {en.format(**fields)}"
-
-
-def _row_hash(rows: pd.DataFrame) -> np.ndarray:
-    """A 64-bit hash (16 hex digits) of a row's canonical values.
-
-    Equal hashes mean nothing changed. Each column is hashed by pandas' SipHash
-    with a fixed key (vectorised, the same in every process) and the columns
-    are combined in order.
-    """
-    if rows.empty:
-        return np.array([], dtype=object)
-    hashed = np.zeros(len(rows), dtype=np.uint64)
-    for column in rows.columns:  # boost::hash_combine, as pandas combines columns
-        part = pd.util.hash_array(_hashable(rows[column]), hash_key=_HASH_KEY, categorize=True)
-        hashed ^= (
-            part
-            + np.uint64(0x9E3779B97F4A7C15)
-            + (hashed << np.uint64(6))
-            + (hashed >> np.uint64(2))
-        )
-    octets = hashed.astype(">u8").view(np.uint8).reshape(-1, 8)
-    digits = np.empty((len(hashed), 16), dtype=np.uint8)
-    digits[:, 0::2] = _HEX[octets >> 4]
-    digits[:, 1::2] = _HEX[octets & 15]
-    return digits.view("S16").ravel().astype("U16").astype(object)
-
-
-_HASH_KEY = "reportkit.row.v1"  # 16 characters, as SipHash needs
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
-def _hashable(values: pd.Series) -> np.ndarray:
-    """A column in a form whose hash does not depend on dtype details or None vs NaN."""
-    array = values.to_numpy()
-    if array.dtype.kind == "M":
-        return array.astype("datetime64[us]").view("i8")
-    if array.dtype.kind in "bfi":
-        return array
-    return array.astype(object)  # strings; missing values hash alike (categorized)
-
-
-def _stored_hashes(
-    conn: sa.Connection, table: sa.Table, keys: list[str], rows: pd.DataFrame
-) -> np.ndarray:
-    """The stored row_hash of each row's key (None for new keys), read in one query."""
-    if rows.empty:
-        return np.array([], dtype=object)
-    stmt = sa.select(*(table.c[k] for k in keys), table.c.row_hash).where(
-        table.c.school_id.in_(rows["school_id"].unique().tolist())
+    bulk.write_issues(
+        conn,
+        quarantined,
+        findings,
+        sha256=batch.table.sha256,
+        file=str(batch.path),
+        kind=batch.kind,
     )
-    if "date" in table.c:
-        stmt = stmt.where(
-            table.c.date.between(
-                date.fromisoformat(rows["date"].min()), date.fromisoformat(rows["date"].max())
-            )
-        )
-    stored = _records(conn.execute(stmt), [*keys, "stored"])
-    if stored.empty:
-        return np.full(len(rows), None, dtype=object)
-    if "date" in stored:
-        stored["date"] = stored["date"].map(lambda d: d.isoformat())
-    merged = rows[keys].merge(stored, how="left", on=keys, validate="one_to_one")
-    return merged["stored"].to_numpy(dtype=object)
-
-
-def _upsert(
-    conn: sa.Connection,
-    table: sa.Table,
-    keys: list[str],
-    rows: pd.DataFrame,
-    constants: dict[str, Any],
-) -> None:
-    """Insert or replace rows by key; a raw ``executemany`` on SQLite, for speed."""
-    if rows.empty:
-        return
-    sqlite = conn.dialect.name == "sqlite"
-    names = [*rows.columns, *constants]
-    order = slice(None)
-    if sqlite:  # in key order: the primary key index is appended to, not scattered over
-        order = np.lexsort([pd.factorize(rows[k], sort=True)[0] for k in reversed(keys)])
-        constants = {c: _sqlite_datetime(v) for c, v in constants.items()}
-    columns: list[Any] = [_db_values(rows[c], c, sqlite)[order] for c in rows.columns]
-    columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
-    if not sqlite:
-        records = [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
-        store.upsert(conn, table, records)
-        return
-    quoted = {c: f'"{c}"' for c in names}
-    sql = (
-        f'INSERT INTO "{table.name}" ({", ".join(quoted.values())}) '
-        f"VALUES ({', '.join('?' * len(quoted))}) "
-        f"ON CONFLICT ({', '.join(quoted[k] for k in keys)}) DO UPDATE SET "
-        + ", ".join(f"{q} = excluded.{q}" for c, q in quoted.items() if c not in keys)
-    )
-    # the driver's own cursor, inside this transaction: takes the rows as an iterator
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.executemany(sql, zip(*columns, strict=True))
-    finally:
-        cursor.close()
-
-
-def _sqlite_datetime(value: Any) -> Any:
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
-
-
-def _db_values(values: pd.Series, column: str, sqlite: bool) -> np.ndarray:
-    """A column as the DBAPI wants it: SQLAlchemy's SQLite text formats, or Python objects."""
-    array = values.to_numpy()
-    if array.dtype.kind == "M":
-        if sqlite:  # the text SQLAlchemy's SQLite DateTime writes and reads
-            text = np.datetime_as_string(array.astype("datetime64[us]"), unit="us")
-            text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the 'T'
-            out = text.astype(object)
-        else:
-            out = array.astype("datetime64[us]").astype(object)
-        out[pd.isna(array)] = None
-        return out
-    if column == "date" and not sqlite:
-        return per_unique(values, lambda v: (_iso_date(v),), 1)[0]
-    if array.dtype.kind == "f":
-        out = array.astype(object)
-        out[np.isnan(array)] = None
-        return out
-    if array.dtype.kind in "bi":
-        return array.astype(object)  # Python bool and int, not numpy scalars
-    out = array.astype(object)
-    out[pd.isna(out)] = None
-    return out

@@ -240,6 +240,7 @@ def compose(
         alternative = MIMEPart(policy=POLICY)
         alternative.set_content(body.text)
         alternative.add_alternative(body.html, subtype="html")
+        msg["MIME-Version"] = "1.0"  # set_content adds it; a hand-made multipart must too
         msg["Content-Type"] = "multipart/related"
         msg.set_param("type", "multipart/alternative")  # RFC 2387: the root's type
         msg.attach(alternative)

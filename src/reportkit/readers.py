@@ -1,12 +1,14 @@
-"""Reading the files schools send into frames of text: encodings, delimiters, sheets, headers.
+"""Reading the files schools send: encodings, delimiters, sheets, headers, cell values.
 
 A school's export is a CSV (UTF-8, UTF-8 with BOM, GBK or GB18030; comma, tab or
 semicolon), an XLSX or a legacy XLS, often with a merged title row or a
 "填表人" line above the header. :func:`read_table` finds the header among the
 first rows by the aliases of :mod:`reportkit.schema` and returns every cell as
 text, indexed by the row number a spreadsheet shows, so that quarantined rows
-can be found again in the file. Nothing here knows what the values mean; that is
-:mod:`reportkit.ingest`'s job.
+can be found again in the file. The ``parse_*`` functions read one cell each
+(a date, a temperature, a symptom list ...) and return what it means and
+whether it was bad; :func:`per_unique` runs them once per distinct cell text
+and broadcasts the results, which keeps :mod:`reportkit.ingest` vectorised.
 """
 
 from __future__ import annotations
@@ -45,10 +47,23 @@ __all__ = [
     "TABLE_SUFFIXES",
     "Kind",
     "Table",
+    "clean",
+    "clean_text",
+    "dates_in",
     "detect_encoding",
     "expand_paths",
     "find_header",
+    "is_time_only",
     "kind_aliases",
+    "parse_date",
+    "parse_place",
+    "parse_symptoms",
+    "parse_temperature",
+    "parse_timestamp",
+    "parse_timestamps",
+    "parse_word",
+    "parse_yes_no",
+    "per_unique",
     "read_table",
     "read_table_bytes",
 ]
@@ -175,11 +190,13 @@ def read_table(path: Path, kind: Kind | None = None) -> tuple[pd.DataFrame, str 
     return table.frame, table.encoding, table.header_row
 
 
-def read_table_bytes(data: bytes, name: object, kind: Kind | None = None) -> Table:
+def read_table_bytes(
+    data: bytes, name: object, kind: Kind | None = None, sha256: str | None = None
+) -> Table:
     """:func:`read_table` on bytes already read; ``name`` is used in messages."""
     aliases, required = kind_aliases(kind)
-    sha256 = hashlib.sha256(data).hexdigest()
-    if not data.strip():
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
+    if not data[:65536].strip() and not data.strip():
         raise IngestError(name, "empty file")
     if data.startswith((_XLSX_MAGIC, _XLS_MAGIC)):
         return _read_excel(data, name, aliases, required, sha256)
@@ -199,7 +216,9 @@ def _no_header(name: object, aliases: dict[str, str], required: frozenset[str]) 
 def _read_csv(
     data: bytes, name: object, aliases: dict[str, str], required: frozenset[str], sha256: str
 ) -> Table:
-    encoding = detect_encoding(data, name)
+    # the first MiB decides; a file whose later bytes disagree is read again
+    sample = data if len(data) <= 1 << 20 else data[: data.rfind(b"\n", 0, 1 << 20) + 1]
+    encoding = detect_encoding(sample or data, name)
     head = data[: 1 << 16].decode(encoding, errors="ignore").replace("\r\n", "\n")
     lines = head.split("\n")[:HEADER_SCAN_ROWS]
     best: tuple[int, int, str] | None = None  # (matched, -index, delimiter)
@@ -212,24 +231,34 @@ def _read_csv(
     index, delimiter = -best[1], best[2]
     title = [line.replace(delimiter, " ").strip() for line in lines[:index]]
     try:
-        grid = pd.read_csv(
-            io.BytesIO(data),
-            sep=delimiter,
-            header=None,
-            skiprows=index,
-            dtype=object,
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=False,
-            encoding=encoding,
-            engine="c",
-        )
+        try:
+            grid = _parse_csv(data, encoding, delimiter, index)
+        except UnicodeDecodeError:
+            if sample is data:
+                raise
+            encoding = detect_encoding(data, name)
+            grid = _parse_csv(data, encoding, delimiter, index)
     except pd.errors.ParserError:
         grid = _read_ragged_csv(data, encoding, delimiter, index)  # rows wider than the header
-    except (UnicodeDecodeError, ValueError, pd.errors.EmptyDataError) as exc:
+    except (UnicodeError, ValueError, pd.errors.EmptyDataError) as exc:
         raise IngestError(name, f"not a table: {exc}") from None
     frame = _frame_below_header(grid, index + 1)
     return Table(frame, _encoding_name(encoding), index + 1, sha256, None, title)
+
+
+def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
+    return pd.read_csv(
+        io.BytesIO(data),
+        sep=delimiter,
+        header=None,
+        skiprows=skip,
+        dtype=object,
+        keep_default_na=False,
+        na_values=[""],
+        skip_blank_lines=False,
+        encoding=encoding,
+        engine="c",
+    )
 
 
 def _read_ragged_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
@@ -251,11 +280,11 @@ def _read_excel(
     try:
         with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
             for sheet in book.sheet_names:
-                top = book.parse(sheet, nrows=HEADER_SCAN_ROWS, **options)
+                top = pd.read_excel(book, sheet_name=sheet, nrows=HEADER_SCAN_ROWS, **options)
                 found = find_header(top.values.tolist(), aliases, required)
                 if found is None:
                     continue
-                grid = book.parse(sheet, **options)
+                grid = pd.read_excel(book, sheet_name=sheet, **options)
                 index = found[0]
                 title = [
                     " ".join(str(c) for c in row if isinstance(c, str)).strip()
@@ -288,9 +317,16 @@ def _frame_below_header(grid: pd.DataFrame, header_row: int) -> pd.DataFrame:
         seen[text] = count + 1
         names.append(text if count == 0 else f"{text}.{count}")
         keep.append(pos)
-    frame = body.iloc[:, keep].astype(object)
+    frame = body.iloc[:, keep]
+    if any(dtype.kind != "O" for dtype in frame.dtypes):
+        frame = frame.astype(object)
     frame.columns = names
-    return frame.loc[~frame.isna().all(axis=1)]
+    if frame.empty or len(keep) == 0:
+        return frame
+    # blank rows (between blocks, at the end): only rows with an empty first cell can be
+    maybe = np.flatnonzero(pd.isna(frame.iloc[:, 0].to_numpy()))
+    blank = maybe[frame.iloc[maybe].isna().all(axis=1).to_numpy()]
+    return frame.drop(index=frame.index[blank]) if len(blank) else frame
 
 
 # --- cell values ---------------------------------------------------------------
@@ -344,7 +380,7 @@ def parse_date(text: str | None) -> tuple[str | None, bool]:
     20200210, an Excel serial, or any of them followed by a time."""
     if text is None:
         return None, False
-    s = normalize_word_keep_space(text)
+    s = _squash(text)
     m = _DATE.match(s) or _COMPACT_DATE.match(s)
     try:
         if m:
@@ -371,7 +407,7 @@ def dates_in(texts: Sequence[str]) -> set[str]:
     return found
 
 
-def normalize_word_keep_space(text: str) -> str:
+def _squash(text: str) -> str:
     """NFKC, lower case, trimmed; inner spaces collapsed to one."""
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
@@ -475,7 +511,7 @@ def parse_timestamp(text: str | None) -> tuple[datetime | None, bool, bool]:
     """(naive datetime, has a UTC offset so the datetime is UTC, bad) of a timestamp cell."""
     if text is None:
         return None, False, False
-    s = normalize_word_keep_space(text)
+    s = _squash(text)
     if not s:
         return None, False, False
     m = _TIMESTAMP.match(s)

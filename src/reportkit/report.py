@@ -55,6 +55,15 @@ def mask_phone(value: object) -> str:
     return text[:3] + "*" * (len(text) - 7) + text[-4:]
 
 
+def _pct(value: object) -> str:
+    """A percentage for display; a dash when nothing was expected (NaN)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if pd.isna(number) else f"{number:.1f}%"
+
+
 def _table(frame: pd.DataFrame, columns: dict[str, str], lang: str, empty_key: str = "none") -> str:
     """A plain, escaped HTML table of ``columns`` (frame column -> label key)."""
     if frame.empty:
@@ -161,7 +170,8 @@ class SchoolReport:
         minutes = self.row.get("minutes_late")
         text = t(f"submission_{status}", self.lang, n=int(minutes or 0))
         last = self.row.get("last_received")
-        extra = f" · {_e(t('last_received', self.lang))} {_e(last)}" if last else ""
+        shown = str(last).replace("T", " ")[:16] if last else ""
+        extra = f" · {_e(t('last_received', self.lang))} {_e(shown)}" if last else ""
         deadline = f" · {_e(t('deadline', self.lang))} {_e(self.school.deadline)}"
         parts = [f'<p class="rk-status rk-{_e(status)}"><b>{_e(text)}</b>{deadline}{extra}</p>']
         if self.row.get("zero_report"):
@@ -183,7 +193,7 @@ class SchoolReport:
         cells = []
         for key in keys:
             value = self.row.get(key, 0)
-            shown = f"{value:.1f}%" if key == "coverage" else f"{int(value or 0)}"
+            shown = _pct(value) if key == "coverage" else f"{int(value or 0)}"
             cells.append(
                 f'<div class="rk-figure"><span class="rk-value">{_e(shown)}</span>'
                 f'<span class="rk-label">{_e(t(key, self.lang))}</span></div>'
@@ -405,9 +415,9 @@ class DistrictReport:
         r = self.rollup
         figures = {
             "schools_expected": r.schools_expected,
-            "reporting_rate": f"{r.reporting_rate:.1f}%",
-            "reporting_rate_on_time": f"{r.reporting_rate_on_time:.1f}%",
-            "coverage": f"{r.coverage:.1f}%",
+            "reporting_rate": _pct(r.reporting_rate),
+            "reporting_rate_on_time": _pct(r.reporting_rate_on_time),
+            "coverage": _pct(r.coverage),
             "expected": r.totals.get("expected", 0),
             "reported": r.totals.get("reported", 0),
             "missing": r.totals.get("missing", 0),
@@ -425,11 +435,18 @@ class DistrictReport:
 
     def schools(self) -> Section:
         frame = self.rollup.schools.copy()
+        # what needs the bureau's attention first: missing, late, then suspected cases
+        frame["_status"] = frame["submission"].map({"missing": 0, "late": 1}).fillna(2)
+        frame = frame.sort_values(
+            ["_status", "suspected", "symptomatic", "fever", "missing", "school_id"],
+            ascending=[True, False, False, False, False, True],
+            kind="stable",
+        )
         frame["status_label"] = [
             t(f"submission_{s}", self.lang, n=int(m or 0))
             for s, m in zip(frame["submission"], frame["minutes_late"], strict=True)
         ]
-        frame["coverage_pct"] = [f"{c:.1f}%" for c in frame["coverage"]]
+        frame["coverage_pct"] = [_pct(c) for c in frame["coverage"]]
         cols = {
             "name": "school",
             "status_label": "submission",

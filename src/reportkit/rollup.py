@@ -17,13 +17,14 @@ school_id, person_id, name, role, grade, class; person ids are strings):
 
 * ``schools`` (one row per school, :data:`SCHOOL_COLUMNS`): school_id, name,
   district_id, town, expected, reported, coverage, absent, missing,
-  missing_sessions, unreachable, illness_absence, illness_absence_unexplained,
-  fever, symptomatic, suspected, key_persons, clusters, data_quality,
-  submission ("on_time"|"late"|"missing"), last_received (ISO local time or
-  None), minutes_late (0 unless late), deadline (ISO, with the school's UTC
-  offset), zero_report, rows (check-in rows of the day), unrostered (rows of
-  people not on the roster), entries_total, entries_fever, entries_unapproved,
-  entries_no_temperature, entries_still_inside
+  missing_sessions (person-sessions), unreachable, illness_absence,
+  illness_absence_unexplained, fever, symptomatic, suspected, key_persons,
+  clusters, data_quality, submission ("on_time"|"late"|"missing"),
+  last_received (ISO local time or None), minutes_late (0 unless late),
+  deadline (ISO, with the school's UTC offset), zero_report, rows (check-in
+  rows of the day), unrostered (rows of people not on the roster),
+  entries_total, entries_fever, entries_unapproved, entries_no_temperature,
+  entries_still_inside
 * ``missing``: PERSON_COLUMNS + days_missing; ``unreachable``: + days;
   ``missing_sessions``: + session (one row per person and session)
 * ``attention``: PERSON_COLUMNS + level ("suspected"|"symptomatic"|
@@ -239,78 +240,23 @@ class Findings:
     # -- output ------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: per school, sorted lists of person ids (see flags docs)."""
-        out = []
-        by_school = {sid: self.for_school(sid) for sid in self.school_ids}
-        for sid, f in by_school.items():
-            row = f.schools.iloc[0]
-            att = f.attention
-            key = att[att["level"] == "key_person"].sort_values("person_id")
-            ms = f.missing_sessions.assign(
-                _o=f.missing_sessions["session"].map(_SESSION_ORDER)
-            ).sort_values(["person_id", "_o"])
-            clusters = sorted(
-                (
-                    {"class": c.class_label, "rule": c.rule, "people": sorted(c.person_ids)}
-                    for c in f.clusters.itertuples()
-                ),
-                key=lambda c: (c["class"], c["rule"]),
-            )
-            dq = f.data_quality
-            ef = f.entry_flags
-            entries_total = int(f.entries["total"].sum()) if not f.entries.empty else 0
-            out.append(
-                {
-                    "school_id": sid,
-                    "expected": int(row["expected"]),
-                    "reported": int(row["reported"]),
-                    "submission": {
-                        "status": row["submission"],
-                        "last_received": _clean(row["last_received"]),
-                        "minutes_late": int(row["minutes_late"]),
-                    },
-                    "zero_report": bool(row["zero_report"]),
-                    "missing": _ids(f.missing),
-                    "missing_sessions": [
-                        {"person_id": str(r.person_id), "session": r.session}
-                        for r in ms.itertuples()
-                    ],
-                    "unreachable": [
-                        {"person_id": str(r.person_id), "days": int(r.days)}
-                        for r in f.unreachable.sort_values("person_id").itertuples()
-                    ],
-                    "fever": _ids(f.fever),
-                    "symptomatic": _ids(att[att["level"] == "symptomatic"]),
-                    "suspected": _ids(att[att["level"] == "suspected"]),
-                    "key_persons": [
-                        {
-                            "person_id": str(r.person_id),
-                            "day": int(r.monitoring_day),
-                            "ends": r.monitoring_ends.isoformat(),
-                        }
-                        for r in key.itertuples()
-                    ],
-                    "clusters": clusters,
-                    "illness_absence_unexplained": _ids(f.illness_absence),
-                    "data_quality": [
-                        {
-                            "person_id": _clean(r.person_id),
-                            "column": _clean(r.column),
-                            "value": _clean(r.value),
-                            "reason": _clean(r.reason),
-                        }
-                        for r in dq.itertuples()
-                    ],
-                    "entries": {
-                        "total": entries_total,
-                        **{
-                            flag: sorted(str(e) for e in ef.loc[ef["flag"] == flag, "entry_id"])
-                            for flag in ("fever", "unapproved", "no_temperature")
-                        },
-                    },
-                }
-            )
-        return {"date": self.date.isoformat(), "schools": out}
+        """A JSON-ready dict: per school, sorted lists of person ids (shape in the docs)."""
+        return {
+            "date": self.date.isoformat(),
+            "schools": [_school_json(sid, part) for sid, part in self._parts().items()],
+        }
+
+    def _parts(self) -> dict[str, dict[str, pd.DataFrame]]:
+        """school id -> frame name -> that school's rows (one groupby per frame)."""
+        parts: dict[str, dict[str, pd.DataFrame]] = {sid: {} for sid in self.school_ids}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, pd.DataFrame) or "school_id" not in value:
+                continue
+            groups = dict(iter(value.groupby("school_id", sort=False)))
+            for sid, part in parts.items():
+                part[f.name] = groups.get(sid, value.iloc[:0])
+        return parts
 
     def save(self, path: str | Path) -> Path:
         """Pickle to ``path`` atomically (temp file, then rename); returns the path.
@@ -336,6 +282,70 @@ class Findings:
         if not isinstance(obj, cls):
             raise TypeError(f"{path}: not a saved Findings ({type(obj).__name__})")
         return obj
+
+
+def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    row = f["schools"].to_dict("records")[0]
+    att = f["attention"]
+    key = att[att["level"] == "key_person"].sort_values("person_id")
+    ms = f["missing_sessions"]
+    ms = ms.assign(_o=ms["session"].map(_SESSION_ORDER)).sort_values(["person_id", "_o"])
+    clusters = sorted(
+        (
+            {"class": c.class_label, "rule": c.rule, "people": sorted(c.person_ids)}
+            for c in f["clusters"].itertuples()
+        ),
+        key=lambda c: (c["class"], c["rule"]),
+    )
+    ef = f["entry_flags"]
+    return {
+        "school_id": sid,
+        "expected": int(row["expected"]),
+        "reported": int(row["reported"]),
+        "submission": {
+            "status": row["submission"],
+            "last_received": _clean(row["last_received"]),
+            "minutes_late": int(row["minutes_late"]),
+        },
+        "zero_report": bool(row["zero_report"]),
+        "missing": _ids(f["missing"]),
+        "missing_sessions": [
+            {"person_id": str(r.person_id), "session": r.session} for r in ms.itertuples()
+        ],
+        "unreachable": [
+            {"person_id": str(r.person_id), "days": int(r.days)}
+            for r in f["unreachable"].sort_values("person_id").itertuples()
+        ],
+        "fever": _ids(f["fever"]),
+        "symptomatic": _ids(att[att["level"] == "symptomatic"]),
+        "suspected": _ids(att[att["level"] == "suspected"]),
+        "key_persons": [
+            {
+                "person_id": str(r.person_id),
+                "day": int(r.monitoring_day),
+                "ends": r.monitoring_ends.isoformat(),
+            }
+            for r in key.itertuples()
+        ],
+        "clusters": clusters,
+        "illness_absence_unexplained": _ids(f["illness_absence"]),
+        "data_quality": [
+            {
+                "person_id": _clean(r.person_id),
+                "column": _clean(r.column),
+                "value": _clean(r.value),
+                "reason": _clean(r.reason),
+            }
+            for r in f["data_quality"].itertuples()
+        ],
+        "entries": {
+            "total": int(f["entries"]["total"].sum()),
+            **{
+                flag: sorted(str(e) for e in ef.loc[ef["flag"] == flag, "entry_id"])
+                for flag in ("fever", "unapproved", "no_temperature")
+            },
+        },
+    }
 
 
 @dataclass(frozen=True, eq=False)  # frames: compare them, not the object

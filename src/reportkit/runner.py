@@ -153,7 +153,7 @@ def _execute(spec: JobSpec, out_ipynb: Path) -> Any:
     """Run the notebook; the executed notebook is written atomically either way."""
     import papermill as pm
 
-    tmp = out_ipynb.with_name(f".{out_ipynb.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = out_ipynb.with_name(f".{out_ipynb.stem}.{os.getpid()}.{threading.get_ident()}.tmp.ipynb")
     params = {
         "school_id" if spec.kind == "school" else "district_id": spec.target_id,
         "report_date": spec.report_date,
@@ -173,6 +173,8 @@ def _execute(spec: JobSpec, out_ipynb: Path) -> Any:
             request_save_on_cell_execute=False,
             execution_timeout=spec.timeout,
             shutdown_kernel="immediate",
+            # the kernel's own log (a TCP-transport notice per start) is noise in a batch
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             cwd=str(Path(spec.out_dir).parent),
         )
     finally:
@@ -271,7 +273,10 @@ def plan_jobs(
     selected = _select(config, school_ids, district_ids)
     engine = store.connect(settings.db)
     store.sync_schools(engine, config)
-    findings = flags.load_findings(engine, config, settings.rules(), report_date, selected)
+    districts = list(dict.fromkeys(config.school(s).district for s in selected))
+    # a district's roll-up needs every school of the district, not just the selected ones
+    covered = [s.id for d in districts for s in config.schools_in(d)]
+    findings = flags.load_findings(engine, config, settings.rules(), report_date, covered)
     base = Path(settings.outputs) / report_date.isoformat()
     base.mkdir(parents=True, exist_ok=True)
     findings_path = findings.save(base / "findings.pkl")
@@ -295,7 +300,6 @@ def plan_jobs(
         )
         for s in selected
     ]
-    districts = list(dict.fromkeys(config.school(s).district for s in selected))
     specs += [
         JobSpec(
             kind="district",

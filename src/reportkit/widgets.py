@@ -13,7 +13,9 @@ runs never import this module). Important widgets carry a stable CSS class
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
 import os
 import time
 from collections.abc import Iterator
@@ -45,6 +47,8 @@ _CSS = """<style>
 .rk-console .rk-grid td { padding: 3px 8px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
 .rk-console .rk-grid tr:nth-child(even) td { background: #fafbfc; }
 .rk-console .rk-c-followup { color: #1d4ed8; }
+.rk-console td.rk-c-school, .rk-console td.rk-c-class, .rk-console td.rk-c-name,
+.rk-console td.rk-c-level, .rk-console td.rk-c-person_id { white-space: nowrap; }
 .rk-console .rk-counts { font-weight: 600; }
 .rk-console .rk-error { color: #b91c1c; }
 .rk-console .rk-ok { color: #15803d; }
@@ -53,18 +57,30 @@ _CSS = """<style>
 </style>"""
 
 
+_DOWNLOAD_MAX = 10 * 2**20  # bytes sent to the browser in a download link
+
+
 def _msg(text: str, kind: str = "ok") -> str:
     return f'<span class="rk-{kind}">{html.escape(text)}</span>'
 
 
-def _link(path: Path) -> str:
-    """A link relative to the kernel's folder (the notebook's), as JupyterLab resolves it."""
-    rel = os.path.relpath(Path(path).resolve(), Path.cwd().resolve())
-    href = html.escape(Path(rel).as_posix(), quote=True)
-    return (
-        f'<a href="{href}" target="_blank" rel="noopener" title="{html.escape(str(path))}">'
-        f"{html.escape(Path(rel).as_posix())}</a>"
+def _link(path: Path, lang: str) -> str:
+    """The file as a link relative to the kernel's folder (the notebook's: JupyterLab opens
+    it) and, when small, a download link carrying the bytes (works in Voilà too)."""
+    path = Path(path).resolve()
+    rel = Path(os.path.relpath(path, Path.cwd().resolve())).as_posix()
+    text = (
+        f'<a href="{html.escape(rel, quote=True)}" target="_blank" rel="noopener" '
+        f'title="{html.escape(str(path), quote=True)}">{html.escape(rel)}</a>'
     )
+    if path.stat().st_size <= _DOWNLOAD_MAX:
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        text += (
+            f' <a class="rk-download" href="data:{mime};base64,{data}" '
+            f'download="{html.escape(path.name, quote=True)}">[{html.escape(label("download", lang))}]</a>'
+        )
+    return text
 
 
 class Console:
@@ -151,9 +167,10 @@ class Console:
         self.render = w.Button(description=label("render", lang), icon="file")
         self.export = w.Button(description=label("export", lang), icon="download")
         self.links = w.HTML()
+        self.reload = w.Button(description=label("reload", lang), icon="refresh")
         names = ["district", "school", "day", "klass", "threshold", "view", "search"]
         names += ["sort_by", "ascending", "counts", "table", "person", "action", "officer"]
-        names += ["note", "record", "message", "render", "export", "links"]
+        names += ["note", "record", "message", "render", "export", "links", "reload"]
         for name in names:
             getattr(self, name).add_class(f"rk-{name.replace('_', '-')}")
         self.day.add_class("rk-date")
@@ -167,7 +184,7 @@ class Console:
             [
                 w.HTML(_CSS),
                 title,
-                row([self.district, self.school, self.day, self.klass]),
+                row([self.district, self.school, self.day, self.klass, self.reload]),
                 row([self.threshold, self.search]),
                 self.view,
                 row([self.counts, self.sort_by, self.ascending]),
@@ -198,6 +215,7 @@ class Console:
         self.record.on_click(self._on_record)
         self.render.on_click(self._on_render)
         self.export.on_click(self._on_export)
+        self.reload.on_click(lambda _button: self._timed(self._reload))
         self.refresh()
 
     # -- construction -------------------------------------------------------------------
@@ -313,6 +331,11 @@ class Console:
         self.refresh()
         self.last_seconds = time.perf_counter() - started
 
+    def _reload(self) -> None:
+        self.model.reload()
+        with self._hold():
+            self._fill_classes()
+
     def _on_district(self, _change: Any) -> None:
         with self._hold():
             self._fill_schools()
@@ -382,13 +405,19 @@ class Console:
             error = (job.error or {}).get("evalue", "")
             self.links.value = _msg(label("render_failed", self.lang, error=error), "error")
             return
-        links = " · ".join(_link(Path(job.outputs[k])) for k in ("html", "pdf") if k in job.outputs)
-        self.links.value = _msg(label("rendered", self.lang)) + links
+        links = " · ".join(
+            _link(Path(job.outputs[k]), self.lang) for k in ("html", "pdf") if k in job.outputs
+        )
+        note = ""
+        if abs(self.model.threshold - self.model.rules.fever_celsius) > 1e-9:
+            t = f"{self.model.rules.fever_celsius:.1f}"
+            note = " " + _msg(label("render_rules_threshold", self.lang, t=t), "note")
+        self.links.value = _msg(label("rendered", self.lang)) + links + note
 
     def _on_export(self, _button: Any = None) -> None:
         scope = self.school.value or self.district.value or "all"
         path = self.model.export(self.view.value, self.shown, scope)
-        self.links.value = _msg(label("exported", self.lang)) + _link(path)
+        self.links.value = _msg(label("exported", self.lang)) + _link(path, self.lang)
 
 
 def school_controls(

@@ -1,0 +1,316 @@
+"""Writing ingested rows to the store fast and idempotently, and their issues beside them.
+
+:func:`write_rows` takes a file's canonical rows, hashes each row's values,
+compares the hashes with what is stored under the same keys (one query), and
+writes only new and changed rows. On SQLite it sorts them in key order and
+hands them to the driver's ``executemany`` as an iterator, inside the caller's
+transaction, in the text formats SQLAlchemy itself writes, so that every other
+module reads them back as usual; elsewhere (PostgreSQL) it uses
+:func:`reportkit.store.upsert`. :func:`write_issues` records quarantined rows
+and data-quality findings with a message in Chinese and English, skipping those
+already recorded (unique per file, row, column and reason).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from reportkit import store
+from reportkit.readers import per_unique
+from reportkit.schema import Reason
+
+__all__ = ["MESSAGES", "query_frame", "row_hash", "stored_hashes", "write_issues", "write_rows"]
+
+
+def write_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    rows: pd.DataFrame,
+    constants: dict[str, Any],
+) -> np.ndarray:
+    """Insert new rows and replace changed ones; the status of each row.
+
+    ``rows`` hold the table's columns except ``row_hash`` and ``constants``
+    (the same value on every row, e.g. ``updated_at``); text columns hold str
+    or None, dates ISO text. Returns "inserted", "updated" or "unchanged" per
+    row; unchanged rows are not written.
+    """
+    rows = rows.assign(row_hash=row_hash(rows))
+    stored = stored_hashes(conn, table, keys, rows)
+    status = np.where(
+        pd.isna(stored), "inserted", np.where(stored == rows["row_hash"], "unchanged", "updated")
+    )
+    changed = rows.loc[status != "unchanged"]
+    if "source_row" in table.c:
+        changed = changed.assign(source_row=changed.index)
+    _upsert(conn, table, keys, changed, constants)
+    return status
+
+
+# (中文, English) message of each reason; {row}, {value} and {column} are filled in
+MESSAGES: dict[Reason, tuple[str, str]] = {
+    Reason.MISSING_PERSON_ID: ("第{row}行没有学号", "row {row} has no person id"),
+    Reason.MISSING_DATE: ("第{row}行没有日期", "row {row} has no date"),
+    Reason.BAD_DATE: ("第{row}行日期无法识别：{value}", "row {row}: unreadable date {value}"),
+    Reason.UNKNOWN_PERSON: ("第{row}行学号{value}不在花名册中", "row {row}: {value} not on roster"),
+    Reason.UNKNOWN_SCHOOL: ("第{row}行学校无法识别：{value}", "row {row}: unknown school {value}"),
+    Reason.MISSING_SCHOOL: ("第{row}行没有学校", "row {row} has no school"),
+    Reason.MISSING_NAME: ("第{row}行没有姓名", "row {row} has no name"),
+    Reason.DUPLICATE_ROW: ("第{row}行被同键的后一行取代", "row {row} replaced by a later row"),
+    Reason.MISSING_ENTRY_TIME: ("第{row}行没有进校时间", "row {row} has no entry time"),
+    Reason.BAD_ENTRY_TIME: (
+        "第{row}行进校时间无法识别：{value}",
+        "row {row}: bad entry time {value}",
+    ),
+    Reason.BAD_TEMPERATURE: (
+        "第{row}行体温无法识别：{value}",
+        "row {row}: bad temperature {value}",
+    ),
+    Reason.IMPOSSIBLE_TEMPERATURE: (
+        "第{row}行体温不可能：{value}",
+        "row {row}: impossible {value}",
+    ),
+    Reason.FAHRENHEIT_CONVERTED: (
+        "第{row}行体温{value}按华氏度换算",
+        "row {row}: {value} °F converted",
+    ),
+    Reason.UNKNOWN_SYMPTOM: (
+        "第{row}行症状无法识别：{value}",
+        "row {row}: unknown symptom {value}",
+    ),
+    Reason.BAD_SESSION: (
+        "第{row}行时段{value}按晨检处理",
+        "row {row}: session {value} taken as morning",
+    ),
+    Reason.BAD_YES_NO: (
+        "第{row}行{column}应为是/否：{value}",
+        "row {row}: {column} {value} taken as no",
+    ),
+    Reason.BAD_TIMESTAMP: ("第{row}行时间无法识别：{value}", "row {row}: unreadable time {value}"),
+    Reason.BAD_ROLE: ("第{row}行身份{value}按学生处理", "row {row}: role {value} taken as student"),
+    Reason.BAD_STATUS: (
+        "第{row}行状态{value}按在校处理",
+        "row {row}: status {value} taken as active",
+    ),
+    Reason.BAD_ABSENCE_REASON: (
+        "第{row}行缺勤原因{value}归为其他",
+        "row {row}: reason {value} as other",
+    ),
+    Reason.NAME_MISMATCH: (
+        "第{row}行姓名{value}与花名册不符",
+        "row {row}: name {value} not as on roster",
+    ),
+    Reason.UNKNOWN_COLUMNS: ("未识别的列：{value}", "unknown columns: {value}"),
+}
+
+
+def write_issues(
+    conn: sa.Connection,
+    quarantined: pd.DataFrame,
+    findings: pd.DataFrame,
+    *,
+    sha256: str,
+    file: str,
+    kind: str,
+) -> None:
+    """Insert quarantined rows and findings (row, column, value, reason, school_id,
+    person_id, date as ISO text; quarantine also raw) not recorded yet."""
+    now = store.utcnow()
+    for table, frame in ((store.quarantine, quarantined), (store.data_quality, findings)):
+        if frame.empty:
+            continue
+        frame = frame.assign(
+            sha256=sha256,
+            file=file,
+            kind=kind,
+            created_at=now,
+            value=[None if v is None or pd.isna(v) else str(v) for v in frame["value"]],
+            date=[_iso_date(d) for d in frame["date"]],
+        )
+        frame["message"] = [_message(r) for r in frame.itertuples()]
+        frame["row"] = frame["row"].astype(int)
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        store.insert_ignore(conn, table, records)
+
+
+def _message(issue: Any) -> str:
+    zh, en = MESSAGES[Reason(issue.reason)]
+    value = "" if issue.value is None else issue.value
+    fields = {"row": issue.row, "value": value, "column": issue.column}
+    return f"{zh.format(**fields)} / {en.format(**fields)}"
+
+
+def query_frame(result: sa.CursorResult, columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a frame of object columns."""
+    rows = result.all()
+    array = np.empty((len(rows), len(columns)), dtype=object)
+    if rows:
+        array[:] = [tuple(r) for r in rows]
+    return pd.DataFrame(array, columns=columns, dtype=object)
+
+
+def row_hash(rows: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash (16 hex digits) of a row's canonical values.
+
+    Equal hashes mean nothing changed. Each column is hashed by pandas' SipHash
+    with a fixed key (vectorised, the same in every process) and the columns
+    are combined in order.
+    """
+    if rows.empty:
+        return np.array([], dtype=object)
+    hashed = np.zeros(len(rows), dtype=np.uint64)
+    for column in rows.columns:  # boost::hash_combine, as pandas combines columns
+        part = pd.util.hash_array(_hashable(rows[column]), hash_key=_HASH_KEY, categorize=True)
+        hashed ^= (
+            part
+            + np.uint64(0x9E3779B97F4A7C15)
+            + (hashed << np.uint64(6))
+            + (hashed >> np.uint64(2))
+        )
+    octets = hashed.astype(">u8").view(np.uint8).reshape(-1, 8)
+    digits = np.empty((len(hashed), 16), dtype=np.uint8)
+    digits[:, 0::2] = _HEX[octets >> 4]
+    digits[:, 1::2] = _HEX[octets & 15]
+    return digits.view("S16").ravel().astype("U16").astype(object)
+
+
+_HASH_KEY = "reportkit.row.v1"  # 16 characters, as SipHash needs
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hashable(values: pd.Series) -> np.ndarray:
+    """A column in a form whose hash does not depend on dtype details or None vs NaN."""
+    array = values.to_numpy()
+    if array.dtype.kind == "M":
+        return array.astype("datetime64[us]").view("i8")
+    if array.dtype.kind in "bfi":
+        return array
+    return array.astype(object)  # strings; missing values hash alike (categorized)
+
+
+def stored_hashes(
+    conn: sa.Connection, table: sa.Table, keys: list[str], rows: pd.DataFrame
+) -> np.ndarray:
+    """The stored row_hash of each row's key (None for new keys), read in one query."""
+    if rows.empty:
+        return np.array([], dtype=object)
+    stmt = sa.select(*(table.c[k] for k in keys), table.c.row_hash).where(
+        table.c.school_id.in_(rows["school_id"].unique().tolist())
+    )
+    if "date" in table.c:
+        stmt = stmt.where(
+            table.c.date.between(
+                date.fromisoformat(rows["date"].min()), date.fromisoformat(rows["date"].max())
+            )
+        )
+    stored = query_frame(conn.execute(stmt), [*keys, "stored"])
+    if stored.empty:
+        return np.full(len(rows), None, dtype=object)
+    if "date" in stored:
+        stored["date"] = stored["date"].map(lambda d: d.isoformat())
+    merged = rows[keys].merge(stored, how="left", on=keys, validate="one_to_one")
+    return merged["stored"].to_numpy(dtype=object)
+
+
+def _upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    rows: pd.DataFrame,
+    constants: dict[str, Any],
+) -> None:
+    """Insert or replace rows by key; a raw ``executemany`` on SQLite, for speed."""
+    if rows.empty:
+        return
+    sqlite = conn.dialect.name == "sqlite"
+    names = [*rows.columns, *constants]
+    order = slice(None)
+    if sqlite:  # in key order: the primary key index is appended to, not scattered over
+        order = np.lexsort([pd.factorize(rows[k], sort=True)[0] for k in reversed(keys)])
+        constants = {c: _sqlite_datetime(v) for c, v in constants.items()}
+    columns: list[Any] = [_db_values(rows[c], c, sqlite)[order] for c in rows.columns]
+    columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
+    if not sqlite:
+        records = [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
+        store.upsert(conn, table, records)
+        return
+    # the driver's own connection, inside this transaction: takes the rows as an iterator
+    driver = conn.connection.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")  # pysqlite would run the DDL below outside a transaction
+    rebuild = _indexes_to_rebuild(driver, table, len(rows))
+    for index in rebuild:
+        index.drop(conn)
+    # several rows per statement: fewer virtual-machine runs (parameters stay <= 999)
+    per = max(1, min(50, 999 // len(names)))
+    tuples = zip(*columns, strict=True)
+    blocks = (
+        tuple(itertools.chain.from_iterable(itertools.islice(tuples, per)))
+        for _ in range(len(rows) // per)
+    )
+    driver.executemany(_sqlite_upsert(table, names, keys, per), blocks)
+    driver.executemany(_sqlite_upsert(table, names, keys, 1), tuples)  # the rest
+    for index in rebuild:
+        index.create(conn)
+
+
+def _sqlite_upsert(table: sa.Table, names: list[str], keys: list[str], rows: int) -> str:
+    quoted = {c: f'"{c}"' for c in names}
+    values = f"({', '.join('?' * len(names))})"
+    return (
+        f'INSERT INTO "{table.name}" ({", ".join(quoted.values())}) '
+        f"VALUES {', '.join([values] * rows)} "
+        f"ON CONFLICT ({', '.join(quoted[k] for k in keys)}) DO UPDATE SET "
+        + ", ".join(f"{q} = excluded.{q}" for c, q in quoted.items() if c not in keys)
+    )
+
+
+_REBUILD_MIN_ROWS = 50_000
+
+
+def _indexes_to_rebuild(driver: Any, table: sa.Table, new_rows: int) -> list[sa.Index]:
+    """Secondary indexes cheaper to build again than to update: a big load into a
+    table smaller than it (SQLite sorts once instead of inserting row by row).
+    Dropped and created in the same transaction, so readers never miss them."""
+    if new_rows < _REBUILD_MIN_ROWS:
+        return []
+    stored = driver.execute(f'SELECT max(rowid) FROM "{table.name}"').fetchone()[0] or 0
+    return sorted(table.indexes, key=lambda i: i.name) if new_rows > stored else []
+
+
+def _sqlite_datetime(value: Any) -> Any:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
+
+
+def _db_values(values: pd.Series, column: str, sqlite: bool) -> np.ndarray:
+    """A column as the DBAPI wants it: SQLAlchemy's SQLite text formats, or Python objects."""
+    array = values.to_numpy()
+    if array.dtype.kind == "M":
+        if sqlite:  # the text SQLAlchemy's SQLite DateTime writes and reads
+            text = np.datetime_as_string(array.astype("datetime64[us]"), unit="us")
+            text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the 'T'
+            out = text.astype(object)
+        else:
+            out = array.astype("datetime64[us]").astype(object)
+        out[pd.isna(array)] = None
+        return out
+    if column == "date" and not sqlite:
+        return per_unique(values, lambda v: (_iso_date(v),), 1)[0]
+    if array.dtype.kind == "f":
+        out = array.astype(object)
+        out[np.isnan(array)] = None
+        return out
+    if array.dtype.kind in "bi":
+        return array.astype(object)  # Python bool and int, not numpy scalars
+    return array.astype(object)  # text: str or None by construction (per_unique, clean)
+
+
+def _iso_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else None

@@ -1,0 +1,666 @@
+"""Ingestion into the store, on SQLite and PostgreSQL: values, quarantine, findings, reruns."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+from reportkit import ingest, store
+from reportkit.config import Rules, SchoolsConfig
+from reportkit.ingest import FileReport, IngestReport, ingest_paths
+
+LOG_HEADER = [
+    "学号",
+    "姓名",
+    "日期",
+    "时段",
+    "体温",
+    "症状",
+    "是否缺勤",
+    "缺勤原因",
+    "14天内是否到过重点地区",
+    "是否接触确诊或疑似病例",
+    "填报时间",
+]
+
+
+@pytest.fixture
+def config() -> SchoolsConfig:
+    return SchoolsConfig.model_validate(
+        {
+            "districts": [{"id": "d01", "name": "示范区"}],
+            "schools": [
+                {"id": "s001", "name": "第一小学", "district": "d01"},
+                {"id": "s002", "name": "第二中学", "district": "d01"},
+                {"id": "s003", "name": "第三小学", "district": "d01"},
+            ],
+        }
+    )
+
+
+def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=encoding) as out:
+        csv.writer(out).writerows(rows)
+    return path
+
+
+def select(engine, table: sa.Table, *where) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table).where(*where))]
+
+
+def count(engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def by_reason(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(row["reason"], []).append(row)
+    return out
+
+
+@pytest.fixture
+def roster(engine, config, tmp_path) -> IngestReport:
+    """Two schools' rosters in one file with a school column (ids and names)."""
+    path = write_csv(
+        tmp_path / "in" / "roster.csv",
+        [
+            ["学校", "学号", "姓名", "身份", "年级", "班级", "状态"],
+            ["s001", "001", "张三", "学生", "3", "01", "在校"],
+            ["第一小学", "002", "李四", "学生", "3", "01", ""],
+            ["s001", "003", "王五", "学生", "3", "02", "休学"],
+            ["s001", "004", "赵六", "学生", "3", "02", "在读"],
+            ["s001", "005", "钱七", "教师", "", "", "在职"],
+            ["第二中学", "101", "孙八", "学生", "初一", "1", ""],
+        ],
+    )
+    report = ingest_paths(engine, [path], "roster", config)
+    assert report.inserted == 6, report.to_json()
+    return report
+
+
+def logs_file(tmp_path: Path, rows: list[list[object]], name: str = "logs.csv", **kw) -> Path:
+    return write_csv(tmp_path / "in" / name, [LOG_HEADER, *rows], **kw)
+
+
+def good_row(pid: str = "001", name: str = "张三", **values: object) -> list[object]:
+    row = dict(
+        zip(
+            LOG_HEADER,
+            [
+                pid,
+                name,
+                "2020-02-10",
+                "晨检",
+                "36.5",
+                "无",
+                "否",
+                "",
+                "否",
+                "否",
+                "2020-02-10 07:40:00",
+            ],
+            strict=True,
+        )
+    )
+    row.update(values)
+    return list(row.values())
+
+
+# --- the public surface -----------------------------------------------------------
+
+
+def test_all_is_public_and_exists():
+    assert set(ingest.__all__) >= {"FileReport", "IngestReport", "expand_paths", "ingest_paths"}
+    assert all(hasattr(ingest, name) for name in ingest.__all__)
+
+
+def test_report_json_shape():
+    report = IngestReport(
+        kind="logs",
+        files=[
+            FileReport("a.csv", "gbk", rows_read=3, inserted=2, quarantined=1, findings=4),
+            FileReport("b.csv", None, error="b.csv: empty file"),
+        ],
+    )
+    data = report.to_json()
+    json.dumps(data)  # serialisable
+    assert list(data) == [
+        "kind",
+        "files",
+        "rows_read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "quarantined",
+        "findings",
+    ]
+    assert data["files"][0] == {
+        "path": "a.csv",
+        "encoding": "gbk",
+        "rows_read": 3,
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "quarantined": 1,
+        "findings": 4,
+    }
+    assert data["files"][1]["error"] == "b.csv: empty file"
+    assert (data["rows_read"], data["inserted"], data["findings"]) == (3, 2, 4)
+    assert [f.path for f in report.failed] == ["b.csv"]
+
+
+# --- roster ------------------------------------------------------------------------
+
+
+def test_roster_values(engine, roster):
+    people = {p["person_id"]: p for p in select(engine, store.people)}
+    assert people["001"]["school_id"] == "s001"
+    assert people["002"]["school_id"] == "s001"  # by the school's name
+    assert people["101"]["school_id"] == "s002"
+    assert people["001"]["class"] == "01"  # text, not the number 1
+    assert people["003"]["status"] == "on_leave"
+    assert people["002"]["status"] == "active"  # empty means active
+    assert people["005"]["role"] == "staff"
+    assert people["005"]["grade"] is None
+
+
+def test_roster_bad_rows_and_fields(engine, config, tmp_path):
+    path = write_csv(
+        tmp_path / "s001" / "roster.csv",
+        [
+            ["学号", "姓名", "身份", "状态"],
+            ["001", "张三", "外星人", "在校"],
+            ["", "无号", "学生", ""],
+            ["002", "", "学生", ""],
+            ["003", "王五", "学生", "神游"],
+        ],
+    )
+    report = ingest_paths(engine, [path], "roster", config)  # school from the folder
+    assert (report.inserted, report.quarantined, report.findings) == (2, 2, 2)
+    quarantined = by_reason(select(engine, store.quarantine))
+    assert quarantined["missing_person_id"][0]["row"] == 3
+    assert quarantined["missing_name"][0]["row"] == 4
+    findings = by_reason(select(engine, store.data_quality))
+    assert findings["bad_role"][0]["value"] == "外星人"
+    assert findings["bad_status"][0]["value"] == "神游"
+    people = {p["person_id"]: p for p in select(engine, store.people)}
+    assert people["001"]["role"] == "student"
+    assert people["003"]["status"] == "active"
+
+
+# --- health logs: values ------------------------------------------------------------
+
+
+def test_log_values_are_normalised(engine, roster, config, tmp_path):
+    path = logs_file(
+        tmp_path,
+        [
+            good_row("001", 体温="36.5℃", 症状="咳嗽、发烧", 填报时间="2020-02-10T07:42:11+00:00"),
+            good_row("002", "李四", 日期="2020/2/10", 时段="午检", 体温="36,8", 症状="无"),
+            good_row(
+                "003",
+                "王五",
+                日期="2020年2月10日",
+                时段="",
+                体温="37.2度",
+                是否缺勤="是",
+                缺勤原因="病假",
+            ),
+            good_row(
+                "004",
+                "赵六",
+                日期="20200210",
+                时段="晚检",
+                是否缺勤="病假",
+                **{"14天内是否到过重点地区": "是，武汉"},
+            ),
+            good_row(
+                "005",
+                "钱七",
+                日期="43871",
+                **{"14天内是否到过重点地区": "湖北武汉", "是否接触确诊或疑似病例": "有"},
+            ),
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert (report.inserted, report.quarantined, report.findings) == (5, 0, 0), report.to_json()
+    rows = {r["person_id"]: r for r in select(engine, store.checkins)}
+    assert {r["date"] for r in rows.values()} == {dt.date(2020, 2, 10)}
+    one = rows["001"]
+    assert (one["temperature"], one["symptoms"], one["session"]) == (36.5, "cough,fever", "morning")
+    assert one["reported_at"] == dt.datetime(2020, 2, 10, 15, 42, 11)  # UTC -> Asia/Shanghai
+    assert one["source_row"] == 2
+    assert (rows["002"]["session"], rows["002"]["temperature"]) == ("noon", 36.8)
+    assert rows["003"]["session"] == "morning"  # empty means morning
+    assert (rows["003"]["absent"], rows["003"]["absence_reason"]) == (True, "illness")
+    assert rows["003"]["temperature"] == 37.2
+    assert (rows["004"]["absent"], rows["004"]["absence_reason"]) == (True, "illness")
+    assert (rows["004"]["key_area"], rows["004"]["key_area_place"]) == (True, "武汉")
+    assert rows["004"]["session"] == "evening"
+    assert (rows["005"]["key_area"], rows["005"]["key_area_place"]) == (True, "湖北武汉")
+    assert rows["005"]["contact"] is True
+    assert rows["002"]["absent"] is False
+    assert rows["002"]["key_area"] is False
+
+
+def test_bad_fields_keep_the_row_and_are_findings(engine, roster, config, tmp_path):
+    path = logs_file(
+        tmp_path,
+        [
+            good_row("001", 体温="98.6"),
+            good_row("002", "李四", 体温="45"),
+            good_row("003", "王五", 体温="abc", 症状="咳嗽;鼻子痒"),
+            good_row("004", "赵六", 时段="夜宵", 是否缺勤="不清楚", 填报时间="下午三点"),
+            good_row("005", "钱七", 是否缺勤="是", 缺勤原因="家里装修"),
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert (report.inserted, report.quarantined) == (5, 0)
+    rows = {r["person_id"]: r for r in select(engine, store.checkins)}
+    assert rows["001"]["temperature"] == 37.0
+    assert rows["002"]["temperature"] is None
+    assert rows["003"]["temperature"] is None
+    assert (rows["003"]["symptoms"], rows["003"]["symptoms_other"]) == ("cough", "鼻子痒")
+    assert rows["004"]["session"] == "morning"
+    assert rows["004"]["absent"] is False
+    assert rows["004"]["reported_at"] is None
+    assert rows["005"]["absence_reason"] == "other"
+    findings = by_reason(select(engine, store.data_quality))
+    expected = {
+        "fahrenheit_converted": ("001", 2, "temperature", "98.6"),
+        "impossible_temperature": ("002", 3, "temperature", "45"),
+        "bad_temperature": ("003", 4, "temperature", "abc"),
+        "unknown_symptom": ("003", 4, "symptoms", "鼻子痒"),
+        "bad_session": ("004", 5, "session", "夜宵"),
+        "bad_yes_no": ("004", 5, "absent", "不清楚"),
+        "bad_timestamp": ("004", 5, "reported_at", "下午三点"),
+        "bad_absence_reason": ("005", 6, "absence_reason", "家里装修"),
+    }
+    assert set(findings) == set(expected)
+    assert report.findings == len(expected)
+    for reason, (pid, row, column, value) in expected.items():
+        (found,) = findings[reason]
+        assert (found["person_id"], found["row"], found["column"], found["value"]) == (
+            pid,
+            row,
+            column,
+            value,
+        ), reason
+        assert found["school_id"] == "s001"
+        assert found["date"] == dt.date(2020, 2, 10)
+        assert found["file"] == str(path)
+        assert found["kind"] == "logs"
+        assert f"row {row}" in found["message"]
+
+
+def test_name_mismatch_is_a_finding_and_the_row_kept(engine, roster, config, tmp_path):
+    path = logs_file(tmp_path, [good_row("001", "张 三"), good_row("002", "李思")])
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.inserted == 2
+    (mismatch,) = select(engine, store.data_quality)
+    assert (mismatch["reason"], mismatch["person_id"], mismatch["value"]) == (
+        "name_mismatch",
+        "002",
+        "李思",
+    )
+
+
+def test_survey_export_headers(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "survey.csv",
+        [
+            [
+                "序号",
+                "提交答卷时间",
+                "所用时间",
+                "来源",
+                "来自IP",
+                "1、学号",
+                "2、您的姓名",
+                "Q3.今日体温",
+                "4、是否有以下症状",
+                "　填 报 日 期　",
+                "备注说明",
+            ],
+            [
+                "1",
+                "2020/2/10 7:41:02",
+                "35秒",
+                "微信",
+                "1.2.3.4(北京)",
+                "001",
+                "张三",
+                "36.6",
+                "咳嗽┋乏力",
+                "2020-02-10",
+                "无",
+            ],
+            [
+                "2",
+                "2020/2/10 7:43:10",
+                "20秒",
+                "微信",
+                "1.2.3.5(北京)",
+                "002",
+                "李四",
+                "36.4",
+                "无",
+                "2020-02-10",
+                "",
+            ],
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.inserted == 2
+    rows = {r["person_id"]: r for r in select(engine, store.checkins)}
+    assert rows["001"]["temperature"] == 36.6
+    assert rows["001"]["symptoms"] == "cough,fatigue"
+    assert rows["001"]["reported_at"] == dt.datetime(2020, 2, 10, 7, 41, 2)
+    (finding,) = select(engine, store.data_quality)  # once per file, not per row
+    assert finding["reason"] == "unknown_columns"
+    assert finding["value"] == "备注说明"
+    assert finding["row"] == 1
+    assert finding["date"] == dt.date(2020, 2, 10)
+
+
+def test_gbk_xlsx_and_title_dates(engine, roster, config, tmp_path):
+    gbk = logs_file(tmp_path, [good_row("001")], name="gbk.csv", encoding="gbk")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["第一小学2020年2月11日晨检登记表"])
+    sheet.merge_cells("A1:D1")
+    sheet.append(["学号", "姓名", "体温", "填报时间"])
+    sheet.append(["001", "张三", 36.6, dt.datetime(2020, 2, 11, 7, 30)])
+    sheet.append([None, "无号", 36.6, None])
+    xlsx = tmp_path / "in" / "title.xlsx"
+    book.save(xlsx)
+    report = ingest_paths(engine, [gbk, xlsx], "logs", config, school="s001")
+    assert [f.encoding for f in report.files] == ["gbk", None]
+    assert [f.inserted for f in report.files] == [1, 1]
+    stored = {r["date"]: r for r in select(engine, store.checkins)}
+    assert stored[dt.date(2020, 2, 11)]["temperature"] == 36.6  # no date column: the title's
+    assert stored[dt.date(2020, 2, 11)]["reported_at"] == dt.datetime(2020, 2, 11, 7, 30)
+    (quarantined,) = select(engine, store.quarantine)
+    assert (quarantined["row"], quarantined["reason"]) == (4, "missing_person_id")  # as Excel shows
+
+
+def test_a_log_without_any_date_is_refused(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "nodate.csv", [["学号", "姓名", "体温"], ["001", "张三", "36.5"]]
+    )
+    (report,) = ingest_paths(engine, [path], "logs", config, school="s001").files
+    assert "no date column" in report.error
+    assert count(engine, store.ingestions) == 1  # the roster only
+
+
+# --- school of a row ------------------------------------------------------------------
+
+
+def test_school_from_column_name_argument_and_folder(engine, roster, config, tmp_path):
+    with_column = write_csv(
+        tmp_path / "in" / "district.csv",
+        [
+            ["学校名称", *LOG_HEADER],
+            ["第二中学", *good_row("101", "孙八")],
+            ["s001", *good_row("001")],
+        ],
+    )
+    from_folder = logs_file(tmp_path / "s001" / "deeper", [good_row("002", "李四")], name="f.csv")
+    from_argument = logs_file(tmp_path / "plain", [good_row("003", "王五")], name="a.csv")
+    report = ingest_paths(engine, [with_column, from_folder], "logs", config)
+    assert report.inserted == 3
+    assert not report.failed
+    report = ingest_paths(engine, [from_argument], "logs", config, school="第一小学")
+    assert report.inserted == 1
+    schools = {r["person_id"]: r["school_id"] for r in select(engine, store.checkins)}
+    assert schools == {"101": "s002", "001": "s001", "002": "s001", "003": "s001"}
+
+
+def test_no_school_at_all_refuses_the_file(engine, roster, config, tmp_path):
+    path = logs_file(tmp_path / "nowhere", [good_row()])
+    report = ingest_paths(engine, [path], "logs", config)
+    (failed,) = report.failed
+    assert "cannot tell which school" in failed.error
+    assert str(path) in failed.error
+    assert count(engine, store.checkins) == 0
+
+
+def test_unknown_school_rows_are_quarantined(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "district.csv",
+        [["学校", *LOG_HEADER], ["第九小学", *good_row("001")], ["s001", *good_row("002", "李四")]],
+    )
+    report = ingest_paths(engine, [path], "logs", config)
+    assert (report.inserted, report.quarantined) == (1, 1)
+    (row,) = select(engine, store.quarantine)
+    assert (row["reason"], row["value"], row["row"], row["school_id"]) == (
+        "unknown_school",
+        "第九小学",
+        2,
+        None,
+    )
+
+
+def test_a_school_without_roster_refuses_the_log(engine, roster, config, tmp_path):
+    path = logs_file(tmp_path, [good_row()])
+    (report,) = ingest_paths(engine, [path], "logs", config, school="s003").files
+    assert "no roster for school s003" in report.error
+    # nothing was recorded, so the same file goes in once the roster is there
+    roster_path = write_csv(tmp_path / "r3.csv", [["学号", "姓名"], ["001", "张三"]])
+    ingest_paths(engine, [roster_path], "roster", config, school="s003")
+    assert ingest_paths(engine, [path], "logs", config, school="s003").inserted == 1
+
+
+# --- quarantine --------------------------------------------------------------------------
+
+
+def test_unusable_rows_are_quarantined_with_file_row_column_and_raw(
+    engine, roster, config, tmp_path
+):
+    path = logs_file(
+        tmp_path,
+        [
+            good_row("001"),
+            good_row("", "无号"),
+            good_row("002", "李四", 日期=""),
+            good_row("003", "王五", 日期="去年"),
+            good_row("999", "路人"),
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert (report.rows_read, report.inserted, report.quarantined) == (5, 1, 4)
+    quarantined = {r["reason"]: r for r in select(engine, store.quarantine)}
+    assert set(quarantined) == {"missing_person_id", "missing_date", "bad_date", "unknown_person"}
+    missing = quarantined["missing_person_id"]
+    assert (missing["file"], missing["row"], missing["column"], missing["value"]) == (
+        str(path),
+        3,
+        "person_id",
+        None,
+    )
+    assert missing["message"].startswith("第3行没有学号")
+    assert json.loads(missing["raw"])["姓名"] == "无号"
+    assert json.loads(missing["raw"])["学号"] is None
+    no_date = quarantined["missing_date"]
+    assert (no_date["row"], no_date["column"], no_date["person_id"]) == (4, "date", "002")
+    assert quarantined["bad_date"]["value"] == "去年"
+    unknown = quarantined["unknown_person"]
+    assert (unknown["row"], unknown["value"], unknown["school_id"]) == (6, "999", "s001")
+    assert unknown["date"] == dt.date(2020, 2, 10)
+    assert all(r["sha256"] and r["kind"] == "logs" for r in quarantined.values())
+
+
+def test_duplicates_in_a_file_keep_the_latest_report(engine, roster, config, tmp_path):
+    path = logs_file(
+        tmp_path,
+        [
+            good_row("001", 体温="37.9", 填报时间="2020-02-10 09:00:00"),
+            good_row("001", 体温="36.4", 填报时间="2020-02-10 07:00:00"),
+            good_row("002", "李四", 体温="36.5"),
+            good_row("002", "李四", 体温="36.7"),
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert (report.inserted, report.quarantined) == (2, 2)
+    temps = {r["person_id"]: r["temperature"] for r in select(engine, store.checkins)}
+    assert temps == {"001": 37.9, "002": 36.7}  # latest reported_at, then file order
+    duplicates = sorted(r["row"] for r in select(engine, store.quarantine))
+    assert duplicates == [3, 4]
+    assert {r["reason"] for r in select(engine, store.quarantine)} == {"duplicate_row"}
+
+
+# --- reruns ---------------------------------------------------------------------------------
+
+
+def _table_counts(engine) -> dict[str, int]:
+    tables = [store.people, store.checkins, store.quarantine, store.data_quality, store.ingestions]
+    return {t.name: count(engine, t) for t in tables}
+
+
+def test_reingesting_the_same_file_changes_nothing(engine, roster, config, tmp_path):
+    path = logs_file(
+        tmp_path, [good_row("001"), good_row("002", "李四", 体温="45"), good_row("", "x")]
+    )
+    first = ingest_paths(engine, [path], "logs", config, school="s001")
+    before = _table_counts(engine)
+    again = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert _table_counts(engine) == before
+    (file,) = again.files
+    assert file.already_ingested
+    assert (file.rows_read, file.inserted, file.updated) == (3, 0, 0)
+    assert (file.unchanged, file.quarantined) == (2, 1)
+    assert file.encoding == first.files[0].encoding
+    assert again.to_json()["files"][0]["already_ingested"] is True
+    # also a roster rerun
+    again_roster = ingest_paths(engine, [tmp_path / "in" / "roster.csv"], "roster", config)
+    assert again_roster.files[0].already_ingested
+
+
+def test_a_corrected_file_updates_exactly_the_changed_row(engine, roster, config, tmp_path):
+    rows = [good_row("001"), good_row("002", "李四"), good_row("004", "赵六")]
+    ingest_paths(engine, [logs_file(tmp_path, rows)], "logs", config, school="s001")
+    rows[1] = good_row("002", "李四", 体温="38.2")
+    corrected = logs_file(tmp_path, rows, name="logs-corrected.csv")
+    report = ingest_paths(engine, [corrected], "logs", config, school="s001")
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 2)
+    stored = {r["person_id"]: r for r in select(engine, store.checkins)}
+    assert stored["002"]["temperature"] == 38.2
+    assert stored["002"]["source_file"] == str(corrected)
+    assert stored["001"]["source_file"].endswith("logs.csv")  # unchanged rows are not rewritten
+    assert count(engine, store.checkins) == 3
+
+
+def test_force_reingests_and_replaces_earlier_issues(engine, roster, config, tmp_path):
+    path = logs_file(tmp_path, [good_row("001"), good_row("006", "新生")])
+    assert ingest_paths(engine, [path], "logs", config, school="s001").quarantined == 1
+    roster_path = write_csv(tmp_path / "r.csv", [["学号", "姓名"], ["006", "新生"]])
+    ingest_paths(engine, [roster_path], "roster", config, school="s001")
+    report = ingest_paths(engine, [path], "logs", config, school="s001", force=True)
+    assert (report.inserted, report.unchanged, report.quarantined) == (1, 1, 0)
+    assert count(engine, store.quarantine) == 0
+    assert count(engine, store.ingestions) == 3  # two rosters and the log, recorded once
+
+
+def test_a_bad_file_does_not_stop_the_others(engine, roster, config, tmp_path):
+    folder = tmp_path / "s001"
+    (folder / "garbage.csv").parent.mkdir(parents=True, exist_ok=True)
+    (folder / "garbage.csv").write_bytes(bytes(range(256)) * 64)
+    (folder / "empty.csv").write_bytes(b"")
+    logs_file(folder, [good_row("001")], name="good.csv")
+    report = ingest_paths(engine, [folder], "logs", config)
+    assert [Path(f.path).name for f in report.files] == ["empty.csv", "garbage.csv", "good.csv"]
+    assert [bool(f.error) for f in report.files] == [True, True, False]
+    assert "empty.csv: empty file" in report.files[0].error
+    assert "garbage.csv: not a table" in report.files[1].error
+    assert report.inserted == 1
+    assert report.to_json()["files"][1]["error"] == report.files[1].error
+
+
+def test_rules_extend_the_symptom_terms(engine, roster, config, tmp_path):
+    rules = Rules(extra_symptom_terms={"runny_nose": ["流鼻水"]})
+    path = logs_file(tmp_path, [good_row("001", 症状="流鼻水/咳嗽")])
+    ingest_paths(engine, [path], "logs", config, rules=rules, school="s001")
+    (row,) = select(engine, store.checkins)
+    assert row["symptoms"] == "cough,runny_nose"
+
+
+# --- gate register ------------------------------------------------------------------------
+
+
+ENTRY_HEADER = [
+    "日期",
+    "姓名",
+    "人员类别",
+    "联系电话",
+    "身份证号",
+    "进校事由",
+    "体温",
+    "进校时间",
+    "离校时间",
+    "审批人",
+]
+
+
+def test_entries(engine, config, tmp_path):
+    rows = [
+        ENTRY_HEADER,
+        [
+            "2020-02-10",
+            "周师傅",
+            "送货",
+            "138 0013 8000",
+            "",
+            "送教材",
+            "36.4",
+            "08:12",
+            "08:40",
+            "王校长",
+        ],
+        [
+            "2020-02-10",
+            "吴女士",
+            "家长",
+            "",
+            "11010119900101123x",
+            "接孩子",
+            "36.6",
+            "2020-02-10 16:05",
+            "16:20",
+            "",
+        ],
+        ["2020-02-10", "", "来访", "", "", "", "", "09:00", "", ""],
+        ["2020-02-10", "郑先生", "施工", "", "", "", "", "", "", ""],
+        ["2020-02-10", "冯先生", "来访", "", "", "", "37", "某时", "", ""],
+    ]
+    path = write_csv(tmp_path / "s001" / "gate.csv", rows)
+    report = ingest_paths(engine, [path], "entries", config)
+    assert (report.inserted, report.quarantined) == (2, 3)
+    reasons = {r["row"]: r["reason"] for r in select(engine, store.quarantine)}
+    assert reasons == {4: "missing_name", 5: "missing_entry_time", 6: "bad_entry_time"}
+    stored = {r["name"]: r for r in select(engine, store.entries)}
+    zhou = stored["周师傅"]
+    assert (zhou["kind"], zhou["date"]) == ("delivery", dt.date(2020, 2, 10))
+    assert zhou["entered_at"] == dt.datetime(2020, 2, 10, 8, 12)
+    assert zhou["left_at"] == dt.datetime(2020, 2, 10, 8, 40)  # a time takes the entry's date
+    assert zhou["phone"] == "138 0013 8000"
+    assert len(zhou["entry_id"]) == 16
+    wu = stored["吴女士"]
+    assert (wu["kind"], wu["id_number"]) == ("visitor", "11010119900101123X")
+    first_ids = {r["entry_id"] for r in stored.values()}
+
+    rows[1][6] = "36.8"  # a corrected temperature keeps the entry's identity
+    corrected = write_csv(tmp_path / "s001" / "gate-v2.csv", rows)
+    report = ingest_paths(engine, [corrected], "entries", config)
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 1)
+    assert {r["entry_id"] for r in select(engine, store.entries)} == first_ids
+    assert count(engine, store.entries) == 2
