@@ -18,9 +18,6 @@ from reportkit.config import Rules, load_schools
 from reportkit.errors import ConfigError
 
 D = demo.DEMO_DATE
-# readers.py reads workbooks with ExcelFile.parse, deprecated in this pandas; under
-# warnings-as-errors every XLSX would fail to ingest. Remove once readers.py is mended.
-pytestmark = pytest.mark.filterwarnings("ignore:ExcelFile.parse is deprecated")
 
 
 def _hashes(root: Path) -> dict[str, str]:

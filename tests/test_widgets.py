@@ -13,7 +13,8 @@ from openpyxl import load_workbook
 
 from reportkit import store
 from reportkit.config import Settings
-from reportkit.console import COLUMNS, ConsoleModel, console_command, label, launch_console
+from reportkit.console import console_command, launch_console
+from reportkit.views import COLUMNS, ConsoleModel, label
 from reportkit.widgets import Console, school_controls
 
 DAY = date(2020, 2, 28)

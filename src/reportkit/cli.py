@@ -210,6 +210,107 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
 
 
+# --- send / remind --------------------------------------------------------------
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from reportkit import deliver
+
+    result = deliver.send_reports(
+        _settings(args),
+        args.date,
+        args.school,
+        args.district,
+        dry_run=args.dry_run,
+        force=args.force,
+        lang=args.lang,
+    )
+    for line in deliver.summary_lines(result):
+        print(line)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_remind(args: argparse.Namespace) -> int:
+    from reportkit import deliver
+
+    result = deliver.send_reminders(
+        _settings(args), args.date, force=args.force, dry_run=args.dry_run, lang=args.lang
+    )
+    for line in deliver.summary_lines(result):
+        print(line)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+# --- daily / schedule -------------------------------------------------------------
+
+
+def cmd_daily(args: argparse.Namespace) -> int:
+    from reportkit import daily
+
+    settings = _settings(args)
+    try:
+        result = daily.run_daily(
+            settings,
+            args.date,
+            inbox=Path(args.inbox),
+            archive=Path(args.archive),
+            jobs=args.jobs,
+            lang=args.lang,
+            formats=args.formats,
+            retries=args.retries,
+            timeout=args.timeout,
+            send=not args.no_send,
+            dry_run=args.dry_run,
+            executor=_dask_executor(args),
+        )
+    except daily.LockedError as exc:
+        print(f"reportkit: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print("\n".join(result.summary_lines()))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from reportkit import schedule
+    from reportkit.config import _hhmm
+
+    try:
+        at = _hhmm(args.at)
+    except ValueError:
+        print(f"reportkit: --at must be HH:MM (got {args.at!r})", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _settings(args)
+    tz = settings.schools().timezone
+    workdir = Path.cwd()
+    line = schedule.crontab_line(at, workdir, tz)
+    print("# crontab (crontab -e):")
+    print(line)
+    for name, text in schedule.systemd_units(at, workdir, tz).items():
+        print(f"\n# /etc/systemd/system/{name}")
+        print(text, end="")
+    print("\n# then: systemctl daemon-reload && systemctl enable --now reportkit-daily.timer")
+    if args.install:
+        schedule.install_crontab(line)
+        print("\ncrontab entry installed for the current user")
+    return EXIT_OK
+
+
+# --- console ------------------------------------------------------------------------
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from reportkit.console import launch_console
+
+    return launch_console(
+        _settings(args),
+        app=args.app,
+        port=args.port,
+        ip=args.ip,
+        token=args.token,
+        open_browser=not args.no_browser,
+    )
+
+
 # --- parser -------------------------------------------------------------------
 
 Handler = Callable[[argparse.Namespace], int]
@@ -260,6 +361,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--school", action="append", help="school id (repeatable; default all)")
     p.add_argument("--district", action="append", help="district id (repeatable)")
     _add_run_options(p)
+
+    for name, handler, help_ in (
+        ("send", cmd_send, "email each school's report and each district's roll-up, once"),
+        ("remind", cmd_remind, "remind schools with people not yet reported, before the deadline"),
+    ):
+        p = add(name, handler, help_)
+        p.add_argument("--date", type=_date, required=True)
+        if name == "send":
+            p.add_argument("--school", action="append", help="school id (repeatable; default all)")
+            p.add_argument("--district", action="append", help="district id (repeatable)")
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="write .eml files under outputs/<date>/mail/, send nothing",
+        )
+        p.add_argument("--force", action="store_true", help="send again what was already sent")
+        p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
+
+    p = add(
+        "daily", cmd_daily, "the afternoon job: ingest the inbox, run every school, roll up, send"
+    )
+    p.add_argument(
+        "--date", type=_date, default=None, help="default: today in the configured time zone"
+    )
+    p.add_argument(
+        "--inbox", default="data/inbox", help="where schools' files arrive (default data/inbox)"
+    )
+    p.add_argument(
+        "--archive", default="data/archive", help="where ingested files go (default data/archive)"
+    )
+    p.add_argument("--no-send", action="store_true", help="render but send no email")
+    p.add_argument(
+        "--dry-run", action="store_true", help="write the emails as .eml files instead of sending"
+    )
+    _add_run_options(p)
+
+    p = add(
+        "schedule", cmd_schedule, "print a crontab line and systemd units for the afternoon job"
+    )
+    p.add_argument("--at", default="16:45", help="local time HH:MM (default 16:45)")
+    p.add_argument(
+        "--install", action="store_true", help="write the crontab entry for the current user"
+    )
+
+    p = add(
+        "console",
+        cmd_console,
+        "open the data officer's console in JupyterLab (or Voila with --app)",
+    )
+    p.add_argument("--app", action="store_true", help="serve it as a no-code web app with Voila")
+    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--token", default=None, help="access token (default: a random one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
 
     return parser
 

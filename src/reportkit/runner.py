@@ -135,9 +135,12 @@ def _shared_printer() -> Any:
     global _printer
     with _printer_lock:
         if _printer is None:
+            import atexit
+
             from reportkit.render import PdfPrinter
 
             _printer = PdfPrinter().start()
+            atexit.register(close_printer)  # worker processes of a cluster close it at exit
         return _printer
 
 
@@ -441,6 +444,7 @@ class _Progress:
     def advance(self, result: JobResult) -> None:
         with self._lock:
             self.count += 1
+            log.info("%s %s %s %.1fs", result.kind, result.id, result.status, result.seconds)
             if self._bar is not None:
                 self._bar.update(self._task, advance=1, description=f"{result.kind} {result.id}")
             else:

@@ -1,7 +1,7 @@
 """The ipywidgets console of the data officer, and the controls of a school report.
 
 :class:`Console` wires controls (district, school, date, class, fever threshold,
-view, search, sort) to a :class:`~reportkit.console.ConsoleModel`, which holds the
+view, search, sort) to a :class:`~reportkit.views.ConsoleModel`, which holds the
 data and builds the tables; a change of a control re-slices the frames in memory
 (a new date loads from the store, a new threshold recomputes the findings). The
 officer records follow-ups (:mod:`reportkit.followups`), renders a school's report
@@ -25,18 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
+import pandas as pd
 
-from reportkit.console import (
-    COLUMNS,
-    VIEWS,
-    ConsoleModel,
-    label,
-    project_settings,
-    table_html,
-)
+from reportkit.console import project_settings
 from reportkit.followups import ACTIONS, FollowupError
+from reportkit.report import mask_phone
+from reportkit.views import COLUMNS, VIEWS, ConsoleModel, label
 
-__all__ = ["Console", "school_controls"]
+__all__ = ["Console", "school_controls", "table_html"]
+
+MAX_ROWS = 500  # rows of a table sent to the browser; an export has all
 
 _CSS = """<style>
 .rk-console { font-size: 13px; }
@@ -58,6 +56,38 @@ _CSS = """<style>
 
 
 _DOWNLOAD_MAX = 10 * 2**20  # bytes sent to the browser in a download link
+
+
+def _cell(value: Any, lang: str) -> str:
+    if value is None or (not isinstance(value, tuple | list) and pd.isna(value)):
+        return ""
+    if isinstance(value, bool):
+        return label("yes" if value else "no", lang)
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def table_html(frame: pd.DataFrame, name: str, lang: str = "zh-CN", limit: int = MAX_ROWS) -> str:
+    """A view's shown rows as an escaped HTML table (at most ``limit`` rows)."""
+    columns = COLUMNS[name]
+    if frame.empty:
+        return f'<p class="rk-empty">{html.escape(label("none", lang))}</p>'
+    head = "".join(f"<th>{html.escape(label(c, lang))}</th>" for c in columns)
+    body = []
+    for record in frame[columns].head(limit).itertuples(index=False):
+        cells = []
+        for col, value in zip(columns, record, strict=True):
+            text = mask_phone(value) if col == "phone" else _cell(value, lang)
+            cells.append(f'<td class="rk-c-{col}">{html.escape(text)}</td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    note = ""
+    if len(frame) > limit:
+        note = f'<p class="rk-note">{html.escape(label("rows_truncated", lang, shown=limit, n=len(frame)))}</p>'
+    return (
+        f'<table class="rk-grid"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>{note}"
+    )
 
 
 def _msg(text: str, kind: str = "ok") -> str:
