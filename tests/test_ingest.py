@@ -303,6 +303,30 @@ def test_bad_fields_keep_the_row_and_are_findings(engine, roster, config, tmp_pa
         assert f"row {row}" in found["message"]
 
 
+def test_a_second_column_for_the_same_field_is_unknown(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "two.csv",
+        [
+            ["学号", "姓名", "日期", "体温", "今日体温"],
+            ["００１", "张三", "2020-02-10", "36.5", "39"],
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.inserted == 1  # the full-width id is 001
+    (row,) = select(engine, store.checkins)
+    assert (row["person_id"], row["temperature"]) == ("001", 36.5)
+    (finding,) = select(engine, store.data_quality)
+    assert (finding["reason"], finding["value"]) == ("unknown_columns", "今日体温")
+
+
+def test_a_header_only_file_and_a_missing_file(engine, roster, config, tmp_path):
+    empty = logs_file(tmp_path, [], name="header-only.csv")
+    report = ingest_paths(engine, [empty, tmp_path / "missing.csv"], "logs", config, school="s001")
+    assert [f.rows_read for f in report.files] == [0, 0]
+    assert report.files[0].error is None
+    assert "missing.csv: cannot read file" in report.files[1].error
+
+
 def test_name_mismatch_is_a_finding_and_the_row_kept(engine, roster, config, tmp_path):
     path = logs_file(tmp_path, [good_row("001", "张 三"), good_row("002", "李思")])
     report = ingest_paths(engine, [path], "logs", config, school="s001")
@@ -627,7 +651,7 @@ def test_entries(engine, config, tmp_path):
             "王校长",
         ],
         [
-            "2020-02-10",
+            "",  # a full entry time needs no date
             "吴女士",
             "家长",
             "",
@@ -658,9 +682,41 @@ def test_entries(engine, config, tmp_path):
     assert (wu["kind"], wu["id_number"]) == ("visitor", "11010119900101123X")
     first_ids = {r["entry_id"] for r in stored.values()}
 
+    # a register without a date column: times take the date of the title
+    title = write_csv(
+        tmp_path / "s002" / "gate.csv",
+        [
+            ["第二中学2020年2月11日来访登记"],
+            ["姓名", "进校时间", "离校时间"],
+            ["陈先生", "9:05", "9:30"],
+        ],
+    )
+    assert ingest_paths(engine, [title], "entries", config).inserted == 1
+    (chen,) = select(engine, store.entries, store.entries.c.school_id == "s002")
+    assert (chen["entered_at"], chen["left_at"]) == (
+        dt.datetime(2020, 2, 11, 9, 5),
+        dt.datetime(2020, 2, 11, 9, 30),
+    )
+
     rows[1][6] = "36.8"  # a corrected temperature keeps the entry's identity
     corrected = write_csv(tmp_path / "s001" / "gate-v2.csv", rows)
     report = ingest_paths(engine, [corrected], "entries", config)
     assert (report.inserted, report.updated, report.unchanged) == (0, 1, 1)
-    assert {r["entry_id"] for r in select(engine, store.entries)} == first_ids
-    assert count(engine, store.entries) == 2
+    assert {
+        r["entry_id"] for r in select(engine, store.entries, store.entries.c.school_id == "s001")
+    } == first_ids
+    assert count(engine, store.entries) == 3
+
+
+def test_every_reason_has_a_message():
+    from reportkit import bulk
+    from reportkit.schema import Reason
+
+    assert set(bulk.MESSAGES) == set(Reason)
+
+
+def test_a_time_of_day_takes_the_row_date(engine, roster, config, tmp_path):
+    path = logs_file(tmp_path, [good_row("001", 日期="2020-02-12", 填报时间="15:42")])
+    assert ingest_paths(engine, [path], "logs", config, school="s001").findings == 0
+    (row,) = select(engine, store.checkins)
+    assert row["reported_at"] == dt.datetime(2020, 2, 12, 15, 42)

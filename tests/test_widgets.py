@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from reportkit import store
 from reportkit.config import Settings
 from reportkit.console import console_command, launch_console
-from reportkit.views import COLUMNS, ConsoleModel, label
+from reportkit.views import COLUMNS, ConsoleModel, label, mask_phones
 from reportkit.widgets import Console, school_controls
 
 DAY = date(2020, 2, 28)
@@ -262,6 +262,26 @@ def test_recording_a_followup_appends_and_shows_the_latest(console: Console, dis
     console.view.value = "followups"
     assert console.counts.value == "跟进记录 2 条"
     assert list(console.shown["action"]) == ["已就医", "已联系家长"]  # newest first
+
+
+def test_phone_numbers_are_never_shown(console: Console, district):
+    console.school.value = "a1"
+    console.officer.value = "李老师"
+    console.note.value = "家长电话13812345678，座机0431-88881234"
+    console.record.click()
+    assert _followup_rows(district)[0].note == "家长电话13812345678，座机0431-88881234"
+    for view in ("attention", "followups"):
+        console.view.value = view
+        assert "13812345678" not in console.table.value
+        assert "138****5678" in console.table.value
+        assert "88881234" not in console.table.value
+    console.export.click()
+    [export] = (district.outputs / DAY.isoformat() / "exports").glob("*.xlsx")
+    cells = [c for r in load_workbook(export).active.iter_rows(values_only=True) for c in r]
+    assert not any("13812345678" in str(c) for c in cells)
+    assert mask_phones("学号 20200101123456789 电话 15900001111") == (
+        "学号 20200101123456789 电话 159****1111"
+    )
 
 
 def test_missing_officer_is_refused_with_a_message(console: Console, district):

@@ -141,7 +141,7 @@ def write_issues(
 
 
 def _message(issue: Any) -> str:
-    zh, en = MESSAGES[Reason(issue.reason)]
+    zh, en = MESSAGES.get(Reason(issue.reason), ("第{row}行：{value}", "row {row}: {value}"))
     value = "" if issue.value is None else issue.value
     fields = {"row": issue.row, "value": value, "column": issue.column}
     return f"{zh.format(**fields)} / {en.format(**fields)}"
@@ -166,7 +166,7 @@ def row_hash(rows: pd.DataFrame) -> np.ndarray:
     if rows.empty:
         return np.array([], dtype=object)
     hashed = np.zeros(len(rows), dtype=np.uint64)
-    for column in rows.columns:  # boost::hash_combine, as pandas combines columns
+    for column in rows.columns:  # combined in order, as boost::hash_combine does
         part = pd.util.hash_array(_hashable(rows[column]), hash_key=_HASH_KEY, categorize=True)
         hashed ^= (
             part

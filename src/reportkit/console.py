@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import webbrowser
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +83,12 @@ def console_command(
         "REPORTKIT_PARAMS": str(Path(settings.params).resolve()),
         "REPORTKIT_OUTPUTS": str(Path(settings.outputs).resolve()),
         "REPORTKIT_NOTEBOOKS": str(notebook.parent),
-        "JUPYTER_PLATFORM_DIRS": "1",
     }
+    host = f"[{ip}]" if ":" in ip else ip  # an IPv6 address in a URL
     if app:
         argv = [sys.executable, "-m", "voila", rel, f"--port={port}", f"--Voila.ip={ip}"]
         argv += ["--no-browser", f"--Voila.token={token}", "--Voila.port_retries=0"]
-        url = f"http://{ip}:{port}/?token={token}"
+        url = f"http://{host}:{port}/?token={token}"
     else:
         argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.ip={ip}"]
         argv += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
@@ -94,17 +98,19 @@ def console_command(
         argv += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers run as root
             argv.append("--ServerApp.allow_root=True")
-        url = f"http://{ip}:{port}/lab/tree/{rel}?token={token}"
+        url = f"http://{host}:{port}/lab/tree/{rel}?token={token}"
     return argv, env, root, url
 
 
 def launch_console(
     settings: Any, app: bool, port: int, ip: str, token: str | None, open_browser: bool
 ) -> int:
-    """``reportkit console``: serve the officer console until Ctrl-C; the server's exit code."""
-    if not port:
-        import socket
+    """``reportkit console``: serve the officer console until Ctrl-C; the server's exit code.
 
+    ``port`` 0 takes a free port; without ``token`` a random one is made. The URL
+    printed carries the token. SIGTERM and Ctrl-C stop the server and its kernels.
+    """
+    if not port:
         with socket.socket() as sock:
             sock.bind((ip, 0))
             port = sock.getsockname()[1]
@@ -113,17 +119,19 @@ def launch_console(
     )
     print(f"reportkit console: {url}", flush=True)
     proc = subprocess.Popen(argv, env=env, cwd=root)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate()) if main else None
     if open_browser:
-        import threading
-        import webbrowser
-
         threading.Timer(3.0, webbrowser.open, [url]).start()
     try:
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
         return 0
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)

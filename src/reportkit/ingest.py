@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,9 +259,14 @@ class _Batch:
         return pd.Series(np.full(len(self.index), None, dtype=object), index=self.index)
 
     def get(self, column: str) -> pd.Series:
-        """A canonical column's text, stripped; None for empty cells."""
+        """A canonical column's text, stripped; None for empty cells. Ids typed in full
+        width (００１) are read as ASCII, on rosters and logs alike."""
         if column not in self._clean:
-            self._clean[column] = readers.clean_text(self.written(column))
+            if column == "person_id":
+                (ids,) = self.parse(column, lambda v: (v and unicodedata.normalize("NFKC", v),), 1)
+                self._clean[column] = pd.Series(ids, index=self.index, dtype=object)
+            else:
+                self._clean[column] = readers.clean_text(self.written(column))
         return self._clean[column]
 
     def parse(self, column: str, parse: Callable[[str | None], tuple], width: int) -> list:
@@ -343,10 +349,12 @@ class _Batch:
             self.finding(reason == code, code, "temperature")
         return celsius.astype(float)
 
-    def timestamps(self, column: str, values: pd.Series | None = None) -> pd.Series:
-        """Naive local times of a column; unreadable ones are NaT with a finding."""
-        values = self.written(column) if values is None else values
-        stamps, bad = readers.parse_timestamps(values, self.config.zone, self.school_id)
+    def timestamps(self, column: str, day: pd.Series | None = None) -> pd.Series:
+        """Naive local times of a column (a time of day takes ``day``); unreadable
+        ones are NaT with a finding."""
+        stamps, bad = readers.parse_timestamps(
+            self.written(column), self.config.zone, self.school_id, day
+        )
         self.finding(bad, Reason.BAD_TIMESTAMP, column)
         return stamps
 
@@ -496,7 +504,7 @@ def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
             "key_area": key_area.astype(bool),
             "key_area_place": place,
             "contact": batch.yes_no("contact_14d"),
-            "reported_at": batch.timestamps("reported_at"),
+            "reported_at": batch.timestamps("reported_at", dates),
         },
     )
     _check_roster(batch, conn, rows)
@@ -571,12 +579,16 @@ def _check_roster(batch: _Batch, conn: sa.Connection, rows: pd.DataFrame) -> Non
 
 
 def _prepare_entries(batch: _Batch) -> None:
-    day = batch.parse_dates() if "date" in batch.raw else batch.dates
-    written = batch.get("entered_at")
-    batch.quarantine(written.isna(), Reason.MISSING_ENTRY_TIME, "entered_at")
-    entered_at = _with_day(written, day)
-    stamps, bad = readers.parse_timestamps(entered_at, batch.config.zone, batch.school_id)
-    batch.quarantine(bad, Reason.BAD_ENTRY_TIME, "entered_at", batch.written("entered_at"))
+    # the day of entry times written as a time of day: a date column, else the title's
+    (day,) = batch.parse("date", lambda v: (readers.parse_date(v)[0],), 1)
+    if "date" not in batch.raw:
+        found = readers.dates_in([*batch.table.title, batch.path.name])
+        day[:] = found.pop() if len(found) == 1 else None
+    day = pd.Series(day, index=batch.index, dtype=object)
+    written = batch.written("entered_at")
+    batch.quarantine(batch.get("entered_at").isna(), Reason.MISSING_ENTRY_TIME, "entered_at")
+    stamps, bad = readers.parse_timestamps(written, batch.config.zone, batch.school_id, day)
+    batch.quarantine(bad, Reason.BAD_ENTRY_TIME, "entered_at", written)
     name = batch.get("name")
     batch.quarantine(name.isna(), Reason.MISSING_NAME, "name")
     batch.dates = pd.Series(
@@ -607,22 +619,11 @@ def _prepare_entries(batch: _Batch) -> None:
             "purpose": batch.get("purpose"),
             "temperature": batch.temperature(),
             "approved_by": batch.get("approved_by"),
-            "left_at": batch.timestamps("left_at", _with_day(batch.get("left_at"), batch.dates)),
+            "left_at": batch.timestamps("left_at", batch.dates),
         },
     )
     batch.dedupe(rows, ["entry_id"])
     batch.rows = rows if batch.alive.all() else rows.loc[batch.alive]
-
-
-def _with_day(times: pd.Series, day: pd.Series) -> pd.Series:
-    """Times of day (``17:20``) given the row's date; other values as they are."""
-    (time_only,) = readers.per_unique(times, lambda v: (readers.is_time_only(v),), 1)
-    fill = time_only.astype(bool) & day.notna().to_numpy()
-    if not fill.any():
-        return times
-    out = times.copy()
-    out[fill] = day[fill] + " " + times[fill]
-    return out
 
 
 # --- writing ---------------------------------------------------------------------------

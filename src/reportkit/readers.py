@@ -546,13 +546,17 @@ def is_time_only(text: str | None) -> bool:
 
 
 def parse_timestamps(
-    values: pd.Series, zone_of: Callable[[str | None], tzinfo], schools: pd.Series
+    values: pd.Series,
+    zone_of: Callable[[str | None], tzinfo],
+    schools: pd.Series,
+    day: pd.Series | None = None,
 ) -> tuple[pd.Series, np.ndarray]:
     """(naive local datetime64 column, bad mask) of a timestamp column.
 
     The common export formats go through pandas' vectorised parser; the rest
     (Chinese dates, Excel serials, ISO with an offset) once per distinct value.
-    Times with an offset are converted to the school's zone.
+    Times with an offset are converted to the school's zone; a time of day
+    alone (``17:20``) takes the row's ``day`` (ISO dates), if given.
     """
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
     todo = values.notna().to_numpy().copy()
@@ -567,6 +571,12 @@ def parse_timestamps(
     bad = np.zeros(len(values), dtype=bool)
     if todo.any():
         rest = values[todo]
+        if day is not None:
+            (time_only,) = per_unique(rest, lambda v: (is_time_only(v),), 1)
+            placed = rest.index[time_only.astype(bool) & day[rest.index].notna().to_numpy()]
+            if len(placed):
+                rest = rest.astype(object)
+                rest[placed] = day[placed] + " " + rest[placed]
         stamps, is_utc, is_bad = per_unique(rest, parse_timestamp, 3)
         local = pd.to_datetime(pd.Series(stamps, index=rest.index, dtype=object)).astype(
             "datetime64[us]"

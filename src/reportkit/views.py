@@ -12,6 +12,7 @@ school's report. No widget here: :mod:`reportkit.widgets` wires ipywidgets to it
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from reportkit import flags, store
 from reportkit.followups import list_followups, record_followup
 from reportkit.i18n import UnknownLabelError, t
 
-__all__ = ["COLUMNS", "LABELS", "VIEWS", "ConsoleModel", "label"]
+__all__ = ["COLUMNS", "LABELS", "VIEWS", "ConsoleModel", "label", "mask_phones"]
 
 
 def _columns(names: str) -> list[str]:
@@ -140,6 +141,17 @@ def label(key: str, lang: str = "zh-CN", **kwargs: object) -> str:
         if key not in LABELS:
             raise
         return LABELS[key][0 if lang == "zh-CN" else 1].format(**kwargs)
+
+
+# mobile (13812341234) and landline (0431-88881234) numbers, not inside longer digit runs
+_PHONE = re.compile(r"(?<![\d-])(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?![\d-])")
+
+
+def mask_phones(text: str) -> str:
+    """Every phone number in ``text`` masked as :func:`reportkit.report.mask_phone` does."""
+    from reportkit.report import mask_phone
+
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
 def _class_label(grade: Any, klass: Any) -> str:
@@ -540,7 +552,10 @@ class ConsoleModel:
         while path.exists():
             n += 1
             path = folder / f"{name}-{scope}-{stamp}-{n}.xlsx"
-        shown = frame[COLUMNS[name]].rename(columns=lambda c: label(c, self.lang))
+        shown = frame[COLUMNS[name]].apply(
+            lambda col: col.map(lambda v: mask_phones(v) if isinstance(v, str) else v)
+        )
+        shown = shown.rename(columns=lambda c: label(c, self.lang))
         tmp = path.with_name(f".{path.name}.tmp")
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
             shown.to_excel(writer, sheet_name=label(f"view_{name}", self.lang)[:31], index=False)

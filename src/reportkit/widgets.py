@@ -30,7 +30,7 @@ import pandas as pd
 from reportkit.console import project_settings
 from reportkit.followups import ACTIONS, FollowupError
 from reportkit.report import mask_phone
-from reportkit.views import COLUMNS, VIEWS, ConsoleModel, label
+from reportkit.views import COLUMNS, VIEWS, ConsoleModel, label, mask_phones
 
 __all__ = ["Console", "school_controls", "table_html"]
 
@@ -48,6 +48,7 @@ _CSS = """<style>
 .rk-console td.rk-c-school, .rk-console td.rk-c-class, .rk-console td.rk-c-name,
 .rk-console td.rk-c-level, .rk-console td.rk-c-person_id { white-space: nowrap; }
 .rk-console .rk-counts { font-weight: 600; }
+.rk-console .rk-links a { color: #1d4ed8; text-decoration: underline; }
 .rk-console .rk-error { color: #b91c1c; }
 .rk-console .rk-ok { color: #15803d; }
 .rk-console .rk-empty, .rk-console .rk-note { color: #6b7280; }
@@ -78,7 +79,8 @@ def table_html(frame: pd.DataFrame, name: str, lang: str = "zh-CN", limit: int =
     for record in frame[columns].head(limit).itertuples(index=False):
         cells = []
         for col, value in zip(columns, record, strict=True):
-            text = mask_phone(value) if col == "phone" else _cell(value, lang)
+            # phone numbers are never shown, not even in an officer's note
+            text = mask_phone(value) if col == "phone" else mask_phones(_cell(value, lang))
             cells.append(f'<td class="rk-c-{col}">{html.escape(text)}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     note = ""

@@ -1,0 +1,197 @@
+"""The afternoon job end to end: inbox -> store -> reports -> email, once."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from reportkit import cli, daily, schedule, store
+from reportkit.config import Settings
+from reportkit.demo import build_demo
+
+pytestmark = pytest.mark.slow
+pytest_plugins = ["tests.smtp_server"]
+
+DAY = date(2020, 2, 28)
+
+
+def _deployment(root: Path, db_url: str, server) -> Settings:
+    """A small demo county with the demo date's files still in the inbox."""
+    build_demo(root, root / "params", db_url, small=True, days=15, ingest_through=date(2020, 2, 27))
+    delivery = {
+        "retries": 1,
+        "backoff_seconds": 0,
+        "smtp": server.smtp_settings(),
+        "from": "晨午检日报 <reports@example.org>",
+    }
+    (root / "params" / "delivery.yaml").write_text(
+        yaml.safe_dump(delivery, allow_unicode=True), encoding="utf-8"
+    )
+    return Settings.resolve(db_url, root / "params", root / "outputs")
+
+
+def _count(db_url: str, table: sa.Table) -> int:
+    with store.connect(db_url).connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_the_whole_afternoon_and_a_safe_rerun(tmp_path, db_url, smtp_server):
+    settings = _deployment(tmp_path, db_url, smtp_server)
+    inbox, archive = tmp_path / "data" / "inbox", tmp_path / "data" / "archive"
+    day_files = sorted(
+        p.relative_to(inbox / DAY.isoformat()) for p in (inbox / DAY.isoformat()).rglob("*.*")
+    )
+    assert day_files
+    checkins_before = _count(db_url, store.checkins)
+
+    result = daily.run_daily(
+        settings, DAY, inbox=inbox, archive=archive, formats=("html",), progress=False
+    )
+
+    # ingested and archived, nothing left in the inbox
+    assert result.ingested["logs"]["inserted"] > 0
+    assert _count(db_url, store.checkins) == checkins_before + result.ingested["logs"]["inserted"]
+    assert not [p for p in (inbox / DAY.isoformat()).rglob("*") if p.is_file()]
+    assert (
+        sorted(
+            p.relative_to(archive / DAY.isoformat())
+            for p in (archive / DAY.isoformat()).rglob("*.*")
+        )
+        == day_files
+    )
+    # one late school, one missing, the rest on time
+    assert result.submissions["late"] == 1
+    assert result.submissions["missing"] == 1
+    # every school and the district rendered
+    config = settings.schools()
+    assert result.reports_ok == len(config.schools) + 1
+    assert not result.reports_failed
+    html = settings.outputs / DAY.isoformat() / config.schools[0].id / "report.html"
+    assert config.schools[0].name in html.read_text(encoding="utf-8")
+    # every school with recipients and the district emailed once
+    recipients = [r.email for s in config.schools for r in s.recipients] + [
+        r.email for d in config.districts for r in d.recipients
+    ]
+    assert sorted(smtp_server.handler.recipients()) == sorted(recipients)
+    assert result.messages_sent == len(recipients)
+    assert result.ok
+    log_text = result.log_path.read_text(encoding="utf-8")
+    assert "ingested logs" in log_text
+    assert "messages sent" in log_text
+
+    # the schools' files arrive a second time: nothing doubles, nothing is emailed again
+    for rel in day_files:
+        (inbox / DAY.isoformat() / rel).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / DAY.isoformat() / rel).write_bytes((archive / DAY.isoformat() / rel).read_bytes())
+    checkins = _count(db_url, store.checkins)
+    quarantined = _count(db_url, store.quarantine)
+    again = daily.run_daily(
+        settings, DAY, inbox=inbox, archive=archive, formats=("html",), progress=False
+    )
+    assert again.ingested["logs"]["inserted"] == 0
+    assert again.ingested["logs"]["updated"] == 0
+    assert _count(db_url, store.checkins) == checkins
+    assert _count(db_url, store.quarantine) == quarantined
+    assert again.reports_ok == result.reports_ok
+    assert again.messages_sent == 0
+    assert len(smtp_server.handler.recipients()) == len(recipients)
+    assert again.ok
+
+
+def _hold_lock(outputs: str, ready, release) -> None:
+    with daily._Lock(Path(outputs) / ".daily.lock") as lock:
+        lock.hold(DAY)
+        ready.set()
+        release.wait(30)
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_lock(tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(outputs), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(daily.LockedError, match=rf"pid {holder.pid} on .* since"):
+            daily._Lock(outputs / ".daily.lock").__enter__()
+    finally:
+        release.set()
+        holder.join(30)
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
+    outputs = tmp_path / "outputs"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(outputs), ready, release))
+    holder.start()
+    assert ready.wait(30)
+    holder.kill()  # no clean-up runs: the note file stays behind
+    holder.join(30)
+    assert (outputs / ".daily.json").exists()
+    with daily._Lock(outputs / ".daily.lock") as lock:
+        lock.hold(DAY)
+        note = json.loads((outputs / ".daily.json").read_text())
+    assert note["date"] == DAY.isoformat()
+
+
+def test_cli_daily_reports_the_lock_holder_and_fails(tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    params = Path(__file__).resolve().parents[1] / "params"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(outputs), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        code = cli.main(
+            [
+                "daily",
+                "--date",
+                "2020-02-28",
+                "--outputs",
+                str(outputs),
+                "--params",
+                str(params),
+                "--db",
+                f"sqlite:///{tmp_path / 'x.db'}",
+            ]
+        )
+    finally:
+        release.set()
+        holder.join(30)
+    assert code == 1
+    assert "already running" in capsys.readouterr().err
+
+
+def test_files_are_routed_by_name():
+    assert daily.classify_file(Path("名册.xlsx")) == "roster"
+    assert daily.classify_file(Path("门卫登记.csv")) == "entries"
+    assert daily.classify_file(Path("2月28日晨午检.csv")) == "logs"
+
+
+def test_schedule_prints_cron_and_systemd(tmp_path, capsys):
+    params = Path(__file__).resolve().parents[1] / "params"
+    assert cli.main(["schedule", "--at", "16:45", "--params", str(params)]) == 0
+    out = capsys.readouterr().out
+    assert "CRON_TZ=Asia/Shanghai" in out
+    assert f"45 16 * * * cd {Path.cwd()}" in out
+    assert "OnCalendar=*-*-* 16:45:00 Asia/Shanghai" in out
+    assert "[Service]" in out
+    assert schedule.MARK in out
+    assert cli.main(["schedule", "--at", "25:00", "--params", str(params)]) == 2
+
+
+def test_today_is_in_the_configured_zone():
+    from reportkit.config import load_schools
+
+    config = load_schools(Path(__file__).resolve().parents[1] / "params")
+    assert abs((daily.today(config) - date.fromtimestamp(time.time())).days) <= 1
