@@ -51,9 +51,7 @@ def test_the_whole_afternoon_and_a_safe_rerun(tmp_path, db_url, smtp_server):
     assert day_files
     checkins_before = _count(db_url, store.checkins)
 
-    result = daily.run_daily(
-        settings, DAY, inbox=inbox, archive=archive, formats=("html",), progress=False
-    )
+    result = daily.run_daily(settings, DAY, inbox=inbox, archive=archive, progress=False)
 
     # ingested and archived, nothing left in the inbox
     assert result.ingested["logs"]["inserted"] > 0
@@ -92,9 +90,7 @@ def test_the_whole_afternoon_and_a_safe_rerun(tmp_path, db_url, smtp_server):
         (inbox / DAY.isoformat() / rel).write_bytes((archive / DAY.isoformat() / rel).read_bytes())
     checkins = _count(db_url, store.checkins)
     quarantined = _count(db_url, store.quarantine)
-    again = daily.run_daily(
-        settings, DAY, inbox=inbox, archive=archive, formats=("html",), progress=False
-    )
+    again = daily.run_daily(settings, DAY, inbox=inbox, archive=archive, progress=False)
     assert again.ingested["logs"]["inserted"] == 0
     assert again.ingested["logs"]["updated"] == 0
     assert _count(db_url, store.checkins) == checkins

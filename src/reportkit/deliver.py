@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from reportkit.i18n import t
 from reportkit.mailer import Envelope, Sender, compose, get_sender, register_sender
 
 __all__ = [
@@ -357,7 +358,7 @@ def send_reports(
     sent; ``school_ids`` alone sends only those schools; ``district_ids`` sends those
     roll-ups and their schools (narrowed by ``school_ids`` when both are given).
     """
-    from reportkit.mailbody import district_body, label, school_body
+    from reportkit.mailbody import district_body, school_body
     from reportkit.runner import output_dir
 
     config = settings.schools()
@@ -370,7 +371,7 @@ def send_reports(
         school = config.school(sid)
         out = Outgoing("school", sid, school.name, report_date, list(school.recipients))
         pdf = output_dir(settings.outputs, report_date, "school", sid) / "report.pdf"
-        out.pdf_name = f"{school.name}_{day}_{label('pdf_suffix_school', lang)}.pdf"
+        out.pdf_name = f"{school.name}_{day}_{t('pdf_suffix_school', lang)}.pdf"
         _attach(
             out,
             pdf,
@@ -381,7 +382,7 @@ def send_reports(
         district = config.district(did)
         out = Outgoing("district", did, district.name, report_date, list(district.recipients))
         pdf = output_dir(settings.outputs, report_date, "district", did) / f"{did}.pdf"
-        out.pdf_name = f"{district.name}_{day}_{label('pdf_suffix_district', lang)}.pdf"
+        out.pdf_name = f"{district.name}_{day}_{t('pdf_suffix_district', lang)}.pdf"
         _attach(
             out,
             pdf,

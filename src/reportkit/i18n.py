@@ -232,6 +232,132 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "campus_entries": ("入校登记", "campus entries"),
     "trend_14d": ("近14天趋势", "last 14 days"),
 }
+# the officer's console (reportkit.widgets, reportkit.views)
+_PAIRS.update(
+    {
+        "action_contacted_family": ("已联系家长", "contacted family"),
+        "action_seen_by_doctor": ("已就医", "seen by a doctor"),
+        "action_isolated_at_home": ("居家隔离", "isolated at home"),
+        "action_returned_to_school": ("已返校", "returned to school"),
+        "action_cleared": ("已排除", "cleared"),
+        "action": ("跟进措施", "action"),
+        "note": ("备注", "note"),
+        "officer": ("记录人", "officer"),
+        "created_at": ("记录时间", "recorded at"),
+        "unexplained": ("原因待查", "cause unknown"),
+        "submission_late_short": ("迟报", "late"),
+        "all_districts": ("全部地区", "all districts"),
+        "all_schools": ("全部学校", "all schools"),
+        "all_classes": ("全部班级", "all classes"),
+        "view_missing": ("未报", "not reported"),
+        "view_attention": ("需关注", "needs attention"),
+        "view_clusters": ("聚集性", "clusters"),
+        "view_illness_absence": ("因病缺勤", "illness absence"),
+        "view_data_quality": ("数据问题", "data issues"),
+        "view_followups": ("跟进记录", "follow-ups"),
+        "view_submissions": ("报送情况", "submissions"),
+        "count_missing": ("未报 {n} 人", "not reported: {n}"),
+        "count_missing_sessions": ("漏检时段 {n} 人次", "missed sessions: {n}"),
+        "count_attention": ("需关注 {n} 人", "need attention: {n}"),
+        "count_clusters": ("聚集性 {n} 起", "clusters: {n}"),
+        "count_illness_absence": ("因病缺勤 {n} 人", "illness absence: {n}"),
+        "count_data_quality": ("数据问题 {n} 条", "data issues: {n}"),
+        "count_followups": ("跟进记录 {n} 条", "follow-ups: {n}"),
+        "count_submissions": ("学校 {n} 所", "schools: {n}"),
+        "count_part": ("{label} {n}", "{label} {n}"),
+        "rows_truncated": (
+            "仅显示前 {shown} 行，共 {n} 行（导出可得全部）",
+            "first {shown} of {n} rows shown (export has all)",
+        ),
+        "fever_threshold": ("发热阈值℃", "fever °C"),
+        "search": ("搜索", "search"),
+        "search_placeholder": ("姓名或学号", "name or ID"),
+        "sort_by": ("排序", "sort by"),
+        "sort_default": ("默认顺序", "default order"),
+        "ascending": ("升序", "ascending"),
+        "person": ("人员", "person"),
+        "officer_placeholder": ("记录人姓名", "your name"),
+        "note_placeholder": ("情况说明（可选）", "what happened (optional)"),
+        "record": ("记录跟进", "record follow-up"),
+        "recorded": (
+            "已记录：{name} {action}（{officer}）",
+            "recorded: {name} {action} ({officer})",
+        ),
+        "officer_required": (
+            "请填写记录人姓名，未保存。",
+            "Enter the officer's name; nothing was saved.",
+        ),
+        "person_required": ("请先选择人员，未保存。", "Choose a person first; nothing was saved."),
+        "render": ("生成本校报告", "render this school's report"),
+        "render_needs_school": ("请先选择一所学校。", "Choose one school first."),
+        "rendering": ("正在生成 {school} 的报告…", "rendering the report of {school}…"),
+        "rendered": ("报告已生成：", "report rendered: "),
+        "render_failed": ("报告生成失败：{error}", "the report failed: {error}"),
+        "export": ("导出当前表格", "export view"),
+        "reload": ("刷新数据", "reload data"),
+        "download": ("下载", "download"),
+        "render_rules_threshold": (
+            "（报告按规则文件的发热阈值 {t}℃）",
+            "(the report uses the rules file's fever threshold, {t} °C)",
+        ),
+        "exported": ("已导出：", "exported: "),
+        "console_title": ("晨午检数据工作台", "health check console"),
+    }
+)
+
+# email bodies (reportkit.mailbody)
+_PAIRS.update(
+    {
+        "mail_not_reported_by_class": ("未报人员（按班级）", "Not reported, by class"),
+        "mail_missing_too_many": (
+            "未报人数较多，仅列各班人数，名单见附件PDF。",
+            "Many people have not reported: counts per class only, names in the attached PDF.",
+        ),
+        "mail_more": ("另有{n}项，见附件PDF", "{n} more in the attached PDF"),
+        "mail_people": ("{n}人", "{n}"),
+        "mail_days_missing": ("连续{n}天未报", "missing {n} days"),
+        "mail_see_pdf": (
+            "完整报告见附件PDF。",
+            "The full report is in the attached PDF.",
+        ),
+        "mail_footer": (
+            "本邮件由晨午检系统自动发送，含学生健康信息，请勿转发。",
+            "Sent automatically by the health check system. It contains pupils' health "
+            "information: do not forward.",
+        ),
+        "mail_names_masked": ("姓名已部分隐去。", "Names are partly masked."),
+        "mail_all_clear": (
+            "全员已报，无需关注人员。",
+            "Everybody reported; nobody needs attention.",
+        ),
+        "mail_status_line": ("报送情况", "Submission"),
+        "mail_district_counts_only": (
+            "本汇总仅含人数，不含个人信息。",
+            "This roll-up holds counts only, no personal data.",
+        ),
+        "mail_schools_not_submitted": ("未报送学校", "Schools that have not submitted"),
+        "mail_schools_late": ("迟报学校", "Schools that submitted late"),
+        "mail_schools_attention": ("有异常的学校", "Schools with findings"),
+        "mail_schools_ok": (
+            "其余{n}所学校按时报送、无异常。",
+            "The other {n} schools submitted on time with nothing abnormal.",
+        ),
+        "mail_reminder_title": ("晨午检填报提醒", "Health check-in reminder"),
+        "mail_reminder_intro": (
+            "截至{now}，本校尚有{n}人未完成今日填报。请各班主任在{deadline}前督促完成。",
+            "As of {now}, {n} people of the school have not checked in today. "
+            "Class teachers, please chase them before {deadline}.",
+        ),
+        "mail_reminder_nothing": (
+            "今日尚未收到本校任何填报。",
+            "Nothing has been received from the school today.",
+        ),
+        "mail_missing_count": ("未报人数", "not reported"),
+        "pdf_suffix_school": ("晨午检日报", "daily-report"),
+        "pdf_suffix_district": ("晨午检汇总", "district-roll-up"),
+    }
+)
+
 _PAIRS.update(
     {f"symptom_{code}": (terms[0], _SYMPTOM_EN[code]) for code, (terms, _) in SYMPTOMS.items()}
 )

@@ -2,29 +2,34 @@
 
 :func:`ingest_paths` reads each file (:mod:`reportkit.readers`), maps its headers
 to canonical columns, normalises every value with vectorised pandas (each
-distinct cell text is parsed once and the result broadcast), and writes the
-store in one transaction per file. Bad input never disappears and never stops
-the batch: a row that cannot be used goes to ``quarantine`` with its file, row
-number, column, value and reason; a bad field is nulled and recorded in
-``data_quality``; a file that cannot be read at all is reported with an error
-while the other files are still ingested. Re-ingesting a file changes nothing;
-a corrected row replaces the older one with the same key.
+distinct cell text is parsed once and the result broadcast) and writes the
+store in one transaction per file (:mod:`reportkit.bulk`). Bad input never
+disappears and never stops the batch: a row that cannot be used goes to
+``quarantine`` with its file, row number, column, value and reason; a bad field
+is nulled and recorded in ``data_quality``; a file that cannot be read at all
+is reported with an error while the other files are still ingested.
+Re-ingesting a file (same content and kind) changes nothing and is not parsed
+again; a corrected row replaces the older one with the same key.
 
 Decisions where the data contract is silent:
 
 - an empty session means morning; an unknown session word keeps the row as
   morning with a ``bad_session`` finding (quarantining the row would lose it);
 - an unknown absence reason becomes ``other`` with a ``bad_absence_reason``
-  finding holding the text, so the text is not lost; an absence column holding
-  a reason word (病假) means absent with that reason;
+  finding holding the text; an absence cell holding a reason word (病假) means
+  absent for that reason, and a reason with an empty absence cell means absent;
 - several unknown symptom terms in one cell make one ``unknown_symptom``
   finding whose value joins them (findings are unique per row, column, reason);
-- a log without a date column takes a single date written in its title rows or
+- a time of day alone (``15:42``) takes the row's date; person ids typed in
+  full width (``００１``) are read as ASCII;
+- a log without a date column takes the one date written in its title rows or
   file name (``XX小学2020年2月10日晨检登记表``), else the file is refused;
-- a log for a school that has no roster yet is refused (not quarantined) so
-  it can be ingested again once the roster is in;
+- a log for a school without a roster is refused, not quarantined, so that it
+  can be ingested once the roster is in; ``force=True`` re-ingests a file (after
+  a roster correction, say), replacing its earlier quarantine and findings;
 - ``column`` of quarantine and findings is the canonical column name; ``raw``
-  keeps the original headers.
+  keeps the original headers; a file-level finding (unknown columns) is on the
+  header row and dated with the file's latest date.
 """
 
 from __future__ import annotations

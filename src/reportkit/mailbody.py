@@ -27,11 +27,9 @@ import pandas as pd
 from reportkit.i18n import UnknownLabelError, t
 
 __all__ = [
-    "MAIL_LABELS",
     "InlineImage",
     "MailBody",
     "district_body",
-    "label",
     "mask_name",
     "reminder_body",
     "school_body",
@@ -43,68 +41,8 @@ MAX_ROWS = 50  # longest list of people or schools shown in a message
 
 # Labels of the email only. They belong in the i18n catalog; until they are added
 # there, they are looked up here first. key: (zh-CN, en)
-MAIL_LABELS: dict[str, tuple[str, str]] = {
-    "mail_not_reported_by_class": ("未报人员（按班级）", "Not reported, by class"),
-    "mail_missing_too_many": (
-        "未报人数较多，仅列各班人数，名单见附件PDF。",
-        "Many people have not reported: counts per class only, names in the attached PDF.",
-    ),
-    "mail_more": ("另有{n}项，见附件PDF", "{n} more in the attached PDF"),
-    "mail_people": ("{n}人", "{n}"),
-    "mail_days_missing": ("连续{n}天未报", "missing {n} days"),
-    "mail_see_pdf": (
-        "完整报告见附件PDF。",
-        "The full report is in the attached PDF.",
-    ),
-    "mail_footer": (
-        "本邮件由晨午检系统自动发送，含学生健康信息，请勿转发。",
-        "Sent automatically by the health check system. It contains pupils' health "
-        "information: do not forward.",
-    ),
-    "mail_names_masked": ("姓名已部分隐去。", "Names are partly masked."),
-    "mail_all_clear": (
-        "全员已报，无需关注人员。",
-        "Everybody reported; nobody needs attention.",
-    ),
-    "mail_status_line": ("报送情况", "Submission"),
-    "mail_district_counts_only": (
-        "本汇总仅含人数，不含个人信息。",
-        "This roll-up holds counts only, no personal data.",
-    ),
-    "mail_schools_not_submitted": ("未报送学校", "Schools that have not submitted"),
-    "mail_schools_late": ("迟报学校", "Schools that submitted late"),
-    "mail_schools_attention": ("有异常的学校", "Schools with findings"),
-    "mail_schools_ok": (
-        "其余{n}所学校按时报送、无异常。",
-        "The other {n} schools submitted on time with nothing abnormal.",
-    ),
-    "mail_reminder_title": ("晨午检填报提醒", "Health check-in reminder"),
-    "mail_reminder_intro": (
-        "截至{now}，本校尚有{n}人未完成今日填报。请各班主任在{deadline}前督促完成。",
-        "As of {now}, {n} people of the school have not checked in today. "
-        "Class teachers, please chase them before {deadline}.",
-    ),
-    "mail_reminder_nothing": (
-        "今日尚未收到本校任何填报。",
-        "Nothing has been received from the school today.",
-    ),
-    "mail_missing_count": ("未报人数", "not reported"),
-    "schools_late": ("迟报学校数", "schools late"),
-    "schools_missing": ("未报送学校数", "schools missing"),
-    "pdf_suffix_school": ("晨午检日报", "daily-report"),
-    "pdf_suffix_district": ("晨午检汇总", "district-roll-up"),
-}
-
 _LEVEL_ORDER = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九", start=0)}
-
-
-def label(key: str, lang: str, **kw: object) -> str:
-    """An email label: :data:`MAIL_LABELS` first, then the i18n catalog."""
-    if key in MAIL_LABELS:
-        text = MAIL_LABELS[key][0 if lang == "zh-CN" else 1]
-        return text.format(**kw)
-    return t(key, lang, **kw)
 
 
 @dataclass(frozen=True)
@@ -203,7 +141,7 @@ def _names(frame: pd.DataFrame, mask: bool) -> list[str]:
 
 
 def _figure(value: object, key: str, lang: str, tone: str = "") -> dict[str, str]:
-    return {"value": _s(value), "label": label(key, lang), "tone": tone}
+    return {"value": _s(value), "label": t(key, lang), "tone": tone}
 
 
 @cache
@@ -324,7 +262,7 @@ def school_body(
     last = _s(row.get("last_received"))
     context = {
         "lang": lang,
-        "L": lambda key, **kw: label(key, lang, **kw),
+        "L": lambda key, **kw: t(key, lang, **kw),
         "title": f"{school.name} {t('daily_report', lang)}",
         "subtitle": " · ".join(x for x in (day, district.name, school.town) if x),
         "status": status,
@@ -491,7 +429,7 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
     ]
     context = {
         "lang": lang,
-        "L": lambda key, **kw: label(key, lang, **kw),
+        "L": lambda key, **kw: t(key, lang, **kw),
         "title": f"{district.name} {t('district_report', lang)}",
         "subtitle": f"{day} · {t('upward_deadline', lang)} {district.deadline}",
         "figures": figures,
@@ -557,10 +495,10 @@ def reminder_body(
     total = len(missing)
     context = {
         "lang": lang,
-        "L": lambda key, **kw: label(key, lang, **kw),
-        "title": f"{school.name} {label('mail_reminder_title', lang)}",
+        "L": lambda key, **kw: t(key, lang, **kw),
+        "title": f"{school.name} {t('mail_reminder_title', lang)}",
         "subtitle": day.isoformat(),
-        "intro": label(
+        "intro": t(
             "mail_reminder_intro",
             lang,
             now=now.strftime("%H:%M"),

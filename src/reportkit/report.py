@@ -94,21 +94,34 @@ def open_findings(
     report_date: str | date,
     school_ids: list[str] | None,
     db: str | None,
-    params_dir: str | Path,
+    params_dir: str | Path | None,
 ) -> Any:
-    """The findings a notebook shows: the runner's saved file, else computed from the store."""
+    """The findings a notebook shows: the runner's saved file, else computed from the store.
+
+    Computed findings carry the latest follow-up of each person (the runner adds
+    them before it saves its file).
+    """
+    from dataclasses import replace
+
     from reportkit import flags
 
     if findings_path:
         return flags.Findings.load(Path(findings_path))
     from reportkit import store
-    from reportkit.config import Settings
+    from reportkit.console import project_settings
+    from reportkit.followups import latest_followups
 
-    settings = Settings.resolve(db, params_dir)
+    settings = project_settings(db, params_dir)
     day = report_date if isinstance(report_date, date) else date.fromisoformat(report_date)
-    return flags.load_findings(
-        store.connect(settings.db), settings.schools(), settings.rules(), day, school_ids
-    )
+    engine = store.connect(settings.db)
+    findings = flags.load_findings(engine, settings.schools(), settings.rules(), day, school_ids)
+    return replace(findings, followups=latest_followups(engine, findings.school_ids, day))
+
+
+def _config(db: str | None, params_dir: str | Path | None) -> Any:
+    from reportkit.console import project_settings
+
+    return project_settings(db, params_dir).schools()
 
 
 def _figure_png(trend: pd.DataFrame, lang: str, title: str) -> bytes:
@@ -132,6 +145,8 @@ class SchoolReport:
     """One school's report for one date, its sections in the order they are shown."""
 
     def __init__(self, findings: Any, config: Any, school_id: str, lang: str = "zh-CN") -> None:
+        self.db: str | None = None
+        self.params_dir: str | Path | None = None
         self.school = config.school(school_id)
         self.district = config.district(self.school.district)
         self.findings = findings.for_school(school_id)
@@ -146,14 +161,13 @@ class SchoolReport:
         report_date: str,
         lang: str = "zh-CN",
         db: str | None = None,
-        params_dir: str | Path = "params",
+        params_dir: str | Path | None = None,
         findings_path: str | Path | None = None,
     ) -> SchoolReport:
-        from reportkit.config import load_schools
-
-        config = load_schools(Path(params_dir))
         findings = open_findings(findings_path, report_date, [school_id], db, params_dir)
-        return cls(findings, config, school_id, lang)
+        report = cls(findings, _config(db, params_dir), school_id, lang)
+        report.db, report.params_dir = db, params_dir  # for the interactive controls
+        return report
 
     # -- sections, in order ----------------------------------------------------
 
@@ -394,12 +408,10 @@ class DistrictReport:
         report_date: str,
         lang: str = "zh-CN",
         db: str | None = None,
-        params_dir: str | Path = "params",
+        params_dir: str | Path | None = None,
         findings_path: str | Path | None = None,
     ) -> DistrictReport:
-        from reportkit.config import load_schools
-
-        config = load_schools(Path(params_dir))
+        config = _config(db, params_dir)
         ids = [s.id for s in config.schools_in(district_id)]
         findings = open_findings(findings_path, report_date, ids, db, params_dir)
         return cls(findings, config, district_id, lang)

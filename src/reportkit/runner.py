@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -268,6 +268,7 @@ def plan_jobs(
 ) -> list[JobSpec]:
     """Compute the findings once for all selected schools and plan one job per report."""
     from reportkit import flags, store
+    from reportkit.followups import latest_followups
 
     config = settings.schools()
     unknown = [f for f in formats if f not in FORMATS]
@@ -280,6 +281,8 @@ def plan_jobs(
     # a district's roll-up needs every school of the district, not just the selected ones
     covered = [s.id for d in districts for s in config.schools_in(d)]
     findings = flags.load_findings(engine, config, settings.rules(), report_date, covered)
+    # each flagged person's latest follow-up, shown beside them in the report
+    findings = replace(findings, followups=latest_followups(engine, covered, report_date))
     base = Path(settings.outputs) / report_date.isoformat()
     base.mkdir(parents=True, exist_ok=True)
     findings_path = findings.save(base / "findings.pkl")

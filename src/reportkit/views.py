@@ -24,9 +24,9 @@ import sqlalchemy as sa
 
 from reportkit import flags, store
 from reportkit.followups import list_followups, record_followup
-from reportkit.i18n import UnknownLabelError, t
+from reportkit.i18n import t
 
-__all__ = ["COLUMNS", "LABELS", "VIEWS", "ConsoleModel", "label", "mask_phones"]
+__all__ = ["COLUMNS", "VIEWS", "ConsoleModel", "mask_phones"]
 
 
 def _columns(names: str) -> list[str]:
@@ -43,72 +43,6 @@ VIEWS = (
     "submissions",
 )
 # Labels the i18n catalog lacks (zh-CN, en); to move into reportkit.i18n.
-LABELS: dict[str, tuple[str, str]] = {
-    "action_contacted_family": ("已联系家长", "contacted family"),
-    "action_seen_by_doctor": ("已就医", "seen by a doctor"),
-    "action_isolated_at_home": ("居家隔离", "isolated at home"),
-    "action_returned_to_school": ("已返校", "returned to school"),
-    "action_cleared": ("已排除", "cleared"),
-    "action": ("跟进措施", "action"),
-    "note": ("备注", "note"),
-    "officer": ("记录人", "officer"),
-    "created_at": ("记录时间", "recorded at"),
-    "unexplained": ("原因待查", "cause unknown"),
-    "submission_late_short": ("迟报", "late"),
-    "all_districts": ("全部地区", "all districts"),
-    "all_schools": ("全部学校", "all schools"),
-    "all_classes": ("全部班级", "all classes"),
-    "view_missing": ("未报", "not reported"),
-    "view_attention": ("需关注", "needs attention"),
-    "view_clusters": ("聚集性", "clusters"),
-    "view_illness_absence": ("因病缺勤", "illness absence"),
-    "view_data_quality": ("数据问题", "data issues"),
-    "view_followups": ("跟进记录", "follow-ups"),
-    "view_submissions": ("报送情况", "submissions"),
-    "count_missing": ("未报 {n} 人", "not reported: {n}"),
-    "count_missing_sessions": ("漏检时段 {n} 人次", "missed sessions: {n}"),
-    "count_attention": ("需关注 {n} 人", "need attention: {n}"),
-    "count_clusters": ("聚集性 {n} 起", "clusters: {n}"),
-    "count_illness_absence": ("因病缺勤 {n} 人", "illness absence: {n}"),
-    "count_data_quality": ("数据问题 {n} 条", "data issues: {n}"),
-    "count_followups": ("跟进记录 {n} 条", "follow-ups: {n}"),
-    "count_submissions": ("学校 {n} 所", "schools: {n}"),
-    "count_part": ("{label} {n}", "{label} {n}"),
-    "rows_truncated": (
-        "仅显示前 {shown} 行，共 {n} 行（导出可得全部）",
-        "first {shown} of {n} rows shown (export has all)",
-    ),
-    "fever_threshold": ("发热阈值℃", "fever °C"),
-    "search": ("搜索", "search"),
-    "search_placeholder": ("姓名或学号", "name or ID"),
-    "sort_by": ("排序", "sort by"),
-    "sort_default": ("默认顺序", "default order"),
-    "ascending": ("升序", "ascending"),
-    "person": ("人员", "person"),
-    "officer_placeholder": ("记录人姓名", "your name"),
-    "note_placeholder": ("情况说明（可选）", "what happened (optional)"),
-    "record": ("记录跟进", "record follow-up"),
-    "recorded": ("已记录：{name} {action}（{officer}）", "recorded: {name} {action} ({officer})"),
-    "officer_required": (
-        "请填写记录人姓名，未保存。",
-        "Enter the officer's name; nothing was saved.",
-    ),
-    "person_required": ("请先选择人员，未保存。", "Choose a person first; nothing was saved."),
-    "render": ("生成本校报告", "render this school's report"),
-    "render_needs_school": ("请先选择一所学校。", "Choose one school first."),
-    "rendering": ("正在生成 {school} 的报告…", "rendering the report of {school}…"),
-    "rendered": ("报告已生成：", "report rendered: "),
-    "render_failed": ("报告生成失败：{error}", "the report failed: {error}"),
-    "export": ("导出当前表格", "export view"),
-    "reload": ("刷新数据", "reload data"),
-    "download": ("下载", "download"),
-    "render_rules_threshold": (
-        "（报告按规则文件的发热阈值 {t}℃）",
-        "(the report uses the rules file's fever threshold, {t} °C)",
-    ),
-    "exported": ("已导出：", "exported: "),
-    "console_title": ("晨午检数据工作台", "health check console"),
-}
 _STATUS_LABELS = {
     "on_time": "submission_on_time",
     "late": "submission_late_short",
@@ -131,16 +65,6 @@ COLUMNS: dict[str, list[str]] = {
 }
 # hidden columns of every view (filtering, the person dropdown); shown ones are COLUMNS
 _HIDDEN = ["_school_id", "_grade", "_class", "_person_ids"]
-
-
-def label(key: str, lang: str = "zh-CN", **kwargs: object) -> str:
-    """``i18n.t(key)``, falling back to this module's :data:`LABELS`."""
-    try:
-        return t(key, lang, **kwargs)
-    except UnknownLabelError:
-        if key not in LABELS:
-            raise
-        return LABELS[key][0 if lang == "zh-CN" else 1].format(**kwargs)
 
 
 # mobile (13812341234) and landline (0431-88881234) numbers, not inside longer digit runs
@@ -296,7 +220,7 @@ class ConsoleModel:
             (r.school_id, r.person_id): " · ".join(
                 p
                 for p in (
-                    label(f"action_{r.action}", self.lang),
+                    t(f"action_{r.action}", self.lang),
                     r.note,
                     r.officer,
                     self._local(r.created_at),
@@ -392,7 +316,7 @@ class ConsoleModel:
         whole["session"] = ""
         sessions = f.missing_sessions
         part = self._people(sessions, days_missing=0)
-        part["session"] = [label(f"session_{s}", self.lang) for s in sessions["session"]]
+        part["session"] = [t(f"session_{s}", self.lang) for s in sessions["session"]]
         return pd.concat([whole, part], ignore_index=True)[[*_HIDDEN, *COLUMNS["missing"]]]
 
     def _view_attention(self) -> pd.DataFrame:
@@ -401,7 +325,7 @@ class ConsoleModel:
         reason = att["reason_zh" if self.lang == "zh-CN" else "reason_en"]
         return self._people(
             att,
-            level=[label(f"level_{v}", self.lang) for v in att["level"]],
+            level=[t(f"level_{v}", self.lang) for v in att["level"]],
             reason=reason.to_numpy(),
             temperature=pd.to_numeric(att["temperature"], errors="coerce").to_numpy(),
             _fever=pd.MultiIndex.from_frame(att[["school_id", "person_id"]]).isin(
@@ -418,19 +342,19 @@ class ConsoleModel:
                 self._symptoms(s, o)
                 for s, o in zip(ia["symptoms"], ia["symptoms_other"], strict=True)
             ],
-            unexplained=[label("yes" if u else "no", self.lang) for u in ia["unexplained"]],
+            unexplained=[t("yes" if u else "no", self.lang) for u in ia["unexplained"]],
         )[[*_HIDDEN, *COLUMNS["illness_absence"]]]
 
     def _symptoms(self, codes: Any, other: Any) -> str:
-        words = [label(f"symptom_{c}", self.lang) for c in str(codes or "").split(",") if c]
+        words = [t(f"symptom_{c}", self.lang) for c in str(codes or "").split(",") if c]
         if isinstance(other, str) and other:
             words.append(other)
-        return label("sep_names", self.lang).join(words)
+        return t("sep_names", self.lang).join(words)
 
     def _view_clusters(self) -> pd.DataFrame:
         c = self.findings.clusters
         names = {s.id: s.name for s in self.config.schools}
-        sep = label("sep_names", self.lang)
+        sep = t("sep_names", self.lang)
         return pd.DataFrame(
             {
                 "_school_id": c["school_id"].to_numpy(),
@@ -438,7 +362,7 @@ class ConsoleModel:
                 "_class": c["class"].fillna("").to_numpy(),
                 "_person_ids": list(c["person_ids"]),
                 "school": [names.get(s, s) for s in c["school_id"]],
-                "rule": [label(f"rule_{r}", self.lang) for r in c["rule"]],
+                "rule": [t(f"rule_{r}", self.lang) for r in c["rule"]],
                 "class": c["class_label"].to_numpy(),
                 "count": c["count"].to_numpy(),
                 "people": [sep.join(n) for n in c["names"]],
@@ -464,7 +388,7 @@ class ConsoleModel:
                 "row": dq["row"].to_numpy(),
                 "column": dq["column"].to_numpy(),
                 "value": dq["value"].to_numpy(),
-                "reason": [label(f"reason_{r}", self.lang) for r in dq["reason"]],
+                "reason": [t(f"reason_{r}", self.lang) for r in dq["reason"]],
                 "name": dq["name"].fillna("").to_numpy(),
             }
         )
@@ -476,7 +400,7 @@ class ConsoleModel:
         out = self._people(
             frame.fillna({"name": ""}),
             date=[d.isoformat() for d in frame["date"]],
-            action=[label(f"action_{a}", self.lang) for a in frame["action"]],
+            action=[t(f"action_{a}", self.lang) for a in frame["action"]],
             note=frame["note"].to_numpy(),
             officer=frame["officer"].to_numpy(),
             created_at=[self._local(c) for c in frame["created_at"]],
@@ -494,7 +418,7 @@ class ConsoleModel:
                 "_status": s["submission"].to_numpy(),
                 "school": s["name"].to_numpy(),
                 "submission": [
-                    label(f"submission_{v}", self.lang, n=int(m or 0))
+                    t(f"submission_{v}", self.lang, n=int(m or 0))
                     for v, m in zip(s["submission"], s["minutes_late"], strict=True)
                 ],
                 "last_received": [str(v or "")[11:16] for v in s["last_received"]],
@@ -509,23 +433,23 @@ class ConsoleModel:
         lang = self.lang
         if name == "missing":
             whole = int((frame["session"] == "").sum())
-            text = label("count_missing", lang, n=whole)
+            text = t("count_missing", lang, n=whole)
             if len(frame) > whole:
-                text += " · " + label("count_missing_sessions", lang, n=len(frame) - whole)
+                text += " · " + t("count_missing_sessions", lang, n=len(frame) - whole)
             return text
-        parts = [label(f"count_{name}", lang, n=len(frame))]
+        parts = [t(f"count_{name}", lang, n=len(frame))]
         if name == "attention":
             for value, n in frame["level"].value_counts(sort=False).items():
-                parts.append(label("count_part", lang, label=value, n=n))
+                parts.append(t("count_part", lang, label=value, n=n))
             n = int(frame["_fever"].sum())
-            parts.append(label("count_part", lang, label=label("fever", lang), n=n))
+            parts.append(t("count_part", lang, label=t("fever", lang), n=n))
         if name == "submissions":
             for status, key in _STATUS_LABELS.items():
                 n = int((frame["_status"] == status).sum())
-                parts.append(label("count_part", lang, label=label(key, lang), n=n))
+                parts.append(t("count_part", lang, label=t(key, lang), n=n))
         if name == "illness_absence":
-            n = int((frame["unexplained"] == label("yes", lang)).sum())
-            parts.append(label("count_part", lang, label=label("unexplained", lang), n=n))
+            n = int((frame["unexplained"] == t("yes", lang)).sum())
+            parts.append(t("count_part", lang, label=t("unexplained", lang), n=n))
         return " · ".join(parts)
 
     def people_of(self, frame: pd.DataFrame) -> list[tuple[str, tuple[str, str]]]:
@@ -555,10 +479,10 @@ class ConsoleModel:
         shown = frame[COLUMNS[name]].apply(
             lambda col: col.map(lambda v: mask_phones(v) if isinstance(v, str) else v)
         )
-        shown = shown.rename(columns=lambda c: label(c, self.lang))
+        shown = shown.rename(columns=lambda c: t(c, self.lang))
         tmp = path.with_name(f".{path.name}.tmp")
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            shown.to_excel(writer, sheet_name=label(f"view_{name}", self.lang)[:31], index=False)
+            shown.to_excel(writer, sheet_name=t(f"view_{name}", self.lang)[:31], index=False)
         os.replace(tmp, path)
         return path
 
