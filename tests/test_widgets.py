@@ -14,7 +14,8 @@ from openpyxl import load_workbook
 from reportkit import store
 from reportkit.config import Settings
 from reportkit.console import console_command, launch_console
-from reportkit.views import COLUMNS, ConsoleModel, label, mask_phones
+from reportkit.i18n import t as label
+from reportkit.views import COLUMNS, ConsoleModel, mask_phones
 from reportkit.widgets import Console, school_controls
 
 DAY = date(2020, 2, 28)

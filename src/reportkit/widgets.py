@@ -29,8 +29,9 @@ import pandas as pd
 
 from reportkit.console import project_settings
 from reportkit.followups import ACTIONS, FollowupError
+from reportkit.i18n import t
 from reportkit.report import mask_phone
-from reportkit.views import COLUMNS, VIEWS, ConsoleModel, label, mask_phones
+from reportkit.views import COLUMNS, VIEWS, ConsoleModel, mask_phones
 
 __all__ = ["Console", "school_controls", "table_html"]
 
@@ -63,7 +64,7 @@ def _cell(value: Any, lang: str) -> str:
     if value is None or (not isinstance(value, tuple | list) and pd.isna(value)):
         return ""
     if isinstance(value, bool):
-        return label("yes" if value else "no", lang)
+        return t("yes" if value else "no", lang)
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
@@ -73,8 +74,8 @@ def table_html(frame: pd.DataFrame, name: str, lang: str = "zh-CN", limit: int =
     """A view's shown rows as an escaped HTML table (at most ``limit`` rows)."""
     columns = COLUMNS[name]
     if frame.empty:
-        return f'<p class="rk-empty">{html.escape(label("none", lang))}</p>'
-    head = "".join(f"<th>{html.escape(label(c, lang))}</th>" for c in columns)
+        return f'<p class="rk-empty">{html.escape(t("none", lang))}</p>'
+    head = "".join(f"<th>{html.escape(t(c, lang))}</th>" for c in columns)
     body = []
     for record in frame[columns].head(limit).itertuples(index=False):
         cells = []
@@ -85,7 +86,7 @@ def table_html(frame: pd.DataFrame, name: str, lang: str = "zh-CN", limit: int =
         body.append(f"<tr>{''.join(cells)}</tr>")
     note = ""
     if len(frame) > limit:
-        note = f'<p class="rk-note">{html.escape(label("rows_truncated", lang, shown=limit, n=len(frame)))}</p>'
+        note = f'<p class="rk-note">{html.escape(t("rows_truncated", lang, shown=limit, n=len(frame)))}</p>'
     return (
         f'<table class="rk-grid"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{note}"
@@ -110,7 +111,7 @@ def _link(path: Path, lang: str) -> str:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         text += (
             f' <a class="rk-download" href="data:{mime};base64,{data}" '
-            f'download="{html.escape(path.name, quote=True)}">[{html.escape(label("download", lang))}]</a>'
+            f'download="{html.escape(path.name, quote=True)}">[{html.escape(t("download", lang))}]</a>'
         )
     return text
 
@@ -137,17 +138,17 @@ class Console:
         ]
 
         self.district = w.Dropdown(
-            options=([] if fixed else [(label("all_districts", lang), "")])
+            options=([] if fixed else [(t("all_districts", lang), "")])
             + [(d.name, d.id) for d in districts],
-            description=label("district", lang),
+            description=t("district", lang),
             disabled=fixed,
             style=wide,
         )
-        self.school = w.Dropdown(description=label("school", lang), disabled=fixed, style=wide)
+        self.school = w.Dropdown(description=t("school", lang), disabled=fixed, style=wide)
         self.day = w.DatePicker(
-            value=model.day, description=label("date", lang), disabled=fixed, style=wide
+            value=model.day, description=t("date", lang), disabled=fixed, style=wide
         )
-        self.klass = w.Dropdown(description=label("class", lang), style=wide)
+        self.klass = w.Dropdown(description=t("class", lang), style=wide)
         lo, hi = min(37.0, model.threshold), max(38.5, model.threshold)
         self.threshold = w.FloatSlider(
             value=model.threshold,
@@ -156,50 +157,50 @@ class Console:
             step=0.1,
             readout_format=".1f",
             continuous_update=False,
-            description=label("fever_threshold", lang),
+            description=t("fever_threshold", lang),
             style=wide,
         )
         self.view = w.ToggleButtons(
-            options=[(label(f"view_{v}", lang), v) for v in VIEWS],
+            options=[(t(f"view_{v}", lang), v) for v in VIEWS],
             value="attention",
             style={"button_width": "auto"},
         )
         self.search = w.Text(
-            placeholder=label("search_placeholder", lang),
-            description=label("search", lang),
+            placeholder=t("search_placeholder", lang),
+            description=t("search", lang),
             style=wide,
         )
-        self.sort_by = w.Dropdown(description=label("sort_by", lang), style=wide)
-        self.ascending = w.Checkbox(value=True, description=label("ascending", lang), indent=False)
+        self.sort_by = w.Dropdown(description=t("sort_by", lang), style=wide)
+        self.ascending = w.Checkbox(value=True, description=t("ascending", lang), indent=False)
         self.counts = w.HTML()
         self.table = w.HTML(layout=w.Layout(max_height="460px", overflow="auto"))
         self.person = w.Dropdown(
-            description=label("person", lang), style=wide, layout=w.Layout(width="340px")
+            description=t("person", lang), style=wide, layout=w.Layout(width="340px")
         )
         self.action = w.Dropdown(
-            options=[(label(f"action_{a}", lang), a) for a in ACTIONS],
-            description=label("action", lang),
+            options=[(t(f"action_{a}", lang), a) for a in ACTIONS],
+            description=t("action", lang),
             style=wide,
         )
         self.officer = w.Text(
-            placeholder=label("officer_placeholder", lang),
-            description=label("officer", lang),
+            placeholder=t("officer_placeholder", lang),
+            description=t("officer", lang),
             style=wide,
         )
         self.note = w.Textarea(
-            placeholder=label("note_placeholder", lang),
-            description=label("note", lang),
+            placeholder=t("note_placeholder", lang),
+            description=t("note", lang),
             style=wide,
             layout=w.Layout(width="60%", height="56px"),
         )
         self.record = w.Button(
-            description=label("record", lang), button_style="primary", icon="check"
+            description=t("record", lang), button_style="primary", icon="check"
         )
         self.message = w.HTML()
-        self.render = w.Button(description=label("render", lang), icon="file")
-        self.export = w.Button(description=label("export", lang), icon="download")
+        self.render = w.Button(description=t("render", lang), icon="file")
+        self.export = w.Button(description=t("export", lang), icon="download")
         self.links = w.HTML()
-        self.reload = w.Button(description=label("reload", lang), icon="refresh")
+        self.reload = w.Button(description=t("reload", lang), icon="refresh")
         names = ["district", "school", "day", "klass", "threshold", "view", "search"]
         names += ["sort_by", "ascending", "counts", "table", "person", "action", "officer"]
         names += ["note", "record", "message", "render", "export", "links", "reload"]
@@ -209,7 +210,7 @@ class Console:
         self.klass.add_class("rk-class")
 
         title = w.HTML(
-            f"<h3>{html.escape(label('console_title', lang))}</h3>", _dom_classes=["rk-title"]
+            f"<h3>{html.escape(t('console_title', lang))}</h3>", _dom_classes=["rk-title"]
         )
         row = w.HBox
         self.widget = w.VBox(
@@ -301,14 +302,14 @@ class Console:
             schools = [s for s in schools if s.district == self.district.value]
         options = [(f"{s.name} ({s.id})", s.id) for s in schools]
         if len(ids) > 1:
-            options.insert(0, (label("all_schools", self.lang), ""))
+            options.insert(0, (t("all_schools", self.lang), ""))
         self.school.options = options
         self.school.value = options[0][1]
         self._fill_classes()
 
     def _fill_classes(self) -> None:
         pairs = self.model.classes(self.school.value) if self.school.value else []
-        self.klass.options = [(label("all_classes", self.lang), "")] + [
+        self.klass.options = [(t("all_classes", self.lang), "")] + [
             (" ".join(p for p in pair if p), pair) for pair in pairs
         ]
         self.klass.value = ""
@@ -316,8 +317,8 @@ class Console:
         self.render.disabled = not self.school.value
 
     def _fill_sort(self) -> None:
-        self.sort_by.options = [(label("sort_default", self.lang), "")] + [
-            (label(c, self.lang), c) for c in COLUMNS[self.view.value]
+        self.sort_by.options = [(t("sort_default", self.lang), "")] + [
+            (t(c, self.lang), c) for c in COLUMNS[self.view.value]
         ]
         self.sort_by.value = ""
 
@@ -392,10 +393,10 @@ class Console:
 
     def _on_record(self, _button: Any = None) -> None:
         if self.person.value is None:
-            self.message.value = _msg(label("person_required", self.lang), "error")
+            self.message.value = _msg(t("person_required", self.lang), "error")
             return
         if not self.officer.value.strip():
-            self.message.value = _msg(label("officer_required", self.lang), "error")
+            self.message.value = _msg(t("officer_required", self.lang), "error")
             return
         school_id, person_id = self.person.value
         try:
@@ -407,11 +408,11 @@ class Console:
             return
         name = self.model.names.get((school_id, person_id), person_id)
         self.message.value = _msg(
-            label(
+            t(
                 "recorded",
                 self.lang,
                 name=name,
-                action=label(f"action_{self.action.value}", self.lang),
+                action=t(f"action_{self.action.value}", self.lang),
                 officer=self.officer.value.strip(),
             )
         )
@@ -421,35 +422,35 @@ class Console:
     def _on_render(self, _button: Any = None) -> None:
         school_id = self.school.value
         if not school_id:
-            self.links.value = _msg(label("render_needs_school", self.lang), "error")
+            self.links.value = _msg(t("render_needs_school", self.lang), "error")
             return
         name = self.model.config.school(school_id).name
-        self.links.value = _msg(label("rendering", self.lang, school=name))
+        self.links.value = _msg(t("rendering", self.lang, school=name))
         self.render.disabled = True
         try:
             job = self.model.render(school_id)
         except Exception as exc:  # shown to the officer; the console stays usable
-            self.links.value = _msg(label("render_failed", self.lang, error=exc), "error")
+            self.links.value = _msg(t("render_failed", self.lang, error=exc), "error")
             return
         finally:
             self.render.disabled = False
         if job.status != "ok":
             error = (job.error or {}).get("evalue", "")
-            self.links.value = _msg(label("render_failed", self.lang, error=error), "error")
+            self.links.value = _msg(t("render_failed", self.lang, error=error), "error")
             return
         links = " · ".join(
             _link(Path(job.outputs[k]), self.lang) for k in ("html", "pdf") if k in job.outputs
         )
         note = ""
         if abs(self.model.threshold - self.model.rules.fever_celsius) > 1e-9:
-            t = f"{self.model.rules.fever_celsius:.1f}"
-            note = " " + _msg(label("render_rules_threshold", self.lang, t=t), "note")
-        self.links.value = _msg(label("rendered", self.lang)) + links + note
+            threshold = f"{self.model.rules.fever_celsius:.1f}"
+            note = " " + _msg(t("render_rules_threshold", self.lang, t=threshold), "note")
+        self.links.value = _msg(t("rendered", self.lang)) + links + note
 
     def _on_export(self, _button: Any = None) -> None:
         scope = self.school.value or self.district.value or "all"
         path = self.model.export(self.view.value, self.shown, scope)
-        self.links.value = _msg(label("exported", self.lang)) + _link(path, self.lang)
+        self.links.value = _msg(t("exported", self.lang)) + _link(path, self.lang)
 
 
 def school_controls(
