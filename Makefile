@@ -11,8 +11,14 @@ APT_STAMP := $(VENV)/.system-packages
 
 .PHONY: demo test lint format bench system clean
 
+DEMO_DATE := 2020-02-28
+
 demo: $(STAMP) $(APT_STAMP)
-	$(BIN)/reportkit demo
+	@# the county's history up to the day before; the demo date's files wait in data/inbox/
+	test -f data/reportkit.db || $(BIN)/reportkit demo --ingest-through 2020-02-27
+	@# the afternoon job: ingest the day, render every school and the district, write the emails
+	$(BIN)/reportkit daily --date $(DEMO_DATE) --dry-run
+	@echo "Reports: outputs/$(DEMO_DATE)/index.html (HTML and PDF per school, district/ roll-up, mail/ emails)"
 
 test: $(STAMP) $(APT_STAMP)
 	$(BIN)/python -m pytest

@@ -387,6 +387,7 @@ def run_reports(
     order = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
     manifest = write_manifest(Path(settings.outputs), report_date, results, started, lang, formats)
+    write_index(manifest, settings.schools(), lang)
     return RunResult(report_date.isoformat(), manifest, results)
 
 
@@ -423,6 +424,45 @@ def write_manifest(
         "jobs": ordered,
     }
     return write_atomic(path, json.dumps(manifest, ensure_ascii=False, indent=2))
+
+
+def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
+    """``outputs/<date>/index.html``: every report of the day with its status and links."""
+    import html
+
+    from reportkit.i18n import t
+    from reportkit.render import write_atomic
+
+    base = manifest_path.parent
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    rows = []
+    for job in manifest["jobs"]:
+        if job["kind"] == "school" and job["id"] in config.by_id:
+            name = config.by_id[job["id"]].name
+        elif job["kind"] == "district" and job["id"] in config.districts_by_id:
+            name = config.districts_by_id[job["id"]].name
+        else:
+            name = job["id"]
+        links = " ".join(
+            f'<a href="{html.escape(Path(path).relative_to(base.resolve()).as_posix())}">{fmt.upper()}</a>'
+            for fmt, path in job["outputs"].items()
+            if fmt in FORMATS and Path(path).resolve().is_relative_to(base.resolve())
+        )
+        status = (
+            "✓"
+            if job["status"] == "ok"
+            else f"✗ {html.escape(str((job.get('error') or {}).get('ename', '')))}"
+        )
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{status}</td><td>{links}</td></tr>")
+    title = f"{t('daily_report', lang)} {manifest['date']}"
+    page = (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>body{{font-family:'Noto Sans CJK SC',sans-serif;"
+        "max-width:50em;margin:1em auto;padding:0 1em}td{padding:.2em .8em;border-bottom:1px solid #ddd}"
+        f"</style></head><body><h1>{html.escape(title)}</h1><table>{''.join(rows)}</table></body></html>"
+    )
+    return write_atomic(base / "index.html", page)
 
 
 class _Progress:
