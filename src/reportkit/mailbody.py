@@ -223,6 +223,27 @@ def _trend_png(trend: pd.DataFrame, lang: str) -> bytes:
 # -- a school's report ---------------------------------------------------------------
 
 
+def _entries(findings: Any, mask: bool, lang: str) -> list[dict[str, str]]:
+    """The gate register's flagged entries; phone numbers masked, never shown whole."""
+    from reportkit.report import mask_phone
+
+    flags = getattr(findings, "entry_flags", None)
+    if flags is None or flags.empty:
+        return []
+    names = _names(flags, mask)
+    return [
+        {
+            "flag": t(f"entry_flag_{r.flag}", lang),
+            "time": pd.Timestamp(r.entered_at).strftime("%H:%M"),
+            "name": name,
+            "kind": t(f"entry_kind_{r.kind}", lang),
+            "phone": mask_phone(r.phone),
+            "temperature": "" if pd.isna(r.temperature) else f"{float(r.temperature):.1f}℃",
+        }
+        for name, r in zip(names, flags.itertuples(index=False), strict=True)
+    ][:MAX_ROWS]
+
+
 def school_body(
     findings: Any,
     school: Any,
@@ -260,7 +281,9 @@ def school_body(
         _figure(_int(row.get("illness_absence")), "illness_absence", lang),
     ]
     last = _s(row.get("last_received"))
+    entries = _entries(findings, mask, lang)
     context = {
+        "entries": entries,
         "lang": lang,
         "L": lambda key, **kw: t(key, lang, **kw),
         "title": f"{school.name} {t('daily_report', lang)}",

@@ -376,13 +376,14 @@ class SchoolReport:
             d["phone_masked"] = [mask_phone(p) for p in d["phone"]]
             d["flag_label"] = [t(f"entry_flag_{f}", self.lang) for f in d["flag"]]
             d["time"] = pd.to_datetime(d["entered_at"]).dt.strftime("%H:%M")
+            d["kind_label"] = [t(f"entry_kind_{k}", self.lang) for k in d["kind"]]
             body += _table(
                 d,
                 {
                     "flag_label": "reason",
                     "time": "time",
                     "name": "name",
-                    "kind": "kind",
+                    "kind_label": "kind",
                     "phone_masked": "phone",
                     "temperature": "temperature",
                     "approved_by": "approved_by",
@@ -472,8 +473,9 @@ class DistrictReport:
             "key_persons": "key_persons",
             "clusters": "clusters",
         }
-        if "entries_total" in frame:
-            cols["entries_total"] = "entries_total"
+        for key in ("entries_total", "entries_fever", "entries_unapproved"):
+            if key in frame:
+                cols[key] = key
         return Section(_heading("schools", self.lang, len(frame)) + _table(frame, cols, self.lang))
 
     def trend(self) -> _Png:

@@ -193,9 +193,7 @@ class Console:
             style=wide,
             layout=w.Layout(width="60%", height="56px"),
         )
-        self.record = w.Button(
-            description=t("record", lang), button_style="primary", icon="check"
-        )
+        self.record = w.Button(description=t("record", lang), button_style="primary", icon="check")
         self.message = w.HTML()
         self.render = w.Button(description=t("render", lang), icon="file")
         self.export = w.Button(description=t("export", lang), icon="download")
