@@ -166,6 +166,8 @@ def _execute(spec: JobSpec, out_ipynb: Path) -> Any:
         "findings_path": spec.findings_path,
         "interactive": False,
     }
+    # no ``cwd=``: papermill implements it with a process-wide chdir, which threads
+    # running other schools would see (and restore in the wrong order)
     try:
         return pm.execute_notebook(
             spec.notebook or str(notebook_path(spec.kind)),
@@ -178,7 +180,6 @@ def _execute(spec: JobSpec, out_ipynb: Path) -> Any:
             shutdown_kernel="immediate",
             # the kernel's own log (a TCP-transport notice per start) is noise in a batch
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            cwd=str(Path(spec.out_dir).parent),
         )
     finally:
         if tmp.exists():
