@@ -71,6 +71,7 @@ class DailyResult:
     reports_ok: int = 0
     reports_failed: list[str] = field(default_factory=list)
     messages_sent: int = 0
+    dry_run: bool = False
     message_failures: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -93,7 +94,8 @@ class DailyResult:
             )
         lines.append(f"  files archived: {self.archived}")
         lines.append(f"  reports rendered: {self.reports_ok}, failed: {len(self.reports_failed)}")
-        lines.append(f"  messages sent: {self.messages_sent}, failed: {len(self.message_failures)}")
+        verb = "written as .eml (dry run)" if self.dry_run else "sent"
+        lines.append(f"  messages {verb}: {self.messages_sent}, failed: {len(self.message_failures)}")
         lines += [f"  FAILED {item}" for item in self.ingest_failures + self.reports_failed]
         lines += [f"  FAILED {item}" for item in self.message_failures]
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
@@ -214,7 +216,7 @@ def run_daily(
     day = report_date or today(config)
     out_dir = Path(settings.outputs) / day.isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = DailyResult(day, out_dir / "daily.log")
+    result = DailyResult(day, out_dir / "daily.log", dry_run=dry_run)
     with _Lock(Path(settings.outputs) / ".daily.lock") as lock, _log_to(result.log_path):
         lock.hold(day)
         log.info("daily run for %s started (pid %d)", day, os.getpid())
