@@ -94,6 +94,12 @@ def test_ingest_json_and_exit_codes(tmp_path, capsys):
     assert report["kind"] == "roster"
     assert report["inserted"] == 2
     assert report["files"][0]["encoding"] in ("gbk", "gb18030")
+    assert cli.main(["ingest", "roster", str(roster), "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["files"][0]["already_ingested"] is True
+    assert cli.main(["ingest", "roster", str(roster), "--json", "--force", *common]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert "already_ingested" not in again["files"][0]
+    assert (again["inserted"], again["unchanged"]) == (0, 2)
 
     assert cli.main(["ingest", "logs", str(logs), str(broken), "--json", *common]) == 1
     report = json.loads(capsys.readouterr().out)

@@ -79,7 +79,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"reportkit: {p}: no such file or folder", file=sys.stderr)
     paths = [Path(p) for p in args.paths if Path(p).exists()]
     report = ingest.ingest_paths(
-        engine, paths, args.kind, config, settings.rules(), school=args.school
+        engine, paths, args.kind, config, settings.rules(), school=args.school, force=args.force
     )
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
@@ -336,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     p.add_argument("--school", help="school id for files without a school column")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="read files seen before again (after a roster or vocabulary fix)",
+    )
 
     p = add("demo", cmd_demo, "build the deterministic demo district and ingest it")
     p.add_argument("--root", default=".", help="where data/inbox is written (default .)")

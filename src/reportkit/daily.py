@@ -95,7 +95,9 @@ class DailyResult:
         lines.append(f"  files archived: {self.archived}")
         lines.append(f"  reports rendered: {self.reports_ok}, failed: {len(self.reports_failed)}")
         verb = "written as .eml (dry run)" if self.dry_run else "sent"
-        lines.append(f"  messages {verb}: {self.messages_sent}, failed: {len(self.message_failures)}")
+        lines.append(
+            f"  messages {verb}: {self.messages_sent}, failed: {len(self.message_failures)}"
+        )
         lines += [f"  FAILED {item}" for item in self.ingest_failures + self.reports_failed]
         lines += [f"  FAILED {item}" for item in self.message_failures]
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
