@@ -38,6 +38,7 @@ __all__ = [
     "load_rules",
     "load_schools",
     "load_yaml_model",
+    "project_settings",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -410,3 +411,25 @@ class Settings:
 
     def delivery(self) -> DeliveryConfig:
         return load_delivery(self.params)
+
+
+def project_settings(
+    db: str | None = None, params_dir: str | Path | None = None, outputs: str | Path | None = None
+) -> Settings:
+    """:meth:`Settings.resolve`, with relative default folders found from a notebook's folder.
+
+    A notebook's kernel runs in ``notebooks/``; when ``params`` (relative) is not
+    there, the first parent holding it is the project, and relative outputs and
+    the default SQLite file are taken from there too.
+    """
+    settings = Settings.resolve(db, params_dir, outputs)
+    if settings.params.is_absolute() or (settings.params / "schools.yaml").exists():
+        return settings
+    for base in Path.cwd().resolve().parents[:3]:
+        if (base / settings.params / "schools.yaml").exists():
+            url = settings.db
+            if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+                url = f"sqlite:///{base / url.removeprefix('sqlite:///')}"
+            outs = settings.outputs if settings.outputs.is_absolute() else base / settings.outputs
+            return Settings(db=url, params=base / settings.params, outputs=outs)
+    return settings

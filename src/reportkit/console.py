@@ -4,7 +4,7 @@
 web app) on ``notebooks/officer_console.ipynb``, bound to loopback behind a
 token, and passes the deployment's database, params and outputs to the
 notebook's kernel through ``REPORTKIT_DB``/``REPORTKIT_PARAMS``/
-``REPORTKIT_OUTPUTS``. :func:`project_settings` is how a notebook finds them.
+``REPORTKIT_OUTPUTS``. :func:`reportkit.config.project_settings` is how a notebook finds them.
 """
 
 from __future__ import annotations
@@ -20,31 +20,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-__all__ = ["console_command", "launch_console", "project_settings"]
-
-
-def project_settings(
-    db: str | None = None, params_dir: str | Path | None = None, outputs: str | Path | None = None
-) -> Any:
-    """:meth:`Settings.resolve`, with relative default folders found from a notebook's folder.
-
-    A notebook's kernel runs in ``notebooks/``; when ``params`` (relative) is not
-    there, the first parent holding it is the project, and relative outputs and
-    the default SQLite file are taken from there too.
-    """
-    from reportkit.config import Settings
-
-    settings = Settings.resolve(db, params_dir, outputs)
-    if settings.params.is_absolute() or (settings.params / "schools.yaml").exists():
-        return settings
-    for base in Path.cwd().resolve().parents[:3]:
-        if (base / settings.params / "schools.yaml").exists():
-            url = settings.db
-            if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-                url = f"sqlite:///{base / url.removeprefix('sqlite:///')}"
-            outs = settings.outputs if settings.outputs.is_absolute() else base / settings.outputs
-            return Settings(db=url, params=base / settings.params, outputs=outs)
-    return settings
+__all__ = ["console_command", "launch_console"]
 
 
 def _console_notebook() -> Path:

@@ -108,7 +108,7 @@ def open_findings(
     if findings_path:
         return flags.Findings.load(Path(findings_path))
     from reportkit import store
-    from reportkit.console import project_settings
+    from reportkit.config import project_settings
     from reportkit.followups import latest_followups
 
     settings = project_settings(db, params_dir)
@@ -119,7 +119,7 @@ def open_findings(
 
 
 def _config(db: str | None, params_dir: str | Path | None) -> Any:
-    from reportkit.console import project_settings
+    from reportkit.config import project_settings
 
     return project_settings(db, params_dir).schools()
 

@@ -27,7 +27,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from reportkit.console import project_settings
+from reportkit.config import project_settings
 from reportkit.followups import ACTIONS, FollowupError
 from reportkit.i18n import t
 from reportkit.report import mask_phone
