@@ -41,9 +41,7 @@ __all__ = [
     "notebook_path",
     "output_dir",
     "plan_jobs",
-    "print_report",
     "run_job",
-    "run_notebook",
     "run_reports",
 ]
 
@@ -201,11 +199,8 @@ def _error_summary(exc: BaseException) -> dict[str, Any]:
     return {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc)[:500]}
 
 
-def run_notebook(spec: JobSpec) -> tuple[JobResult, str | None]:
-    """Execute one notebook and write its HTML, retrying; the result and the HTML for the PDF.
-
-    Never raises for a report's failure: a failed result carries the error.
-    """
+def run_job(spec: JobSpec) -> JobResult:
+    """Execute and render one notebook, retrying; never raises for a report's failure."""
     from reportkit.render import render_html, write_atomic
 
     out_dir = Path(spec.out_dir)
@@ -213,55 +208,49 @@ def run_notebook(spec: JobSpec) -> tuple[JobResult, str | None]:
     out_ipynb = out_dir / f"{spec.stem}.ipynb"
     started = time.perf_counter()
     error: dict[str, Any] | None = None
-    attempt = 0
+    attempts = 0
     for attempt in range(1, spec.retries + 2):
-        # stale renderings of an earlier run must not pass for this one
-        for ext in ("html", "pdf"):
-            (out_dir / f"{spec.stem}.{ext}").unlink(missing_ok=True)
+        attempts = attempt
         outputs = {"ipynb": str(out_ipynb)}
         try:
             nb = _execute(spec, out_ipynb)
-            html = None
             if "html" in spec.formats or "pdf" in spec.formats:
                 html = render_html(nb, lang=spec.lang)
                 if "html" in spec.formats:
                     outputs["html"] = str(write_atomic(out_dir / f"{spec.stem}.html", html))
-            seconds = round(time.perf_counter() - started, 3)
-            return JobResult(spec.kind, spec.target_id, "ok", seconds, attempt, outputs), html
+                if "pdf" in spec.formats:
+                    pdf = _shared_printer().print_html(html, out_dir / f"{spec.stem}.pdf")
+                    outputs["pdf"] = str(pdf)
+            return JobResult(
+                spec.kind,
+                spec.target_id,
+                "ok",
+                round(time.perf_counter() - started, 3),
+                attempts,
+                outputs,
+            )
         except Exception as exc:  # one school's failure never stops the batch
             error = _error_summary(exc)
-            first_line = error["evalue"].splitlines()[0] if error["evalue"] else ""
             log.warning(
                 "%s %s attempt %d failed: %s: %s",
-                spec.kind, spec.target_id, attempt, error["ename"], first_line,
-            )  # fmt: skip
-    kept = {"ipynb": str(out_ipynb)} if out_ipynb.exists() else {}
-    seconds = round(time.perf_counter() - started, 3)
-    return JobResult(spec.kind, spec.target_id, "failed", seconds, attempt, kept, error), None
-
-
-def print_report(spec: JobSpec, result: JobResult, html: str | None) -> JobResult:
-    """Print the PDF of an executed report (one browser per process), trying twice."""
-    if result.status != "ok" or "pdf" not in spec.formats or html is None:
-        return result
-    started = time.perf_counter()
-    pdf_path = Path(spec.out_dir) / f"{spec.stem}.pdf"
-    for attempt in (1, 2):
-        try:
-            result.outputs["pdf"] = str(_shared_printer().print_html(html, pdf_path))
-            break
-        except Exception as exc:
-            log.warning("%s %s PDF attempt %d failed: %s", spec.kind, spec.target_id, attempt, exc)
-            if attempt == 2:
-                result.status = "failed"
-                result.error = _error_summary(exc)
-    result.seconds = round(result.seconds + time.perf_counter() - started, 3)
-    return result
-
-
-def run_job(spec: JobSpec) -> JobResult:
-    """Execute and render one notebook, retrying; never raises for a report's failure."""
-    return print_report(spec, *run_notebook(spec))
+                spec.kind,
+                spec.target_id,
+                attempt,
+                error["ename"],
+                error["evalue"].splitlines()[0] if error["evalue"] else "",
+            )
+            # stale renderings of an earlier run must not pass for this one
+            for ext in ("html", "pdf"):
+                (out_dir / f"{spec.stem}.{ext}").unlink(missing_ok=True)
+    return JobResult(
+        spec.kind,
+        spec.target_id,
+        "failed",
+        round(time.perf_counter() - started, 3),
+        attempts,
+        {"ipynb": str(out_ipynb)} if out_ipynb.exists() else {},
+        error,
+    )
 
 
 # --- a batch ------------------------------------------------------------------
@@ -350,20 +339,11 @@ Executor = Callable[[Sequence[JobSpec], Callable[[JobResult], None]], list[JobRe
 
 
 def thread_executor(jobs: int) -> Executor:
-    """``jobs`` notebooks at once; PDFs print on the side, so no kernel slot waits for one."""
-
     def execute(specs: Sequence[JobSpec], done: Callable[[JobResult], None]) -> list[JobResult]:
         results: list[JobResult] = []
-        with (
-            ThreadPoolExecutor(max(1, jobs), thread_name_prefix="report") as kernels,
-            ThreadPoolExecutor(2, thread_name_prefix="pdf") as printers,
-        ):
-            executed = {kernels.submit(run_notebook, s): s for s in specs}
-            printed: list[Future[JobResult]] = []
-            for fut in as_completed(executed):
-                result, html = fut.result()
-                printed.append(printers.submit(print_report, executed[fut], result, html))
-            for fut in as_completed(printed):
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="report") as pool:
+            futures: dict[Future[JobResult], JobSpec] = {pool.submit(run_job, s): s for s in specs}
+            for fut in as_completed(futures):
                 result = fut.result()
                 results.append(result)
                 done(result)
