@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from reportkit.i18n import UnknownLabelError, t
+from reportkit.report import format_pct, mask_phone
 
 __all__ = [
     "InlineImage",
@@ -99,11 +100,6 @@ def _s(value: object) -> str:
 def _int(value: object) -> int:
     text = _s(value)
     return int(float(text)) if text else 0
-
-
-def _pct(value: object) -> str:
-    text = _s(value)
-    return f"{float(text):.1f}%" if text else "–"
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:
@@ -225,8 +221,6 @@ def _trend_png(trend: pd.DataFrame, lang: str) -> bytes:
 
 def _entries(findings: Any, mask: bool, lang: str) -> list[dict[str, str]]:
     """The gate register's flagged entries; phone numbers masked, never shown whole."""
-    from reportkit.report import mask_phone
-
     flags = getattr(findings, "entry_flags", None)
     if flags is None or flags.empty:
         return []
@@ -272,7 +266,7 @@ def school_body(
     figures = [
         _figure(_int(row.get("expected")), "expected", lang),
         _figure(_int(row.get("reported")), "reported", lang),
-        _figure(_pct(row.get("coverage")), "coverage", lang),
+        _figure(format_pct(row.get("coverage")), "coverage", lang),
         _figure(missing, "missing", lang, "warn" if missing else ""),
         _figure(_int(row.get("fever")), "fever", lang, "bad" if row.get("fever") else ""),
         _figure(suspected, "suspected", lang, "bad" if suspected else ""),
@@ -324,7 +318,7 @@ def school_body(
         key_persons=_int(row.get("key_persons")),
         reported=_int(row.get("reported")),
         expected=_int(row.get("expected")),
-        coverage=_pct(row.get("coverage")),
+        coverage=format_pct(row.get("coverage")),
         status=context["status_text"],
     )
     return MailBody(
@@ -429,7 +423,7 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
             {
                 "name": _s(r.name),
                 "counts": " · ".join(parts),
-                "coverage": _pct(r.coverage),
+                "coverage": format_pct(r.coverage),
                 "bad": _int(r.suspected) > 0 or _int(r.symptomatic) > 0,
             }
         )
@@ -438,11 +432,11 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
     figures = [
         _figure(rollup.schools_expected, "schools_expected", lang),
         _figure(rollup.schools_submitted, "schools_submitted", lang),
-        _figure(_pct(rollup.reporting_rate_on_time), "reporting_rate_on_time", lang),
+        _figure(format_pct(rollup.reporting_rate_on_time), "reporting_rate_on_time", lang),
         _figure(
             rollup.schools_missing, "schools_missing", lang, "bad" if rollup.schools_missing else ""
         ),
-        _figure(_pct(rollup.coverage), "coverage", lang),
+        _figure(format_pct(rollup.coverage), "coverage", lang),
         _figure(totals.get("missing", 0), "missing", lang, "warn" if totals.get("missing") else ""),
         _figure(totals.get("fever", 0), "fever", lang, "bad" if totals.get("fever") else ""),
         _figure(
@@ -486,7 +480,7 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
         fever=totals.get("fever", 0),
         symptomatic=totals.get("symptomatic", 0),
         key_persons=totals.get("key_persons", 0),
-        coverage=_pct(rollup.coverage),
+        coverage=format_pct(rollup.coverage),
     )
     return MailBody(
         subject=subject,

@@ -23,7 +23,14 @@ import pandas as pd
 
 from reportkit.i18n import t
 
-__all__ = ["DistrictReport", "SchoolReport", "Section", "mask_phone", "open_findings"]
+__all__ = [
+    "DistrictReport",
+    "SchoolReport",
+    "Section",
+    "format_pct",
+    "mask_phone",
+    "open_findings",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ def mask_phone(value: object) -> str:
     return text[:3] + "*" * (len(text) - 7) + text[-4:]
 
 
-def _pct(value: object) -> str:
+def format_pct(value: object) -> str:
     """A percentage for display; a dash when nothing was expected (NaN)."""
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -207,7 +214,7 @@ class SchoolReport:
         cells = []
         for key in keys:
             value = self.row.get(key, 0)
-            shown = _pct(value) if key == "coverage" else f"{int(value or 0)}"
+            shown = format_pct(value) if key == "coverage" else f"{int(value or 0)}"
             cells.append(
                 f'<div class="rk-figure"><span class="rk-value">{_e(shown)}</span>'
                 f'<span class="rk-label">{_e(t(key, self.lang))}</span></div>'
@@ -428,9 +435,9 @@ class DistrictReport:
         r = self.rollup
         figures = {
             "schools_expected": r.schools_expected,
-            "reporting_rate": _pct(r.reporting_rate),
-            "reporting_rate_on_time": _pct(r.reporting_rate_on_time),
-            "coverage": _pct(r.coverage),
+            "reporting_rate": format_pct(r.reporting_rate),
+            "reporting_rate_on_time": format_pct(r.reporting_rate_on_time),
+            "coverage": format_pct(r.coverage),
             "expected": r.totals.get("expected", 0),
             "reported": r.totals.get("reported", 0),
             "missing": r.totals.get("missing", 0),
@@ -459,7 +466,7 @@ class DistrictReport:
             t(f"submission_{s}", self.lang, n=int(m or 0))
             for s, m in zip(frame["submission"], frame["minutes_late"], strict=True)
         ]
-        frame["coverage_pct"] = [_pct(c) for c in frame["coverage"]]
+        frame["coverage_pct"] = [format_pct(c) for c in frame["coverage"]]
         cols = {
             "name": "school",
             "status_label": "submission",
