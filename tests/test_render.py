@@ -416,3 +416,30 @@ def test_render_html_from_many_threads() -> None:
 def test_import_does_not_load_playwright() -> None:
     code = "import sys, reportkit.render; sys.exit('playwright' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.slow
+def test_pdf_pages_are_reused_and_keep_nothing_of_the_last_report(tmp_path: Path) -> None:
+    with render.PdfPrinter(max_pages=1, page_uses=3) as printer:
+        first = printer.print_html(f"<h1>{SCHOOL}</h1><p>甲乙丙</p>", tmp_path / "a.pdf")
+        page = printer._idle[0][0]
+        second = printer.print_html("<h1>另一所学校</h1>", tmp_path / "b.pdf")
+        assert printer._idle[0][0] is page  # the same page printed both
+        assert "甲乙丙" in pdftotext(first)
+        assert "另一所学校" in pdftotext(second)
+        assert SCHOOL not in pdftotext(second)
+        assert "甲乙丙" not in pdftotext(second)
+        printer.print_html("<p>third</p>", tmp_path / "c.pdf")
+        assert printer._idle == []  # retired after page_uses prints
+
+
+@pytest.mark.slow
+def test_pdf_pages_run_no_javascript(printer: render.PdfPrinter, tmp_path: Path) -> None:
+    html = (
+        '<p id="x">static text</p>'
+        "<script>document.getElementById('x').textContent = 'SCRIPTED';"
+        "localStorage.setItem('k', 'v');</script>"
+    )
+    text = pdftotext(printer.print_html(html, tmp_path / "js.pdf"))
+    assert "static text" in text
+    assert "SCRIPTED" not in text

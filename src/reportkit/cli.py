@@ -172,6 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         retries=args.retries,
         timeout=args.timeout,
         executor=_dask_executor(args),
+        kernel_reuse=args.kernel_reuse,
     )
     _print_run(result)
     return EXIT_FAILED if result.failed else EXIT_OK
@@ -208,6 +209,24 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=300.0, help="seconds a cell may run (default 300)"
     )
     p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    p.add_argument(
+        "--kernel-reuse",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="reports one kernel runs in turn, reset between them (default 20; 1: a fresh "
+        "kernel per report)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more (got {text!r})")
+    return value
 
 
 # --- send / remind --------------------------------------------------------------
@@ -262,6 +281,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
             send=not args.no_send,
             dry_run=args.dry_run,
             executor=_dask_executor(args),
+            kernel_reuse=args.kernel_reuse,
         )
     except daily.LockedError as exc:
         print(f"reportkit: {exc}", file=sys.stderr)

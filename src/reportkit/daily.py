@@ -210,6 +210,7 @@ def run_daily(
     dry_run: bool = False,
     executor: Any = None,
     progress: bool | None = None,
+    kernel_reuse: int = 20,
 ) -> DailyResult:
     """The whole afternoon for one date; never raises for one school's or file's failure."""
     from reportkit import runner
@@ -239,6 +240,7 @@ def run_daily(
             timeout=timeout,
             executor=executor,
             progress=progress,
+            kernel_reuse=kernel_reuse,
         )
         result.seconds["reports"] = time.perf_counter() - started
         result.reports_ok = len(run.jobs) - len(run.failed)

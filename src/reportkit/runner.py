@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -152,9 +152,15 @@ def close_printer() -> None:
             _printer = None
 
 
-def _execute(spec: JobSpec, out_ipynb: Path) -> Any:
-    """Run the notebook; the executed notebook is written atomically either way."""
+def _execute(spec: JobSpec, out_ipynb: Path, kernel: Any = None) -> Any:
+    """Run the notebook; the executed notebook is written atomically either way.
+
+    With a :class:`reportkit.kernels.WarmKernel` the notebook runs on its kernel (reset
+    first); without, papermill starts a kernel for this notebook alone.
+    """
     import papermill as pm
+
+    from reportkit.kernels import ENGINE, KERNEL_ARGS
 
     tmp = out_ipynb.with_name(f".{out_ipynb.stem}.{os.getpid()}.{threading.get_ident()}.tmp.ipynb")
     params = {
@@ -166,27 +172,37 @@ def _execute(spec: JobSpec, out_ipynb: Path) -> Any:
         "findings_path": spec.findings_path,
         "interactive": False,
     }
+    options: dict[str, Any] = {}
+    if kernel is not None:
+        options["km"], options["kc"] = kernel.acquire()
+    ok = False
     # no ``cwd=``: papermill implements it with a process-wide chdir, which threads
     # running other schools would see (and restore in the wrong order)
     try:
-        return pm.execute_notebook(
+        nb = pm.execute_notebook(
             spec.notebook or str(notebook_path(spec.kind)),
             str(tmp),
             parameters=params,
+            engine_name=ENGINE,
             kernel_name="python3",
             progress_bar=False,
             request_save_on_cell_execute=False,
             execution_timeout=spec.timeout,
             shutdown_kernel="immediate",
-            # the kernel's own log (a TCP-transport notice per start) is noise in a batch
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=list(KERNEL_ARGS),
+            partial_path=str(tmp),  # a timed-out notebook is kept too
+            **options,
         )
+        ok = True
+        return nb
     finally:
+        if kernel is not None:
+            kernel.release(ok)  # a failed notebook's kernel is never reused
         if tmp.exists():
             os.replace(tmp, out_ipynb)
 
 
-def _error_summary(exc: BaseException) -> dict[str, Any]:
+def _error_summary(exc: BaseException, executed: Path | None = None) -> dict[str, Any]:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
@@ -196,11 +212,33 @@ def _error_summary(exc: BaseException) -> dict[str, Any]:
             "ename": exc.ename,
             "evalue": str(exc.evalue)[:500],
         }
-    return {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc)[:500]}
+    return {
+        "cell_index": _failed_cell(executed),
+        "ename": type(exc).__name__,
+        "evalue": str(exc)[:500],
+    }
 
 
-def run_job(spec: JobSpec) -> JobResult:
-    """Execute and render one notebook, retrying; never raises for a report's failure."""
+def _failed_cell(executed: Path | None) -> int | None:
+    """The cell papermill marked failed in a kept notebook (a timeout names no cell)."""
+    if executed is None or not executed.exists():
+        return None
+    try:
+        cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return None
+    for index, cell in enumerate(cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "failed":
+            return index
+    return None
+
+
+def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
+    """Execute and render one notebook, retrying; never raises for a report's failure.
+
+    ``kernel``: a :class:`reportkit.kernels.WarmKernel` owned by the calling thread,
+    reused across jobs; ``None`` starts a kernel for this job alone.
+    """
     from reportkit.render import render_html, write_atomic
 
     out_dir = Path(spec.out_dir)
@@ -213,7 +251,7 @@ def run_job(spec: JobSpec) -> JobResult:
         attempts = attempt
         outputs = {"ipynb": str(out_ipynb)}
         try:
-            nb = _execute(spec, out_ipynb)
+            nb = _execute(spec, out_ipynb, kernel)
             if "html" in spec.formats or "pdf" in spec.formats:
                 html = render_html(nb, lang=spec.lang)
                 if "html" in spec.formats:
@@ -230,7 +268,7 @@ def run_job(spec: JobSpec) -> JobResult:
                 outputs,
             )
         except Exception as exc:  # one school's failure never stops the batch
-            error = _error_summary(exc)
+            error = _error_summary(exc, out_ipynb)
             log.warning(
                 "%s %s attempt %d failed: %s: %s",
                 spec.kind,
@@ -338,15 +376,37 @@ def _select(
 Executor = Callable[[Sequence[JobSpec], Callable[[JobResult], None]], list[JobResult]]
 
 
-def thread_executor(jobs: int) -> Executor:
+DEFAULT_KERNEL_REUSE = 20
+
+
+def thread_executor(jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> Executor:
+    """``jobs`` worker threads, each with a warm kernel used for up to ``kernel_reuse``
+    reports in turn (see :mod:`reportkit.kernels`); ``kernel_reuse=1``: a fresh kernel
+    per report."""
+
     def execute(specs: Sequence[JobSpec], done: Callable[[JobResult], None]) -> list[JobResult]:
+        from reportkit.kernels import WarmKernel
+
+        pending = list(reversed(specs))
+        lock = threading.Lock()
         results: list[JobResult] = []
-        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="report") as pool:
-            futures: dict[Future[JobResult], JobSpec] = {pool.submit(run_job, s): s for s in specs}
-            for fut in as_completed(futures):
-                result = fut.result()
-                results.append(result)
-                done(result)
+
+        def worker() -> None:
+            with WarmKernel(max_uses=kernel_reuse) as kernel:  # shut down in its own thread
+                while True:
+                    with lock:
+                        if not pending:
+                            return
+                        spec = pending.pop()
+                    result = run_job(spec, kernel)
+                    with lock:
+                        results.append(result)
+                        done(result)
+
+        workers = max(1, min(jobs, len(specs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as pool:
+            for fut in [pool.submit(worker) for _ in range(workers)]:
+                fut.result()
         return results
 
     return execute
@@ -365,8 +425,15 @@ def run_reports(
     timeout: float = 300.0,
     executor: Executor | None = None,
     progress: bool | None = None,
+    kernel_reuse: int = DEFAULT_KERNEL_REUSE,
 ) -> RunResult:
-    """Run every selected school's report and the roll-up of each district involved."""
+    """Run every selected school's report and the roll-up of each district involved.
+
+    With the local thread pool, each of the ``jobs`` workers keeps a warm kernel for up
+    to ``kernel_reuse`` reports in turn, reset between them (:mod:`reportkit.kernels`);
+    ``kernel_reuse=1`` starts a fresh kernel per report. An ``executor`` of its own
+    (a Dask cluster) starts a kernel per report.
+    """
     specs = plan_jobs(
         settings,
         report_date,
@@ -377,7 +444,7 @@ def run_reports(
         retries=retries,
         timeout=timeout,
     )
-    execute = executor or thread_executor(jobs)
+    execute = executor or thread_executor(jobs, kernel_reuse)
     started = time.time()
     try:
         with _Progress(len(specs), progress) as bar:
