@@ -3,9 +3,10 @@
 For one date the runner computes the findings once for every selected school
 (:func:`reportkit.flags.load_findings`), saves them next to the outputs, then
 executes ``school_daily.ipynb`` once per school and ``district_daily.ipynb``
-once per district involved, each in a kernel of its own (papermill starts the
-kernel as a subprocess, so a thread pool of ``jobs`` workers is enough), and
-renders each executed notebook to HTML and PDF through :mod:`reportkit.render`.
+once per district involved with papermill (kernels are subprocesses, so a thread
+pool of ``jobs`` workers is enough), and renders each executed notebook to HTML
+and PDF through :mod:`reportkit.render`. Each worker keeps a warm kernel for
+several reports in turn, reset between them (:mod:`reportkit.kernels`).
 
 A school's failure (a cell error, a timeout, a rendering error) is retried, then
 recorded; it never stops the others. A failed notebook is kept with papermill's
