@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from datetime import date
 from pathlib import Path
 
 import nbformat
@@ -170,3 +171,43 @@ def test_warm_kernel_restarts_a_dead_kernel(tmp_path):
         assert km2 is not km
         assert kernel.started == 2
         assert run_sync(km2.is_alive)()
+
+
+def test_warm_up_code_leaves_nothing_for_the_first_report(tmp_path):
+    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+    with WarmKernel(max_uses=5) as kernel:
+        kernel.warm('secret_warm_up = "x"\nimport matplotlib.pyplot as plt\nplt.figure()')
+        result = runner.run_job(_spec(tmp_path, "s001", nb), kernel)
+    assert result.status == "ok"
+    assert _printed(result)["leftover"] == "[]"
+    assert _printed(result)["figures"] == "0"
+    assert _first_count(result) == 1
+
+
+def _kernel_children() -> list[int]:
+    """This process's child processes that are kernels."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"ipykernel" in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_warm_kernels_stop_when_planning_fails(tmp_path, demo_settings):
+    from reportkit.errors import ReportkitError
+
+    before = set(_kernel_children())
+    with pytest.raises(ReportkitError, match="nope"):
+        runner.run_reports(demo_settings, date(2020, 2, 28), ["nope"], formats=["html"])
+    deadline = time.monotonic() + 10
+    while set(_kernel_children()) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert set(_kernel_children()) - before == set()

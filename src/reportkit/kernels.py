@@ -129,6 +129,10 @@ class WarmKernelEngine(NBClientEngine):
 papermill_engines.register(ENGINE, WarmKernelEngine)
 
 
+def _ignore(msg: Any) -> None:
+    """An output hook that drops what silent code prints."""
+
+
 def _mark_stopped_cell(nb: Any, exc: BaseException) -> None:
     """Mark the cell execution stopped in (the last one started) as failed, with the error.
 
@@ -169,7 +173,8 @@ class WarmKernel:
         self.timeout = timeout
         self.km: Any = None
         self.kc: Any = None
-        self.uses = 0
+        self.uses = 0  # notebooks run on the current kernel
+        self._dirty = False  # the kernel ran code since it was last reset
         self.started = 0  # kernels started over this object's life
 
     def acquire(self) -> tuple[Any, Any]:
@@ -181,7 +186,7 @@ class WarmKernel:
             self.discard()
         if self.km is None:
             self._start()
-        elif self.uses:
+        elif self._dirty:
             try:
                 self._reset()
             except Exception as exc:
@@ -189,7 +194,26 @@ class WarmKernel:
                 self.discard()
                 self._start()
         self.uses += 1
+        self._dirty = True
         return self.km, self.kc
+
+    def warm(self, code: str) -> None:
+        """Start the kernel now and run ``code`` in it (imports, say) before any notebook.
+
+        The next :meth:`acquire` resets the kernel first, so nothing ``code`` defined
+        reaches a notebook; what it imported stays loaded.
+        """
+        from jupyter_core.utils import run_sync
+
+        if self.km is None:
+            self._start()
+        reply = run_sync(self.kc.execute_interactive)(
+            code, silent=True, store_history=False, timeout=self.timeout, output_hook=_ignore
+        )
+        self._dirty = True  # the next acquire resets
+        if reply["content"]["status"] != "ok":
+            content = reply["content"]
+            raise KernelError(f"warm-up failed: {content.get('ename')}: {content.get('evalue')}")
 
     def release(self, ok: bool) -> None:
         """After a notebook: keep the kernel for the next one, or retire it."""
@@ -238,7 +262,7 @@ class WarmKernel:
             self.discard()
             raise KernelError(f"cannot start kernel {self.kernel_name!r}: {exc}") from exc
         kc.allow_stdin = False
-        self.km, self.kc, self.uses = km, kc, 0
+        self.km, self.kc, self.uses, self._dirty = km, kc, 0, False
         self.started += 1
 
     def _reset(self) -> None:
@@ -249,7 +273,7 @@ class WarmKernel:
             silent=True,
             store_history=False,
             timeout=self.timeout,
-            output_hook=lambda msg: None,
+            output_hook=_ignore,
         )
         if reply["content"]["status"] != "ok":
             content = reply["content"]

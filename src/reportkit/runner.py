@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -380,37 +379,107 @@ Executor = Callable[[Sequence[JobSpec], Callable[[JobResult], None]], list[JobRe
 DEFAULT_KERNEL_REUSE = 20
 
 
-def thread_executor(jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> Executor:
+class ThreadExecutor:
     """``jobs`` worker threads, each with a warm kernel used for up to ``kernel_reuse``
     reports in turn (see :mod:`reportkit.kernels`); ``kernel_reuse=1``: a fresh kernel
-    per report."""
+    per report.
 
-    def execute(specs: Sequence[JobSpec], done: Callable[[JobResult], None]) -> list[JobResult]:
+    :meth:`prepare` starts the workers before the jobs are known: each starts its
+    kernel and imports what the reports need, and Chromium starts, while the caller
+    computes the findings. Calling the executor hands it the jobs and waits for them;
+    the workers then shut their kernels down (each in its own thread) and end.
+    """
+
+    def __init__(self, jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> None:
+        self.jobs = max(1, jobs)
+        self.kernel_reuse = kernel_reuse
+        self._queue: Any = None
+        self._threads: list[threading.Thread] = []
+        self._results: list[JobResult] = []
+        self._done: Callable[[JobResult], None] = lambda result: None
+        self._lock = threading.Lock()
+
+    def prepare(self, lang: str = "zh-CN", formats: Sequence[str] = FORMATS) -> ThreadExecutor:
+        """Start the workers and warm them up (idempotent)."""
+        import queue
+
+        if self._threads:
+            return self
+        self._queue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(
+                target=self._work, args=(lang, tuple(formats)), name=f"report-{i}", daemon=True
+            )
+            for i in range(self.jobs)
+        ]
+        for thread in self._threads:
+            thread.start()
+        if "pdf" in formats:
+            threading.Thread(target=_start_printer_quietly, name="report-pdf", daemon=True).start()
+        return self
+
+    def __call__(
+        self, specs: Sequence[JobSpec], done: Callable[[JobResult], None]
+    ) -> list[JobResult]:
+        self.prepare(specs[0].lang if specs else "zh-CN", specs[0].formats if specs else ())
+        self._done = done
+        for spec in specs:
+            self._queue.put(spec)
+        return self.close()
+
+    def close(self) -> list[JobResult]:
+        """Let the workers finish what they hold, stop them, and return the results."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+        return self._results
+
+    def _work(self, lang: str, formats: tuple[str, ...]) -> None:
         from reportkit.kernels import WarmKernel
 
-        pending = list(reversed(specs))
-        lock = threading.Lock()
-        results: list[JobResult] = []
+        with WarmKernel(max_uses=self.kernel_reuse) as kernel:  # shut down in this thread
+            _warm_up(kernel, lang, formats)
+            while (spec := self._queue.get()) is not None:
+                result = run_job(spec, kernel)
+                with self._lock:
+                    self._results.append(result)
+                    self._done(result)
 
-        def worker() -> None:
-            with WarmKernel(max_uses=kernel_reuse) as kernel:  # shut down in its own thread
-                while True:
-                    with lock:
-                        if not pending:
-                            return
-                        spec = pending.pop()
-                    result = run_job(spec, kernel)
-                    with lock:
-                        results.append(result)
-                        done(result)
 
-        workers = max(1, min(jobs, len(specs)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as pool:
-            for fut in [pool.submit(worker) for _ in range(workers)]:
-                fut.result()
-        return results
+WARM_UP_CODE = """import reportkit.report as __rk_report, reportkit.flags as __rk_flags
+__rk_report.warm_up()
+del __rk_report, __rk_flags
+"""
 
-    return execute
+
+def _warm_up(kernel: Any, lang: str, formats: tuple[str, ...]) -> None:
+    """Start the kernel and import what reports use; build this thread's HTML exporter.
+
+    Failures are only logged: the first job then starts its kernel itself and reports
+    any error as its own.
+    """
+    try:
+        kernel.warm(WARM_UP_CODE)
+        if "html" in formats or "pdf" in formats:
+            from reportkit.render import html_exporter
+
+            html_exporter(lang)
+    except Exception as exc:
+        log.warning("warming up a report kernel failed: %s", exc)
+
+
+def _start_printer_quietly() -> None:
+    try:
+        _shared_printer()
+    except Exception as exc:  # the first PDF job reports it
+        log.warning("starting Chromium failed: %s", exc)
+
+
+def thread_executor(jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> ThreadExecutor:
+    """The local executor: see :class:`ThreadExecutor`."""
+    return ThreadExecutor(jobs, kernel_reuse)
 
 
 def run_reports(
@@ -435,23 +504,27 @@ def run_reports(
     ``kernel_reuse=1`` starts a fresh kernel per report. An ``executor`` of its own
     (a Dask cluster) starts a kernel per report.
     """
-    specs = plan_jobs(
-        settings,
-        report_date,
-        school_ids,
-        district_ids,
-        lang=lang,
-        formats=formats,
-        retries=retries,
-        timeout=timeout,
-    )
-    execute = executor or thread_executor(jobs, kernel_reuse)
+    local = thread_executor(jobs, kernel_reuse) if executor is None else None
+    execute: Executor = executor or local  # type: ignore[assignment]
     started = time.time()
     try:
+        if local is not None:
+            local.prepare(lang, formats)  # kernels and Chromium start while findings compute
+        specs = plan_jobs(
+            settings,
+            report_date,
+            school_ids,
+            district_ids,
+            lang=lang,
+            formats=formats,
+            retries=retries,
+            timeout=timeout,
+        )
         with _Progress(len(specs), progress) as bar:
             results = execute(specs, bar.advance)
     finally:
-        if executor is None:
+        if local is not None:
+            local.close()  # after an error in planning: stops the warm kernels
             close_printer()
     order = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
