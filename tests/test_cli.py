@@ -54,7 +54,9 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["run", "--date", "2020-02-28", "--kernel-reuse", "0"])
     assert exit_.value.code == 2
-    assert "--kernel-reuse: must be a whole number of 1 or more (got '0')" in capsys.readouterr().err
+    assert (
+        "--kernel-reuse: must be a whole number of 1 or more (got '0')" in capsys.readouterr().err
+    )
 
 
 def test_a_bad_config_is_one_clear_line(tmp_path, capsys):
