@@ -137,3 +137,31 @@ def test_a_failing_school_on_the_cluster_is_recorded_not_lost(
     assert status[("school", good)] == "ok"
     failed = next(j for j in result.jobs if j.id == bad)
     assert failed.error["ename"] == "AssertionError"
+
+
+@pytest.mark.timeout(300)
+def test_cluster_workers_reuse_a_warm_kernel_and_keep_nothing_between_schools(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from tests.test_kernels import LEAVE_STATE, PROBE, _notebook, _printed, _spec
+
+    nb = _notebook(tmp_path / "probe.ipynb", PROBE, LEAVE_STATE)
+    schools = ["s001", "s002", "s003"]
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        results = dask_executor(client, kernel_reuse=2)(
+            [_spec(tmp_path, s, nb) for s in schools], lambda r: None
+        )
+    by_id = {r.id: r for r in results}
+    assert all(by_id[s].status == "ok" for s in schools), results
+    printed = {s: _printed(by_id[s]) for s in schools}
+    assert printed["s001"]["pid"] == printed["s002"]["pid"] != printed["s003"]["pid"]
+    assert all(printed[s]["leftover"] == "[]" for s in schools)

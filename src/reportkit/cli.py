@@ -183,7 +183,7 @@ def _dask_executor(args: argparse.Namespace) -> Any:
         return None
     from reportkit.cluster import dask_executor
 
-    return dask_executor(args.dask)
+    return dask_executor(args.dask, kernel_reuse=args.kernel_reuse)
 
 
 def _print_run(result: Any) -> None:
