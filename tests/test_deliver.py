@@ -750,8 +750,34 @@ def test_reminders_skip_complete_schools(lite: Deployment, smtp_server: SmtpServ
                 }
             ],
         )
-    result = deliver.send_reminders(lite.settings, DAY, dry_run=True)
+    now = datetime.fromisoformat("2020-02-10T15:30:00+08:00")
+    result = deliver.send_reminders(lite.settings, DAY, dry_run=True, now=now)
     assert statuses(result) == {"reminder:s001": "dry_run"}
+
+
+def test_no_reminders_after_the_deadline(lite: Deployment, smtp_server: SmtpServer) -> None:
+    lite.configure(smtp_server)
+    # 16:30 in Shanghai is the deadline; a minute later a reminder would only confuse
+    late = datetime.fromisoformat("2020-02-10T08:31:00+00:00")
+    result = deliver.send_reminders(lite.settings, DAY, now=late)
+    assert statuses(result) == {
+        "reminder:s001": "past_deadline",
+        "reminder:s002": "past_deadline",
+    }
+    assert result.ok
+    assert smtp_server.received == []
+    assert lite.sent_rows() == []
+    assert "deadline 16:30 has passed (use --force to send anyway)" in "\n".join(
+        deliver.summary_lines(result)
+    )
+    on_time = datetime.fromisoformat("2020-02-10T08:29:00+00:00")
+    assert set(statuses(deliver.send_reminders(lite.settings, DAY, now=on_time)).values()) == {
+        "sent"
+    }
+    smtp_server.handler.clear()
+    forced = deliver.send_reminders(lite.settings, DAY, now=late, force=True)
+    assert set(statuses(forced).values()) == {"sent"}
+    assert len(smtp_server.received) == 3
 
 
 # -- the summary ---------------------------------------------------------------------

@@ -50,7 +50,13 @@ log = logging.getLogger("reportkit.deliver")
 
 Kind = Literal["school", "district", "reminder"]
 Status = Literal[
-    "sent", "skipped_already_sent", "changed_not_sent", "failed", "dry_run", "no_recipients"
+    "sent",
+    "skipped_already_sent",
+    "changed_not_sent",
+    "failed",
+    "dry_run",
+    "no_recipients",
+    "past_deadline",
 ]
 
 
@@ -425,6 +431,9 @@ def send_reminders(
     """Remind each school whose submission or people are missing: classes and counts.
 
     Sent once per school and day (``sent_log`` kind ``reminder``) unless ``force``.
+    A reminder is for before the school's deadline: once it has passed (at ``now``,
+    in the school's time zone) the school is listed as ``past_deadline`` and nothing
+    is sent, unless ``force``.
     """
     from reportkit.mailbody import reminder_body
 
@@ -433,15 +442,29 @@ def send_reminders(
     ids = [s.id for s in config.schools]
     findings = _findings(settings, config, report_date, ids, (), fresh=True)
     outgoing = []
+    late: list[MessageOutcome] = []
     for row in findings.schools.to_dict("records"):
         if row["submission"] != "missing" and not int(row["missing"] or 0):
             continue
         school = config.school(str(row["school_id"]))
-        at = now.astimezone(config.zone(school.id)) if now else datetime.now(config.zone(school.id))
+        zone = config.zone(school.id)
+        at = now.astimezone(zone) if now else datetime.now(zone)
+        deadline = datetime.combine(report_date, school.deadline_time(), tzinfo=zone)
+        if at >= deadline and not force:
+            late.append(
+                MessageOutcome(
+                    "reminder",
+                    school.id,
+                    school.name,
+                    "past_deadline",
+                    error=f"deadline {school.deadline} has passed (use --force to send anyway)",
+                )
+            )
+            continue
         out = Outgoing("reminder", school.id, school.name, report_date, list(school.recipients))
         out.body = reminder_body(findings, school, delivery, at, lang)
         outgoing.append(out)
-    return _run(
+    result = _run(
         settings,
         report_date,
         outgoing,
@@ -450,6 +473,8 @@ def send_reminders(
         resend_changed=False,
         sender=sender,
     )
+    result.outcomes.extend(late)
+    return result
 
 
 def _selection(
