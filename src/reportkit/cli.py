@@ -292,10 +292,10 @@ def cmd_daily(args: argparse.Namespace) -> int:
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     from reportkit import schedule
-    from reportkit.config import _hhmm
+    from reportkit.config import parse_hhmm
 
     try:
-        at = _hhmm(args.at)
+        at = parse_hhmm(args.at)
     except ValueError:
         print(f"reportkit: --at must be HH:MM (got {args.at!r})", file=sys.stderr)
         return EXIT_USAGE

@@ -38,6 +38,7 @@ __all__ = [
     "load_rules",
     "load_schools",
     "load_yaml_model",
+    "parse_hhmm",
     "project_settings",
 ]
 
@@ -57,7 +58,8 @@ def _safe_id(value: str) -> str:
     return value
 
 
-def _hhmm(value: Any) -> str:
+def parse_hhmm(value: Any) -> str:
+    """A time of day as "HH:MM" (from "9:05", "09:05" or YAML's minutes); ValueError if not."""
     if isinstance(value, int):  # YAML 1.1 reads 16:30 unquoted as 990 minutes
         value = f"{value // 60:02d}:{value % 60:02d}"
     if not isinstance(value, str) or not _HHMM.match(value.strip()):
@@ -104,7 +106,7 @@ class District(_Model):
     @field_validator("deadline", mode="before")
     @classmethod
     def _deadline(cls, v: Any) -> str:
-        return _hhmm(v)
+        return parse_hhmm(v)
 
     @field_validator("name")
     @classmethod
@@ -133,7 +135,7 @@ class School(_Model):
     @field_validator("deadline", "closing_time", mode="before")
     @classmethod
     def _times(cls, v: Any) -> str:
-        return _hhmm(v)
+        return parse_hhmm(v)
 
     @field_validator("name", "town")
     @classmethod
