@@ -24,18 +24,9 @@ __all__ = ["console_command", "launch_console"]
 
 
 def _console_notebook() -> Path:
-    from reportkit.errors import ReportkitError
+    from reportkit.runner import find_notebook
 
-    folder = os.environ.get("REPORTKIT_NOTEBOOKS")
-    bases = [Path(folder)] if folder else []
-    bases += [Path.cwd() / "notebooks", Path(__file__).resolve().parents[2] / "notebooks"]
-    for base in bases:
-        if (base / "officer_console.ipynb").exists():
-            return (base / "officer_console.ipynb").resolve()
-    raise ReportkitError(
-        f"notebook officer_console.ipynb not found in {', '.join(map(str, bases))}; "
-        "set REPORTKIT_NOTEBOOKS to the folder that holds it"
-    )
+    return find_notebook("officer_console.ipynb")
 
 
 def _absolute_db(url: str) -> str:

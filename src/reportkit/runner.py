@@ -38,6 +38,7 @@ __all__ = [
     "JobResult",
     "JobSpec",
     "RunResult",
+    "find_notebook",
     "notebook_path",
     "output_dir",
     "plan_jobs",
@@ -52,16 +53,24 @@ NOTEBOOKS = {"school": "school_daily.ipynb", "district": "district_daily.ipynb"}
 
 
 def notebook_path(kind: Literal["school", "district"]) -> Path:
-    """The notebook for a kind of report: ``$REPORTKIT_NOTEBOOKS`` or the project's ``notebooks/``."""
+    """The notebook for a kind of report (see :func:`find_notebook`)."""
+    return find_notebook(NOTEBOOKS[kind])
+
+
+def find_notebook(name: str) -> Path:
+    """A notebook of reportkit's: in ``$REPORTKIT_NOTEBOOKS``, ``./notebooks``, the
+    project's ``notebooks/`` (a source checkout), or the installed copy in
+    ``<prefix>/share/reportkit/notebooks`` (a wheel), first found first."""
     folder = os.environ.get("REPORTKIT_NOTEBOOKS")
     candidates = [Path(folder)] if folder else []
-    candidates += [Path(__file__).resolve().parents[2] / "notebooks", Path.cwd() / "notebooks"]
+    candidates += [Path.cwd() / "notebooks", Path(__file__).resolve().parents[2] / "notebooks"]
+    candidates += [Path(sys.prefix) / "share" / "reportkit" / "notebooks"]
     for base in candidates:
-        path = base / NOTEBOOKS[kind]
+        path = base / name
         if path.exists():
-            return path
+            return path.resolve()
     raise ReportkitError(
-        f"notebook {NOTEBOOKS[kind]} not found in {', '.join(map(str, candidates))}; "
+        f"notebook {name} not found in {', '.join(map(str, candidates))}; "
         "set REPORTKIT_NOTEBOOKS to the folder that holds it"
     )
 
