@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,4 +133,102 @@ def test_sqlite_values_read_back_through_sqlalchemy(sqlite_url):
     assert stored["00005"].absent is True
     assert stored["00000"].reported_at == pd.Timestamp("2020-02-10 07:30:00").to_pydatetime()
     assert str(stored["00000"].date) == "2020-02-10"
+    engine.dispose()
+
+
+def test_row_hash_values_do_not_change_across_versions():
+    # stored hashes decide "unchanged" on re-ingest: a new formula would mark every row updated
+    rows = checkin_rows(3)
+    rows.loc[3, "name"] = "张三"
+    rows.loc[4, "temperature"] = np.nan
+    rows.loc[4, "reported_at"] = pd.NaT
+    rows.loc[2, "absent"] = True
+    assert list(bulk.row_hash(rows)) == ["92401587ac1027ca", "93162335b09e8c66", "c71745d1fa62c290"]
+
+
+def _mixed_rows(n: int) -> pd.DataFrame:
+    """Rows of two schools in scrambled order, with every kind of missing value."""
+    rows = checkin_rows(n)
+    rng = np.random.default_rng(7)
+    rows["school_id"] = np.where(np.arange(n) % 3 == 0, "s002", "s001").astype(object)
+    rows["session"] = np.where(np.arange(n) % 2 == 0, "morning", "noon").astype(object)
+    rows["name"] = np.where(np.arange(n) % 4 == 0, None, "张三").astype(object)
+    rows["temperature"] = np.where(np.arange(n) % 5 == 0, np.nan, 36.6)
+    rows["absent"] = np.arange(n) % 6 == 0
+    rows["absence_reason"] = np.where(rows["absent"], "illness", None).astype(object)
+    rows["symptoms_other"] = np.where(np.arange(n) % 7 == 0, "肚子疼", "").astype(object)
+    stamps = rows["reported_at"].to_numpy().copy()
+    stamps[::8] = np.datetime64("NaT")
+    stamps[1::8] += np.timedelta64(123456, "us")
+    rows["reported_at"] = stamps
+    return rows.iloc[rng.permutation(n)]
+
+
+def _stored(conn) -> list[tuple]:
+    """Every stored value with its SQLite storage class, bar the write time."""
+    names = [c.name for c in store.checkins.c if c.name != "updated_at"]
+    columns = ", ".join(f'"{c}", typeof("{c}")' for c in names)
+    query = f"SELECT {columns} FROM checkins ORDER BY school_id, person_id, date, session"
+    return [tuple(r) for r in conn.exec_driver_sql(query)]
+
+
+def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path, monkeypatch):
+    """The driver-level path (ints for bools, NaN for NULL, shared parameters) and the
+    index-rebuilding path for big loads store exactly what SQLAlchemy's insert stores."""
+    rows = _mixed_rows(157)  # more than one statement and batch, and a remainder
+    fixed = {"source_file": "f.csv", "updated_at": store.utcnow()}
+    reference = store.connect(f"sqlite:///{tmp_path / 'reference.db'}")
+    hashed = rows.assign(row_hash=bulk.row_hash(rows), source_row=rows.index)
+    records = [
+        {
+            **{k: (None if pd.isna(v) else v) for k, v in r.items()},
+            "date": pd.Timestamp(r["date"]).date(),
+            "reported_at": None if pd.isna(r["reported_at"]) else r["reported_at"].to_pydatetime(),
+            **fixed,
+        }
+        for r in hashed.to_dict("records")
+    ]
+    with reference.begin() as conn:
+        store.upsert(conn, store.checkins, records)
+        expected = _stored(conn)
+    assert {t for r in expected for t in r[1::2]} == {"text", "integer", "real", "null"}
+    monkeypatch.setattr(bulk, "_ROWS_PER_STATEMENT", 10)
+    monkeypatch.setattr(bulk, "_ROWS_PER_BATCH", 40)
+    for label, rebuild_min in (("small", 10**9), ("big", 10)):
+        monkeypatch.setattr(bulk, "_REBUILD_MIN_ROWS", rebuild_min)
+        engine = store.connect(f"sqlite:///{tmp_path / f'{label}.db'}")
+        with engine.begin() as conn:
+            status = bulk.write_rows(conn, store.checkins, KEYS, rows, fixed)
+            assert list(status) == ["inserted"] * len(rows)
+            assert _stored(conn) == expected, label
+        # read back the way the report modules read
+        day = pd.Timestamp("2020-02-10").date()
+        frame = store.load_checkins(engine, day, day)
+        assert frame["reported_at"].isna().sum() == rows["reported_at"].isna().sum()
+        assert frame["absent"].sum() == rows["absent"].sum()
+        engine.dispose()
+    reference.dispose()
+
+
+def test_sqlite_none_in_a_not_null_column_is_still_refused(sqlite_url):
+    engine = store.connect(sqlite_url)
+    rows = checkin_rows(3)
+    rows.loc[3, "symptoms"] = None
+    with pytest.raises(sqlite3.IntegrityError, match=r"checkins\.symptoms"), engine.begin() as conn:
+        bulk.write_rows(conn, store.checkins, KEYS, rows, constants())
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.checkins)).scalar() == 0
+    engine.dispose()
+
+
+def test_sqlite_a_key_with_one_value_and_a_null_is_not_shared(sqlite_url):
+    # one school on every row but one: that row must not take the school bound once
+    engine = store.connect(sqlite_url)
+    rows = checkin_rows(3)
+    rows.loc[3, "school_id"] = None
+    with (
+        pytest.raises(sqlite3.IntegrityError, match=r"checkins\.school_id"),
+        engine.begin() as conn,
+    ):
+        bulk.write_rows(conn, store.checkins, KEYS, rows, constants())
     engine.dispose()

@@ -3,9 +3,10 @@
 :func:`write_rows` takes a file's canonical rows, hashes each row's values,
 compares the hashes with what is stored under the same keys (one query), and
 writes only new and changed rows. On SQLite it sorts them in key order and
-hands them to the driver's ``executemany`` as an iterator, inside the caller's
-transaction, in the text formats SQLAlchemy itself writes, so that every other
-module reads them back as usual; elsewhere (PostgreSQL) it uses
+hands them to the driver's ``executemany`` in batches, inside the caller's
+transaction, as the values SQLAlchemy itself writes (bound in the types the
+driver binds fastest), so that every other module reads them back as usual;
+elsewhere (PostgreSQL) it uses
 :func:`reportkit.store.upsert`. :func:`write_issues` records quarantined rows
 and data-quality findings with a message in Chinese and English, skipping those
 already recorded (unique per file, row, column and reason).
@@ -14,6 +15,7 @@ already recorded (unique per file, row, column and reason).
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from datetime import date, datetime
 from typing import Any
 
@@ -175,14 +177,14 @@ def row_hash(rows: pd.DataFrame) -> np.ndarray:
             + (hashed >> np.uint64(2))
         )
     octets = hashed.astype(">u8").view(np.uint8).reshape(-1, 8)
-    digits = np.empty((len(hashed), 16), dtype=np.uint8)
+    digits = np.empty((len(hashed), 16), dtype=np.uint32)  # UCS-4, as numpy's str dtype
     digits[:, 0::2] = _HEX[octets >> 4]
     digits[:, 1::2] = _HEX[octets & 15]
-    return digits.view("S16").ravel().astype("U16").astype(object)
+    return digits.view("U16").ravel().astype(object)
 
 
 _HASH_KEY = "reportkit.row.v1"  # 16 characters, as SipHash needs
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8).astype(np.uint32)
 
 
 def _hashable(values: pd.Series) -> np.ndarray:
@@ -192,7 +194,7 @@ def _hashable(values: pd.Series) -> np.ndarray:
         return array.astype("datetime64[us]").view("i8")
     if array.dtype.kind in "bfi":
         return array
-    return array.astype(object)  # strings; missing values hash alike (categorized)
+    return array.astype(object, copy=False)  # strings; missing values hash alike (categorized)
 
 
 def stored_hashes(
@@ -215,7 +217,10 @@ def stored_hashes(
         return np.full(len(rows), None, dtype=object)
     if "date" in stored:
         stored["date"] = stored["date"].map(lambda d: d.isoformat())
-    merged = rows[keys].merge(stored, how="left", on=keys, validate="one_to_one")
+    # keys are unique on both sides (the primary key; rows deduplicated before)
+    merged = rows[keys].merge(stored, how="left", on=keys)
+    if len(merged) != len(rows):
+        raise ValueError(f"rows repeat a key of {table.name}: {keys}")
     return merged["stored"].to_numpy(dtype=object)
 
 
@@ -229,44 +234,90 @@ def _upsert(
     """Insert or replace rows by key; a raw ``executemany`` on SQLite, for speed."""
     if rows.empty:
         return
-    sqlite = conn.dialect.name == "sqlite"
-    names = [*rows.columns, *constants]
-    order = slice(None)
-    if sqlite:  # in key order: the primary key index is appended to, not scattered over
-        order = np.lexsort([pd.factorize(rows[k], sort=True)[0] for k in reversed(keys)])
-        constants = {c: _sqlite_datetime(v) for c, v in constants.items()}
-    columns: list[Any] = [_db_values(rows[c], c, sqlite)[order] for c in rows.columns]
-    columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
-    if not sqlite:
-        records = [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
-        store.upsert(conn, table, records)
+    if conn.dialect.name == "sqlite":
+        _sqlite_upsert_rows(conn, table, keys, rows, constants)
         return
-    # the driver's own connection, inside this transaction: takes the rows as an iterator
+    names = [*rows.columns, *constants]
+    columns: list[Any] = [_db_values(rows[c], c) for c in rows.columns]
+    columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
+    records = [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
+    store.upsert(conn, table, records)
+
+
+# rows per INSERT statement (if the parameter limit allows) and per executemany call
+_ROWS_PER_STATEMENT = 100
+_ROWS_PER_BATCH = 20_000
+
+
+def _sqlite_upsert_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    rows: pd.DataFrame,
+    constants: dict[str, Any],
+) -> None:
+    """Upsert on SQLite through the driver's ``executemany``, inside the caller's
+    transaction, in the formats SQLAlchemy itself writes.
+
+    Rows go in key order (the primary key index is appended to, not scattered
+    over), many rows per statement with the constants bound once per statement,
+    and every value of a type the driver binds without an adapter lookup (which
+    costs more than the insert): int for bool, NaN for NULL.
+    """
     driver = conn.connection.driver_connection
     if not driver.in_transaction:
         driver.execute("BEGIN")  # pysqlite would run the DDL below outside a transaction
     rebuild = _indexes_to_rebuild(driver, table, len(rows))
     for index in rebuild:
         index.drop(conn)
-    # several rows per statement: fewer virtual-machine runs (parameters stay <= 999)
-    per = max(1, min(50, 999 // len(names)))
-    tuples = zip(*columns, strict=True)
-    blocks = (
-        tuple(itertools.chain.from_iterable(itertools.islice(tuples, per)))
-        for _ in range(len(rows) // per)
-    )
-    driver.executemany(_sqlite_upsert(table, names, keys, per), blocks)
-    driver.executemany(_sqlite_upsert(table, names, keys, 1), tuples)  # the rest
+    # key order; a key column with one value (the school, say) is bound once per statement
+    codes = {k: pd.factorize(rows[k], sort=True) for k in keys}
+    shared = {
+        k: uniques[0]
+        for k, (found, uniques) in codes.items()
+        if len(uniques) == 1 and (found >= 0).all()  # no NULL either
+    }
+    shared.update(constants)
+    varying = [k for k in reversed(keys) if k not in shared]
+    order = np.lexsort([codes[k][0] for k in varying]) if varying else np.arange(len(rows))
+    own = [c for c in rows.columns if c not in shared]
+    columns = [_sqlite_column(rows[c].to_numpy()) for c in own]
+    nullable = [table.c[c].nullable for c in own]
+    head = [_sqlite_constant(value) for value in shared.values()]
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(_ROWS_PER_STATEMENT, (limit - len(head)) // max(1, len(columns))))
+    names = [*own, *shared]
+    many = _sqlite_upsert(table, names, len(head), keys, per)
+    one = _sqlite_upsert(table, names, len(head), keys, 1)
+    step = max(per, _ROWS_PER_BATCH // per * per)  # converted a batch at a time, in cache
+    block = np.empty((min(step, len(rows)), len(columns)), dtype=object)
+    for start in range(0, len(rows), step):
+        picked = order[start : start + step]
+        part = block[: len(picked)]
+        for j, values in enumerate(columns):
+            part[:, j] = _sqlite_values(values[picked], nullable[j])
+        full = len(picked) // per * per
+        statements = part[:full].reshape(-1, per * len(columns)).tolist()
+        driver.executemany(many, [head + params for params in statements])
+        driver.executemany(one, [head + params for params in part[full:].tolist()])
     for index in rebuild:
         index.create(conn)
 
 
-def _sqlite_upsert(table: sa.Table, names: list[str], keys: list[str], rows: int) -> str:
+def _sqlite_upsert(
+    table: sa.Table, names: list[str], shared: int, keys: list[str], rows: int
+) -> str:
+    """An upsert of ``rows`` rows; the last ``shared`` columns of ``names`` take the
+    statement's first parameters on every row, each row's own values follow."""
     quoted = {c: f'"{c}"' for c in names}
-    values = f"({', '.join('?' * len(names))})"
+    own = len(names) - shared
+    values = []
+    for row in range(rows):
+        numbers = [shared + row * own + j + 1 for j in range(own)] + list(range(1, shared + 1))
+        values.append(f"({', '.join(f'?{n}' for n in numbers)})")
     return (
         f'INSERT INTO "{table.name}" ({", ".join(quoted.values())}) '
-        f"VALUES {', '.join([values] * rows)} "
+        f"VALUES {', '.join(values)} "
         f"ON CONFLICT ({', '.join(quoted[k] for k in keys)}) DO UPDATE SET "
         + ", ".join(f"{q} = excluded.{q}" for c, q in quoted.items() if c not in keys)
     )
@@ -285,31 +336,60 @@ def _indexes_to_rebuild(driver: Any, table: sa.Table, new_rows: int) -> list[sa.
     return sorted(table.indexes, key=lambda i: i.name) if new_rows > stored else []
 
 
-def _sqlite_datetime(value: Any) -> Any:
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
+def _sqlite_column(array: np.ndarray) -> np.ndarray:
+    """A column in the type SQLite stores: datetimes as the text SQLAlchemy's SQLite
+    DateTime writes and reads (each distinct time formatted once), bool as 0/1."""
+    if array.dtype.kind == "M":
+        codes, uniques = pd.factorize(array.astype("datetime64[us]"))
+        text = np.datetime_as_string(uniques, unit="us")
+        if len(text):
+            text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the 'T'
+        return np.append(text.astype(object), None)[codes]  # code -1 (NaT): None
+    if array.dtype.kind == "b":
+        return array.astype(np.int64)
+    return array
 
 
-def _db_values(values: pd.Series, column: str, sqlite: bool) -> np.ndarray:
-    """A column as the DBAPI wants it: SQLAlchemy's SQLite text formats, or Python objects."""
+def _sqlite_values(array: np.ndarray, nullable: bool) -> np.ndarray:
+    """Values as the SQLite driver binds them without its adapter lookup (which costs
+    more than the insert): NaN for NULL, which SQLite binds as NULL. A None in a NOT
+    NULL column is left for the constraint to reject."""
+    if array.dtype.kind != "O" or not nullable:
+        return array  # Python float and int once in an object array; NaN is NULL
+    missing = pd.isna(array)  # text: str or None by construction (per_unique, clean)
+    if missing.any():
+        array = array.copy()
+        array[missing] = _NULL
+    return array
+
+
+_NULL = float("nan")  # bound as NULL by SQLite, without the driver's adapter lookup
+
+
+def _sqlite_constant(value: Any) -> Any:
+    if value is None:
+        return _NULL
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _db_values(values: pd.Series, column: str) -> np.ndarray:
+    """A column as psycopg wants it: Python objects, None for missing."""
     array = values.to_numpy()
     if array.dtype.kind == "M":
-        if sqlite:  # the text SQLAlchemy's SQLite DateTime writes and reads
-            text = np.datetime_as_string(array.astype("datetime64[us]"), unit="us")
-            text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the 'T'
-            out = text.astype(object)
-        else:
-            out = array.astype("datetime64[us]").astype(object)
+        out = array.astype("datetime64[us]").astype(object)
         out[pd.isna(array)] = None
         return out
-    if column == "date" and not sqlite:
+    if column == "date":
         return per_unique(values, lambda v: (_iso_date(v),), 1)[0]
     if array.dtype.kind == "f":
         out = array.astype(object)
         out[np.isnan(array)] = None
         return out
-    if array.dtype.kind in "bi":
-        return array.astype(object)  # Python bool and int, not numpy scalars
-    return array.astype(object)  # text: str or None by construction (per_unique, clean)
+    return array.astype(object)  # Python bool, int and str (or None), not numpy scalars
 
 
 def _iso_date(value: Any) -> date | None:

@@ -280,6 +280,8 @@ class _Batch:
     def quarantine(self, mask: Any, reason: Reason, column: str, values: Any = None) -> None:
         """Quarantine the rows of ``mask`` not quarantined already (the first reason wins)."""
         new = np.asarray(mask, dtype=bool) & self.alive
+        if not new.any():
+            return
         self.alive &= ~new
         self.q_reason[new] = reason
         self.q_column[new] = column
@@ -390,39 +392,40 @@ class _Batch:
 
     def issue_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(quarantined rows, findings of kept rows), with school, person and date."""
-        context = pd.DataFrame(
-            {
-                "school_id": self.school_id.to_numpy(),
-                "person_id": self.get("person_id").to_numpy(),
-                "date": self.dates.to_numpy(),
-            },
-            index=self.index,
-        )
-        mask = ~self.alive
+        context = {
+            "school_id": self.school_id.to_numpy(),
+            "person_id": self.get("person_id").to_numpy(),
+            "date": self.dates.to_numpy(),
+        }
+        at = np.flatnonzero(~self.alive)
         quarantined = pd.DataFrame(
             {
-                "row": self.index[mask],
-                "column": self.q_column[mask],
-                "value": self.q_value[mask],
-                "reason": self.q_reason[mask],
+                "row": self.index[at],
+                "column": self.q_column[at],
+                "value": self.q_value[at],
+                "reason": self.q_reason[at],
+                **{name: values[at] for name, values in context.items()},
             }
-        ).join(context, on="row")
-        raw = self.table.frame.loc[mask]
+        )
+        raw = self.table.frame.iloc[at]
         quarantined["raw"] = [
             json.dumps(dict(zip(raw.columns, _nulls(r), strict=True)), ensure_ascii=False)
             for r in raw.itertuples(index=False)
         ]
-        findings = pd.concat(
-            [pd.DataFrame(columns=["row", "column", "value", "reason"]), *self.findings],
-            ignore_index=True,
-        )
+        columns = ["row", "column", "value", "reason"]
+        if not self.findings:
+            return quarantined, pd.DataFrame(columns=[*columns, *context], dtype=object)
+        findings = pd.concat(self.findings, ignore_index=True)[columns]
+        pos = self.index.get_indexer(findings["row"])  # -1: the header row
         header = (findings["row"] == self.table.header_row).to_numpy()
-        on_kept = findings["row"].isin(self.index[self.alive]).to_numpy()
-        findings = findings[on_kept | header].join(context, on="row")
-        header = (findings["row"] == self.table.header_row).to_numpy()
+        on_kept = (pos >= 0) & self.alive[pos]
+        keep = on_kept | header
+        findings, pos, header = findings[keep], pos[keep], header[keep]
+        for name, values in context.items():  # None where the row is the header
+            findings[name] = np.append(values.astype(object), None)[pos]
         if header.any():  # a file-level finding is shown with the file's latest day
-            schools = context["school_id"].dropna().unique()
-            dates = context["date"].dropna()
+            schools = pd.unique(context["school_id"][pd.notna(context["school_id"])])
+            dates = context["date"][pd.notna(context["date"])]
             findings.loc[header, "school_id"] = schools[0] if len(schools) == 1 else None
             findings.loc[header, "date"] = dates.max() if len(dates) else None
         return quarantined, findings
