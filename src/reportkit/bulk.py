@@ -278,7 +278,11 @@ def _sqlite_upsert_rows(
         if len(uniques) == 1 and (found >= 0).all()  # no NULL either
     }
     shared.update(constants)
-    varying = [k for k in reversed(keys) if k not in shared]
+    # the primary key's own column order is the order rows lie in
+    primary = [c.name for c in table.primary_key.columns]
+    varying = [
+        k for k in reversed(primary if set(primary) == set(keys) else keys) if k not in shared
+    ]
     order = np.lexsort([codes[k][0] for k in varying]) if varying else np.arange(len(rows))
     own = [c for c in rows.columns if c not in shared]
     columns = [_sqlite_column(rows[c].to_numpy()) for c in own]
@@ -330,7 +334,7 @@ def _indexes_to_rebuild(driver: Any, table: sa.Table, new_rows: int) -> list[sa.
     """Secondary indexes cheaper to build again than to update: a big load into a
     table smaller than it (SQLite sorts once instead of inserting row by row).
     Dropped and created in the same transaction, so readers never miss them."""
-    if new_rows < _REBUILD_MIN_ROWS:
+    if new_rows < _REBUILD_MIN_ROWS or not table.indexes:
         return []
     stored = driver.execute(f'SELECT max(rowid) FROM "{table.name}"').fetchone()[0] or 0
     return sorted(table.indexes, key=lambda i: i.name) if new_rows > stored else []
