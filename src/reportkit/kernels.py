@@ -30,7 +30,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
-__all__ = ["ENGINE", "RESET_CODE", "KernelError", "WarmKernel", "WarmKernelEngine"]
+__all__ = ["ENGINE", "KERNEL_ARGS", "RESET_CODE", "KernelError", "WarmKernel", "WarmKernelEngine"]
 
 log = logging.getLogger("reportkit.kernels")
 

@@ -414,6 +414,7 @@ class ThreadExecutor:
 
         if self._threads:
             return self
+        self._results = []  # one batch per start
         self._queue = queue.SimpleQueue()
         self._threads = [
             threading.Thread(
