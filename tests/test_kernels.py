@@ -211,3 +211,14 @@ def test_warm_kernels_stop_when_planning_fails(tmp_path, demo_settings):
     while set(_kernel_children()) - before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert set(_kernel_children()) - before == set()
+
+
+def test_a_kernel_that_hangs_warming_up_is_replaced(tmp_path):
+    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+    with WarmKernel(max_uses=5, timeout=2.0) as kernel:
+        with pytest.raises(TimeoutError):
+            kernel.warm("import time\ntime.sleep(30)")
+        assert kernel.km is None  # shut down, not kept busy
+        result = runner.run_job(_spec(tmp_path, "s001", nb), kernel)
+    assert result.status == "ok"
+    assert kernel.started == 2

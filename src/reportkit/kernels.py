@@ -207,10 +207,14 @@ class WarmKernel:
 
         if self.km is None:
             self._start()
-        reply = run_sync(self.kc.execute_interactive)(
-            code, silent=True, store_history=False, timeout=self.timeout, output_hook=_ignore
-        )
         self._dirty = True  # the next acquire resets
+        try:
+            reply = run_sync(self.kc.execute_interactive)(
+                code, silent=True, store_history=False, timeout=self.timeout, output_hook=_ignore
+            )
+        except Exception:  # a kernel that hung or died warming up is not kept
+            self.discard()
+            raise
         if reply["content"]["status"] != "ok":
             content = reply["content"]
             raise KernelError(f"warm-up failed: {content.get('ename')}: {content.get('evalue')}")
