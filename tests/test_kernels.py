@@ -222,3 +222,33 @@ def test_a_kernel_that_hangs_warming_up_is_replaced(tmp_path):
         result = runner.run_job(_spec(tmp_path, "s001", nb), kernel)
     assert result.status == "ok"
     assert kernel.started == 2
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_worker_that_dies_leaves_its_reports_recorded(tmp_path, monkeypatch):
+    from reportkit import workers
+
+    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+
+    def broken_worker(self, lang, formats):
+        raise RuntimeError("worker thread crashed")
+
+    monkeypatch.setattr(workers.ThreadExecutor, "_work", broken_worker)
+    seen: list[str] = []
+    results = runner.thread_executor(1)(
+        [_spec(tmp_path, s, nb) for s in ("s001", "s002")], lambda r: seen.append(r.id)
+    )
+    assert sorted(r.id for r in results) == ["s001", "s002"]
+    assert {r.status for r in results} == {"failed"}
+    assert results[0].error["ename"] == "WorkerError"
+    assert sorted(seen) == ["s001", "s002"]
+
+
+def test_a_failing_progress_display_does_not_stop_the_batch(tmp_path):
+    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+
+    def display(result):
+        raise ValueError("terminal gone")
+
+    results = runner.thread_executor(1)([_spec(tmp_path, s, nb) for s in ("s001", "s002")], display)
+    assert sorted((r.id, r.status) for r in results) == [("s001", "ok"), ("s002", "ok")]

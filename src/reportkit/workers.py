@@ -73,7 +73,17 @@ class ThreadExecutor:
         self._done = done
         for spec in specs:
             self._queue.put(spec)
-        return self.close()
+        results = self.close()
+        # a worker thread that died (it should not) leaves its reports recorded, not lost
+        ran = {(r.kind, r.id) for r in results}
+        for spec in specs:
+            if (spec.kind, spec.target_id) not in ran:
+                error = {"cell_index": None, "ename": "WorkerError"}
+                error["evalue"] = "no worker was left to run this report"
+                result = JobResult(spec.kind, spec.target_id, "failed", 0.0, 0, {}, error)
+                results.append(result)
+                done(result)
+        return results
 
     def close(self) -> list[JobResult]:
         """Let the workers finish what they hold, stop them, and return the results."""
@@ -93,7 +103,10 @@ class ThreadExecutor:
                 result = run_job(spec, kernel)
                 with self._lock:
                     self._results.append(result)
-                    self._done(result)
+                    try:
+                        self._done(result)
+                    except Exception:  # a progress display must not stop the batch
+                        log.exception("reporting %s %s failed", spec.kind, spec.target_id)
 
 
 WARM_UP_CODE = """import reportkit.report as __rk_report, reportkit.flags as __rk_flags
