@@ -221,8 +221,10 @@ def _error_summary(exc: BaseException, executed: Path | None = None) -> dict[str
             "ename": exc.ename,
             "evalue": str(exc.evalue)[:500],
         }
+    # a timeout or a dead kernel (nbclient's errors) stopped in a cell the kept notebook marks
+    stopped = type(exc).__module__.startswith("nbclient")
     return {
-        "cell_index": _failed_cell(executed),
+        "cell_index": _failed_cell(executed) if stopped else None,
         "ename": type(exc).__name__,
         "evalue": str(exc)[:500],
     }
