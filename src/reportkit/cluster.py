@@ -6,9 +6,10 @@ the store reachable by its URL (PostgreSQL: a SQLite file is local to one
 machine) and the outputs folder shared; each worker process keeps one Chromium
 for its PDFs, and each worker thread a warm kernel for up to ``kernel_reuse``
 reports in turn, reset between them (:mod:`reportkit.kernels`; a kernel whose
-parent process dies exits with it). Failure isolation is the runner's own (:func:`run_job` never raises
-for a report's failure); a worker that dies mid-batch is Dask's business: the
-scheduler re-runs its tasks on the workers that remain, so no school is lost.
+parent process dies exits with it). Failure isolation is the runner's own
+(:func:`run_job` never raises for a report's failure); a worker that dies
+mid-batch is Dask's business: the scheduler re-runs its tasks on the workers
+that remain, so no school is lost.
 
 Nothing of Dask is imported unless this module is used.
 """
