@@ -266,3 +266,58 @@ def test_sqlite_a_key_with_one_value_and_a_null_is_not_shared(sqlite_url):
     ):
         bulk.write_rows(conn, store.checkins, KEYS, rows, constants())
     engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_cluster):
+    from tests.conftest import _new_pg_db
+
+    engine = store.connect(_new_pg_db(pg_cluster))
+    yield engine
+    engine.dispose()
+
+
+def _pg_stored(conn) -> list[tuple]:
+    names = ", ".join(f'"{c.name}"' for c in store.checkins.c)
+    return [
+        tuple(r)
+        for r in conn.exec_driver_sql(
+            f"SELECT {names} FROM checkins ORDER BY school_id, person_id, date, session"
+        )
+    ]
+
+
+def test_postgres_copy_path_stores_what_the_insert_path_stores(pg_engine, monkeypatch):
+    rows = _mixed_rows(157)
+    rows.loc[rows.index[3], "symptoms_other"] = 'tab\there, "quote", back\\slash\nnewline'
+    fixed = {"source_file": "f.csv", "updated_at": store.utcnow()}
+    stored = {}
+    for label, threshold in (("insert", 10**9), ("copy", 1)):
+        monkeypatch.setattr(bulk, "_COPY_MIN_ROWS", threshold)
+        with pg_engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM checkins")
+            status = bulk.write_rows(conn, store.checkins, KEYS, rows, fixed)
+            assert list(status) == ["inserted"] * len(rows)
+            # twice in one transaction: the staging table is emptied, not duplicated
+            again = rows.assign(name="李四")
+            status = bulk.write_rows(conn, store.checkins, KEYS, again, fixed)
+            assert set(status) == {"updated"}
+            stored[label] = _pg_stored(conn)
+    assert len(stored["copy"]) == len(rows)
+    assert stored["copy"] == stored["insert"]
+    assert any(r[7] == 'tab\there, "quote", back\\slash\nnewline' for r in stored["copy"])
+    reasons = {r[9] for r in stored["copy"]}
+    assert reasons == {"illness", None}  # a missing text is NULL, never the text 'NaN'
+
+
+def test_postgres_copy_path_refuses_a_null_key_like_the_insert_path(pg_engine, monkeypatch):
+    monkeypatch.setattr(bulk, "_COPY_MIN_ROWS", 1)
+    rows = checkin_rows(5)
+    rows.loc[rows.index[2], "session"] = None
+    with (
+        pytest.raises(sa.exc.IntegrityError, match=r"null value"),
+        pg_engine.begin() as conn,
+    ):
+        bulk.write_rows(conn, store.checkins, KEYS, rows, constants())
+    with pg_engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.checkins)).scalar() == 0

@@ -237,11 +237,60 @@ def _upsert(
     if conn.dialect.name == "sqlite":
         _sqlite_upsert_rows(conn, table, keys, rows, constants)
         return
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
+        _postgres_copy_upsert(conn, table, keys, rows, constants)
+        return
     names = [*rows.columns, *constants]
     columns: list[Any] = [_db_values(rows[c], c) for c in rows.columns]
     columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
     records = [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
     store.upsert(conn, table, records)
+
+
+_COPY_MIN_ROWS = 1_000  # below this, one INSERT ... ON CONFLICT is as quick as COPY
+
+
+def _postgres_copy_upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    rows: pd.DataFrame,
+    constants: dict[str, Any],
+) -> None:
+    """Upsert on PostgreSQL: ``COPY`` into a temporary table, then one
+    ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``, inside the caller's transaction.
+
+    psycopg's ``COPY`` takes the same Python values as its ``INSERT`` (``date``,
+    ``datetime``, ``None``), so what is stored is the same as through
+    :func:`reportkit.store.upsert`.
+    """
+    names = [*rows.columns, *constants]
+    columns: list[Any] = [_db_values(rows[c], c) for c in rows.columns]
+    columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
+    quoted = {c: f'"{c}"' for c in names}
+    listed = ", ".join(quoted.values())
+    staging = f'"_load_{table.name}"'
+    conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE "{table.name}") ON COMMIT DROP'
+    )
+    conn.exec_driver_sql(f"TRUNCATE {staging}")
+    statement = f"COPY {staging} ({listed}) FROM STDIN"
+    driver = conn.connection.driver_connection
+    try:
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            for record in zip(*columns, strict=True):
+                copy.write_row(record)
+    except Exception as exc:  # as SQLAlchemy raises the same error from an INSERT
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+        raise
+    updates = ", ".join(f"{q} = excluded.{q}" for c, q in quoted.items() if c not in keys)
+    conn.exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({listed}) SELECT {listed} FROM {staging} '
+        f"ON CONFLICT ({', '.join(quoted[k] for k in keys)}) DO UPDATE SET {updates}"
+    )
 
 
 # rows per INSERT statement (if the parameter limit allows) and per executemany call
@@ -393,7 +442,10 @@ def _db_values(values: pd.Series, column: str) -> np.ndarray:
         out = array.astype(object)
         out[np.isnan(array)] = None
         return out
-    return array.astype(object)  # Python bool, int and str (or None), not numpy scalars
+    out = array.astype(object)  # Python bool, int and str, not numpy scalars
+    if array.dtype.kind == "O":
+        out[pd.isna(array)] = None  # a NaN in a text column is NULL, never the text 'NaN'
+    return out
 
 
 def _iso_date(value: Any) -> date | None:
