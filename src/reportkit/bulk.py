@@ -247,7 +247,7 @@ def _upsert(
     store.upsert(conn, table, records)
 
 
-_COPY_MIN_ROWS = 1_000  # below this, one INSERT ... ON CONFLICT is as quick as COPY
+_COPY_MIN_ROWS = 1_000  # smaller writes keep the plain INSERT ... ON CONFLICT
 
 
 def _postgres_copy_upsert(
