@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,24 @@ from reportkit.cluster import dask_executor
 pytestmark = pytest.mark.slow
 
 DAY = date(2020, 2, 28)
+
+
+@contextlib.contextmanager
+def _loopback_cluster(workers: int, threads: int) -> Iterator[Any]:
+    """A real Dask cluster of worker processes on loopback, and a client of it."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
 
 
 def test_without_dask_nothing_of_dask_is_imported():
@@ -35,8 +56,6 @@ def test_without_dask_nothing_of_dask_is_imported():
 
 @pytest.mark.timeout(600)
 def test_run_on_a_local_cluster_survives_a_killed_worker(small_demo, demo_settings):
-    from distributed import Client, LocalCluster
-
     events = small_demo.events
     schools = sorted(
         {
@@ -46,16 +65,7 @@ def test_run_on_a_local_cluster_survives_a_killed_worker(small_demo, demo_settin
             events["cluster"][0],
         }
     )
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with _loopback_cluster(workers=2, threads=1) as client:
         pids = client.run(os.getpid)
         execute = dask_executor(client)
         killed: list[int] = []
@@ -101,7 +111,6 @@ def test_a_failing_school_on_the_cluster_is_recorded_not_lost(
     import shutil
 
     import nbformat
-    from distributed import Client, LocalCluster
 
     notebooks = tmp_path / "notebooks"
     shutil.copytree(runner.notebook_path("school").parent, notebooks)
@@ -111,16 +120,7 @@ def test_a_failing_school_on_the_cluster_is_recorded_not_lost(
     nbformat.write(nb, notebooks / "school_daily.ipynb")
     monkeypatch.setenv("REPORTKIT_NOTEBOOKS", str(notebooks))
     good = small_demo.events["zero_report_school"]
-    with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=2,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with _loopback_cluster(workers=1, threads=2) as client:
         # the worker process inherits the notebook folder through its environment
         client.run(os.environ.__setitem__, "REPORTKIT_NOTEBOOKS", str(notebooks))
         result = runner.run_reports(
@@ -141,22 +141,11 @@ def test_a_failing_school_on_the_cluster_is_recorded_not_lost(
 
 @pytest.mark.timeout(300)
 def test_cluster_workers_reuse_a_warm_kernel_and_keep_nothing_between_schools(tmp_path):
-    from distributed import Client, LocalCluster
-
     from tests.test_kernels import LEAVE_STATE, PROBE, _notebook, _printed, _spec
 
     nb = _notebook(tmp_path / "probe.ipynb", PROBE, LEAVE_STATE)
     schools = ["s001", "s002", "s003"]
-    with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with _loopback_cluster(workers=1, threads=1) as client:
         results = dask_executor(client, kernel_reuse=2)(
             [_spec(tmp_path, s, nb) for s in schools], lambda r: None
         )

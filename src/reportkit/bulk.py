@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -237,12 +238,12 @@ def _upsert(
     if conn.dialect.name == "sqlite":
         _sqlite_upsert_rows(conn, table, keys, rows, constants)
         return
-    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
-        _postgres_copy_upsert(conn, table, keys, rows, constants)
-        return
     names = [*rows.columns, *constants]
     columns: list[Any] = [_db_values(rows[c], c) for c in rows.columns]
     columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
+        _postgres_copy_upsert(conn, table, keys, names, zip(*columns, strict=True))
+        return
     records = [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
     store.upsert(conn, table, records)
 
@@ -254,8 +255,8 @@ def _postgres_copy_upsert(
     conn: sa.Connection,
     table: sa.Table,
     keys: list[str],
-    rows: pd.DataFrame,
-    constants: dict[str, Any],
+    names: list[str],
+    records: Iterable[tuple],
 ) -> None:
     """Upsert on PostgreSQL: ``COPY`` into a temporary table, then one
     ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``, inside the caller's transaction.
@@ -264,11 +265,7 @@ def _postgres_copy_upsert(
     ``datetime``, ``None``), so what is stored is the same as through
     :func:`reportkit.store.upsert`.
     """
-    names = [*rows.columns, *constants]
-    columns: list[Any] = [_db_values(rows[c], c) for c in rows.columns]
-    columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
-    quoted = {c: f'"{c}"' for c in names}
-    listed = ", ".join(quoted.values())
+    listed = ", ".join(f'"{c}"' for c in names)
     staging = f'"_load_{table.name}"'
     conn.exec_driver_sql(
         f'CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE "{table.name}") ON COMMIT DROP'
@@ -278,7 +275,7 @@ def _postgres_copy_upsert(
     driver = conn.connection.driver_connection
     try:
         with driver.cursor() as cur, cur.copy(statement) as copy:
-            for record in zip(*columns, strict=True):
+            for record in records:
                 copy.write_row(record)
     except Exception as exc:  # as SQLAlchemy raises the same error from an INSERT
         import psycopg
@@ -286,10 +283,16 @@ def _postgres_copy_upsert(
         if isinstance(exc, psycopg.Error):
             raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
         raise
-    updates = ", ".join(f"{q} = excluded.{q}" for c, q in quoted.items() if c not in keys)
-    conn.exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({listed}) SELECT {listed} FROM {staging} '
-        f"ON CONFLICT ({', '.join(quoted[k] for k in keys)}) DO UPDATE SET {updates}"
+    conn.exec_driver_sql(_upsert_sql(table, names, keys, f"SELECT {listed} FROM {staging}"))
+
+
+def _upsert_sql(table: sa.Table, names: list[str], keys: list[str], source: str) -> str:
+    """``INSERT INTO table (names) <source> ON CONFLICT (keys) DO UPDATE`` the rest."""
+    quoted = {c: f'"{c}"' for c in names}
+    return (
+        f'INSERT INTO "{table.name}" ({", ".join(quoted.values())}) {source} '
+        f"ON CONFLICT ({', '.join(quoted[k] for k in keys)}) DO UPDATE SET "
+        + ", ".join(f"{q} = excluded.{q}" for c, q in quoted.items() if c not in keys)
     )
 
 
@@ -362,18 +365,12 @@ def _sqlite_upsert(
 ) -> str:
     """An upsert of ``rows`` rows; the last ``shared`` columns of ``names`` take the
     statement's first parameters on every row, each row's own values follow."""
-    quoted = {c: f'"{c}"' for c in names}
     own = len(names) - shared
     values = []
     for row in range(rows):
         numbers = [shared + row * own + j + 1 for j in range(own)] + list(range(1, shared + 1))
         values.append(f"({', '.join(f'?{n}' for n in numbers)})")
-    return (
-        f'INSERT INTO "{table.name}" ({", ".join(quoted.values())}) '
-        f"VALUES {', '.join(values)} "
-        f"ON CONFLICT ({', '.join(quoted[k] for k in keys)}) DO UPDATE SET "
-        + ", ".join(f"{q} = excluded.{q}" for c, q in quoted.items() if c not in keys)
-    )
+    return _upsert_sql(table, names, keys, f"VALUES {', '.join(values)}")
 
 
 _REBUILD_MIN_ROWS = 50_000
