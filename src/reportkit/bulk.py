@@ -50,7 +50,7 @@ def write_rows(
     status = np.where(
         pd.isna(stored), "inserted", np.where(stored == rows["row_hash"], "unchanged", "updated")
     )
-    changed = rows.loc[status != "unchanged"]
+    changed = rows if (status != "unchanged").all() else rows.loc[status != "unchanged"]
     if "source_row" in table.c:
         changed = changed.assign(source_row=changed.index)
     _upsert(conn, table, keys, changed, constants)
@@ -190,6 +190,8 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8).astype(np.uint32)
 
 def _hashable(values: pd.Series) -> np.ndarray:
     """A column in a form whose hash does not depend on dtype details or None vs NaN."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.array  # hashed per category: the same hashes as its values'
     array = values.to_numpy()
     if array.dtype.kind == "M":
         return array.astype("datetime64[us]").view("i8")
@@ -208,10 +210,9 @@ def stored_hashes(
         table.c.school_id.in_(rows["school_id"].unique().tolist())
     )
     if "date" in table.c:
+        days = [d for d in rows["date"].unique() if isinstance(d, str)]
         stmt = stmt.where(
-            table.c.date.between(
-                date.fromisoformat(rows["date"].min()), date.fromisoformat(rows["date"].max())
-            )
+            table.c.date.between(date.fromisoformat(min(days)), date.fromisoformat(max(days)))
         )
     stored = query_frame(conn.execute(stmt), [*keys, "stored"])
     if stored.empty:
@@ -219,7 +220,7 @@ def stored_hashes(
     if "date" in stored:
         stored["date"] = stored["date"].map(lambda d: d.isoformat())
     # keys are unique on both sides (the primary key; rows deduplicated before)
-    merged = rows[keys].merge(stored, how="left", on=keys)
+    merged = rows[keys].astype(object).merge(stored, how="left", on=keys)
     if len(merged) != len(rows):
         raise ValueError(f"rows repeat a key of {table.name}: {keys}")
     return merged["stored"].to_numpy(dtype=object)
@@ -323,7 +324,7 @@ def _sqlite_upsert_rows(
     for index in rebuild:
         index.drop(conn)
     # key order; a key column with one value (the school, say) is bound once per statement
-    codes = {k: pd.factorize(rows[k], sort=True) for k in keys}
+    codes = {k: _sorted_codes(rows[k]) for k in keys}
     shared = {
         k: uniques[0]
         for k, (found, uniques) in codes.items()
@@ -337,8 +338,7 @@ def _sqlite_upsert_rows(
     ]
     order = np.lexsort([codes[k][0] for k in varying]) if varying else np.arange(len(rows))
     own = [c for c in rows.columns if c not in shared]
-    columns = [_sqlite_column(rows[c].to_numpy()) for c in own]
-    nullable = [table.c[c].nullable for c in own]
+    columns = [_sqlite_column(rows[c], table.c[c].nullable) for c in own]
     head = [_sqlite_constant(value) for value in shared.values()]
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per = max(1, min(_ROWS_PER_STATEMENT, (limit - len(head)) // max(1, len(columns))))
@@ -351,7 +351,7 @@ def _sqlite_upsert_rows(
         picked = order[start : start + step]
         part = block[: len(picked)]
         for j, values in enumerate(columns):
-            part[:, j] = _sqlite_values(values[picked], nullable[j])
+            part[:, j] = values[picked]
         full = len(picked) // per * per
         statements = part[:full].reshape(-1, per * len(columns)).tolist()
         driver.executemany(many, [head + params for params in statements])
@@ -386,30 +386,44 @@ def _indexes_to_rebuild(driver: Any, table: sa.Table, new_rows: int) -> list[sa.
     return sorted(table.indexes, key=lambda i: i.name) if new_rows > stored else []
 
 
-def _sqlite_column(array: np.ndarray) -> np.ndarray:
-    """A column in the type SQLite stores: datetimes as the text SQLAlchemy's SQLite
-    DateTime writes and reads (each distinct time formatted once), bool as 0/1."""
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(values, sort=True)``, in the order of the values themselves also
+    for a categorical (whose own sort follows its categories)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.factorize(values, sort=True)
+    categories = values.cat.categories
+    by_value = categories.argsort()
+    rank = np.empty(len(categories) + 1, dtype=np.intp)
+    rank[by_value] = np.arange(len(categories))
+    rank[-1] = -1  # code -1: missing
+    return rank[values.cat.codes.to_numpy()], categories[by_value]
+
+
+def _sqlite_column(values: pd.Series, nullable: bool) -> np.ndarray:
+    """A column as the SQLite driver binds it fastest, in the types SQLAlchemy's SQLite
+    dialect writes and reads: datetimes as its text (each distinct time formatted once),
+    bool as 0/1, NULL as NaN (bound as NULL without the driver's adapter lookup, which
+    costs more than the insert). A None in a NOT NULL column is left for the constraint
+    to reject."""
+    missing = _NULL if nullable else None
+    if isinstance(values.dtype, pd.CategoricalDtype):  # text: str by construction
+        categories = np.asarray(values.cat.categories, dtype=object)
+        return np.append(categories, missing)[values.cat.codes.to_numpy()]
+    array = values.to_numpy()
     if array.dtype.kind == "M":
         codes, uniques = pd.factorize(array.astype("datetime64[us]"))
         text = np.datetime_as_string(uniques, unit="us")
         if len(text):
             text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the 'T'
-        return np.append(text.astype(object), None)[codes]  # code -1 (NaT): None
+        return np.append(text.astype(object), missing)[codes]  # code -1: NaT
     if array.dtype.kind == "b":
         return array.astype(np.int64)
-    return array
-
-
-def _sqlite_values(array: np.ndarray, nullable: bool) -> np.ndarray:
-    """Values as the SQLite driver binds them without its adapter lookup (which costs
-    more than the insert): NaN for NULL, which SQLite binds as NULL. A None in a NOT
-    NULL column is left for the constraint to reject."""
     if array.dtype.kind != "O" or not nullable:
         return array  # Python float and int once in an object array; NaN is NULL
-    missing = pd.isna(array)  # text: str or None by construction (per_unique, clean)
-    if missing.any():
+    missing_at = pd.isna(array)
+    if missing_at.any():
         array = array.copy()
-        array[missing] = _NULL
+        array[missing_at] = _NULL
     return array
 
 

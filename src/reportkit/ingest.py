@@ -235,6 +235,7 @@ class _Batch:
         self.rows = pd.DataFrame()  # what goes into the kind's table, set by _prepare_*
         self.raw: dict[str, pd.Series] = {}  # canonical -> the column as written
         self._clean: dict[str, pd.Series] = {}
+        self._parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column's latest parse
         unknown: list[str] = []
         aliases, _ = readers.kind_aliases(kind)
         for header in table.frame.columns:
@@ -271,11 +272,22 @@ class _Batch:
                 (ids,) = self.parse(column, lambda v: (v and unicodedata.normalize("NFKC", v),), 1)
                 self._clean[column] = pd.Series(ids, index=self.index, dtype=object)
             else:
-                self._clean[column] = readers.clean_text(self.written(column))
+                (text,) = self.parse(column, lambda v: (v,), 1)
+                self._clean[column] = pd.Series(text, index=self.index, dtype=object)
         return self._clean[column]
 
     def parse(self, column: str, parse: Callable[[str | None], tuple], width: int) -> list:
-        return readers.per_unique(self.written(column), parse, width)
+        """``parse`` of each distinct cell of a column (see :func:`readers.per_unique`)."""
+        codes, table = readers.parse_unique(self.written(column), parse, width)
+        self._parsed[column] = codes, table
+        picked = table[codes]
+        return [picked[:, k] for k in range(width)]
+
+    def categorical(self, column: str, item: int = 0) -> pd.Categorical:
+        """Item ``item`` of the column's latest :meth:`parse` as a categorical, for rows
+        (see :func:`_frame`), without hashing every row's value again."""
+        codes, table = self._parsed[column]
+        return readers.categorical(codes, table[:, item])
 
     def quarantine(self, mask: Any, reason: Reason, column: str, values: Any = None) -> None:
         """Quarantine the rows of ``mask`` not quarantined already (the first reason wins)."""
@@ -432,11 +444,22 @@ class _Batch:
 
 
 def _frame(index: pd.Index, columns: dict[str, Any]) -> pd.DataFrame:
-    """A frame of columns; text stays object dtype (pandas would infer its str dtype)."""
+    """A frame of columns; text columns are categoricals of their distinct values (as
+    object, not pandas' str dtype), so that the duplicate check, the row hash and the
+    writers work on integer codes rather than hashing the text again."""
     data = {}
     for name, values in columns.items():
+        if isinstance(values, pd.Categorical):
+            data[name] = pd.Series(values, index=index, copy=False)
+            continue
         array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
-        data[name] = pd.Series(array, index=index, dtype=array.dtype, copy=False)
+        if array.dtype.kind == "O":
+            codes, uniques = pd.factorize(array)
+            categories = pd.Index(uniques, dtype=object)
+            array = pd.Categorical.from_codes(codes, categories=categories, validate=False)
+            data[name] = pd.Series(array, index=index, copy=False)
+        else:
+            data[name] = pd.Series(array, index=index, dtype=array.dtype, copy=False)
     return pd.DataFrame(data, index=index)
 
 
@@ -486,31 +509,31 @@ def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
     person_id = batch.get("person_id")
     batch.quarantine(person_id.isna(), Reason.MISSING_PERSON_ID, "person_id")
     dates = batch.parse_dates()
-    session = batch.word(
-        "session", schema.SESSION_WORDS, schema.Session.MORNING, Reason.BAD_SESSION
-    )
+    # the parses whose values go into rows as they are, as categoricals (see _frame)
+    batch.word("session", schema.SESSION_WORDS, schema.Session.MORNING, Reason.BAD_SESSION)
     terms = _terms(batch.rules)
-    symptoms, other, unknown = batch.parse(
-        "symptoms", lambda v: readers.parse_symptoms(v, terms), 3
-    )
+    *_, unknown = batch.parse("symptoms", lambda v: readers.parse_symptoms(v, terms), 3)
     batch.finding(pd.notna(unknown), Reason.UNKNOWN_SYMPTOM, "symptoms", unknown)
     absent, reason_hint = _absences(batch)
-    key_area, place = batch.parse("key_area_14d", readers.parse_place, 2)
+    key_area, _ = batch.parse("key_area_14d", readers.parse_place, 2)
+    batch.get("name")
     rows = _frame(
         batch.index,
         {
-            "school_id": batch.school_id,
-            "person_id": person_id,
-            "date": dates,
-            "session": session,
-            "name": batch.get("name"),
+            "school_id": (
+                batch.categorical("school_id") if "school_id" in batch.raw else batch.school_id
+            ),
+            "person_id": batch.categorical("person_id"),
+            "date": batch.categorical("date") if "date" in batch.raw else dates,
+            "session": batch.categorical("session"),
+            "name": batch.categorical("name"),
             "temperature": batch.temperature(),
-            "symptoms": symptoms,
-            "symptoms_other": other,
+            "symptoms": batch.categorical("symptoms", 0),
+            "symptoms_other": batch.categorical("symptoms", 1),
             "absent": absent,
             "absence_reason": reason_hint,
             "key_area": key_area.astype(bool),
-            "key_area_place": place,
+            "key_area_place": batch.categorical("key_area_14d", 1),
             "contact": batch.yes_no("contact_14d"),
             "reported_at": batch.timestamps("reported_at", dates),
         },
@@ -567,10 +590,13 @@ def _check_roster(batch: _Batch, conn: sa.Connection, rows: pd.DataFrame) -> Non
         )
     roster_name = np.full(len(rows), None, dtype=object)
     on_roster = np.zeros(len(rows), dtype=bool)
-    school_ids = rows["school_id"].to_numpy()
+    school_of, person = rows["school_id"].cat, rows["person_id"].cat  # see _frame
+    school_codes, person_codes = school_of.codes.to_numpy(), person.codes.to_numpy()
     for school, roster in people.groupby("school_id"):
-        at_school = np.flatnonzero(school_ids == school)
-        pos = pd.Index(roster["person_id"]).get_indexer(rows["person_id"].to_numpy()[at_school])
+        at_school = np.flatnonzero(school_codes == school_of.categories.get_loc(school))
+        # each distinct id looked up once; code -1 (no id) takes the appended -1
+        pos = np.append(pd.Index(roster["person_id"]).get_indexer(person.categories), -1)
+        pos = pos[person_codes[at_school]]
         found = pos >= 0
         on_roster[at_school] = found
         roster_name[at_school[found]] = roster["name"].to_numpy()[pos[found]]

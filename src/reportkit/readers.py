@@ -47,6 +47,7 @@ __all__ = [
     "TABLE_SUFFIXES",
     "Kind",
     "Table",
+    "categorical",
     "clean",
     "clean_text",
     "dates_in",
@@ -61,6 +62,7 @@ __all__ = [
     "parse_temperature",
     "parse_timestamp",
     "parse_timestamps",
+    "parse_unique",
     "parse_word",
     "parse_yes_no",
     "per_unique",
@@ -354,13 +356,30 @@ def per_unique(values: pd.Series, parse: Callable[[Any], tuple], width: int) -> 
 
     ``parse`` gets the value :func:`clean`-ed: stripped text, or None when empty.
     """
+    codes, table = parse_unique(values, parse, width)
+    picked = table[codes]
+    return [picked[:, k] for k in range(width)]
+
+
+def parse_unique(
+    values: pd.Series, parse: Callable[[Any], tuple], width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, table): ``parse`` of each distinct value once, a row of ``table`` each;
+    row ``i``'s results are ``table[codes[i]]`` (code -1, an empty cell: the last row)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     results = [parse(clean(v)) for v in uniques.tolist()]
     results.append(parse(None))  # code -1: missing
     table = np.empty((len(results), width), dtype=object)
     table[:] = results
-    picked = table[codes]
-    return [picked[:, k] for k in range(width)]
+    return codes, table
+
+
+def categorical(codes: np.ndarray, results: np.ndarray) -> pd.Categorical:
+    """The column ``results[codes]`` as a categorical of its distinct non-null values
+    (object categories), computed on the few ``results`` rather than on every row."""
+    inner, categories = pd.factorize(results)
+    categories = pd.Index(categories, dtype=object)
+    return pd.Categorical.from_codes(inner[codes], categories=categories, validate=False)
 
 
 _DATE = re.compile(

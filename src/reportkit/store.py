@@ -249,9 +249,14 @@ def utcnow() -> datetime:
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
+SQLITE_PAGE_SIZE = 16_384  # bytes, for new SQLite files
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # a new file's pages: 16 KiB write a day's check-ins with fewer page splits and WAL
+    # frames than the default 4 KiB (no effect on an existing file, nor once in WAL mode)
+    cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
