@@ -378,3 +378,18 @@ def test_per_unique_parses_each_distinct_value_once():
     (out,) = per_unique(values, parse, 1)
     assert out[:6].tolist() == ["a", "a", "b", "-", "-", "-"]
     assert len(calls) == 5  # " a", "a ", "b", "　" and missing once
+
+
+def test_categorical_of_parsed_values_holds_the_same_values():
+    values = pd.Series(["b", " a", "a ", None, "x", "b"] * 3, dtype=object)
+    codes, table = readers.parse_unique(values, lambda v: (v, v == "x" or None), 2)
+    for item in range(2):
+        column = readers.categorical(codes, table[:, item])
+        expected = table[codes][:, item]
+        assert column.categories.dtype == object
+        assert column.categories.is_unique
+        assert column.categories.notna().all()
+        got = np.asarray(column, dtype=object)
+        assert [None if pd.isna(v) else v for v in got] == expected.tolist()
+    # " a" and "a " both parse to "a": one category, not two
+    assert list(readers.categorical(codes, table[:, 0]).categories) == ["b", "a", "x"]

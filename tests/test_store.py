@@ -72,6 +72,27 @@ def test_sqlite_uses_wal(sqlite_url):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+def test_sqlite_new_files_use_16k_pages_and_old_files_keep_theirs(tmp_path):
+    import sqlite3
+
+    new = store.connect(f"sqlite:///{tmp_path / 'new.db'}")
+    with new.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == store.SQLITE_PAGE_SIZE
+    new.dispose()
+    old_path = tmp_path / "old.db"
+    with sqlite3.connect(old_path) as raw:  # a file made before, with 4 KiB pages
+        raw.execute("PRAGMA page_size=4096")
+        raw.execute("CREATE TABLE t (x)")
+    old = store.connect(f"sqlite:///{old_path}")
+    with old.begin() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        store.upsert(conn, store.checkins, [_checkin()])
+    with old.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.checkins)).scalar() == 1
+    old.dispose()
+
+
 def test_bad_url_is_a_store_error():
     import pytest
 
