@@ -280,8 +280,18 @@ class _Batch:
         """``parse`` of each distinct cell of a column (see :func:`readers.per_unique`)."""
         codes, table = readers.parse_unique(self.written(column), parse, width)
         self._parsed[column] = codes, table
-        picked = table[codes]
-        return [picked[:, k] for k in range(width)]
+        items = []
+        for results in table.T:  # flags as bool arrays, the rest as object arrays
+            if all(type(value) is bool for value in results):
+                results = results.astype(bool)
+            items.append(results[codes])
+        return items
+
+    def missing(self, column: str, item: int = 0) -> np.ndarray:
+        """Where item ``item`` of the column's latest :meth:`parse` is None (found on its
+        distinct results, not on every row)."""
+        codes, table = self._parsed[column]
+        return pd.isna(table[:, item])[codes]
 
     def categorical(self, column: str, item: int = 0) -> pd.Categorical:
         """Item ``item`` of the column's latest :meth:`parse` as a categorical, for rows
@@ -341,7 +351,7 @@ class _Batch:
         if "date" in self.raw:
             iso, bad = self.parse("date", readers.parse_date, 2)
             bad = bad.astype(bool)
-            self.quarantine(pd.isna(iso) & ~bad, Reason.MISSING_DATE, "date")
+            self.quarantine(self.missing("date") & ~bad, Reason.MISSING_DATE, "date")
             self.quarantine(bad, Reason.BAD_DATE, "date", self.written("date"))
             self.dates = pd.Series(iso, index=self.index, dtype=object)
             return self.dates
@@ -506,8 +516,8 @@ def _prepare_roster(batch: _Batch) -> None:
 
 
 def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
-    person_id = batch.get("person_id")
-    batch.quarantine(person_id.isna(), Reason.MISSING_PERSON_ID, "person_id")
+    batch.get("person_id")
+    batch.quarantine(batch.missing("person_id"), Reason.MISSING_PERSON_ID, "person_id")
     dates = batch.parse_dates()
     # the parses whose values go into rows as they are, as categoricals (see _frame)
     batch.word("session", schema.SESSION_WORDS, schema.Session.MORNING, Reason.BAD_SESSION)
@@ -550,23 +560,26 @@ def _terms(rules: Rules) -> dict[str, str]:
 def _absences(batch: _Batch) -> tuple[np.ndarray, np.ndarray]:
     """(absent, reason): an absence cell may hold a reason word (病假); a reason implies absent."""
 
-    def absent(text: str | None) -> tuple[bool, bool, str | None]:
+    def absent(text: str | None) -> tuple[bool, bool, str | None, bool]:
+        """(absent, bad, reason written in the cell, the cell is empty)"""
         reason = None if text is None else schema.ABSENCE_WORDS.get(normalize_word(text))
         if reason is not None:
-            return True, False, str(reason)
-        return (*readers.parse_yes_no(text), None)
+            return True, False, str(reason), False
+        return (*readers.parse_yes_no(text), None, text is None)
 
     def reason(text: str | None) -> tuple[str | None, bool]:
         if text is None:
             return None, False
         return readers.parse_word(text, schema.ABSENCE_WORDS, schema.AbsenceReason.OTHER)
 
-    is_absent, bad, hint = batch.parse("absent", absent, 3)
+    is_absent, bad, hint, blank = batch.parse("absent", absent, 4)
+    no_hint = batch.missing("absent", 2)
     batch.finding(bad.astype(bool), Reason.BAD_YES_NO, "absent")
     why, why_bad = batch.parse("absence_reason", reason, 2)
     batch.finding(why_bad.astype(bool), Reason.BAD_ABSENCE_REASON, "absence_reason")
-    why = np.where(pd.isna(why), hint, why)
-    is_absent = is_absent.astype(bool) | (batch.get("absent").isna().to_numpy() & pd.notna(why))
+    no_why = batch.missing("absence_reason")
+    why = np.where(no_why, hint, why)
+    is_absent = is_absent.astype(bool) | (blank.astype(bool) & ~(no_why & no_hint))
     return is_absent, why
 
 
@@ -588,9 +601,9 @@ def _check_roster(batch: _Batch, conn: sa.Connection, rows: pd.DataFrame) -> Non
         raise IngestError(
             batch.path, f"no roster for school {', '.join(missing)}: ingest the roster first"
         )
-    roster_name = np.full(len(rows), None, dtype=object)
     on_roster = np.zeros(len(rows), dtype=bool)
-    school_of, person = rows["school_id"].cat, rows["person_id"].cat  # see _frame
+    mismatch = np.zeros(len(rows), dtype=bool)
+    school_of, person, name = rows["school_id"].cat, rows["person_id"].cat, rows["name"].cat
     school_codes, person_codes = school_of.codes.to_numpy(), person.codes.to_numpy()
     for school, roster in people.groupby("school_id"):
         at_school = np.flatnonzero(school_codes == school_of.categories.get_loc(school))
@@ -599,16 +612,17 @@ def _check_roster(batch: _Batch, conn: sa.Connection, rows: pd.DataFrame) -> Non
         pos = pos[person_codes[at_school]]
         found = pos >= 0
         on_roster[at_school] = found
-        roster_name[at_school[found]] = roster["name"].to_numpy()[pos[found]]
+        # names as written against the roster's, on codes (-1: not a name written);
+        # those that differ compared again without spaces and full-width forms
+        at, pos = at_school[found], pos[found]
+        listed = roster["name"].to_numpy()
+        listed_code = name.categories.get_indexer(listed)
+        written = name.codes.to_numpy()[at]
+        differs = (written >= 0) & pd.notna(listed)[pos] & (written != listed_code[pos])
+        for i in np.flatnonzero(differs):
+            as_written = name.categories[written[i]]
+            mismatch[at[i]] = normalize_word(as_written) != normalize_word(listed[pos[i]])
     batch.quarantine(~on_roster, Reason.UNKNOWN_PERSON, "person_id", batch.written("person_id"))
-    # names differing as written, then compared without spaces and full-width forms
-    written = rows["name"].to_numpy()
-    differs = np.flatnonzero(
-        on_roster & pd.notna(written) & (written != roster_name) & pd.notna(roster_name)
-    )
-    same = [normalize_word(written[i]) == normalize_word(roster_name[i]) for i in differs]
-    mismatch = np.zeros(len(rows), dtype=bool)
-    mismatch[differs[~np.array(same, dtype=bool)]] = True
     batch.finding(mismatch, Reason.NAME_MISMATCH, "name")
 
 
