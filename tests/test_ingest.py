@@ -339,6 +339,31 @@ def test_name_mismatch_is_a_finding_and_the_row_kept(engine, roster, config, tmp
     )
 
 
+def test_absence_cell_reason_cell_and_empty_name_combined(engine, roster, config, tmp_path):
+    path = logs_file(
+        tmp_path,
+        [
+            good_row("001", 是否缺勤="", 缺勤原因="因病"),  # a reason alone: absent
+            good_row("002", "", 是否缺勤="", 缺勤原因=""),  # nothing written: present
+            good_row("003", 是否缺勤="否", 缺勤原因="病假"),  # "no" wins, the reason is kept
+            good_row("004", "赵六", 是否缺勤="事假", 缺勤原因=""),  # the reason in the cell
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.inserted == 4
+    rows = {r["person_id"]: r for r in select(engine, store.checkins)}
+    got = {k: (r["absent"], r["absence_reason"], r["name"]) for k, r in rows.items()}
+    assert got == {
+        "001": (True, "illness", "张三"),
+        "002": (False, None, None),
+        "003": (False, "illness", "张三"),
+        "004": (True, "personal", "赵六"),
+    }
+    # 003 is 王五 on the roster; an empty name (002) is no mismatch
+    mismatched = {r["person_id"] for r in select(engine, store.data_quality)}
+    assert mismatched == {"003"}
+
+
 def test_survey_export_headers(engine, roster, config, tmp_path):
     path = write_csv(
         tmp_path / "in" / "survey.csv",
