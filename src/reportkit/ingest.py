@@ -459,17 +459,12 @@ def _frame(index: pd.Index, columns: dict[str, Any]) -> pd.DataFrame:
     writers work on integer codes rather than hashing the text again."""
     data = {}
     for name, values in columns.items():
-        if isinstance(values, pd.Categorical):
-            data[name] = pd.Series(values, index=index, copy=False)
-            continue
-        array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
-        if array.dtype.kind == "O":
-            codes, uniques = pd.factorize(array)
-            categories = pd.Index(uniques, dtype=object)
-            array = pd.Categorical.from_codes(codes, categories=categories, validate=False)
-            data[name] = pd.Series(array, index=index, copy=False)
-        else:
-            data[name] = pd.Series(array, index=index, dtype=array.dtype, copy=False)
+        array = values
+        if not isinstance(values, pd.Categorical):
+            array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+            if array.dtype.kind == "O":
+                array = readers.as_categorical(array)
+        data[name] = pd.Series(array, index=index, copy=False)
     return pd.DataFrame(data, index=index)
 
 
@@ -520,13 +515,13 @@ def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
     batch.quarantine(batch.missing("person_id"), Reason.MISSING_PERSON_ID, "person_id")
     dates = batch.parse_dates()
     # the parses whose values go into rows as they are, as categoricals (see _frame)
+    batch.get("name")
     batch.word("session", schema.SESSION_WORDS, schema.Session.MORNING, Reason.BAD_SESSION)
     terms = _terms(batch.rules)
     *_, unknown = batch.parse("symptoms", lambda v: readers.parse_symptoms(v, terms), 3)
     batch.finding(pd.notna(unknown), Reason.UNKNOWN_SYMPTOM, "symptoms", unknown)
     absent, reason_hint = _absences(batch)
     key_area, _ = batch.parse("key_area_14d", readers.parse_place, 2)
-    batch.get("name")
     rows = _frame(
         batch.index,
         {

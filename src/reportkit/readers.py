@@ -47,9 +47,9 @@ __all__ = [
     "TABLE_SUFFIXES",
     "Kind",
     "Table",
+    "as_categorical",
     "categorical",
     "clean",
-    "clean_text",
     "dates_in",
     "detect_encoding",
     "expand_paths",
@@ -346,11 +346,6 @@ def clean(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 
-def clean_text(values: pd.Series) -> pd.Series:
-    """:func:`clean` of each cell, computed once per distinct value."""
-    return pd.Series(per_unique(values, lambda v: (v,), 1)[0], index=values.index, dtype=object)
-
-
 def per_unique(values: pd.Series, parse: Callable[[Any], tuple], width: int) -> list[np.ndarray]:
     """``parse`` applied to each distinct value once; one object array per tuple item.
 
@@ -374,12 +369,19 @@ def parse_unique(
     return codes, table
 
 
+def as_categorical(values: np.ndarray) -> pd.Categorical:
+    """``values`` as a categorical of their distinct non-null values, kept as object
+    (pandas would infer its str dtype)."""
+    codes, uniques = pd.factorize(values)
+    categories = pd.Index(uniques, dtype=object)
+    return pd.Categorical.from_codes(codes, categories=categories, validate=False)
+
+
 def categorical(codes: np.ndarray, results: np.ndarray) -> pd.Categorical:
-    """The column ``results[codes]`` as a categorical of its distinct non-null values
-    (object categories), computed on the few ``results`` rather than on every row."""
-    inner, categories = pd.factorize(results)
-    categories = pd.Index(categories, dtype=object)
-    return pd.Categorical.from_codes(inner[codes], categories=categories, validate=False)
+    """The column ``results[codes]`` as :func:`as_categorical` would give it, computed
+    on the few ``results`` rather than on every row."""
+    few = as_categorical(results)
+    return pd.Categorical.from_codes(few.codes[codes], dtype=few.dtype, validate=False)
 
 
 _DATE = re.compile(
