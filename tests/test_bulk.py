@@ -206,11 +206,8 @@ def _stored(conn) -> list[tuple]:
     return [tuple(r) for r in conn.exec_driver_sql(query)]
 
 
-def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path, monkeypatch):
-    """The driver-level path (ints for bools, NaN for NULL, shared parameters) and the
-    index-rebuilding path for big loads store exactly what SQLAlchemy's insert stores."""
-    rows = _mixed_rows(157)  # more than one statement and batch, and a remainder
-    fixed = {"source_file": "f.csv", "updated_at": store.utcnow()}
+def _reference(tmp_path, rows: pd.DataFrame, fixed: dict) -> list[tuple]:
+    """What SQLAlchemy's own insert stores for ``rows``."""
     reference = store.connect(f"sqlite:///{tmp_path / 'reference.db'}")
     hashed = rows.assign(row_hash=bulk.row_hash(rows), source_row=rows.index)
     records = [
@@ -225,6 +222,16 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path, monkeypatch):
     with reference.begin() as conn:
         store.upsert(conn, store.checkins, records)
         expected = _stored(conn)
+    reference.dispose()
+    return expected
+
+
+def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path, monkeypatch):
+    """The driver-level path (ints for bools, NaN for NULL, shared parameters) and the
+    index-rebuilding path for big loads store exactly what SQLAlchemy's insert stores."""
+    rows = _mixed_rows(157)  # more than one statement and batch, and a remainder
+    fixed = {"source_file": "f.csv", "updated_at": store.utcnow()}
+    expected = _reference(tmp_path, rows, fixed)
     assert {t for r in expected for t in r[1::2]} == {"text", "integer", "real", "null"}
     monkeypatch.setattr(bulk, "_ROWS_PER_STATEMENT", 10)
     monkeypatch.setattr(bulk, "_ROWS_PER_BATCH", 40)
@@ -241,7 +248,36 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path, monkeypatch):
         assert frame["reported_at"].isna().sum() == rows["reported_at"].isna().sum()
         assert frame["absent"].sum() == rows["absent"].sum()
         engine.dispose()
-    reference.dispose()
+
+
+@pytest.mark.parametrize("run_min_rows", [10**9, 100, 20])
+def test_sqlite_runs_and_defaults_store_what_sqlalchemy_stores(tmp_path, monkeypatch, run_min_rows):
+    """Several schools and days, as categoricals (as ingestion hands them over): the
+    schools and days bound once per run of rows and the common texts bound once per
+    statement store exactly what SQLAlchemy's insert stores, also on the rows that
+    differ from the common value and in the one-row statements at a run's end."""
+    days = [_mixed_rows(157).assign(date=f"2020-02-1{d}") for d in range(3)]
+    rows = pd.concat(days).reset_index(drop=True)
+    rows.index += 2
+    rows["symptoms"] = np.where(np.arange(len(rows)) % 9 == 0, "fever,cough", "").astype(object)
+    rows = rows.sample(frac=1, random_state=3)
+    fixed = {"source_file": "f.csv", "updated_at": store.utcnow()}
+    expected = _reference(tmp_path, rows, fixed)
+    monkeypatch.setattr(bulk, "_ROWS_PER_STATEMENT", 10)
+    monkeypatch.setattr(bulk, "_ROWS_PER_BATCH", 40)
+    monkeypatch.setattr(bulk, "_RUN_MIN_ROWS", run_min_rows)
+    runs = []
+    real_runs = bulk._runs
+    monkeypatch.setattr(bulk, "_runs", lambda *a: runs.append(real_runs(*a)) or runs[-1])
+    engine = store.connect(f"sqlite:///{tmp_path / 'fast.db'}")
+    with engine.begin() as conn:
+        status = bulk.write_rows(conn, store.checkins, KEYS, _as_categoricals(rows), fixed)
+        assert list(status) == ["inserted"] * len(rows)
+        assert _stored(conn) == expected
+    engine.dispose()
+    # leading columns: none; the school (2 runs of ~235 rows); school and day (6 of ~78)
+    leading, starts = runs[0]
+    assert (leading, len(starts)) == {10**9: (0, 1), 100: (1, 2), 20: (2, 6)}[run_min_rows]
 
 
 def test_sqlite_none_in_a_not_null_column_is_still_refused(sqlite_url):

@@ -300,6 +300,8 @@ def _upsert_sql(table: sa.Table, names: list[str], keys: list[str], source: str)
 # rows per INSERT statement (if the parameter limit allows) and per executemany call
 _ROWS_PER_STATEMENT = 100
 _ROWS_PER_BATCH = 20_000
+# leading key columns are bound once per statement if their runs are this long on average
+_RUN_MIN_ROWS = 2_000
 
 
 def _sqlite_upsert_rows(
@@ -313,9 +315,17 @@ def _sqlite_upsert_rows(
     transaction, in the formats SQLAlchemy itself writes.
 
     Rows go in key order (the primary key index is appended to, not scattered
-    over), many rows per statement with the constants bound once per statement,
-    and every value of a type the driver binds without an adapter lookup (which
-    costs more than the insert): int for bool, NaN for NULL.
+    over), many rows per statement. The rest follows from what binding costs, as
+    the driver copies every text it binds, which costs about four times binding
+    an int or a NULL:
+
+    - the constants, and the leading key columns over a run of rows that share
+      them (the school, the day), are bound once per statement;
+    - a NOT NULL text column whose most common value fills at least half of the
+      rows (no symptoms: ``''``) binds that value once per statement, and NULL
+      on the rows that hold it, which ``coalesce`` turns back into the value;
+    - every other value is bound in a type the driver binds without an adapter
+      lookup (which costs more than the insert): int for bool, NaN for NULL.
     """
     driver = conn.connection.driver_connection
     if not driver.in_transaction:
@@ -323,54 +333,101 @@ def _sqlite_upsert_rows(
     rebuild = _indexes_to_rebuild(driver, table, len(rows))
     for index in rebuild:
         index.drop(conn)
-    # key order; a key column with one value (the school, say) is bound once per statement
-    codes = {k: _sorted_codes(rows[k]) for k in keys}
-    shared = {
-        k: uniques[0]
-        for k, (found, uniques) in codes.items()
-        if len(uniques) == 1 and (found >= 0).all()  # no NULL either
-    }
-    shared.update(constants)
-    # the primary key's own column order is the order rows lie in
+    # the primary key's own column order is the order rows lie in, most significant first
     primary = [c.name for c in table.primary_key.columns]
-    varying = [
-        k for k in reversed(primary if set(primary) == set(keys) else keys) if k not in shared
-    ]
-    order = np.lexsort([codes[k][0] for k in varying]) if varying else np.arange(len(rows))
-    own = [c for c in rows.columns if c not in shared]
-    columns = [_sqlite_column(rows[c], table.c[c].nullable) for c in own]
-    head = [_sqlite_constant(value) for value in shared.values()]
+    ordered = primary if set(primary) == set(keys) else keys
+    codes = {k: _sorted_codes(rows[k]) for k in ordered}
+    order = np.lexsort([codes[k][0] for k in reversed(ordered)])
+    leading, starts = _runs([codes[k] for k in ordered], order)
+    leading_names = ordered[:leading]
+    own = [c for c in rows.columns if c not in leading_names]
+    columns, defaults = [], {}
+    for name in own:
+        values, default = _sqlite_column(rows[name], table.c[name].nullable, order)
+        columns.append(values)
+        if default is not _NO_DEFAULT:
+            defaults[name] = default
+    shared = [*leading_names, *constants]
+    once = [_sqlite_constant(v) for v in constants.values()] + list(defaults.values())
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    per = max(1, min(_ROWS_PER_STATEMENT, (limit - len(head)) // max(1, len(columns))))
-    names = [*own, *shared]
-    many = _sqlite_upsert(table, names, len(head), keys, per)
-    one = _sqlite_upsert(table, names, len(head), keys, 1)
+    per = (limit - len(shared) - len(defaults)) // max(1, len(own))
+    per = max(1, min(_ROWS_PER_STATEMENT, per))
+    many = _sqlite_upsert(table, keys, own, shared, list(defaults), per)
+    one = _sqlite_upsert(table, keys, own, shared, list(defaults), 1)
     step = max(per, _ROWS_PER_BATCH // per * per)  # converted a batch at a time, in cache
-    block = np.empty((min(step, len(rows)), len(columns)), dtype=object)
-    for start in range(0, len(rows), step):
-        picked = order[start : start + step]
-        part = block[: len(picked)]
-        for j, values in enumerate(columns):
-            part[:, j] = values[picked]
-        full = len(picked) // per * per
-        statements = part[:full].reshape(-1, per * len(columns)).tolist()
-        driver.executemany(many, [head + params for params in statements])
-        driver.executemany(one, [head + params for params in part[full:].tolist()])
+    for start, stop in itertools.pairwise([*starts, len(rows)]):
+        first = order[start]
+        head = [_sqlite_constant(u[c[first]]) for c, u in map(codes.get, leading_names)]
+        head += once
+        for begin in range(start, stop, step):
+            end = min(begin + step, stop)
+            full = begin + (end - begin) // per * per
+            driver.executemany(many, _statements(head, columns, begin, full, per))
+            driver.executemany(one, _statements(head, columns, full, end, 1))
     for index in rebuild:
         index.create(conn)
 
 
+def _runs(codes: list[tuple[np.ndarray, Any]], order: np.ndarray) -> tuple[int, np.ndarray]:
+    """(how many leading key columns to bind once per run, where each run starts in
+    ``order``). A leading column has no missing value, and a single value or runs of
+    ``_RUN_MIN_ROWS`` rows on average (together with the columns before it): the
+    last run's tail goes in one-row statements."""
+    n = len(order)
+    changes = np.zeros(max(0, n - 1), dtype=bool)
+    leading = 0
+    for found, uniques in codes:
+        if len(uniques) > max(1, n // _RUN_MIN_ROWS) or (found < 0).any():
+            break
+        more = changes | (np.diff(found[order]) != 0)
+        if more.sum() + 1 > max(1, n // _RUN_MIN_ROWS):
+            break
+        changes, leading = more, leading + 1
+    return leading, np.concatenate([[0], np.flatnonzero(changes) + 1])
+
+
+def _statements(
+    head: list[Any], columns: list[np.ndarray], start: int, stop: int, per: int
+) -> list[list[Any]]:
+    """The parameters of the statements binding rows ``start:stop`` (in key order),
+    ``per`` rows each: ``head``, then each row's own values."""
+    count = (stop - start) // per
+    if count == 0:
+        return []
+    width = len(columns)
+    block = np.empty((count, len(head) + per * width), dtype=object)
+    for i, value in enumerate(head):
+        block[:, i] = value
+    for j, values in enumerate(columns):
+        block[:, len(head) + j :: width] = values[start:stop].reshape(count, per)
+    return block.tolist()
+
+
 def _sqlite_upsert(
-    table: sa.Table, names: list[str], shared: int, keys: list[str], rows: int
+    table: sa.Table,
+    keys: list[str],
+    own: list[str],
+    shared: list[str],
+    defaults: list[str],
+    rows: int,
 ) -> str:
-    """An upsert of ``rows`` rows; the last ``shared`` columns of ``names`` take the
-    statement's first parameters on every row, each row's own values follow."""
-    own = len(names) - shared
+    """An upsert of ``rows`` rows. Its parameters: first the ``shared`` columns' values
+    and the ``defaults`` (columns of ``own``) bound once, then each row's ``own`` values;
+    a row's NULL in a column of ``defaults`` takes the column's default."""
+    head = len(shared) + len(defaults)
+    default_of = {c: len(shared) + i + 1 for i, c in enumerate(defaults)}
     values = []
     for row in range(rows):
-        numbers = [shared + row * own + j + 1 for j in range(own)] + list(range(1, shared + 1))
-        values.append(f"({', '.join(f'?{n}' for n in numbers)})")
-    return _upsert_sql(table, names, keys, f"VALUES {', '.join(values)}")
+        row_values = []
+        for j, name in enumerate(own):
+            number = head + row * len(own) + j + 1
+            if name in default_of:
+                row_values.append(f"coalesce(?{number}, ?{default_of[name]})")
+            else:
+                row_values.append(f"?{number}")
+        row_values += [f"?{i}" for i in range(1, len(shared) + 1)]
+        values.append(f"({', '.join(row_values)})")
+    return _upsert_sql(table, [*own, *shared], keys, f"VALUES {', '.join(values)}")
 
 
 _REBUILD_MIN_ROWS = 50_000
@@ -399,35 +456,42 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, Any]:
     return rank[values.cat.codes.to_numpy()], categories[by_value]
 
 
-def _sqlite_column(values: pd.Series, nullable: bool) -> np.ndarray:
-    """A column as the SQLite driver binds it fastest, in the types SQLAlchemy's SQLite
-    dialect writes and reads: datetimes as its text (each distinct time formatted once),
-    bool as 0/1, NULL as NaN (bound as NULL without the driver's adapter lookup, which
-    costs more than the insert). A None in a NOT NULL column is left for the constraint
-    to reject."""
+def _sqlite_column(values: pd.Series, nullable: bool, order: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(a column's values in ``order``, as the SQLite driver binds them fastest, its
+    default or ``_NO_DEFAULT``), in the types SQLAlchemy's SQLite dialect writes and
+    reads: datetimes as its text (each distinct time formatted once), bool as 0/1,
+    NULL as NaN (bound as NULL without the driver's adapter lookup, which costs more
+    than the insert). A NOT NULL text column without a missing value whose most
+    common value fills half of the rows has that value as default, and NaN in its
+    place (see :func:`_sqlite_upsert_rows`). A None in a NOT NULL column is left for
+    the constraint to reject."""
     missing = _NULL if nullable else None
     if isinstance(values.dtype, pd.CategoricalDtype):  # text: str by construction
-        categories = np.asarray(values.cat.categories, dtype=object)
-        return np.append(categories, missing)[values.cat.codes.to_numpy()]
-    array = values.to_numpy()
+        categories = np.append(np.asarray(values.cat.categories, dtype=object), missing)
+        codes = values.cat.codes.to_numpy()[order]  # -1, missing: the last category
+        if not nullable and len(categories) > 1:
+            counts = np.bincount(codes + 1, minlength=len(categories))
+            top = int(counts[1:].argmax())
+            if counts[0] == 0 and counts[top + 1] * 2 >= len(codes):
+                default, categories[top] = categories[top], _NULL
+                return categories[codes], default
+        return categories[codes], _NO_DEFAULT
+    array = values.to_numpy()[order]
     if array.dtype.kind == "M":
         codes, uniques = pd.factorize(array.astype("datetime64[us]"))
         text = np.datetime_as_string(uniques, unit="us")
         if len(text):
             text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the 'T'
-        return np.append(text.astype(object), missing)[codes]  # code -1: NaT
+        return np.append(text.astype(object), missing)[codes], _NO_DEFAULT  # -1: NaT
     if array.dtype.kind == "b":
-        return array.astype(np.int64)
-    if array.dtype.kind != "O" or not nullable:
-        return array  # Python float and int once in an object array; NaN is NULL
-    missing_at = pd.isna(array)
-    if missing_at.any():
-        array = array.copy()
-        array[missing_at] = _NULL
-    return array
+        return array.astype(np.int64), _NO_DEFAULT
+    if array.dtype.kind == "O" and nullable:
+        array[pd.isna(array)] = _NULL  # a copy already, taken in order
+    return array, _NO_DEFAULT  # Python float and int once in an object array; NaN is NULL
 
 
 _NULL = float("nan")  # bound as NULL by SQLite, without the driver's adapter lookup
+_NO_DEFAULT = object()
 
 
 def _sqlite_constant(value: Any) -> Any:
