@@ -343,8 +343,8 @@ def _sqlite_upsert_rows(
     own = [c for c in rows.columns if c not in leading_names]
     columns, defaults = [], {}
     for name in own:
-        values, default = _sqlite_column(rows[name], table.c[name].nullable, order)
-        columns.append(values)
+        column, default = _sqlite_column(rows[name], table.c[name].nullable, order)
+        columns.append(column)
         if default is not _NO_DEFAULT:
             defaults[name] = default
     shared = [*leading_names, *constants]
@@ -387,10 +387,14 @@ def _runs(codes: list[tuple[np.ndarray, Any]], order: np.ndarray) -> tuple[int, 
 
 
 def _statements(
-    head: list[Any], columns: list[np.ndarray], start: int, stop: int, per: int
+    head: list[Any],
+    columns: list[tuple[np.ndarray, np.ndarray | None]],
+    start: int,
+    stop: int,
+    per: int,
 ) -> list[list[Any]]:
     """The parameters of the statements binding rows ``start:stop`` (in key order),
-    ``per`` rows each: ``head``, then each row's own values."""
+    ``per`` rows each: ``head``, then each row's own values (see :func:`_sqlite_column`)."""
     count = (stop - start) // per
     if count == 0:
         return []
@@ -398,8 +402,9 @@ def _statements(
     block = np.empty((count, len(head) + per * width), dtype=object)
     for i, value in enumerate(head):
         block[:, i] = value
-    for j, values in enumerate(columns):
-        block[:, len(head) + j :: width] = values[start:stop].reshape(count, per)
+    for j, (values, codes) in enumerate(columns):
+        part = values[start:stop] if codes is None else values[codes[start:stop]]
+        block[:, len(head) + j :: width] = part.reshape(count, per)
     return block.tolist()
 
 
@@ -456,15 +461,19 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, Any]:
     return rank[values.cat.codes.to_numpy()], categories[by_value]
 
 
-def _sqlite_column(values: pd.Series, nullable: bool, order: np.ndarray) -> tuple[np.ndarray, Any]:
-    """(a column's values in ``order``, as the SQLite driver binds them fastest, its
-    default or ``_NO_DEFAULT``), in the types SQLAlchemy's SQLite dialect writes and
+def _sqlite_column(
+    values: pd.Series, nullable: bool, order: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray | None], Any]:
+    """((values, codes), default) of a column: its values in ``order`` are
+    ``values[codes]``, or ``values`` itself when codes is None (text stays distinct
+    values and codes until a statement's batch is built). Its values are as the SQLite
+    driver binds them fastest, in the types SQLAlchemy's SQLite dialect writes and
     reads: datetimes as its text (each distinct time formatted once), bool as 0/1,
     NULL as NaN (bound as NULL without the driver's adapter lookup, which costs more
     than the insert). A NOT NULL text column without a missing value whose most
-    common value fills half of the rows has that value as default, and NaN in its
-    place (see :func:`_sqlite_upsert_rows`). A None in a NOT NULL column is left for
-    the constraint to reject."""
+    common value fills half of the rows has that value as default (else
+    ``_NO_DEFAULT``), and NaN in its place (see :func:`_sqlite_upsert_rows`). A None
+    in a NOT NULL column is left for the constraint to reject."""
     missing = _NULL if nullable else None
     if isinstance(values.dtype, pd.CategoricalDtype):  # text: str by construction
         categories = np.append(np.asarray(values.cat.categories, dtype=object), missing)
@@ -474,20 +483,20 @@ def _sqlite_column(values: pd.Series, nullable: bool, order: np.ndarray) -> tupl
             top = int(counts[1:].argmax())
             if counts[0] == 0 and counts[top + 1] * 2 >= len(codes):
                 default, categories[top] = categories[top], _NULL
-                return categories[codes], default
-        return categories[codes], _NO_DEFAULT
+                return (categories, codes), default
+        return (categories, codes), _NO_DEFAULT
     array = values.to_numpy()[order]
     if array.dtype.kind == "M":
         codes, uniques = pd.factorize(array.astype("datetime64[us]"))
         text = np.datetime_as_string(uniques, unit="us")
         if len(text):
             text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the 'T'
-        return np.append(text.astype(object), missing)[codes], _NO_DEFAULT  # -1: NaT
+        return (np.append(text.astype(object), missing), codes), _NO_DEFAULT  # -1: NaT
     if array.dtype.kind == "b":
-        return array.astype(np.int64), _NO_DEFAULT
+        return (array.astype(np.int64), None), _NO_DEFAULT
     if array.dtype.kind == "O" and nullable:
         array[pd.isna(array)] = _NULL  # a copy already, taken in order
-    return array, _NO_DEFAULT  # Python float and int once in an object array; NaN is NULL
+    return (array, None), _NO_DEFAULT  # Python float and int once in an object array
 
 
 _NULL = float("nan")  # bound as NULL by SQLite, without the driver's adapter lookup
