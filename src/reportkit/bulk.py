@@ -129,24 +129,35 @@ def write_issues(
     for table, frame in ((store.quarantine, quarantined), (store.data_quality, findings)):
         if frame.empty:
             continue
-        frame = frame.assign(
-            sha256=sha256,
-            file=file,
-            kind=kind,
-            created_at=now,
-            value=[None if v is None or pd.isna(v) else str(v) for v in frame["value"]],
-            date=[_iso_date(d) for d in frame["date"]],
+        columns = {name: frame[name].tolist() for name in frame.columns}
+        columns["row"] = [int(row) for row in columns["row"]]
+        columns["value"] = [_text(v) for v in columns["value"]]
+        columns["date"] = [_iso_date(d) for d in columns["date"]]
+        issues = zip(
+            columns["reason"], columns["row"], columns["value"], columns["column"], strict=True
         )
-        frame["message"] = [_message(r) for r in frame.itertuples()]
-        frame["row"] = frame["row"].astype(int)
-        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        columns["message"] = [_message(*issue) for issue in issues]
+        names = list(columns)
+        fixed = {"sha256": sha256, "file": file, "kind": kind, "created_at": now}
+        records = [
+            {**dict(zip(names, values, strict=True)), **fixed}
+            for values in zip(*(map(_none, columns[n]) for n in names), strict=True)
+        ]
         store.insert_ignore(conn, table, records)
 
 
-def _message(issue: Any) -> str:
-    zh, en = MESSAGES.get(Reason(issue.reason), ("第{row}行：{value}", "row {row}: {value}"))
-    value = "" if issue.value is None else issue.value
-    fields = {"row": issue.row, "value": value, "column": issue.column}
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _none(value: Any) -> Any:
+    """NaN and NaT as None, as the database wants them."""
+    return None if value is not None and not isinstance(value, str) and pd.isna(value) else value
+
+
+def _message(reason: Any, row: int, value: str | None, column: str) -> str:
+    zh, en = MESSAGES.get(Reason(reason), ("第{row}行：{value}", "row {row}: {value}"))
+    fields = {"row": row, "value": "" if value is None else value, "column": column}
     return f"{zh.format(**fields)} / {en.format(**fields)}"
 
 
