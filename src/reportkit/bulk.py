@@ -47,9 +47,10 @@ def write_rows(
     """
     rows = rows.assign(row_hash=row_hash(rows))
     stored = stored_hashes(conn, table, keys, rows)
-    status = np.where(
-        pd.isna(stored), "inserted", np.where(stored == rows["row_hash"], "unchanged", "updated")
-    )
+    status = np.full(len(rows), "inserted", dtype="<U9")
+    known = np.flatnonzero(pd.notna(stored))  # compared only where a hash is stored
+    same = stored[known] == rows["row_hash"].to_numpy()[known]
+    status[known] = np.where(same, "unchanged", "updated")
     changed = rows if (status != "unchanged").all() else rows.loc[status != "unchanged"]
     if "source_row" in table.c:
         changed = changed.assign(source_row=changed.index)

@@ -293,6 +293,12 @@ class _Batch:
         codes, table = self._parsed[column]
         return pd.isna(table[:, item])[codes]
 
+    def equals(self, column: str, item: int, value: Any) -> np.ndarray:
+        """Where item ``item`` of the column's latest :meth:`parse` is ``value`` (compared
+        on its distinct results, not on every row)."""
+        codes, table = self._parsed[column]
+        return (table[:, item] == value)[codes]  # code -1, an empty cell: the last row
+
     def categorical(self, column: str, item: int = 0) -> pd.Categorical:
         """Item ``item`` of the column's latest :meth:`parse` as a categorical, for rows
         (see :func:`_frame`), without hashing every row's value again."""
@@ -367,7 +373,7 @@ class _Batch:
 
     def temperature(self) -> np.ndarray:
         valid, fahrenheit = self.rules.valid_celsius, self.rules.fahrenheit_range
-        celsius, reason = self.parse(
+        celsius, _ = self.parse(
             "temperature", lambda v: readers.parse_temperature(v, valid, fahrenheit), 2
         )
         for code in (
@@ -375,7 +381,7 @@ class _Batch:
             Reason.IMPOSSIBLE_TEMPERATURE,
             Reason.FAHRENHEIT_CONVERTED,
         ):
-            self.finding(reason == code, code, "temperature")
+            self.finding(self.equals("temperature", 1, code), code, "temperature")
         return celsius.astype(float)
 
     def timestamps(self, column: str, day: pd.Series | None = None) -> pd.Series:
@@ -402,7 +408,7 @@ class _Batch:
 
     def dedupe(self, rows: pd.DataFrame, keys: list[str], order: str | None = None) -> None:
         """Quarantine all but the last row of each key (by ``order``, then file order)."""
-        alive = rows.loc[self.alive]
+        alive = rows if self.alive.all() else rows.loc[self.alive]
         repeated = alive[alive.duplicated(keys, keep=False)]
         if repeated.empty:
             return
