@@ -393,3 +393,47 @@ def test_categorical_of_parsed_values_holds_the_same_values():
         assert [None if pd.isna(v) else v for v in got] == expected.tolist()
     # " a" and "a " both parse to "a": one category, not two
     assert list(readers.categorical(codes, table[:, 0]).categories) == ["b", "a", "x"]
+
+
+_TRICKY = {
+    "title, BOM and CRLF": (
+        "\ufeff某某小学2月10日晨检登记表\r\n学号,姓名,日期,体温\r\n001,张三,2020-02-10,36.5\r\n",
+        True,
+    ),
+    "blank lines inside and at the end": (HEADER + "001,张三,,\n\n002,,2020-02-10,36.6\n\n", True),
+    "quoted delimiters, line breaks and empty text": (
+        HEADER + '001,"张,三",2020-02-10,"36\n.5"\n"002","",2020-02-10, 36.6 \n',
+        True,
+    ),
+    "semicolons and a trailing empty column": (
+        "学号;姓名;日期;体温;\n001;张三;2020-02-10;36.5;\n",
+        True,
+    ),
+    "tabs, full-width text and long ids": (
+        "学号\t姓名\t日期\t体温\n０００１\t张　三\t2020-02-10\t36.5℃\n000000000012\t李四\t\t\n",
+        True,
+    ),
+    "a row narrower than the header": (HEADER + "001,张三\n002,李四,2020-02-10,36.6\n", False),
+    "a row wider than the header": (HEADER + "001,张三,2020-02-10,36.5,多余\n", False),
+}
+
+
+@pytest.mark.parametrize("name", list(_TRICKY))
+def test_utf8_files_read_by_pyarrow_as_pandas_reads_them(tmp_path, monkeypatch, name):
+    """pyarrow reads well-formed UTF-8 files cell for cell as pandas' C parser does
+    (text kept as written, leading zeros and spaces too, empty cells NaN, row numbers
+    the file's); files it would read otherwise go to pandas."""
+    text, by_arrow = _TRICKY[name]
+    path = tmp_path / "logs.csv"
+    path.write_bytes(text.encode("utf-8"))
+    frame, encoding, header_row = read_table(path, "logs")
+    assert encoding in ("utf-8", "utf-8-sig")
+    categorical = [isinstance(t, pd.CategoricalDtype) for t in frame.dtypes]
+    assert all(categorical) if by_arrow else not any(categorical)
+    monkeypatch.setattr(readers, "_parse_csv_arrow", lambda *args: None)
+    expected, _, expected_header_row = read_table(path, "logs")
+    assert header_row == expected_header_row
+    assert list(frame.columns) == list(expected.columns)
+    assert frame.index.equals(expected.index)
+    as_objects = frame.astype(object).where(frame.notna(), None)
+    assert as_objects.equals(expected.astype(object).where(expected.notna(), None))

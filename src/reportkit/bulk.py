@@ -45,7 +45,8 @@ def write_rows(
     or None, dates ISO text. Returns "inserted", "updated" or "unchanged" per
     row; unchanged rows are not written.
     """
-    rows = rows.assign(row_hash=row_hash(rows))
+    hashes = pd.Series(row_hash(rows), index=rows.index, dtype=object)  # not pandas' str
+    rows = rows.assign(row_hash=hashes)
     stored = stored_hashes(conn, table, keys, rows)
     status = np.full(len(rows), "inserted", dtype="<U9")
     known = np.flatnonzero(pd.notna(stored))  # compared only where a hash is stored

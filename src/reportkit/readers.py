@@ -181,7 +181,9 @@ def read_table(path: Path, kind: Kind | None = None) -> tuple[pd.DataFrame, str 
 
     The frame's columns are the file's headers (made unique); its index is the
     row number a spreadsheet shows for each data row. ``kind`` narrows header
-    detection to that kind's aliases (default: any kind's).
+    detection to that kind's aliases (default: any kind's). Columns are object
+    columns, or categoricals of the same values (object categories) for UTF-8
+    CSV files (see :func:`_parse_csv_arrow`).
     """
     path = Path(path)
     try:
@@ -232,14 +234,15 @@ def _read_csv(
         raise _no_header(name, aliases, required)
     index, delimiter = -best[1], best[2]
     title = [line.replace(delimiter, " ").strip() for line in lines[:index]]
+    width = len(next(csv.reader(lines[index : index + 1], delimiter=delimiter)))
     try:
         try:
-            grid = _parse_csv(data, encoding, delimiter, index)
+            grid = _parse_csv(data, encoding, delimiter, index, width)
         except UnicodeDecodeError:
             if sample is data:
                 raise
             encoding = detect_encoding(data, name)
-            grid = _parse_csv(data, encoding, delimiter, index)
+            grid = _parse_csv(data, encoding, delimiter, index, width)
     except pd.errors.ParserError:
         grid = _read_ragged_csv(data, encoding, delimiter, index)  # rows wider than the header
     except (UnicodeError, ValueError, pd.errors.EmptyDataError) as exc:
@@ -248,7 +251,16 @@ def _read_csv(
     return Table(frame, _encoding_name(encoding), index + 1, sha256, None, title)
 
 
-def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
+def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int, width: int) -> pd.DataFrame:
+    """The cells from line ``skip`` on (the header row, ``width`` cells wide, first), as
+    text, NaN for empty.
+
+    A UTF-8 file is read by pyarrow when it can (see :func:`_parse_csv_arrow`);
+    anything else, and a file pyarrow refuses, by pandas' C parser."""
+    if encoding in ("utf-8", "utf-8-sig"):
+        grid = _parse_csv_arrow(data, delimiter, skip, width)
+        if grid is not None:
+            return grid
     return pd.read_csv(
         io.BytesIO(data),
         sep=delimiter,
@@ -261,6 +273,48 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.Data
         encoding=encoding,
         engine="c",
     )
+
+
+def _parse_csv_arrow(data: bytes, delimiter: str, skip: int, width: int) -> pd.DataFrame | None:
+    """:func:`_parse_csv` of a UTF-8 file by pyarrow's CSV reader (in threads), each column
+    a categorical of its distinct texts (kept as object, not pandas' str dtype), so that
+    each distinct text becomes a Python str once. None where pyarrow would read the file
+    otherwise than pandas: rows narrower or wider than the header, a header of another
+    width than ``width``, bytes that are not UTF-8. As in pandas, a blank line is a row
+    of empty cells (row numbers stay the file's), and quoted cells may hold the
+    delimiter and line breaks."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    source = pa.py_buffer(data)
+    if data.startswith(codecs.BOM_UTF8):
+        source = source.slice(len(codecs.BOM_UTF8))
+    text = pa.dictionary(pa.int32(), pa.string())  # each distinct text once per block
+    try:
+        table = pa_csv.read_csv(
+            source,
+            read_options=pa_csv.ReadOptions(skip_rows=skip, autogenerate_column_names=True),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={f"f{i}": text for i in range(width)},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_columns != width or any(c.type != text for c in table.columns):
+        return None
+    columns = {}
+    for i, column in enumerate(table.unify_dictionaries().columns):
+        encoded = column.combine_chunks()
+        codes = encoded.indices.fill_null(-1).to_numpy()
+        categories = pd.Index(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        columns[i] = pd.Categorical.from_codes(codes, categories=categories, validate=False)
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
 def _read_ragged_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
@@ -303,7 +357,7 @@ def _read_excel(
 
 def _frame_below_header(grid: pd.DataFrame, header_row: int) -> pd.DataFrame:
     """Header row -> column names (unique), rows below -> data indexed by row number."""
-    header = grid.iloc[0].tolist()
+    header = [grid.iat[0, i] for i in range(grid.shape[1])]  # not a row: mixed dtypes
     body = grid.iloc[1:]
     body.index = pd.RangeIndex(header_row + 1, header_row + 1 + len(body))
     keep = []
