@@ -384,8 +384,8 @@ def _sqlite_upsert_rows(
 def _runs(codes: list[tuple[np.ndarray, Any]], order: np.ndarray) -> tuple[int, np.ndarray]:
     """(how many leading key columns to bind once per run, where each run starts in
     ``order``). A leading column has no missing value, and a single value or runs of
-    ``_RUN_MIN_ROWS`` rows on average (together with the columns before it): the
-    last run's tail goes in one-row statements."""
+    ``_RUN_MIN_ROWS`` rows on average (together with the columns before it), as the
+    rows at each run's end that do not fill a statement go in one-row statements."""
     n = len(order)
     changes = np.zeros(max(0, n - 1), dtype=bool)
     leading = 0
