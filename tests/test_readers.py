@@ -437,3 +437,44 @@ def test_utf8_files_read_by_pyarrow_as_pandas_reads_them(tmp_path, monkeypatch, 
     assert frame.index.equals(expected.index)
     as_objects = frame.astype(object).where(frame.notna(), None)
     assert as_objects.equals(expected.astype(object).where(expected.notna(), None))
+
+
+def test_parse_timestamps_of_a_column_as_text_or_categorical():
+    """Common formats parsed once per distinct text, the rest row by row: a time of day
+    takes the row's day, a time with an offset the row's school's zone; empty cells are
+    NaT, unreadable ones NaT and bad. Object and categorical columns give the same."""
+    from zoneinfo import ZoneInfo
+
+    texts = [
+        "2020-02-10 07:31:05",
+        "2020/02/10 07:31",
+        None,
+        "07:40",
+        "2020-02-10T07:45:00+00:00",
+        "2020年2月10日 8时5分",
+        "not a time",
+        "2020-02-10 07:31:05",
+        "07:40",
+    ]
+    day = pd.Series(["2020-02-10"] * 8 + ["2020-02-11"], dtype=object)
+    schools = pd.Series(["s001"] * 9, dtype=object)
+    zone = lambda school: ZoneInfo("Asia/Shanghai")  # noqa: E731
+    expected = pd.to_datetime(
+        [
+            "2020-02-10 07:31:05",
+            "2020-02-10 07:31",
+            None,
+            "2020-02-10 07:40",
+            "2020-02-10 15:45",
+            "2020-02-10 08:05",
+            None,
+            "2020-02-10 07:31:05",
+            "2020-02-11 07:40",
+        ],
+        format="mixed",
+    ).astype("datetime64[us]")
+    for values in (pd.Series(texts, dtype=object), pd.Series(pd.Categorical(texts))):
+        stamps, bad = readers.parse_timestamps(values, zone, schools, day)
+        assert stamps.dtype == "datetime64[us]"
+        assert list(stamps) == list(pd.Series(expected))
+        assert list(bad) == [False] * 6 + [True] + [False] * 2

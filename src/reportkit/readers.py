@@ -633,16 +633,20 @@ def parse_timestamps(
     Times with an offset are converted to the school's zone; a time of day
     alone (``17:20``) takes the row's ``day`` (ISO dates), if given.
     """
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
-    todo = values.notna().to_numpy().copy()
+    # the common formats: vectorised, on each distinct text once
+    codes, uniques = pd.factorize(values)
+    texts = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    known = np.full(len(texts) + 1, np.datetime64("NaT"), dtype="datetime64[us]")  # -1: NaT
+    left = np.ones(len(texts), dtype=bool)
     for fmt in _TS_FORMATS:
-        if not todo.any():
+        if not left.any():
             break
-        parsed = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+        parsed = pd.to_datetime(texts[left], format=fmt, errors="coerce")
         ok = parsed.notna().to_numpy()
-        if ok.any():
-            out.iloc[np.flatnonzero(todo)[ok]] = parsed[ok].to_numpy()
-        todo[np.flatnonzero(todo)[ok]] = False
+        known[np.flatnonzero(left)[ok]] = parsed[ok].to_numpy()
+        left[np.flatnonzero(left)[ok]] = False
+    out = pd.Series(known[codes], index=values.index)
+    todo = np.append(left, False)[codes]  # the rest, row by row (a time takes its day)
     bad = np.zeros(len(values), dtype=bool)
     if todo.any():
         rest = values[todo]
