@@ -387,13 +387,14 @@ def _runs(codes: list[tuple[np.ndarray, Any]], order: np.ndarray) -> tuple[int, 
     ``_RUN_MIN_ROWS`` rows on average (together with the columns before it), as the
     rows at each run's end that do not fill a statement go in one-row statements."""
     n = len(order)
+    most = max(1, n // _RUN_MIN_ROWS)  # runs allowed
     changes = np.zeros(max(0, n - 1), dtype=bool)
     leading = 0
     for found, uniques in codes:
-        if len(uniques) > max(1, n // _RUN_MIN_ROWS) or (found < 0).any():
+        if len(uniques) > most or (found < 0).any():  # too many runs already, or NULLs
             break
         more = changes | (np.diff(found[order]) != 0)
-        if more.sum() + 1 > max(1, n // _RUN_MIN_ROWS):
+        if more.sum() + 1 > most:
             break
         changes, leading = more, leading + 1
     return leading, np.concatenate([[0], np.flatnonzero(changes) + 1])

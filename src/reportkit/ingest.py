@@ -525,7 +525,7 @@ def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
     batch.word("session", schema.SESSION_WORDS, schema.Session.MORNING, Reason.BAD_SESSION)
     terms = _terms(batch.rules)
     *_, unknown = batch.parse("symptoms", lambda v: readers.parse_symptoms(v, terms), 3)
-    batch.finding(pd.notna(unknown), Reason.UNKNOWN_SYMPTOM, "symptoms", unknown)
+    batch.finding(~batch.missing("symptoms", 2), Reason.UNKNOWN_SYMPTOM, "symptoms", unknown)
     absent, reason_hint = _absences(batch)
     key_area, _ = batch.parse("key_area_14d", readers.parse_place, 2)
     rows = _frame(
