@@ -7,9 +7,11 @@ directly) is built per test; its PDFs are minimal valid PDFs written in code.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import re
 import smtplib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,7 +24,8 @@ import yaml
 
 from reportkit import deliver, mailbody, mailer, store
 from reportkit.config import SchoolsConfig, Settings
-from reportkit.errors import DeliveryError
+from reportkit.errors import ConfigError, DeliveryError
+from reportkit.findings_files import findings_hash, rollup_hash
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
@@ -115,6 +118,18 @@ def tiny_pdf(text: str) -> bytes:
     return bytes(out)
 
 
+def findings_now(settings: Settings) -> Any:
+    """The day's findings with the follow-ups attached, as the runner computes them."""
+    from reportkit import flags
+    from reportkit.followups import latest_followups
+
+    config = settings.schools()
+    engine = store.connect(settings.db)
+    ids = [s.id for s in config.schools]
+    findings = flags.load_findings(engine, config, settings.rules(), DAY, ids)
+    return replace(findings, followups=latest_followups(engine, ids, DAY))
+
+
 @dataclass
 class Deployment:
     root: Path
@@ -133,23 +148,77 @@ class Deployment:
             yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
         )
 
-    def pdf_path(self, kind: str, target: str) -> Path:
+    def pdf_path(self, kind: str, target: str, masked: bool = False) -> Path:
         base = self.settings.outputs / DAY.isoformat()
-        return (
-            base / "district" / f"{target}.pdf"
-            if kind == "district"
-            else base / target / "report.pdf"
-        )
+        if kind == "district":
+            return base / "district" / f"{target}.pdf"
+        return base / target / ("report.masked.pdf" if masked else "report.pdf")
 
-    def write_pdf(self, kind: str, target: str, text: str) -> None:
-        path = self.pdf_path(kind, target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(tiny_pdf(text))
+    @property
+    def manifest_path(self) -> Path:
+        return self.settings.outputs / DAY.isoformat() / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"date": DAY.isoformat(), "jobs": []}
+        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+
+    def job(self, kind: str, target: str) -> dict[str, Any]:
+        return next(j for j in self.manifest()["jobs"] if (j["kind"], j["id"]) == (kind, target))
+
+    def set_job(self, kind: str, target: str, **changes: Any) -> None:
+        manifest = self.manifest()
+        for job in manifest["jobs"]:
+            if (job["kind"], job["id"]) == (kind, target):
+                job.update(changes)
+        self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+    def write_pdf(
+        self, kind: str, target: str, text: str, masked_text: str | None = None
+    ) -> None:
+        """Render ``target`` as a run would: its PDF (and masked PDF) and its manifest job,
+        with the findings hash of the store as it is now and ``text`` as its content."""
+        findings = findings_now(self.settings)
+        if kind == "district":
+            hashed = rollup_hash(findings.district(target, self.settings.schools()))
+        else:
+            hashed = findings_hash(findings, target)
+        job: dict[str, Any] = {
+            "kind": kind,
+            "id": target,
+            "status": "ok",
+            "run_id": "run-1",
+            "lang": "zh-CN",
+            "findings_hash": hashed,
+            "content_hash": hashlib.sha256(text.encode()).hexdigest(),
+            "outputs": {},
+            "sha256": {},
+        }
+        for key, shown, masked in (("pdf", text, False), ("pdf_masked", masked_text, True)):
+            if shown is None:
+                continue
+            path = self.pdf_path(kind, target, masked)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(tiny_pdf(shown))
+            job["outputs"][key] = str(path)
+            job["sha256"][key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        manifest = self.manifest()
+        manifest["jobs"] = [
+            j for j in manifest["jobs"] if (j["kind"], j["id"]) != (kind, target)
+        ] + [job]
+        self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
     def sent_rows(self) -> list[Any]:
         engine = store.connect(self.settings.db)
         with engine.connect() as conn:
             return list(conn.execute(sa.select(store.sent_log).order_by(store.sent_log.c.id)))
+
+    def attempts(self) -> list[Any]:
+        engine = store.connect(self.settings.db)
+        with engine.connect() as conn:
+            stmt = sa.select(store.send_attempts).order_by(store.send_attempts.c.id)
+            return list(conn.execute(stmt))
 
 
 def fill_store(db_url: str) -> None:
@@ -518,7 +587,7 @@ def test_auth_password_from_the_environment(
 ) -> None:
     lite.configure(smtp_auth)
     monkeypatch.delenv("REPORTKIT_TEST_SMTP_PASSWORD", raising=False)
-    with pytest.raises(DeliveryError, match=r"REPORTKIT_TEST_SMTP_PASSWORD.*not set"):
+    with pytest.raises(ConfigError, match=r"REPORTKIT_TEST_SMTP_PASSWORD.*not set"):
         deliver.send_reports(lite.settings, DAY)
     assert smtp_auth.received == []
 
@@ -621,6 +690,7 @@ def test_a_school_message_holds_only_its_own_people(
 
 def test_names_are_masked_when_configured(lite: Deployment) -> None:
     lite.configure(mask_names=True)
+    lite.write_pdf("school", "s001", "report s001", masked_text="report s001 masked")
     deliver.send_reports(lite.settings, DAY, dry_run=True)
     msg = parse(
         (
@@ -636,8 +706,9 @@ def test_names_are_masked_when_configured(lite: Deployment) -> None:
     assert "赵*" in body
     assert "王大伟" not in body
     assert "李明" not in body
-    # the attachment is the report itself, unmasked by design
-    assert msg.get_payload()[1].get_content() == tiny_pdf("report s001")
+    # the attachment is the masked rendering; the school's own report.pdf stays complete
+    assert msg.get_payload()[1].get_content() == tiny_pdf("report s001 masked")
+    assert lite.pdf_path("school", "s001").read_bytes() == tiny_pdf("report s001")
 
 
 def test_headers_and_html_cannot_be_injected(
@@ -653,6 +724,7 @@ def test_headers_and_html_cannot_be_injected(
     school = school.model_copy(update={"recipients": [recipient]})
     config = valid.model_copy(update={"schools": [school, valid.schools[1]]})
     monkeypatch.setattr(Settings, "schools", lambda self: config)
+    lite.write_pdf("school", "s001", "report s001")  # rendered under that name
 
     result = deliver.send_reports(lite.settings, DAY, school_ids=["s001"])
     assert result.ok, deliver.summary_lines(result)

@@ -34,6 +34,7 @@ __all__ = [
     "SchoolsConfig",
     "Settings",
     "SmtpConfig",
+    "is_loopback_host",
     "load_delivery",
     "load_rules",
     "load_schools",
@@ -302,6 +303,19 @@ class Rules(_Model):
         return terms
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` (and ``*.localhost``) and loopback IP literals; no DNS lookup."""
+    import ipaddress
+
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class SmtpConfig(_Model):
     host: str = "localhost"
     port: int = Field(25, ge=1, le=65535)
@@ -311,6 +325,36 @@ class SmtpConfig(_Model):
     timeout: float = Field(30.0, gt=0)
     verify_tls: bool = True
     ca_file: str | None = None
+    # security "none" to a host other than this machine: only when set, and never with AUTH
+    allow_plaintext: bool = False
+
+    @model_validator(mode="after")
+    def _plaintext(self) -> SmtpConfig:
+        if self.security != "none" or is_loopback_host(self.host):
+            return self
+        if self.username:
+            raise ValueError(
+                f"security none would send the password of {self.username!r} in the clear "
+                f"to {self.host!r}, which is not this machine; use starttls or ssl "
+                "(allow_plaintext never covers a password)"
+            )
+        if not self.allow_plaintext:
+            raise ValueError(
+                f"security none sends the reports in the clear to {self.host!r}, which is "
+                "not this machine; use starttls or ssl, or set allow_plaintext: true for a "
+                "relay on a trusted network that takes no password"
+            )
+        return self
+
+    @property
+    def plaintext_warning(self) -> str | None:
+        """Why this connection is worth a warning: unencrypted, to another host."""
+        if self.security == "none" and not is_loopback_host(self.host):
+            return (
+                f"smtp.allow_plaintext: reports go unencrypted to {self.host}:{self.port} "
+                "(security none); anyone on the network path can read them"
+            )
+        return None
 
 
 class DeliveryConfig(_Model):
@@ -321,9 +365,13 @@ class DeliveryConfig(_Model):
         "【晨午检汇总】{district} {date} 未报送学校{schools_missing}所 疑似{suspected}人"
     )
     reminder_subject: str = "【晨午检提醒】{school} {date} 尚有{missing}人未报"
+    # a school with no check-in at all for the day: no counts that would read as calm
+    missing_subject: str = "【晨午检日报】{school} {date} 未报送"
     mask_names: bool = False
     retries: int = Field(3, ge=0, le=10)
     backoff_seconds: float = Field(2.0, ge=0)
+    # how long a write to the sent log may wait for a busy store before the batch stops
+    sent_log_timeout: float = Field(30.0, gt=0, le=600)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -5,41 +5,64 @@ the district's (both from ``schools.yaml``), one message per recipient: what it
 says comes from :mod:`reportkit.mailbody`, how it is assembled and carried
 (``smtp``, or ``eml`` files for a dry run) from :mod:`reportkit.mailer`.
 
-Sent once: the ``sent_log`` table holds one row per accepted recipient with the
-report hash (sha256 of the PDF and the body). A rerun sends only to recipients
-without a row; a recipient whose row has another hash is reported as changed
-and sent again only with ``force``. Refused recipients and an unreachable
-server are retried with back-off, then recorded as failed; nothing that was not
-accepted is logged as sent. Once the server has stayed unreachable through
-every retry (or refused the credentials, the certificate, the sender), the
-remaining messages fail at once instead of waiting out the same retries.
-A school whose PDF is missing fails; the others still go.
+Never stale: a report is attached only when ``outputs/<date>/manifest.json``
+says its last run ended ``ok``, from findings that hash the same as the findings
+computed from the store now (the follow-ups attached as the runner attaches
+them), and the PDF on disk has the sha256 the run recorded
+(:func:`check_report`). With ``mask_names`` the masked rendering is attached,
+never the full one.
+
+Sent once (:mod:`reportkit.sentlog`): a report's version is a hash of the
+manifest's content hash and the message text; each recipient gets one message
+per version, under a Message-ID that is the same for every copy. The attempt is
+recorded before SMTP DATA; a reply that never comes after the data went out is
+``unknown`` and not retried, nor resent by a rerun, without ``force``. A
+recipient who has an older version is reported as changed and sent again only
+with ``force``. Refused recipients and an unreachable server are retried with
+back-off, then recorded as failed; once the server has stayed unreachable
+through every retry (or refused the credentials, the certificate, the sender)
+the remaining messages fail at once. When the sent log cannot be written the
+batch stops: nothing more is sent, and the summary says why.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
+from reportkit.errors import DeliveryError
 from reportkit.i18n import t
-from reportkit.mailer import Envelope, Sender, compose, get_sender, register_sender
+from reportkit.mailer import (
+    Envelope,
+    OutcomeUnknown,
+    Sender,
+    compose,
+    get_sender,
+    register_sender,
+    stable_message_id,
+)
+from reportkit.sentlog import SentLog, SentLogError
 
 __all__ = [
     "DeliveryResult",
     "MessageOutcome",
+    "NotSendable",
+    "ReportFile",
+    "check_report",
     "get_sender",
+    "read_manifest",
     "register_sender",
     "send_reminders",
     "send_reports",
@@ -53,11 +76,14 @@ Status = Literal[
     "sent",
     "skipped_already_sent",
     "changed_not_sent",
+    "unknown",
+    "stale",
     "failed",
     "dry_run",
     "no_recipients",
     "past_deadline",
 ]
+FAILING = ("failed", "unknown", "stale")
 
 
 # -- outcomes ----------------------------------------------------------------------
@@ -75,6 +101,12 @@ class MessageOutcome:
     refused: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    # the message may have arrived: not resent without force (recipient -> why)
+    unknown: dict[str, str] = field(default_factory=dict)
+    # accepted by the server, but the sent log could not record it
+    unrecorded: list[str] = field(default_factory=list)
+    # not attempted because the batch stopped
+    not_sent: list[str] = field(default_factory=list)
     error: str | None = None
     bytes: int = 0
     seconds: float = 0.0
@@ -84,15 +116,19 @@ class MessageOutcome:
 class DeliveryResult:
     date: date
     outcomes: list[MessageOutcome]
-    mail_dir: Path | None = None
+    mail_dir: Path | None = None  # set for a dry run
+    written: list[Path] = field(default_factory=list)  # .eml files this run wrote
+    stopped: str | None = None  # why the batch stopped early
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[MessageOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
+        """Reports not delivered as they should be: failed, stale or of unknown outcome."""
+        return [o for o in self.outcomes if o.status in FAILING]
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.stopped is None
 
     def by_target(self, kind: str, target_id: str) -> MessageOutcome:
         for o in self.outcomes:
@@ -100,31 +136,168 @@ class DeliveryResult:
                 return o
         raise KeyError(f"no outcome for {kind} {target_id}")
 
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole run (``reportkit send --json``)."""
+        return {
+            "date": self.date.isoformat(),
+            "dry_run": self.mail_dir is not None,
+            "ok": self.ok,
+            "stopped": self.stopped,
+            "warnings": list(self.warnings),
+            "counts": self.counts(),
+            "messages_accepted": sum(len(o.accepted) for o in self.outcomes),
+            "mail_dir": str(self.mail_dir) if self.mail_dir is not None else None,
+            "written": [str(p) for p in self.written],
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
+
 
 def summary_lines(result: DeliveryResult) -> list[str]:
-    """One line per report for the terminal, failures with their reasons."""
-    lines = []
+    """One line per report for the terminal, failures with their reasons, then totals."""
+    lines = [f"warning: {w}" for w in result.warnings]
     for o in result.outcomes:
         parts = [f"{o.kind} {o.target_id} {o.name}: {o.status}"]
         if o.accepted:
             parts.append(f"{len(o.accepted)} accepted")
         if o.refused:
             parts.append("refused " + ", ".join(f"{r} ({e})" for r, e in o.refused.items()))
+        if o.unknown:
+            parts.append(
+                "outcome unknown for "
+                + ", ".join(f"{r} ({e})" for r, e in o.unknown.items())
+                + "; not resent without --force (check with the recipient first)"
+            )
+        if o.unrecorded:
+            parts.append(
+                "accepted but not recorded in the sent log: "
+                + ", ".join(o.unrecorded)
+                + " (a rerun reports them as unknown)"
+            )
         if o.skipped:
             parts.append(f"{len(o.skipped)} already sent")
         if o.changed:
             parts.append(f"changed since sent to {len(o.changed)} (use --force to resend)")
+        if o.not_sent:
+            parts.append(f"not sent to {len(o.not_sent)}")
         if o.error:
             parts.append(o.error)
         lines.append("; ".join(parts))
-    counts: dict[str, int] = {}
-    for o in result.outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
-    total = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to send"
-    lines.append(f"{result.date.isoformat()}: {total}")
+    if result.stopped:
+        lines.append(f"STOPPED: {result.stopped}; nothing more was sent")
     if result.mail_dir is not None:
-        lines.append(f"messages written to {result.mail_dir}")
+        n = len(result.written)
+        lines.append(
+            f"dry run: {n} message{'s' if n != 1 else ''} written to {result.mail_dir}"
+            if n
+            else "dry run: nothing written"
+        )
+    else:
+        n = sum(len(o.accepted) for o in result.outcomes)
+        lines.append(f"{n} message{'s' if n != 1 else ''} sent" if n else "nothing sent")
+    total = ", ".join(f"{n} {s}" for s, n in result.counts().items()) or "nothing to send"
+    lines.append(f"{result.date.isoformat()}: {total}")
     return lines
+
+
+# -- which report may be sent ---------------------------------------------------------
+
+
+class NotSendable(DeliveryError):
+    """The report on disk is not one to send: missing, interrupted, stale or altered."""
+
+    def __init__(self, reason: str, status: Status = "stale") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    """The PDF a message carries, as the manifest vouches for it."""
+
+    path: Path
+    data: bytes
+    content_hash: str
+    masked: bool
+
+
+def read_manifest(outputs: Path, report_date: date) -> dict[tuple[str, str], dict[str, Any]]:
+    """``outputs/<date>/manifest.json`` as (kind, id) -> job; empty when there is none."""
+    path = Path(outputs) / report_date.isoformat() / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        jobs = json.loads(path.read_text(encoding="utf-8"))["jobs"]
+        return {(str(j["kind"]), str(j["id"])): j for j in jobs}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DeliveryError(f"{path}: not a readable manifest ({exc})") from exc
+
+
+def check_report(
+    entry: Mapping[str, Any] | None,
+    findings_hash: str,
+    folder: Path,
+    *,
+    masked: bool = False,
+    lang: str | None = None,
+) -> ReportFile:
+    """The report PDF to attach, if ``entry`` (a manifest job) vouches for it; else
+    :class:`NotSendable` saying why.
+
+    Sendable: the job ended ``ok``, from findings hashing to ``findings_hash``, in
+    ``lang`` (when both say), and the PDF in ``folder`` (``pdf_masked`` when
+    ``masked``) has the sha256 the job recorded.
+    """
+    rerun = "run `reportkit run` for this date again"
+    if entry is None:
+        raise NotSendable(f"no report in manifest.json; {rerun}", "failed")
+    run = entry.get("run_id") or "?"
+    status = entry.get("status")
+    if status == "pending":
+        raise NotSendable(f"the run that was rendering it (run {run}) did not finish; {rerun}")
+    if status != "ok":
+        ename = (entry.get("error") or {}).get("ename", "")
+        raise NotSendable(f"its last render failed (run {run}) {ename}".rstrip(), "failed")
+    recorded = entry.get("findings_hash")
+    if not recorded:
+        raise NotSendable(f"manifest.json records no findings hash for it; {rerun}")
+    if recorded != findings_hash:
+        raise NotSendable(f"the findings changed since it was rendered (run {run}); {rerun}")
+    if lang and entry.get("lang") and entry["lang"] != lang:
+        raise NotSendable(f"it was rendered in {entry['lang']}, this message is in {lang}")
+    key = "pdf_masked" if masked else "pdf"
+    outputs = entry.get("outputs") or {}
+    if masked and not outputs.get(key):
+        raise NotSendable(
+            "mask_names is on but no masked PDF (report.masked.pdf) was rendered; "
+            f"the full report is never attached; {rerun}",
+            "failed",
+        )
+    name = Path(str(outputs.get(key) or "")).name
+    if not name.endswith(".pdf"):
+        raise NotSendable(f"report PDF missing (render failed?): {folder}", "failed")
+    pdf = Path(folder) / name
+    try:
+        data = pdf.read_bytes()
+    except FileNotFoundError:
+        raise NotSendable(f"report PDF missing (render failed?): {pdf}", "failed") from None
+    except OSError as exc:
+        raise NotSendable(f"cannot read {pdf}: {exc}", "failed") from exc
+    expected = (entry.get("sha256") or {}).get(key)
+    if not expected:
+        raise NotSendable(f"manifest.json records no sha256 for {pdf.name}; {rerun}")
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise NotSendable(f"{pdf} is not the file run {run} wrote (sha256 differs); {rerun}")
+    content = entry.get("content_hash")
+    if not content:
+        raise NotSendable(f"manifest.json records no content hash for it; {rerun}")
+    return ReportFile(pdf, data, str(content), masked)
 
 
 # -- messages ----------------------------------------------------------------------
@@ -139,50 +312,31 @@ class Outgoing:
     name: str
     report_date: date
     recipients: list[Any]
+    zone: ZoneInfo
     body: Any = None  # mailbody.MailBody
-    pdf: bytes | None = None
+    report: ReportFile | None = None
     pdf_name: str = ""
     error: str | None = None
+    status: Status = "failed"  # the outcome when ``error`` is set
 
     @property
     def report_hash(self) -> str:
+        """The report's version: what it shows (the rendering's content hash, masked or
+        not) and what the message says; no timestamps, so an unchanged rerun matches."""
         digest = hashlib.sha256()
-        for part in (self.pdf or b"", self.body.html.encode(), self.body.text.encode()):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
+        report = self.report
+        parts = (
+            report.content_hash if report else "",
+            "masked" if report and report.masked else "",
+            self.body.subject,
+            self.body.text,
+            self.body.html,
+        )
+        for part in parts:
+            data = part.encode()
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
         return digest.hexdigest()
-
-
-# -- the sent log ------------------------------------------------------------------
-
-
-def _sent_hashes(engine: Any, kind: str, target_id: str, day: date) -> dict[str, str]:
-    """Recipient (lower case) -> the hash of the latest report sent to them."""
-    from reportkit.store import sent_log
-
-    stmt = (
-        sa.select(sent_log.c.recipient, sent_log.c.report_hash)
-        .where(sent_log.c.kind == kind, sent_log.c.target_id == target_id, sent_log.c.date == day)
-        .order_by(sent_log.c.sent_at, sent_log.c.id)
-    )
-    with engine.connect() as conn:
-        return {r.recipient.lower(): r.report_hash for r in conn.execute(stmt)}
-
-
-def _record_sent(engine: Any, out: Outgoing, recipient: str, message_id: str, digest: str) -> None:
-    from reportkit.store import sent_log, utcnow
-
-    row = {
-        "kind": out.kind,
-        "target_id": out.target_id,
-        "date": out.report_date,
-        "recipient": recipient,
-        "message_id": message_id,
-        "report_hash": digest,
-        "sent_at": utcnow(),
-    }
-    with engine.begin() as conn:
-        conn.execute(sa.insert(sent_log), [row])
 
 
 # -- sending with retries ----------------------------------------------------------
@@ -195,7 +349,8 @@ def _fatal(exc: BaseException) -> bool:
     they concern the sender, not one message.
     """
     return isinstance(
-        exc, smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError | ssl.SSLError
+        exc,
+        smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError | ssl.SSLError,
     )
 
 
@@ -207,79 +362,139 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
+class _Stop(Exception):
+    """The sent log failed: the batch must not send anything more."""
+
+
 class _Batch:
     """Sends the messages of one run, keeping track of a server that is down."""
 
-    def __init__(self, config: Any, sender: Sender, engine: Any, dry_run: bool) -> None:
+    def __init__(self, config: Any, sender: Sender, sent_log: SentLog | None) -> None:
         self.config = config
         self.sender = sender
-        self.engine = engine
-        self.dry_run = dry_run
+        self.log = sent_log  # None: a dry run, nothing recorded
         self.server_down: str | None = None
+        self.stopped: str | None = None
         self.from_ = config.from_
         self.envelope_from = parseaddr(config.from_)[1]
 
     def deliver(self, out: Outgoing, *, force: bool, resend_changed: bool) -> MessageOutcome:
         started = time.perf_counter()
-        result = MessageOutcome(out.kind, out.target_id, out.name, "failed", error=out.error)
+        result = MessageOutcome(out.kind, out.target_id, out.name, out.status, error=out.error)
         if out.error is not None:
             return result
         if not out.recipients:
             result.status = "no_recipients"
             return result
         digest = out.report_hash
-        sent = (
-            {}
-            if self.dry_run
-            else _sent_hashes(self.engine, out.kind, out.target_id, out.report_date)
-        )
+        try:
+            states = {} if self.log is None else self.log.state(*self._key(out))
+        except SentLogError as exc:
+            self.stopped = str(exc)
+            result.not_sent = [r.email for r in out.recipients]
+            result.error = "not sent: the batch stopped"
+            return result
         pending = []
         for rcpt in out.recipients:
-            previous = sent.get(rcpt.email.lower())
-            if force or previous is None:
+            state = states.get(rcpt.email.lower())
+            if force or state is None:
                 pending.append(rcpt)
-            elif previous == digest or not resend_changed:
+            elif state.sent_hash == digest:
+                result.skipped.append(rcpt.email)
+            elif state.open_status is not None:
+                result.unknown[rcpt.email] = _open_attempt(state, out.zone)
+            elif state.sent_hash is None:
+                pending.append(rcpt)
+            elif not resend_changed:
                 result.skipped.append(rcpt.email)
             else:
                 result.changed.append(rcpt.email)
-        for rcpt in pending:
-            envelope = Envelope(
-                out.kind, out.target_id, out.report_date, self.envelope_from, rcpt.email
-            )
-            message = compose(out.body, envelope, self.from_, rcpt.name, out.pdf, out.pdf_name)
-            result.bytes = max(result.bytes, len(message.as_bytes()))
-            error = self._send(message, envelope)
-            if error is None:
-                result.accepted.append(rcpt.email)
-                if not self.dry_run:
-                    _record_sent(self.engine, out, rcpt.email, message["Message-ID"], digest)
-            else:
-                result.refused[rcpt.email] = error
+        for i, rcpt in enumerate(pending):
+            try:
+                self._one(out, rcpt, digest, result)
+            except _Stop:
+                result.not_sent += [r.email for r in pending[i + 1 :]]
+                break
         result.seconds = round(time.perf_counter() - started, 3)
-        if result.refused:
-            result.status = "failed"
-            result.error = result.error or "not delivered to " + ", ".join(result.refused)
-        elif self.dry_run:
-            result.status = "dry_run"
-        elif result.accepted:
-            result.status = "sent"
-        elif result.changed:
-            result.status = "changed_not_sent"
-        else:
-            result.status = "skipped_already_sent"
+        result.status = _status(result, dry_run=self.log is None)
+        if result.refused and not result.error:
+            result.error = "not delivered to " + ", ".join(result.refused)
+        if self.stopped and (result.not_sent or result.unrecorded):
+            result.error = "; ".join(filter(None, [result.error, "the batch stopped"]))
         return result
 
-    def _send(self, message: EmailMessage, envelope: Envelope) -> str | None:
-        """None when accepted; else why not, after ``retries`` more attempts."""
+    @staticmethod
+    def _key(out: Outgoing) -> tuple[str, str, date]:
+        return out.kind, out.target_id, out.report_date
+
+    def _one(self, out: Outgoing, rcpt: Any, digest: str, result: MessageOutcome) -> None:
+        """Send to one recipient and record it; raises :class:`_Stop` if the log fails."""
+        envelope = Envelope(
+            out.kind, out.target_id, out.report_date, self.envelope_from, rcpt.email
+        )
+        message_id = stable_message_id(envelope, digest, self.from_)
+        message = compose(
+            out.body,
+            envelope,
+            self.from_,
+            rcpt.name,
+            out.report.data if out.report else None,
+            out.pdf_name,
+            message_id=message_id,
+            sent_at=datetime.now(out.zone),
+        )
+        result.bytes = max(result.bytes, len(message.as_bytes()))
+        attempt: list[int] = []
+
+        def before_data() -> None:
+            if self.log is not None:
+                attempt[:] = [self.log.begin(*self._key(out), rcpt.email, message_id, digest)]
+
+        try:
+            verdict, reason = self._send(message, envelope, before_data)
+        except SentLogError as exc:  # the attempt could not be recorded: nothing handed over
+            self.stopped = str(exc)
+            result.not_sent.append(rcpt.email)
+            raise _Stop from exc
+        try:
+            if verdict == "accepted":
+                result.accepted.append(rcpt.email)
+                if self.log is not None:
+                    self.log.accepted(*self._key(out), rcpt.email, message_id, digest)
+            elif verdict == "unknown":
+                result.unknown[rcpt.email] = reason
+                if self.log is not None and attempt:
+                    self.log.unknown(attempt[0], reason)
+            else:
+                result.refused[rcpt.email] = reason
+                if self.log is not None and attempt:
+                    self.log.refused(attempt[0])
+        except SentLogError as exc:
+            self.stopped = str(exc)
+            if verdict == "accepted":
+                result.unrecorded.append(rcpt.email)
+            log.error("%s %s to %s: %s", out.kind, out.target_id, rcpt.email, exc)
+            raise _Stop from exc
+
+    def _send(
+        self, message: EmailMessage, envelope: Envelope, before_data: Callable[[], None]
+    ) -> tuple[str, str]:
+        """("accepted", ""), ("refused", why) after ``retries`` more attempts, or
+        ("unknown", why) at once. :class:`SentLogError` from ``before_data`` propagates."""
         if self.server_down is not None:
-            return f"not attempted, server unavailable: {self.server_down}"
+            return "refused", f"not attempted, server unavailable: {self.server_down}"
         retries, backoff = self.config.retries, self.config.backoff_seconds
         error = ""
         for attempt in range(retries + 1):
             if attempt:
                 time.sleep(backoff * 2 ** (attempt - 1))
             try:
-                refusal = self.sender.send(message, envelope)
+                refusal = self.sender.send(message, envelope, before_data)
+            except OutcomeUnknown as exc:
+                log.error(
+                    "%s %s to %s: %s", envelope.kind, envelope.target_id, envelope.recipient, exc
+                )
+                return "unknown", str(exc)
             except (smtplib.SMTPException, OSError) as exc:
                 error = _describe(exc)
                 log.warning(
@@ -293,17 +508,46 @@ class _Batch:
                 code = getattr(exc, "smtp_code", 0)
                 if _fatal(exc) or (code >= 500 and not isinstance(exc, smtplib.SMTPDataError)):
                     self.server_down = error  # every later message would fail the same way
-                    return error
+                    return "refused", error
                 if code >= 500:
-                    return error  # this message was rejected for good (5xx after DATA)
+                    return "refused", error  # this message was rejected for good (5xx after DATA)
                 if attempt == retries and not isinstance(exc, smtplib.SMTPResponseException):
                     self.server_down = error  # still unreachable after every retry
                 continue
             if refusal is None:
-                return None
+                return "accepted", ""
             error = f"refused: {refusal}"
             log.warning("%s refused %s: %s", envelope.kind, envelope.recipient, refusal)
-        return error
+        return "refused", error
+
+
+def _status(result: MessageOutcome, *, dry_run: bool) -> Status:
+    if result.refused:
+        return "failed"
+    if result.unknown:
+        return "unknown"
+    if result.not_sent and not result.accepted:
+        return "failed"
+    if dry_run:
+        return "dry_run"
+    if result.accepted:
+        return "sent"
+    if result.changed:
+        return "changed_not_sent"
+    return "skipped_already_sent"
+
+
+def _open_attempt(state: Any, zone: ZoneInfo) -> str:
+    when = ""
+    if state.open_started_at is not None:
+        local = state.open_started_at.replace(tzinfo=UTC).astimezone(zone)
+        when = f" at {local.isoformat(timespec='seconds')}"
+    what = (
+        "no answer from the server after the message data"
+        if state.open_status == "unknown"
+        else "handed to the server, acceptance never recorded"
+    )
+    return f"earlier attempt{when}: {what}"
 
 
 # -- public entry points -----------------------------------------------------------
@@ -331,20 +575,38 @@ def _run(
     mail_dir = Path(settings.outputs) / report_date.isoformat() / "mail"
     factory = get_sender(sender or ("eml" if dry_run else "smtp"))
     with _lock(settings, report_date):
-        engine = None
+        sent_log = None
         if not dry_run:
             from reportkit import store
 
-            engine = store.connect(settings.db)
+            sent_log = SentLog(store.connect(settings.db), config.sent_log_timeout)
         transport = factory(config, mail_dir)
-        batch = _Batch(config, transport, engine, dry_run)
+        batch = _Batch(config, transport, sent_log)
+        outcomes = []
         try:
-            outcomes = [
-                batch.deliver(o, force=force, resend_changed=resend_changed) for o in outgoing
-            ]
+            for out in outgoing:
+                if batch.stopped is not None:
+                    skipped = MessageOutcome(
+                        out.kind,
+                        out.target_id,
+                        out.name,
+                        "failed",
+                        error="not sent: the batch stopped",
+                    )
+                    skipped.not_sent = [r.email for r in out.recipients]
+                    outcomes.append(skipped)
+                    continue
+                outcomes.append(batch.deliver(out, force=force, resend_changed=resend_changed))
         finally:
             transport.close()
-    return DeliveryResult(report_date, outcomes, mail_dir if dry_run else None)
+    return DeliveryResult(
+        report_date,
+        outcomes,
+        mail_dir if dry_run else None,
+        written=list(getattr(transport, "written", [])),
+        stopped=batch.stopped and f"the sent log cannot be written: {batch.stopped}",
+        warnings=list(getattr(transport, "warnings", [])),
+    )
 
 
 def send_reports(
@@ -363,7 +625,10 @@ def send_reports(
     With neither ``school_ids`` nor ``district_ids`` every school and district is
     sent; ``school_ids`` alone sends only those schools; ``district_ids`` sends those
     roll-ups and their schools (narrowed by ``school_ids`` when both are given).
+    A report that :func:`check_report` refuses is not sent: ``stale`` or ``failed``
+    with the reason.
     """
+    from reportkit.findings_files import findings_hash, rollup_hash
     from reportkit.mailbody import district_body, school_body
     from reportkit.runner import output_dir
 
@@ -371,28 +636,43 @@ def send_reports(
     delivery = settings.delivery()
     schools, districts = _selection(config, school_ids, district_ids)
     findings = _findings(settings, config, report_date, schools, districts)
+    manifest = read_manifest(settings.outputs, report_date)
     day = report_date.isoformat()
     outgoing: list[Outgoing] = []
     for sid in schools:
         school = config.school(sid)
-        out = Outgoing("school", sid, school.name, report_date, list(school.recipients))
-        pdf = output_dir(settings.outputs, report_date, "school", sid) / "report.pdf"
+        out = Outgoing(
+            "school", sid, school.name, report_date, list(school.recipients), config.zone(sid)
+        )
         out.pdf_name = f"{school.name}_{day}_{t('pdf_suffix_school', lang)}.pdf"
-        _attach(
+        _prepare(
             out,
-            pdf,
+            lambda s=school: check_report(
+                manifest.get(("school", s.id)),
+                findings_hash(findings, s.id),
+                output_dir(settings.outputs, report_date, "school", s.id),
+                masked=bool(delivery.mask_names),
+                lang=lang,
+            ),
             lambda s=school: school_body(findings, s, config.district(s.district), delivery, lang),
         )
         outgoing.append(out)
     for did in districts:
         district = config.district(did)
-        out = Outgoing("district", did, district.name, report_date, list(district.recipients))
-        pdf = output_dir(settings.outputs, report_date, "district", did) / f"{did}.pdf"
+        rollup = findings.district(did, config)
+        out = Outgoing(
+            "district", did, district.name, report_date, list(district.recipients), config.zone()
+        )
         out.pdf_name = f"{district.name}_{day}_{t('pdf_suffix_district', lang)}.pdf"
-        _attach(
+        _prepare(
             out,
-            pdf,
-            lambda d=district: district_body(findings.district(d.id, config), d, delivery, lang),
+            lambda r=rollup, d=district: check_report(
+                manifest.get(("district", d.id)),
+                rollup_hash(r),
+                output_dir(settings.outputs, report_date, "district", d.id),
+                lang=lang,
+            ),
+            lambda r=rollup, d=district: district_body(r, d, delivery, lang),
         )
         outgoing.append(out)
     return _run(
@@ -406,12 +686,14 @@ def send_reports(
     )
 
 
-def _attach(out: Outgoing, pdf: Path, build: Callable[[], Any]) -> None:
-    """Read the PDF and build the body; a missing PDF is the report's failure."""
-    if not pdf.is_file():
-        out.error = f"report PDF missing (render failed?): {pdf}"
+def _prepare(out: Outgoing, check: Callable[[], ReportFile], build: Callable[[], Any]) -> None:
+    """Check the report and build the body; a report that cannot go is the target's outcome."""
+    try:
+        out.report = check()
+    except NotSendable as exc:
+        out.error, out.status = f"not sent: {exc.reason}", exc.status
+        log.error("%s %s: %s", out.kind, out.target_id, out.error)
         return
-    out.pdf = pdf.read_bytes()
     try:
         out.body = build()
     except (ValueError, KeyError) as exc:
@@ -440,7 +722,7 @@ def send_reminders(
     config = settings.schools()
     delivery = settings.delivery()
     ids = [s.id for s in config.schools]
-    findings = _findings(settings, config, report_date, ids, (), fresh=True)
+    findings = _findings(settings, config, report_date, ids, ())
     outgoing = []
     late: list[MessageOutcome] = []
     for row in findings.schools.to_dict("records"):
@@ -461,7 +743,9 @@ def send_reminders(
                 )
             )
             continue
-        out = Outgoing("reminder", school.id, school.name, report_date, list(school.recipients))
+        out = Outgoing(
+            "reminder", school.id, school.name, report_date, list(school.recipients), zone
+        )
         out.body = reminder_body(findings, school, delivery, at, lang)
         outgoing.append(out)
     result = _run(
@@ -502,26 +786,18 @@ def _findings(
     report_date: date,
     school_ids: Sequence[str],
     district_ids: Sequence[str],
-    *,
-    fresh: bool = False,
 ) -> Any:
-    """The runner's saved findings when they cover the schools (the PDFs were made
-    from them), else computed from the store now."""
+    """The findings computed from the store now, with each flagged person's latest
+    follow-up attached as :func:`reportkit.runner.plan_jobs` attaches them, so that
+    their hash is the one a report rendered from the same data recorded."""
     from reportkit import flags, store
+    from reportkit.followups import latest_followups
 
     wanted = set(school_ids)
     for d in district_ids:
         wanted |= {s.id for s in config.schools_in(d)}  # a roll-up needs all its schools
-    saved = Path(settings.outputs) / report_date.isoformat() / "findings.pkl"
-    if not fresh and saved.is_file():
-        try:
-            findings = flags.Findings.load(saved)
-        except (OSError, TypeError, ValueError, EOFError) as exc:
-            log.warning("cannot read %s (%s); computing the findings again", saved, exc)
-        else:
-            if wanted <= set(findings.school_ids):
-                return findings
     engine = store.connect(settings.db)
     store.sync_schools(engine, config)
     ordered = [s.id for s in config.schools if s.id in wanted]
-    return flags.load_findings(engine, config, settings.rules(), report_date, ordered)
+    findings = flags.load_findings(engine, config, settings.rules(), report_date, ordered)
+    return replace(findings, followups=latest_followups(engine, ordered, report_date))

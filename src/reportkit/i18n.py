@@ -357,6 +357,17 @@ _PAIRS.update(
             "Nothing has been received from the school today.",
         ),
         "mail_missing_count": ("未报人数", "not reported"),
+        # a school with no check-in at all for the day (rows == 0)
+        "mail_no_data_headline": (
+            "未报送：今日未收到本校任何晨午检记录，依赖填报的各项均为无数据（—）。",
+            "Not submitted: no check-in from this school today; every figure that "
+            "depends on check-ins is unknown (—).",
+        ),
+        "mail_no_data_people": (
+            "应报{n}人，今日无任何填报记录：未报、发热、疑似等情况均无数据，请尽快核实。",
+            "{n} people expected and not one check-in received: who is missing, "
+            "febrile or suspected is not known. Please check at once.",
+        ),
         "pdf_suffix_school": ("晨午检日报", "daily-report"),
         "pdf_suffix_district": ("晨午检汇总", "district-roll-up"),
     }

@@ -39,6 +39,7 @@ __all__ = [
 TEMPLATES = Path(__file__).parent / "templates" / "email"
 MAX_NAMES = 100  # more missing people than this: counts per class only, names in the PDF
 MAX_ROWS = 50  # longest list of people or schools shown in a message
+NO_DATA = "—"  # a figure nobody knows: never shown as 0
 
 # Labels of the email only. They belong in the i18n catalog; until they are added
 # there, they are looked up here first. key: (zh-CN, en)
@@ -261,19 +262,40 @@ def school_body(
         {"name": n, "class": _class_label(r.grade, r["class"], r.role, lang)}
         for n, (_, r) in zip(_names(illness, mask), illness.iterrows(), strict=True)
     ]
+    # no check-in row at all: nothing that depends on check-ins is known, not even zero
+    no_data = _no_data(row)
     suspected = _int(row.get("suspected"))
     missing = _int(row.get("missing"))
-    figures = [
-        _figure(_int(row.get("expected")), "expected", lang),
-        _figure(_int(row.get("reported")), "reported", lang),
-        _figure(format_pct(row.get("coverage")), "coverage", lang),
-        _figure(missing, "missing", lang, "warn" if missing else ""),
-        _figure(_int(row.get("fever")), "fever", lang, "bad" if row.get("fever") else ""),
-        _figure(suspected, "suspected", lang, "bad" if suspected else ""),
-        _figure(_int(row.get("symptomatic")), "symptomatic", lang),
-        _figure(_int(row.get("key_persons")), "key_persons", lang),
-        _figure(_int(row.get("illness_absence")), "illness_absence", lang),
-    ]
+    if no_data:
+        figures = [
+            _figure(_int(row.get("expected")), "expected", lang),
+            *(
+                _figure(NO_DATA, key, lang, "zero")
+                for key in (
+                    "reported",
+                    "coverage",
+                    "missing",
+                    "fever",
+                    "suspected",
+                    "symptomatic",
+                    "key_persons",
+                    "illness_absence",
+                )
+            ),
+        ]
+        missing_groups, missing_names_shown, illness_rows = [], False, []
+    else:
+        figures = [
+            _figure(_int(row.get("expected")), "expected", lang),
+            _figure(_int(row.get("reported")), "reported", lang),
+            _figure(format_pct(row.get("coverage")), "coverage", lang),
+            _figure(missing, "missing", lang, "warn" if missing else ""),
+            _figure(_int(row.get("fever")), "fever", lang, "bad" if row.get("fever") else ""),
+            _figure(suspected, "suspected", lang, "bad" if suspected else ""),
+            _figure(_int(row.get("symptomatic")), "symptomatic", lang),
+            _figure(_int(row.get("key_persons")), "key_persons", lang),
+            _figure(_int(row.get("illness_absence")), "illness_absence", lang),
+        ]
     last = _s(row.get("last_received"))
     entries = _entries(findings, mask, lang)
     context = {
@@ -286,9 +308,12 @@ def school_body(
         "status_text": t(f"submission_{status}", lang, n=_int(row.get("minutes_late"))),
         "deadline": school.deadline,
         "last_received": last[11:16] if len(last) >= 16 else last,
-        "zero_report": bool(row.get("zero_report")),
+        "zero_report": bool(row.get("zero_report")) and not no_data,
+        "no_data": no_data,
+        "no_data_line": t("mail_no_data_headline", lang),
+        "no_data_people": t("mail_no_data_people", lang, n=_int(row.get("expected"))),
         "figures": figures,
-        "missing_total": len(findings.missing),
+        "missing_total": 0 if no_data else len(findings.missing),
         "missing_groups": missing_groups,
         "missing_names_shown": missing_names_shown,
         "attention": attention[:MAX_ROWS],
@@ -304,29 +329,49 @@ def school_body(
         image = trend_image(findings.trend, lang)
         images = (image,)
         context["chart"] = {"cid": image.cid, "alt": t("trend_14d", lang)}
-    subject = _subject(
-        delivery.subject,
-        "subject",
-        school=school.name,
-        school_id=school.id,
-        district=district.name,
-        date=day,
-        missing=missing,
-        suspected=suspected,
-        fever=_int(row.get("fever")),
-        symptomatic=_int(row.get("symptomatic")),
-        key_persons=_int(row.get("key_persons")),
-        reported=_int(row.get("reported")),
-        expected=_int(row.get("expected")),
-        coverage=format_pct(row.get("coverage")),
-        status=context["status_text"],
-    )
+    if no_data:
+        subject = _subject(
+            delivery.missing_subject,
+            "missing_subject",
+            school=school.name,
+            school_id=school.id,
+            district=district.name,
+            date=day,
+            expected=_int(row.get("expected")),
+            deadline=school.deadline,
+            status=context["status_text"],
+        )
+    else:
+        subject = _subject(
+            delivery.subject,
+            "subject",
+            school=school.name,
+            school_id=school.id,
+            district=district.name,
+            date=day,
+            missing=missing,
+            suspected=suspected,
+            fever=_int(row.get("fever")),
+            symptomatic=_int(row.get("symptomatic")),
+            key_persons=_int(row.get("key_persons")),
+            reported=_int(row.get("reported")),
+            expected=_int(row.get("expected")),
+            coverage=format_pct(row.get("coverage")),
+            status=context["status_text"],
+        )
     return MailBody(
         subject=subject,
         html=_render("school.html.j2", **context),
         text=_render("school.txt.j2", **context),
         images=images,
     )
+
+
+def _no_data(row: dict[str, Any]) -> bool:
+    """No check-in row at all for the day (``rows == 0``): a school that sent nothing."""
+    if "rows" in row and _s(row.get("rows")) != "":
+        return _int(row.get("rows")) == 0
+    return (_s(row.get("submission")) or "missing") == "missing"
 
 
 def _missing_groups(
@@ -412,7 +457,9 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
     late_schools = schools[schools["submission"] == "late"]
     missing_schools = schools[schools["submission"] == "missing"]
     counted = ("suspected", "symptomatic", "fever", "key_persons", "clusters", "missing")
-    flagged = schools[(schools[list(counted)].fillna(0) > 0).any(axis=1)]
+    # a school that sent nothing is listed as not submitted, not with counts it does not have
+    submitted = schools[schools["submission"] != "missing"]
+    flagged = submitted[(submitted[list(counted)].fillna(0) > 0).any(axis=1)]
     flagged = flagged.sort_values(
         ["suspected", "symptomatic", "fever", "clusters", "missing"], ascending=False, kind="stable"
     )

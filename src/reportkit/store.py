@@ -40,6 +40,7 @@ __all__ = [
     "people",
     "quarantine",
     "schools",
+    "send_attempts",
     "sent_log",
     "sync_schools",
     "upsert",
@@ -239,6 +240,34 @@ sent_log = sa.Table(
     sa.Column("sent_at", sa.DateTime, nullable=False),
 )
 sa.Index("ix_sent_log_target", sent_log.c.kind, sent_log.c.target_id, sent_log.c.date)
+
+# A message handed to the server whose acceptance is not (yet) in sent_log: written
+# before SMTP DATA, removed when the acceptance is logged or the server refused it.
+# A row left behind ("sending": the process or the store stopped; "unknown": the
+# server's answer to DATA never came) means the recipient may have the message, so
+# it is not sent again without --force. A table of its own, so that an older store
+# gains it from create_all and sent_log keeps meaning "accepted".
+send_attempts = sa.Table(
+    "send_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("report_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # sending | unknown
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+sa.Index(
+    "ix_send_attempts_target",
+    send_attempts.c.kind,
+    send_attempts.c.target_id,
+    send_attempts.c.date,
+)
 
 
 def utcnow() -> datetime:
