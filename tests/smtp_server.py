@@ -2,18 +2,21 @@
 
 Fixtures: ``smtp_server`` (plain), ``smtp_starttls`` (STARTTLS required, a
 self-signed certificate made with ``openssl``), ``smtp_auth`` (STARTTLS plus
-AUTH LOGIN/PLAIN) and ``closed_port`` (a port nobody listens on). Each server's
-:class:`CollectingHandler` keeps every accepted envelope and can be told to
-refuse recipients with a 550.
+AUTH LOGIN/PLAIN), ``smtp_slow_data`` (stores each message, then answers DATA
+only after the client's timeout) and ``closed_port`` (a port nobody listens
+on). Each server's :class:`CollectingHandler` keeps every accepted envelope,
+can be told to refuse recipients with a 550, to wait before answering DATA,
+and to run a hook when a transaction starts or a message has been stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -31,9 +34,12 @@ __all__ = [
     "SmtpServer",
     "closed_port",
     "free_port",
+    "lan_address",
     "self_signed_cert",
     "smtp_auth",
+    "smtp_lan",
     "smtp_server",
+    "smtp_slow_data",
     "smtp_ssl",
     "smtp_starttls",
 ]
@@ -54,12 +60,30 @@ class Received:
 
 @dataclass
 class CollectingHandler:
-    """Keeps what the server accepted; refuses the addresses in ``refuse`` at RCPT."""
+    """Keeps what the server accepted; refuses the addresses in ``refuse`` at RCPT.
+
+    ``delay_data`` seconds pass between storing a message and answering its DATA
+    (longer than the client's timeout: the client never hears that it was stored).
+    ``on_mail`` runs at MAIL FROM, ``after_store`` once a message is stored and
+    before the reply; both run on the server's thread.
+    """
 
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
     reject_data: str | None = None  # e.g. "554 5.7.1 rejected": refuse every message body
+    delay_data: float = 0.0
+    on_mail: Callable[[str], None] | None = None
+    after_store: Callable[[Received], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if self.on_mail is not None:
+            self.on_mail(address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -72,10 +96,13 @@ class CollectingHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.reject_data:
             return self.reject_data
+        stored = Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
         with self.lock:
-            self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
-            )
+            self.received.append(stored)
+        if self.after_store is not None:
+            self.after_store(stored)
+        if self.delay_data:
+            await asyncio.sleep(self.delay_data)
         return "250 Message accepted for delivery"
 
     def recipients(self) -> list[str]:
@@ -96,6 +123,7 @@ class SmtpServer:
     username: str | None = None
     password: str | None = None
     security: str = "none"
+    timeout: float = 5.0  # the client's, in smtp_settings()
 
     @property
     def received(self) -> list[Received]:
@@ -107,7 +135,7 @@ class SmtpServer:
             "host": self.host,
             "port": self.port,
             "security": self.security,
-            "timeout": 5,
+            "timeout": self.timeout,
         }
         if self.ca_file:
             settings["ca_file"] = self.ca_file
@@ -118,10 +146,10 @@ class SmtpServer:
         return settings
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     # aiosmtpd's Controller connects to its own port to check it is up, so port 0 won't do
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -153,12 +181,25 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _start(handler: CollectingHandler, **smtp_kwargs: Any) -> Controller:
+def _start(handler: CollectingHandler, host: str = "127.0.0.1", **smtp_kwargs: Any) -> Controller:
     controller = Controller(
-        handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10, **smtp_kwargs
+        handler, hostname=host, port=free_port(host), ready_timeout=10, **smtp_kwargs
     )
     controller.start()
     return controller
+
+
+def lan_address() -> str | None:
+    """This machine's address on its default route (not loopback), or None without one."""
+    import ipaddress
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.254.254.254", 9))  # UDP: picks the route, sends nothing
+        except OSError:
+            return None
+        address = sock.getsockname()[0]
+    return None if ipaddress.ip_address(address).is_loopback else address
 
 
 @pytest.fixture
@@ -166,6 +207,32 @@ def smtp_server() -> Iterator[SmtpServer]:
     """A plain SMTP server (no TLS, no AUTH)."""
     handler = CollectingHandler()
     controller = _start(handler)
+    try:
+        yield SmtpServer(controller.hostname, controller.port, handler)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_slow_data() -> Iterator[SmtpServer]:
+    """Stores every message, then answers DATA 2.5 s later: past the client's 1 s timeout."""
+    handler = CollectingHandler(delay_data=2.5)
+    controller = _start(handler)
+    try:
+        yield SmtpServer(controller.hostname, controller.port, handler, timeout=1.0)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_lan() -> Iterator[SmtpServer]:
+    """A plain SMTP server on this machine's non-loopback address: another host, as a
+    client configured with it sees it."""
+    host = lan_address()
+    if host is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to serve on")
+    handler = CollectingHandler()
+    controller = _start(handler, host=host)
     try:
         yield SmtpServer(controller.hostname, controller.port, handler)
     finally:

@@ -173,9 +173,7 @@ class Deployment:
                 job.update(changes)
         self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
-    def write_pdf(
-        self, kind: str, target: str, text: str, masked_text: str | None = None
-    ) -> None:
+    def write_pdf(self, kind: str, target: str, text: str, masked_text: str | None = None) -> None:
         """Render ``target`` as a run would: its PDF (and masked PDF) and its manifest job,
         with the findings hash of the store as it is now and ``text`` as its content."""
         findings = findings_now(self.settings)
@@ -771,6 +769,99 @@ def test_message_body_sections(lite: Deployment) -> None:
     assert again == on_time
 
 
+UNKNOWN_AS_TEXT = re.compile(r"\b(nan|NaN|None|NaT)\b")
+
+
+def _everything(msg: EmailMessage) -> dict[str, str]:
+    return {"subject": str(msg["Subject"]), "text": text_of(msg), "html": html_of(msg)}
+
+
+def test_a_school_that_sent_nothing_reads_as_not_submitted_never_as_zeros(
+    deployment: Deployment, smtp_server: SmtpServer
+) -> None:
+    engine = store.connect(deployment.settings.db)
+    with engine.begin() as conn:  # s002 sent nothing today
+        conn.execute(
+            sa.delete(store.checkins).where(
+                store.checkins.c.school_id == "s002", store.checkins.c.date == DAY
+            )
+        )
+    deployment.write_pdf("school", "s002", "report s002 nothing received")
+    deployment.write_pdf("district", "d01", "roll-up d01, s002 missing")
+    deployment.configure(smtp_server)
+    result = deliver.send_reports(deployment.settings, DAY)
+    assert result.ok, deliver.summary_lines(result)
+    received = by_recipient(smtp_server)
+
+    msg = received["head@s002.example.org"]
+    assert msg["Subject"] == "【晨午检日报】靠山镇第二小学 2020-02-10 未报送"
+    text = text_of(msg)
+    assert text.splitlines()[0].startswith("未报送：今日未收到本校任何晨午检记录")
+    shown = html_of(msg).split("<body", 1)[1]  # the first thing the body shows
+    headline = shown.index("未报送：今日未收到本校任何晨午检记录")
+    assert headline < shown.index("靠山镇第二小学 晨午检日报")
+    for label in ("实报人数", "未报", "发热", "疑似", "有症状", "重点人员", "因病缺勤", "报告率"):
+        line = next(x for x in text.splitlines() if x.startswith(f"{label}:"))
+        assert line == f"{label}: —", line
+    assert "应报人数: 3" in text  # the roster is known
+    assert "全员已报" not in text  # never "all clear" without data
+    assert "0人" not in text
+    assert "钱多多" not in text  # no list of "missing" people standing in for "no data"
+    assert "应报3人，今日无任何填报记录" in text
+
+    district = text_of(received["chief@district.example.org"]).replace("\r\n", "\n")
+    assert "== 未报送学校 (1) ==\n- 靠山镇第二小学" in district
+    assert "- 靠山镇第二小学 (" not in district  # not among the schools with counts
+
+    for who, message in received.items():
+        for part, content in _everything(message).items():
+            assert not UNKNOWN_AS_TEXT.search(content), (who, part, content)
+
+
+def test_missing_subject_is_configurable(lite: Deployment) -> None:
+    from reportkit import flags
+
+    engine = store.connect(lite.settings.db)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(store.checkins).where(
+                store.checkins.c.school_id == "s002", store.checkins.c.date == DAY
+            )
+        )
+    lite.configure(
+        missing_subject="{district} {school}（{school_id}）{date} 未报送，应报{expected}人"
+    )
+    config = lite.settings.schools()
+    findings = flags.load_findings(engine, config, lite.settings.rules(), DAY)
+    body = mailbody.school_body(
+        findings, config.school("s002"), config.district("d01"), lite.settings.delivery(), "en"
+    )
+    assert body.subject == "靠山镇教育办 靠山镇第二小学（s002）2020-02-10 未报送，应报3人"
+    assert body.text.splitlines()[0].startswith("Not submitted: no check-in")
+    lite.configure(missing_subject="{school} 未报{missing}人")
+    with pytest.raises(DeliveryError, match=r"missing_subject: cannot fill"):
+        mailbody.school_body(
+            findings, config.school("s002"), config.district("d01"), lite.settings.delivery()
+        )
+
+
+def test_date_header_is_in_the_deployments_zone(lite: Deployment, smtp_server: SmtpServer) -> None:
+    from email.utils import parsedate_to_datetime
+
+    lite.configure(smtp_server)
+    deliver.send_reports(lite.settings, DAY, school_ids=["s002"])
+    deliver.send_reminders(
+        lite.settings, DAY, now=datetime.fromisoformat("2020-02-10T15:30:00+08:00")
+    )
+    assert len(smtp_server.received) == 4  # one report, three reminders
+    for env in smtp_server.received:
+        header = env.message()["Date"]
+        assert str(header).endswith("+0800"), header
+        sent = parsedate_to_datetime(str(header))
+        assert sent.utcoffset() == timedelta(hours=8)
+        assert abs((sent - datetime.now(sent.tzinfo)).total_seconds()) < 120
+
+
 # -- reminders -----------------------------------------------------------------------
 
 
@@ -850,6 +941,37 @@ def test_no_reminders_after_the_deadline(lite: Deployment, smtp_server: SmtpServ
     forced = deliver.send_reminders(lite.settings, DAY, now=late, force=True)
     assert set(statuses(forced).values()) == {"sent"}
     assert len(smtp_server.received) == 3
+
+
+def test_remind_dry_run_says_what_it_wrote(
+    lite: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reportkit import cli
+
+    mail = lite.settings.outputs / DAY.isoformat() / "mail"
+    args = ["remind", "--date", DAY.isoformat(), "--dry-run", "--db", lite.settings.db]
+    args += ["--params", str(lite.params), "--outputs", str(lite.settings.outputs)]
+    assert cli.main(args) == 0  # now is long past 2020-02-10's deadline
+    out = capsys.readouterr().out
+    assert "2 past_deadline" in out
+    assert "dry run: nothing written" in out
+    assert "written to" not in out
+    assert not list(mail.glob("*.eml"))
+
+    before = datetime.fromisoformat("2020-02-10T15:30:00+08:00")
+    result = deliver.send_reminders(lite.settings, DAY, dry_run=True, now=before)
+    assert sorted(p.name for p in result.written) == sorted(p.name for p in mail.glob("*.eml"))
+    assert len(result.written) == 3
+    assert f"dry run: 3 messages written to {mail}" in deliver.summary_lines(result)
+
+
+def test_send_summary_says_what_was_sent(lite: Deployment, smtp_server: SmtpServer) -> None:
+    lite.configure(smtp_server)
+    first = deliver.summary_lines(deliver.send_reports(lite.settings, DAY))
+    assert "4 messages sent" in first
+    again = deliver.summary_lines(deliver.send_reports(lite.settings, DAY))
+    assert "nothing sent" in again
+    assert again[-1] == "2020-02-10: 3 skipped_already_sent"
 
 
 # -- the summary ---------------------------------------------------------------------

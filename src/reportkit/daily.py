@@ -260,8 +260,12 @@ def run_daily(
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
             result.message_failures = [
-                f"mail {o.kind} {o.target_id}: {o.error or o.status}" for o in delivery.failed
+                f"mail {o.kind} {o.target_id}: {o.status}: "
+                + (o.error or "outcome unknown for " + ", ".join(o.unknown))
+                for o in delivery.failed
             ]
+            if delivery.stopped:
+                result.message_failures.append(f"mail stopped: {delivery.stopped}")
             for line in deliver.summary_lines(delivery):
                 log.info("send: %s", line)
         for line in result.summary_lines():
