@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from reportkit import deliver, mailbody, mailer, store
+from reportkit import deliver, mailbody, mailer, outcome, sendable, sentlog, store
 from reportkit.config import SchoolsConfig, Settings
 from reportkit.errors import ConfigError, DeliveryError
 from reportkit.findings_files import findings_hash, rollup_hash
@@ -351,7 +351,7 @@ def test_public_api_is_sorted() -> None:
     def isort_style(name: str) -> tuple[int, str]:  # ruff's RUF022 order
         return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
 
-    for module in (deliver, mailbody, mailer):
+    for module in (deliver, mailbody, mailer, outcome, sendable, sentlog):
         assert module.__all__ == sorted(module.__all__, key=isort_style)
         assert all(hasattr(module, name) for name in module.__all__)
 

@@ -28,21 +28,19 @@ batch stops: nothing more is sent, and the summary says why.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from reportkit.errors import DeliveryError
 from reportkit.i18n import t
 from reportkit.mailer import (
     Envelope,
@@ -53,6 +51,8 @@ from reportkit.mailer import (
     register_sender,
     stable_message_id,
 )
+from reportkit.outcome import DeliveryResult, Kind, MessageOutcome, Status, summary_lines
+from reportkit.sendable import NotSendable, ReportFile, check_report, read_manifest
 from reportkit.sentlog import SentLog, SentLogError
 
 __all__ = [
@@ -70,234 +70,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("reportkit.deliver")
-
-Kind = Literal["school", "district", "reminder"]
-Status = Literal[
-    "sent",
-    "skipped_already_sent",
-    "changed_not_sent",
-    "unknown",
-    "stale",
-    "failed",
-    "dry_run",
-    "no_recipients",
-    "past_deadline",
-]
-FAILING = ("failed", "unknown", "stale")
-
-
-# -- outcomes ----------------------------------------------------------------------
-
-
-@dataclass
-class MessageOutcome:
-    """What happened to one report (school, district) or reminder for its recipients."""
-
-    kind: Kind
-    target_id: str
-    name: str
-    status: Status
-    accepted: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    # the message may have arrived: not resent without force (recipient -> why)
-    unknown: dict[str, str] = field(default_factory=dict)
-    # accepted by the server, but the sent log could not record it
-    unrecorded: list[str] = field(default_factory=list)
-    # not attempted because the batch stopped
-    not_sent: list[str] = field(default_factory=list)
-    error: str | None = None
-    bytes: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class DeliveryResult:
-    date: date
-    outcomes: list[MessageOutcome]
-    mail_dir: Path | None = None  # set for a dry run
-    written: list[Path] = field(default_factory=list)  # .eml files this run wrote
-    stopped: str | None = None  # why the batch stopped early
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[MessageOutcome]:
-        """Reports not delivered as they should be: failed, stale or of unknown outcome."""
-        return [o for o in self.outcomes if o.status in FAILING]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and self.stopped is None
-
-    def by_target(self, kind: str, target_id: str) -> MessageOutcome:
-        for o in self.outcomes:
-            if o.kind == kind and o.target_id == target_id:
-                return o
-        raise KeyError(f"no outcome for {kind} {target_id}")
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for o in self.outcomes:
-            counts[o.status] = counts.get(o.status, 0) + 1
-        return dict(sorted(counts.items()))
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of the whole run (``reportkit send --json``)."""
-        return {
-            "date": self.date.isoformat(),
-            "dry_run": self.mail_dir is not None,
-            "ok": self.ok,
-            "stopped": self.stopped,
-            "warnings": list(self.warnings),
-            "counts": self.counts(),
-            "messages_accepted": sum(len(o.accepted) for o in self.outcomes),
-            "mail_dir": str(self.mail_dir) if self.mail_dir is not None else None,
-            "written": [str(p) for p in self.written],
-            "outcomes": [asdict(o) for o in self.outcomes],
-        }
-
-
-def summary_lines(result: DeliveryResult) -> list[str]:
-    """One line per report for the terminal, failures with their reasons, then totals."""
-    lines = [f"warning: {w}" for w in result.warnings]
-    for o in result.outcomes:
-        parts = [f"{o.kind} {o.target_id} {o.name}: {o.status}"]
-        if o.accepted:
-            parts.append(f"{len(o.accepted)} accepted")
-        if o.refused:
-            parts.append("refused " + ", ".join(f"{r} ({e})" for r, e in o.refused.items()))
-        if o.unknown:
-            parts.append(
-                "outcome unknown for "
-                + ", ".join(f"{r} ({e})" for r, e in o.unknown.items())
-                + "; not resent without --force (check with the recipient first)"
-            )
-        if o.unrecorded:
-            parts.append(
-                "accepted but not recorded in the sent log: "
-                + ", ".join(o.unrecorded)
-                + " (a rerun reports them as unknown)"
-            )
-        if o.skipped:
-            parts.append(f"{len(o.skipped)} already sent")
-        if o.changed:
-            parts.append(f"changed since sent to {len(o.changed)} (use --force to resend)")
-        if o.not_sent:
-            parts.append(f"not sent to {len(o.not_sent)}")
-        if o.error:
-            parts.append(o.error)
-        lines.append("; ".join(parts))
-    if result.stopped:
-        lines.append(f"STOPPED: {result.stopped}; nothing more was sent")
-    if result.mail_dir is not None:
-        n = len(result.written)
-        lines.append(
-            f"dry run: {n} message{'s' if n != 1 else ''} written to {result.mail_dir}"
-            if n
-            else "dry run: nothing written"
-        )
-    else:
-        n = sum(len(o.accepted) for o in result.outcomes)
-        lines.append(f"{n} message{'s' if n != 1 else ''} sent" if n else "nothing sent")
-    total = ", ".join(f"{n} {s}" for s, n in result.counts().items()) or "nothing to send"
-    lines.append(f"{result.date.isoformat()}: {total}")
-    return lines
-
-
-# -- which report may be sent ---------------------------------------------------------
-
-
-class NotSendable(DeliveryError):
-    """The report on disk is not one to send: missing, interrupted, stale or altered."""
-
-    def __init__(self, reason: str, status: Status = "stale") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-@dataclass(frozen=True)
-class ReportFile:
-    """The PDF a message carries, as the manifest vouches for it."""
-
-    path: Path
-    data: bytes
-    content_hash: str
-    masked: bool
-
-
-def read_manifest(outputs: Path, report_date: date) -> dict[tuple[str, str], dict[str, Any]]:
-    """``outputs/<date>/manifest.json`` as (kind, id) -> job; empty when there is none."""
-    path = Path(outputs) / report_date.isoformat() / "manifest.json"
-    if not path.exists():
-        return {}
-    try:
-        jobs = json.loads(path.read_text(encoding="utf-8"))["jobs"]
-        return {(str(j["kind"]), str(j["id"])): j for j in jobs}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DeliveryError(f"{path}: not a readable manifest ({exc})") from exc
-
-
-def check_report(
-    entry: Mapping[str, Any] | None,
-    findings_hash: str,
-    folder: Path,
-    *,
-    masked: bool = False,
-    lang: str | None = None,
-) -> ReportFile:
-    """The report PDF to attach, if ``entry`` (a manifest job) vouches for it; else
-    :class:`NotSendable` saying why.
-
-    Sendable: the job ended ``ok``, from findings hashing to ``findings_hash``, in
-    ``lang`` (when both say), and the PDF in ``folder`` (``pdf_masked`` when
-    ``masked``) has the sha256 the job recorded.
-    """
-    rerun = "run `reportkit run` for this date again"
-    if entry is None:
-        raise NotSendable(f"no report in manifest.json; {rerun}", "failed")
-    run = entry.get("run_id") or "?"
-    status = entry.get("status")
-    if status == "pending":
-        raise NotSendable(f"the run that was rendering it (run {run}) did not finish; {rerun}")
-    if status != "ok":
-        ename = (entry.get("error") or {}).get("ename", "")
-        raise NotSendable(f"its last render failed (run {run}) {ename}".rstrip(), "failed")
-    recorded = entry.get("findings_hash")
-    if not recorded:
-        raise NotSendable(f"manifest.json records no findings hash for it; {rerun}")
-    if recorded != findings_hash:
-        raise NotSendable(f"the findings changed since it was rendered (run {run}); {rerun}")
-    if lang and entry.get("lang") and entry["lang"] != lang:
-        raise NotSendable(f"it was rendered in {entry['lang']}, this message is in {lang}")
-    key = "pdf_masked" if masked else "pdf"
-    outputs = entry.get("outputs") or {}
-    if masked and not outputs.get(key):
-        raise NotSendable(
-            "mask_names is on but no masked PDF (report.masked.pdf) was rendered; "
-            f"the full report is never attached; {rerun}",
-            "failed",
-        )
-    name = Path(str(outputs.get(key) or "")).name
-    if not name.endswith(".pdf"):
-        raise NotSendable(f"report PDF missing (render failed?): {folder}", "failed")
-    pdf = Path(folder) / name
-    try:
-        data = pdf.read_bytes()
-    except FileNotFoundError:
-        raise NotSendable(f"report PDF missing (render failed?): {pdf}", "failed") from None
-    except OSError as exc:
-        raise NotSendable(f"cannot read {pdf}: {exc}", "failed") from exc
-    expected = (entry.get("sha256") or {}).get(key)
-    if not expected:
-        raise NotSendable(f"manifest.json records no sha256 for {pdf.name}; {rerun}")
-    if hashlib.sha256(data).hexdigest() != expected:
-        raise NotSendable(f"{pdf} is not the file run {run} wrote (sha256 differs); {rerun}")
-    content = entry.get("content_hash")
-    if not content:
-        raise NotSendable(f"manifest.json records no content hash for it; {rerun}")
-    return ReportFile(pdf, data, str(content), masked)
 
 
 # -- messages ----------------------------------------------------------------------
