@@ -63,7 +63,8 @@ class CollectingHandler:
     """Keeps what the server accepted; refuses the addresses in ``refuse`` at RCPT.
 
     ``delay_data`` seconds pass between storing a message and answering its DATA
-    (longer than the client's timeout: the client never hears that it was stored).
+    (longer than the client's timeout: the client never hears that it was stored);
+    ``drop_after_store`` closes the connection instead of answering.
     ``on_mail`` runs at MAIL FROM, ``after_store`` once a message is stored and
     before the reply; both run on the server's thread.
     """
@@ -71,7 +72,9 @@ class CollectingHandler:
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
     reject_data: str | None = None  # e.g. "554 5.7.1 rejected": refuse every message body
+    reject_data_times: int | None = None  # refuse only this many bodies (None: every one)
     delay_data: float = 0.0
+    drop_after_store: bool = False  # close the connection instead of answering DATA
     on_mail: Callable[[str], None] | None = None
     after_store: Callable[[Received], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -94,7 +97,9 @@ class CollectingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.reject_data:
+        if self.reject_data and self.reject_data_times != 0:
+            if self.reject_data_times is not None:
+                self.reject_data_times -= 1
             return self.reject_data
         stored = Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
         with self.lock:
@@ -103,6 +108,8 @@ class CollectingHandler:
             self.after_store(stored)
         if self.delay_data:
             await asyncio.sleep(self.delay_data)
+        if self.drop_after_store:
+            server.transport.close()
         return "250 Message accepted for delivery"
 
     def recipients(self) -> list[str]:

@@ -219,8 +219,10 @@ class _Batch:
         attempt: list[int] = []
 
         def before_data() -> None:
-            if self.log is not None:
-                attempt[:] = [self.log.begin(*self._key(out), rcpt.email, message_id, digest)]
+            # one attempt row per message: a retry comes only after a definite refusal
+            # (nothing was handed over), so the row of the first try still stands for it
+            if self.log is not None and not attempt:
+                attempt.append(self.log.begin(*self._key(out), rcpt.email, message_id, digest))
 
         try:
             verdict, reason = self._send(message, envelope, before_data)
@@ -294,12 +296,10 @@ class _Batch:
 
 
 def _status(result: MessageOutcome, *, dry_run: bool) -> Status:
-    if result.refused:
+    if result.refused or result.not_sent:
         return "failed"
     if result.unknown:
         return "unknown"
-    if result.not_sent and not result.accepted:
-        return "failed"
     if dry_run:
         return "dry_run"
     if result.accepted:
