@@ -401,7 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="write .eml files under outputs/<date>/mail/, send nothing",
         )
-        p.add_argument("--force", action="store_true", help="send again what was already sent")
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="send again what was already sent, or what may have arrived (outcome unknown)",
+        )
         p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
 
     p = add(
