@@ -813,9 +813,14 @@ def test_a_school_that_sent_nothing_reads_as_not_submitted_never_as_zeros(
     assert "== 未报送学校 (1) ==\n- 靠山镇第二小学" in district
     assert "- 靠山镇第二小学 (" not in district  # not among the schools with counts
 
-    for who, message in received.items():
+    smtp_server.handler.clear()
+    at = datetime.fromisoformat("2020-02-10T15:30:00+08:00")
+    assert deliver.send_reminders(deployment.settings, DAY, now=at).ok
+    reminders = [env.message() for env in smtp_server.received]
+    assert len(reminders) == 3
+    for message in [*received.values(), *reminders]:
         for part, content in _everything(message).items():
-            assert not UNKNOWN_AS_TEXT.search(content), (who, part, content)
+            assert not UNKNOWN_AS_TEXT.search(content), (message["To"], part, content)
 
 
 def test_missing_subject_is_configurable(lite: Deployment) -> None:
