@@ -364,6 +364,7 @@ def send_reports(
     sent; ``school_ids`` alone sends only those schools; ``district_ids`` sends those
     roll-ups and their schools (narrowed by ``school_ids`` when both are given).
     """
+    settings.require_store(school_ids, district_ids)  # no store or no roster: never zeros
     from reportkit.mailbody import district_body, school_body
     from reportkit.runner import output_dir
 
@@ -435,6 +436,7 @@ def send_reminders(
     in the school's time zone) the school is listed as ``past_deadline`` and nothing
     is sent, unless ``force``.
     """
+    settings.require_store(rosters=False)  # no store: nothing to remind about
     from reportkit.mailbody import reminder_body
 
     config = settings.schools()
