@@ -366,11 +366,25 @@ def test_model_works_on_an_empty_store(tmp_path: Path):
     params.mkdir()
     (params / "schools.yaml").write_text(SCHOOLS_YAML, encoding="utf-8")
     settings = Settings(db=f"sqlite:///{tmp_path / 'empty.db'}", params=params, outputs=tmp_path)
+    store.connect(settings.db)  # reportkit init: a store with nothing in it yet
     model = ConsoleModel(settings)
     assert model.latest_date() is None
     console = Console(model, DAY)
     console.view.value = "submissions"
     assert "未报送 3" in console.counts.value
+
+
+def test_model_refuses_a_store_that_is_not_there(tmp_path: Path):
+    from reportkit.errors import StoreMissingError
+
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "schools.yaml").write_text(SCHOOLS_YAML, encoding="utf-8")
+    db = tmp_path / "typo.db"
+    settings = Settings(db=f"sqlite:///{db}", params=params, outputs=tmp_path)
+    with pytest.raises(StoreMissingError, match="typo.db"):
+        ConsoleModel(settings)
+    assert not db.exists()  # nothing was created
 
 
 def test_console_command_binds_loopback_with_a_token(district, monkeypatch, tmp_path):

@@ -283,6 +283,62 @@ def run_daily(
     return result
 
 
+def check_daily(settings: Any, inbox: Path, archive: Path) -> tuple[bool, list[str]]:
+    """``reportkit daily --check``: would the afternoon job start here? Writes nothing.
+
+    The params load, the store is there (and which schools have no roster), the
+    outputs, inbox and archive folders can be written, the SMTP password variable
+    is set when delivery.yaml logs in, and no other run holds the lock. Returns
+    (ok, lines); a line starting with ``problem:`` is why it would not start.
+    """
+    from reportkit import store
+
+    lines: list[str] = []
+    problems: list[str] = []
+    config = None
+    try:
+        config = settings.schools()
+        settings.rules()
+        delivery = settings.delivery()
+        lines.append(f"params: {Path(settings.params).resolve()} ({len(config.schools)} schools)")
+        smtp = delivery.smtp
+        if smtp.username and not os.environ.get(smtp.password_env):
+            problems.append(f"the SMTP password variable {smtp.password_env} is not set")
+    except ReportkitError as exc:
+        problems.append(f"params: {exc}")
+    try:
+        engine = settings.require_store(rosters=False)
+        lines.append(f"store: {store.describe_url(settings.db)}")
+        if config is not None:
+            lacking = store.schools_without_roster(engine, [s.id for s in config.schools])
+            if lacking:
+                lines.append(
+                    f"warning: no roster for {', '.join(lacking)}: these schools will fail"
+                )
+    except ReportkitError as exc:
+        problems.append(f"store: {exc}")
+    for name, folder in (("outputs", settings.outputs), ("inbox", inbox), ("archive", archive)):
+        folder = Path(folder).resolve()
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(f"{name}: {folder} cannot be written ({existing} is not writable)")
+        elif name == "inbox" and not folder.is_dir():
+            lines.append(f"warning: the inbox {folder} does not exist: nothing will be ingested")
+        else:
+            lines.append(f"{name}: {folder}")
+    note = Path(settings.outputs) / ".daily.json"
+    if note.exists():
+        from filelock import FileLock, Timeout
+
+        try:
+            with FileLock(str(Path(settings.outputs) / ".daily.lock"), timeout=0):
+                pass
+        except Timeout:
+            lines.append(f"warning: a run is in progress now ({note.read_text(encoding='utf-8')})")
+    lines += [f"problem: {p}" for p in problems]
+    return not problems, lines
+
+
 def _with_rosters(engine: Any, settings: Any, result: DailyResult) -> dict[str, Any]:
     """The selection for the runner and the sender: every school with people on its
     roster (and the roll-ups of their districts). The others are failures of the day,

@@ -40,6 +40,7 @@ __all__ = [
     "describe_url",
     "ensure_private_dir",
     "file_group",
+    "give_to_group",
     "private_mode",
     "sqlite_path",
 ]
@@ -76,7 +77,8 @@ def private_mode(*, folder: bool = False) -> int:
     return 0o750 if folder else 0o640
 
 
-def _give_to_group(path: Path) -> None:
+def give_to_group(path: Path) -> None:
+    """Give ``path`` to the group ``REPORTKIT_FILE_GROUP`` names (nothing when unset)."""
     gid = file_group()
     if gid is None:
         return
@@ -105,7 +107,7 @@ def ensure_private_dir(path: Path | str) -> Path:
             os.mkdir(folder, private_mode(folder=True))  # the umask narrows it further
         except FileExistsError:
             continue
-        _give_to_group(folder)
+        give_to_group(folder)
     return path
 
 
@@ -118,7 +120,7 @@ def _create_sqlite_file(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
-    _give_to_group(path)
+    give_to_group(path)
 
 
 # --- a store that is busy: wait, retry with back-off, then one clear error ---------
