@@ -84,7 +84,10 @@ def _database(url: str) -> tuple[str, list[str]]:
     if not parsed.password:
         return parsed.render_as_string(hide_password=False), []
     # libpq (psycopg) reads the password from PGPASSWORD when the URL has none
-    return parsed.set(password=None).render_as_string(hide_password=False), ["PGPASSWORD"]
+    bare = sa.engine.URL.create(
+        parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database
+    ).update_query_dict(dict(parsed.query))
+    return bare.render_as_string(hide_password=False), ["PGPASSWORD"]
 
 
 def plan(
