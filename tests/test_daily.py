@@ -286,6 +286,9 @@ def test_a_school_without_a_roster_fails_by_name_and_the_others_run(tmp_path):
     assert (day / "a1" / "report.html").exists()
     assert not (day / "b1").exists()  # never a report of zeros
     log = result.log_path.read_text(encoding="utf-8")
+    assert result.log_path.stat().st_mode & 0o777 == 0o600
+    assert day.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "archive" / DAY.isoformat()).stat().st_mode & 0o777 == 0o700
     assert re.search(_OFFSET + r"ERROR reportkit\.daily: school b1: no roster", log, re.M)
     assert all(re.match(_OFFSET, ln) for ln in log.splitlines() if ln[:2] == "20")
 

@@ -49,7 +49,8 @@ def test_the_entries_carry_the_settings_in_force_without_the_password(
     # the log is an absolute path in a folder that exists now
     log = shlex.split(command.rsplit(">>", 1)[1].replace(r"\%", "%"))[0]
     assert Path(log) == outputs / "cron.log"
-    assert outputs.is_dir()
+    assert outputs.stat().st_mode & 0o777 == 0o700
+    assert Path(log).stat().st_mode & 0o777 == 0o600  # not the 0644 a shell would make
     # unescaped % would end the command in a crontab
     assert not re.search(r"(?<!\\)%", command)
     # the secrets are named, with the file they go in

@@ -446,9 +446,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         archive=Path(args.archive),
         env_file=Path(args.env_file) if args.env_file else None,
     )
-    from reportkit.store import ensure_private_dir
+    from reportkit.engines import ensure_private_dir, private_mode
 
     ensure_private_dir(job.log.parent)  # cron opens the log before the job starts
+    if not job.log.exists():  # and would make it 0644
+        os.close(os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, private_mode()))
     line = schedule.crontab_line(job)
     print("# crontab (crontab -e):")
     print(line)

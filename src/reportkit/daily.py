@@ -30,6 +30,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from reportkit.engines import ensure_private_dir, private_mode
 from reportkit.errors import ReportkitError
 
 __all__ = ["DailyResult", "LockedError", "classify_file", "ingest_inbox", "run_daily", "today"]
@@ -225,7 +226,8 @@ def run_daily(
     zone = config.zone()
     day = report_date or today(config)
     out_dir = Path(settings.outputs) / day.isoformat()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(out_dir)  # 0700 (0750 with a group): the day's people are in it
+    ensure_private_dir(Path(archive) / day.isoformat())  # the schools' own files go here
     result = DailyResult(day, out_dir / "daily.log", dry_run=dry_run)
     with (
         _log_to(result.log_path, zone),
@@ -392,6 +394,8 @@ class _log_to:
         self.handler: logging.Handler | None = None
 
     def __enter__(self) -> _log_to:
+        if not self.path.exists():  # private like the reports: it names files and schools
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, private_mode()))
         self.handler = logging.FileHandler(self.path, encoding="utf-8")
         self.handler.setFormatter(
             _ZoneFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", self.zone)
