@@ -256,7 +256,9 @@ def test_a_locked_store_is_one_line_in_the_log_and_on_stderr(tmp_path, capsys, m
     assert line.startswith(f"reportkit: the store sqlite:///{db} is locked by another process")
     log = (settings.outputs / DAY.isoformat() / "daily.log").read_text(encoding="utf-8")
     [stopped] = [ln for ln in log.splitlines() if "stopped" in ln]
-    assert re.match(_OFFSET + "ERROR reportkit.daily: daily run for 2020-02-28 stopped: ", stopped)
+    assert re.match(
+        _OFFSET + r"ERROR reportkit\.daily: daily run for 2020-02-28 \(pid \d+\) stopped: ", stopped
+    )
     assert f"the store sqlite:///{db} is locked by another process" in stopped
     assert "trying again" in log  # the retry, with its back-off, is in the log too
 

@@ -209,7 +209,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(findings.to_json(), ensure_ascii=False, indent=2))
     else:
-        print("\n".join(flags_text(findings, args.lang, _width())))
+        print("\n".join(_flags_text(findings, args.lang, _width())))
     return EXIT_OK
 
 
@@ -220,8 +220,8 @@ def _width() -> int:
     return 80
 
 
-# figures of ``reportkit flags``; those after the first three mean nothing without
-# check-ins, and show "—" for a school that sent none (a 0 would say "all clear")
+# figures of ``reportkit flags``; those of _NEED_CHECKINS mean nothing without check-ins
+# and show "—" for a school that sent none (a 0 would say "all clear")
 _FLAG_FIGURES = ("expected", "reported", "missing", "coverage", "unreachable")
 _FLAG_FIGURES += ("fever", "symptomatic", "suspected", "key_persons", "clusters")
 _FLAG_FIGURES += ("illness_absence_unexplained", "data_quality")
@@ -229,7 +229,7 @@ _NEED_CHECKINS = {"coverage", "fever", "symptomatic", "suspected", "key_persons"
 _NEED_CHECKINS |= {"illness_absence_unexplained"}
 
 
-def flags_text(findings: Any, lang: str = "zh-CN", width: int = 80) -> list[str]:
+def _flags_text(findings: Any, lang: str = "zh-CN", width: int = 80) -> list[str]:
     """``reportkit flags`` as lines of at most ``width`` columns: one block per school,
     its id, name and submission on the first line, then its figures, wrapped between
     figures (an id, a name or a figure is never cut)."""

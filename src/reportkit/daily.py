@@ -3,17 +3,22 @@
 ``reportkit daily`` for one date (default: today in the configured time zone):
 
 1. takes a lock so two afternoon runs never overlap (an OS file lock: a run that
-   was killed leaves nothing that blocks the next one);
+   was killed leaves nothing that blocks the next one), and refuses a store that
+   is not there (exit 2);
 2. ingests every file under ``<inbox>/<date>/[<school_id>/]`` — rosters, health
    logs and gate registers told apart by file name — and moves each file it
    could read to ``<archive>/<date>/`` (quarantined rows stay in the store);
 3. runs every school's report and the district roll-ups (:mod:`reportkit.runner`);
+   a school with nobody on its roster is not run but failed by name (exit 1),
+   never rendered as a report of zeros;
 4. emails them (:mod:`reportkit.deliver`), each at most once.
 
 A rerun the same day is safe: archived files are not seen again (and a file
 seen again is recognised by its content hash), reports are re-rendered, and
 the sent-log keeps messages from going twice. Everything is logged to
-``outputs/<date>/daily.log``.
+``outputs/<date>/daily.log`` (0600), each line with the deployment's local time
+and its offset, the error that stops a run included. :func:`check_daily`
+(``reportkit daily --check``) says whether the job would start, running nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +38,15 @@ from typing import Any
 from reportkit.engines import ensure_private_dir, private_mode
 from reportkit.errors import ReportkitError
 
-__all__ = ["DailyResult", "LockedError", "classify_file", "ingest_inbox", "run_daily", "today"]
+__all__ = [
+    "DailyResult",
+    "LockedError",
+    "check_daily",
+    "classify_file",
+    "ingest_inbox",
+    "run_daily",
+    "today",
+]
 
 log = logging.getLogger("reportkit.daily")
 
@@ -426,7 +439,8 @@ class _stopped_in_log:
     def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
         if exc is None:
             return
+        pid = os.getpid()  # a refused second run writes here too: say which run stopped
         if isinstance(exc, ReportkitError):
-            log.error("daily run for %s stopped: %s", self.day, exc)
+            log.error("daily run for %s (pid %d) stopped: %s", self.day, pid, exc)
         elif isinstance(exc, Exception):
-            log.exception("daily run for %s stopped by an unexpected error", self.day)
+            log.exception("daily run for %s (pid %d) stopped by an unexpected error", self.day, pid)
