@@ -30,6 +30,7 @@ def test_help_imports_nothing_heavy():
 
 def test_every_command_has_help(capsys):
     for command in (
+        "init",
         "ingest",
         "demo",
         "flags",
