@@ -174,12 +174,15 @@ def test_files_are_routed_by_name():
     assert daily.classify_file(Path("2月28日晨午检.csv")) == "logs"
 
 
-def test_schedule_prints_cron_and_systemd(tmp_path, capsys):
+def test_schedule_prints_cron_and_systemd(tmp_path, capsys, monkeypatch):
     params = Path(__file__).resolve().parents[1] / "params"
+    monkeypatch.chdir(tmp_path)
     assert cli.main(["schedule", "--at", "16:45", "--params", str(params)]) == 0
     out = capsys.readouterr().out
     assert "CRON_TZ=Asia/Shanghai" in out
-    assert f"45 16 * * * cd {Path.cwd()}" in out
+    assert f"45 16 * * * cd {tmp_path}" in out
+    assert f">> {tmp_path / 'outputs' / 'cron.log'} 2>&1" in out
+    assert (tmp_path / "outputs").is_dir()  # cron opens the log before the job starts
     assert "OnCalendar=*-*-* 16:45:00 Asia/Shanghai" in out
     assert "[Service]" in out
     assert schedule.MARK in out
@@ -191,3 +194,118 @@ def test_today_is_in_the_configured_zone():
 
     config = load_schools(Path(__file__).resolve().parents[1] / "params")
     assert abs((daily.today(config) - date.fromtimestamp(time.time())).days) <= 1
+
+
+# --- a locked store, a school without a roster, the log's clock, --check -------------------
+
+_HOLD = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+time.sleep(60)
+"""
+_OFFSET = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00 "
+
+
+def _small_deployment(root: Path) -> Settings:
+    """Three schools in two districts, rosters and two days of check-ins (tests.test_widgets)."""
+    from tests.test_widgets import build_district
+
+    return build_district(root)
+
+
+def test_a_locked_store_is_one_line_in_the_log_and_on_stderr(tmp_path, capsys, monkeypatch):
+    import re
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("REPORTKIT_DB_BUSY_TIMEOUT", "0.3")  # read when the engine is made
+    monkeypatch.setenv("REPORTKIT_DB_RETRIES", "1")
+    monkeypatch.setenv("REPORTKIT_DB_BACKOFF", "0.1")
+    settings = _small_deployment(tmp_path)
+    db = settings.db.removeprefix("sqlite:///")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, db], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = cli.main(
+            [
+                "daily",
+                "--date",
+                DAY.isoformat(),
+                "--no-send",
+                "--db",
+                settings.db,
+                "--params",
+                str(settings.params),
+                "--outputs",
+                str(settings.outputs),
+                "--inbox",
+                str(tmp_path / "inbox"),
+                "--archive",
+                str(tmp_path / "archive"),
+            ]
+        )
+    finally:
+        holder.kill()
+        holder.wait(30)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    [line] = [ln for ln in err.splitlines() if ln.startswith("reportkit:")]
+    assert line.startswith(f"reportkit: the store sqlite:///{db} is locked by another process")
+    log = (settings.outputs / DAY.isoformat() / "daily.log").read_text(encoding="utf-8")
+    [stopped] = [ln for ln in log.splitlines() if "stopped" in ln]
+    assert re.match(
+        _OFFSET + r"ERROR reportkit\.daily: daily run for 2020-02-28 \(pid \d+\) stopped: ", stopped
+    )
+    assert f"the store sqlite:///{db} is locked by another process" in stopped
+    assert "trying again" in log  # the retry, with its back-off, is in the log too
+
+
+def test_a_school_without_a_roster_fails_by_name_and_the_others_run(tmp_path):
+    import re
+
+    settings = _small_deployment(tmp_path)
+    engine = store.connect(settings.db)
+    with engine.begin() as conn:  # b1 (the only school of d2) lost its roster
+        conn.execute(sa.delete(store.people).where(store.people.c.school_id == "b1"))
+    result = daily.run_daily(
+        settings,
+        DAY,
+        inbox=tmp_path / "inbox",
+        archive=tmp_path / "archive",
+        send=False,
+        progress=False,
+        formats=("html",),
+    )
+    assert not result.ok
+    assert [line.split(":")[0] for line in result.no_roster] == ["school b1"]
+    assert "FAILED school b1: no roster in the store" in "\n".join(result.summary_lines())
+    assert result.reports_ok == 3  # a1, a2 and d1's roll-up
+    assert not result.reports_failed
+    day = settings.outputs / DAY.isoformat()
+    assert (day / "a1" / "report.html").exists()
+    assert not (day / "b1").exists()  # never a report of zeros
+    log = result.log_path.read_text(encoding="utf-8")
+    assert result.log_path.stat().st_mode & 0o777 == 0o600
+    assert day.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "archive" / DAY.isoformat()).stat().st_mode & 0o777 == 0o700
+    assert re.search(_OFFSET + r"ERROR reportkit\.daily: school b1: no roster", log, re.M)
+    assert all(re.match(_OFFSET, ln) for ln in log.splitlines() if ln[:2] == "20")
+
+
+def test_daily_check_says_whether_it_would_start(tmp_path, capsys):
+    settings = _small_deployment(tmp_path)
+    common = ["--params", str(settings.params), "--outputs", str(settings.outputs)]
+    assert cli.main(["daily", "--check", "--db", settings.db, *common]) == 0
+    out = capsys.readouterr().out
+    assert "reportkit daily: ready" in out
+    assert "warning: the inbox" in out  # no inbox yet: nothing would be ingested
+    missing = f"sqlite:///{tmp_path / 'nope.db'}"
+    assert cli.main(["daily", "--check", "--db", missing, *common]) == 2
+    out = capsys.readouterr().out
+    assert "problem: store: no store at" in out
+    assert "would not start" in out
+    assert not (tmp_path / "nope.db").exists()
+    assert not (settings.outputs / DAY.isoformat()).exists()  # a check writes nothing

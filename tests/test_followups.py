@@ -101,3 +101,57 @@ def test_latest_per_person_by_school_and_date(engine):
 def test_empty_store_gives_empty_frames(engine):
     assert latest_followups(engine, ["s001"]).empty
     assert list(list_followups(engine).columns)[:3] == ["id", "school_id", "person_id"]
+
+
+def test_created_at_reads_back_as_utc_and_shows_in_the_schools_zone(engine):
+    from zoneinfo import ZoneInfo
+
+    from reportkit.clock import local_time
+
+    record_followup(engine, "s001", "p1", DAY, "cleared", "", "李老师")
+    created = list_followups(engine, ["s001"])["created_at"].iloc[0]
+    assert created.tzinfo is not None
+    assert created.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - created) < timedelta(minutes=1)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert local_time(created, shanghai) == created.astimezone(shanghai).strftime("%Y-%m-%d %H:%M")
+    # what the store holds is naive UTC: shown 8 hours later in Shanghai
+    assert local_time(datetime(2020, 2, 28, 8, 30), shanghai) == "2020-02-28 16:30"
+    assert local_time("2020-02-28T08:30:00+00:00", shanghai) == "2020-02-28 16:30"
+    assert local_time(None, shanghai) == ""
+
+
+@pytest.mark.slow
+def test_a_reports_follow_up_time_is_the_schools_local_time(small_demo):
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from reportkit import flags
+    from reportkit.config import load_rules, load_schools
+    from reportkit.report import SchoolReport
+
+    config = load_schools(small_demo.params_dir)
+    school, person = small_demo.events["suspected"][0]
+    findings = flags.load_findings(
+        store.connect(small_demo.db_url, create=False),
+        config,
+        load_rules(small_demo.params_dir),
+        DAY,
+        [school],
+    )
+    followups = pd.DataFrame(
+        {
+            "id": [1],
+            "school_id": [school],
+            "person_id": [person],
+            "date": [DAY],
+            "action": ["contacted_family"],
+            "note": [""],
+            "officer": ["李老师"],
+            "created_at": [pd.Timestamp("2020-02-28 08:30", tz="UTC")],
+        }
+    )
+    report = SchoolReport(replace(findings, followups=followups), config, school)
+    html = report.attention().body
+    assert "已联系家长 · 李老师 · 2020-02-28 16:30" in html  # +08:00, not 08:30 UTC

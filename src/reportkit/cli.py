@@ -4,18 +4,27 @@ Heavy modules (pandas, SQLAlchemy, papermill, nbconvert) are imported inside the
 command that needs them, so ``reportkit --help`` answers at once.
 
 Exit codes: 0 success; 1 something failed (a file could not be read, a school's
-report failed, a message was not sent); 2 usage or configuration error.
+report failed, a message was not sent, the store stayed locked); 2 usage or
+configuration error (a bad params file, a store or a roster that is not there).
+Errors reportkit raises carry their exit code (``ReportkitError.exit_code``).
+
+Every command that reports takes ``--json``: one JSON object on stdout (the result's
+fields; dates ISO 8601, paths as text), for scripts and monitoring.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
-from pathlib import Path
+from datetime import date, datetime
+from datetime import time as time_of_day
+from pathlib import Path, PurePath
 from typing import Any
 
 __all__ = ["main"]
@@ -62,6 +71,40 @@ def _console() -> Any:
     from rich.console import Console
 
     return Console(highlight=False)
+
+
+def _jsonable(value: Any) -> Any:
+    """A result as JSON values: dataclasses by field (and ``ok``), dates ISO, paths as text."""
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json) and not isinstance(value, type):
+        return _jsonable(to_json())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(getattr(type(value), "ok", None), property):
+            out["ok"] = bool(value.ok)
+        return out
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date | time_of_day):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return _jsonable(item())
+    return str(value)
+
+
+def _print_json(result: Any) -> None:
+    print(json.dumps(_jsonable(result), ensure_ascii=False, indent=2))
 
 
 # --- ingest -------------------------------------------------------------------
@@ -122,8 +165,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings.db,
         scale=args.scale,
         ingest_through=args.ingest_through,
+        small=args.small,
     )
     print(result.summary())
+    return EXIT_OK
+
+
+# --- init -----------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from reportkit import store
+    from reportkit.errors import StoreMissingError
+
+    settings = _settings(args)
+    shown = store.describe_url(settings.db)
+    try:
+        engine = store.connect(settings.db, create=False)
+        print(f"store already there: {shown} (tables checked)")
+    except StoreMissingError:
+        engine = store.connect(settings.db, create=True)
+        print(f"store created: {shown}")
+    schools = Path(settings.params) / "schools.yaml"
+    if schools.exists():
+        config = settings.schools()
+        store.sync_schools(engine, config)
+        print(f"{len(config.schools)} schools of {schools} recorded")
+    else:
+        print(f"no {schools} yet: write it, then `reportkit ingest roster FILE`")
     return EXIT_OK
 
 
@@ -131,19 +200,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
-    from reportkit import flags, store
+    from reportkit import flags
 
     settings = _settings(args)
     config = settings.schools()
-    for school_id in args.school or []:
-        config.school(school_id)
-    engine = store.connect(settings.db)
+    engine = settings.require_store(args.school)
     findings = flags.load_findings(engine, config, settings.rules(), args.date, args.school or None)
     if args.json:
         print(json.dumps(findings.to_json(), ensure_ascii=False, indent=2))
     else:
-        _console().print(flags.summary_table(findings, lang=args.lang))
+        print("\n".join(_flags_text(findings, args.lang, _width())))
     return EXIT_OK
+
+
+def _width() -> int:
+    """The terminal's columns; 80 when output goes to a file or a pipe (cron, CI logs)."""
+    if sys.stdout.isatty():
+        return max(40, shutil.get_terminal_size((80, 24)).columns)
+    return 80
+
+
+# figures of ``reportkit flags``; those of _NEED_CHECKINS mean nothing without check-ins
+# and show "—" for a school that sent none (a 0 would say "all clear")
+_FLAG_FIGURES = ("expected", "reported", "missing", "coverage", "unreachable")
+_FLAG_FIGURES += ("fever", "symptomatic", "suspected", "key_persons", "clusters")
+_FLAG_FIGURES += ("illness_absence_unexplained", "data_quality")
+_NEED_CHECKINS = {"coverage", "fever", "symptomatic", "suspected", "key_persons", "clusters"}
+_NEED_CHECKINS |= {"illness_absence_unexplained"}
+
+
+def _flags_text(findings: Any, lang: str = "zh-CN", width: int = 80) -> list[str]:
+    """``reportkit flags`` as lines of at most ``width`` columns: one block per school,
+    its id, name and submission on the first line, then its figures, wrapped between
+    figures (an id, a name or a figure is never cut)."""
+    from rich.cells import cell_len
+
+    from reportkit.i18n import t
+
+    sep = " · "
+    lines = [f"{t('daily_report', lang)} {findings.date.isoformat()}"]
+    for row in findings.schools.to_dict("records"):
+        status = t(f"submission_{row['submission']}", lang, n=int(row["minutes_late"] or 0))
+        if row.get("zero_report"):
+            status += sep + t("zero_report_short", lang)
+        lines.append(f"{row['school_id']} {row['name']}{sep}{status}")
+        nothing = not int(row.get("rows") or 0)
+        parts = [f"{t(c, lang)} {_figure(row, c, nothing)}" for c in _FLAG_FIGURES]
+        line = " "
+        for part in parts:
+            joined = f"{line}{sep if line.strip() else ' '}{part}"
+            if line.strip() and cell_len(joined) > width:
+                lines.append(line)
+                line = f"  {part}"
+            else:
+                line = joined
+        lines.append(line)
+    return lines
+
+
+def _figure(row: dict[str, Any], column: str, nothing: bool) -> str:
+    value = row.get(column)
+    if nothing and column in _NEED_CHECKINS:
+        return "—"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if column == "coverage":
+        return f"{float(value):.1f}%"
+    return str(int(value))
 
 
 # --- run ----------------------------------------------------------------------
@@ -174,7 +297,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         executor=_dask_executor(args),
         kernel_reuse=args.kernel_reuse,
     )
-    _print_run(result)
+    if args.json:
+        _print_json(result)
+    else:
+        _print_run(result)
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
@@ -244,6 +370,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         force=args.force,
         lang=args.lang,
     )
+    if args.json:
+        _print_json(result)
+        return EXIT_OK if result.ok else EXIT_FAILED
     for line in deliver.summary_lines(result):
         print(line)
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -255,6 +384,9 @@ def cmd_remind(args: argparse.Namespace) -> int:
     result = deliver.send_reminders(
         _settings(args), args.date, force=args.force, dry_run=args.dry_run, lang=args.lang
     )
+    if args.json:
+        _print_json(result)
+        return EXIT_OK if result.ok else EXIT_FAILED
     for line in deliver.summary_lines(result):
         print(line)
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -267,26 +399,30 @@ def cmd_daily(args: argparse.Namespace) -> int:
     from reportkit import daily
 
     settings = _settings(args)
-    try:
-        result = daily.run_daily(
-            settings,
-            args.date,
-            inbox=Path(args.inbox),
-            archive=Path(args.archive),
-            jobs=args.jobs,
-            lang=args.lang,
-            formats=args.formats,
-            retries=args.retries,
-            timeout=args.timeout,
-            send=not args.no_send,
-            dry_run=args.dry_run,
-            executor=_dask_executor(args),
-            kernel_reuse=args.kernel_reuse,
-        )
-    except daily.LockedError as exc:
-        print(f"reportkit: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print("\n".join(result.summary_lines()))
+    if args.check:
+        ok, lines = daily.check_daily(settings, Path(args.inbox), Path(args.archive))
+        print("\n".join(lines))
+        print(f"reportkit daily: {'ready' if ok else 'would not start'}")
+        return EXIT_OK if ok else EXIT_USAGE
+    result = daily.run_daily(
+        settings,
+        args.date,
+        inbox=Path(args.inbox),
+        archive=Path(args.archive),
+        jobs=args.jobs,
+        lang=args.lang,
+        formats=args.formats,
+        retries=args.retries,
+        timeout=args.timeout,
+        send=not args.no_send,
+        dry_run=args.dry_run,
+        executor=_dask_executor(args),
+        kernel_reuse=args.kernel_reuse,
+    )
+    if args.json:
+        _print_json(result)
+    else:
+        print("\n".join(result.summary_lines()))
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -301,14 +437,38 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     settings = _settings(args)
     tz = settings.schools().timezone
-    workdir = Path.cwd()
-    line = schedule.crontab_line(at, workdir, tz)
+    job = schedule.plan(
+        settings,
+        at,
+        tz,
+        Path.cwd(),
+        inbox=Path(args.inbox),
+        archive=Path(args.archive),
+        env_file=Path(args.env_file) if args.env_file else None,
+    )
+    from reportkit.engines import ensure_private_dir, private_mode
+
+    ensure_private_dir(job.log.parent)  # cron opens the log before the job starts
+    if not job.log.exists():  # and would make it 0644
+        os.close(os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, private_mode()))
+    line = schedule.crontab_line(job)
     print("# crontab (crontab -e):")
     print(line)
-    for name, text in schedule.systemd_units(at, workdir, tz).items():
+    for name, text in schedule.systemd_units(job).items():
         print(f"\n# /etc/systemd/system/{name}")
         print(text, end="")
     print("\n# then: systemctl daemon-reload && systemctl enable --now reportkit-daily.timer")
+    if job.secrets:
+        listed = ", ".join(f"{name}=..." for name in job.secrets)
+        print(f"# secrets: put {listed} in {job.env_file} (one NAME=value a line; chmod 600)")
+    else:
+        print(f"# secrets, when needed, go in {job.env_file} (NAME=value lines; chmod 600)")
+    if args.check:
+        checked = schedule.check(job)
+        print("\n# schedule --check: the entry's command, as cron runs it, with daily --check")
+        print("\n".join(checked.lines))
+        if not checked.ok:
+            return EXIT_USAGE
     if args.install:
         schedule.install_crontab(line)
         print("\ncrontab entry installed for the current user")
@@ -321,8 +481,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     from reportkit.console import launch_console
 
+    settings = _settings(args)
+    settings.require_store(rosters=False)  # the console reads the store: it must be there
     return launch_console(
-        _settings(args),
+        settings,
         app=args.app,
         port=args.port,
         ip=args.ip,
@@ -362,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="read files seen before again (after a roster or vocabulary fix)",
     )
 
+    p = add("init", cmd_init, "create the store (and record the schools of schools.yaml)")
+
     p = add("demo", cmd_demo, "build the deterministic demo district and ingest it")
     p.add_argument("--root", default=".", help="where data/inbox is written (default .)")
     p.add_argument("--scale", type=int, default=1, help="multiply the number of schools")
@@ -372,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DATE",
         help="ingest days up to DATE only; later days stay in the inbox",
     )
+    p.add_argument("--small", action="store_true", help="classes of 6-9 people, for quick trials")
 
     p = add(
         "flags", cmd_flags, "who has not reported, who needs attention, was each school on time"
@@ -385,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, required=True)
     p.add_argument("--school", action="append", help="school id (repeatable; default all)")
     p.add_argument("--district", action="append", help="district id (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_run_options(p)
 
     for name, handler, help_ in (
@@ -407,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="send again what was already sent, or what may have arrived (outcome unknown)",
         )
         p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
+        p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add(
         "daily", cmd_daily, "the afternoon job: ingest the inbox, run every school, roll up, send"
@@ -424,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="write the emails as .eml files instead of sending"
     )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="say whether the job would start (params, store, folders, lock); run nothing",
+    )
     _add_run_options(p)
 
     p = add(
@@ -432,6 +605,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", default="16:45", help="local time HH:MM (default 16:45)")
     p.add_argument(
         "--install", action="store_true", help="write the crontab entry for the current user"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="run the entry's command as cron would (with daily --check): would it start?",
+    )
+    p.add_argument("--inbox", default="data/inbox", help="the job's inbox (default data/inbox)")
+    p.add_argument(
+        "--archive", default="data/archive", help="the job's archive (default data/archive)"
+    )
+    p.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="the secrets file the entries read (default ./.env): PGPASSWORD, SMTP password",
     )
 
     p = add(
@@ -463,16 +650,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("db", "params", "outputs"):
         if not hasattr(args, name):
             setattr(args, name, None)
-    from reportkit.errors import ConfigError, ReportkitError
+    from reportkit.errors import ReportkitError
 
     try:
         return args.handler(args)
-    except ConfigError as exc:
+    except ReportkitError as exc:  # one line; the class says which exit code
         print(f"reportkit: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ReportkitError as exc:
-        print(f"reportkit: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

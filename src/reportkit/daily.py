@@ -3,17 +3,22 @@
 ``reportkit daily`` for one date (default: today in the configured time zone):
 
 1. takes a lock so two afternoon runs never overlap (an OS file lock: a run that
-   was killed leaves nothing that blocks the next one);
+   was killed leaves nothing that blocks the next one), and refuses a store that
+   is not there (exit 2);
 2. ingests every file under ``<inbox>/<date>/[<school_id>/]`` — rosters, health
    logs and gate registers told apart by file name — and moves each file it
    could read to ``<archive>/<date>/`` (quarantined rows stay in the store);
 3. runs every school's report and the district roll-ups (:mod:`reportkit.runner`);
+   a school with nobody on its roster is not run but failed by name (exit 1),
+   never rendered as a report of zeros;
 4. emails them (:mod:`reportkit.deliver`), each at most once.
 
 A rerun the same day is safe: archived files are not seen again (and a file
 seen again is recognised by its content hash), reports are re-rendered, and
 the sent-log keeps messages from going twice. Everything is logged to
-``outputs/<date>/daily.log``.
+``outputs/<date>/daily.log`` (0600), each line with the deployment's local time
+and its offset, the error that stops a run included. :func:`check_daily`
+(``reportkit daily --check``) says whether the job would start, running nothing.
 """
 
 from __future__ import annotations
@@ -26,13 +31,22 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from reportkit.engines import ensure_private_dir, private_mode
 from reportkit.errors import ReportkitError
 
-__all__ = ["DailyResult", "LockedError", "classify_file", "ingest_inbox", "run_daily", "today"]
+__all__ = [
+    "DailyResult",
+    "LockedError",
+    "check_daily",
+    "classify_file",
+    "ingest_inbox",
+    "run_daily",
+    "today",
+]
 
 log = logging.getLogger("reportkit.daily")
 
@@ -43,6 +57,8 @@ SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
 
 class LockedError(ReportkitError):
     """Another afternoon run holds the lock."""
+
+    exit_code = 1
 
 
 def today(config: Any) -> date:
@@ -70,6 +86,7 @@ class DailyResult:
     submissions: dict[str, int] = field(default_factory=dict)
     reports_ok: int = 0
     reports_failed: list[str] = field(default_factory=list)
+    no_roster: list[str] = field(default_factory=list)  # schools not run: nobody on the roster
     messages_sent: int = 0
     dry_run: bool = False
     message_failures: list[str] = field(default_factory=list)
@@ -77,7 +94,9 @@ class DailyResult:
 
     @property
     def ok(self) -> bool:
-        return not (self.ingest_failures or self.reports_failed or self.message_failures)
+        return not (
+            self.ingest_failures or self.reports_failed or self.message_failures or self.no_roster
+        )
 
     def summary_lines(self) -> list[str]:
         s = self.submissions
@@ -99,6 +118,7 @@ class DailyResult:
             f"  messages {verb}: {self.messages_sent}, failed: {len(self.message_failures)}"
         )
         lines += [f"  FAILED {item}" for item in self.ingest_failures + self.reports_failed]
+        lines += [f"  FAILED {item}" for item in self.no_roster]
         lines += [f"  FAILED {item}" for item in self.message_failures]
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
         lines.append(f"  time: {timing}")
@@ -134,11 +154,11 @@ class _Lock:
             ) from None
         return self
 
-    def hold(self, report_date: date) -> None:
+    def hold(self, report_date: date, zone: tzinfo | None = None) -> None:
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "since": datetime.now().isoformat(timespec="seconds"),
+            "since": datetime.now(zone).astimezone(zone).isoformat(timespec="seconds"),
             "date": report_date.isoformat(),
         }
         self.note.write_text(json.dumps(info), encoding="utf-8")
@@ -216,23 +236,32 @@ def run_daily(
     from reportkit import runner
 
     config = settings.schools()
+    zone = config.zone()
     day = report_date or today(config)
     out_dir = Path(settings.outputs) / day.isoformat()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(out_dir)  # 0700 (0750 with a group): the day's people are in it
+    ensure_private_dir(Path(archive) / day.isoformat())  # the schools' own files go here
     result = DailyResult(day, out_dir / "daily.log", dry_run=dry_run)
-    with _Lock(Path(settings.outputs) / ".daily.lock") as lock, _log_to(result.log_path):
-        lock.hold(day)
+    with (
+        _log_to(result.log_path, zone),
+        _stopped_in_log(day),
+        _Lock(Path(settings.outputs) / ".daily.lock") as lock,
+    ):
+        lock.hold(day, zone)
         log.info("daily run for %s started (pid %d)", day, os.getpid())
+        engine = settings.require_store(rosters=False)  # a store that is not there: exit 2
         started = time.perf_counter()
         result.ingested, result.ingest_failures, result.archived = ingest_inbox(
             settings, day, inbox, archive
         )
         result.seconds["ingest"] = time.perf_counter() - started
+        ready = _with_rosters(engine, settings, result)  # schools without a roster fail
 
         started = time.perf_counter()
         run = runner.run_reports(
             settings,
             day,
+            **ready,
             jobs=jobs,
             lang=lang,
             formats=formats,
@@ -256,7 +285,7 @@ def run_daily(
             from reportkit import deliver
 
             started = time.perf_counter()
-            delivery = deliver.send_reports(settings, day, dry_run=dry_run, lang=lang)
+            delivery = deliver.send_reports(settings, day, dry_run=dry_run, lang=lang, **ready)
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
             result.message_failures = [
@@ -273,6 +302,87 @@ def run_daily(
     return result
 
 
+def check_daily(settings: Any, inbox: Path, archive: Path) -> tuple[bool, list[str]]:
+    """``reportkit daily --check``: would the afternoon job start here? Writes nothing.
+
+    The params load, the store is there (and which schools have no roster), the
+    outputs, inbox and archive folders can be written, the SMTP password variable
+    is set when delivery.yaml logs in, and no other run holds the lock. Returns
+    (ok, lines); a line starting with ``problem:`` is why it would not start.
+    """
+    from reportkit import store
+
+    lines: list[str] = []
+    problems: list[str] = []
+    config = None
+    try:
+        config = settings.schools()
+        settings.rules()
+        delivery = settings.delivery()
+        lines.append(f"params: {Path(settings.params).resolve()} ({len(config.schools)} schools)")
+        smtp = delivery.smtp
+        if smtp.username and not os.environ.get(smtp.password_env):
+            problems.append(f"the SMTP password variable {smtp.password_env} is not set")
+    except ReportkitError as exc:
+        problems.append(f"params: {exc}")
+    try:
+        engine = settings.require_store(rosters=False)
+        lines.append(f"store: {store.describe_url(settings.db)}")
+        if config is not None:
+            lacking = store.schools_without_roster(engine, [s.id for s in config.schools])
+            if lacking:
+                lines.append(
+                    f"warning: no roster for {', '.join(lacking)}: these schools will fail"
+                )
+    except ReportkitError as exc:
+        problems.append(f"store: {exc}")
+    for name, folder in (("outputs", settings.outputs), ("inbox", inbox), ("archive", archive)):
+        folder = Path(folder).resolve()
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(f"{name}: {folder} cannot be written ({existing} is not writable)")
+        elif name == "inbox" and not folder.is_dir():
+            lines.append(f"warning: the inbox {folder} does not exist: nothing will be ingested")
+        else:
+            lines.append(f"{name}: {folder}")
+    note = Path(settings.outputs) / ".daily.json"
+    if note.exists():
+        from filelock import FileLock, Timeout
+
+        try:
+            with FileLock(str(Path(settings.outputs) / ".daily.lock"), timeout=0):
+                pass
+        except Timeout:
+            lines.append(f"warning: a run is in progress now ({note.read_text(encoding='utf-8')})")
+    lines += [f"problem: {p}" for p in problems]
+    return not problems, lines
+
+
+def _with_rosters(engine: Any, settings: Any, result: DailyResult) -> dict[str, Any]:
+    """The selection for the runner and the sender: every school with people on its
+    roster (and the roll-ups of their districts). The others are failures of the day,
+    named in the log and the summary, never reports of zeros; when no school has a
+    roster the run stops (:class:`RosterMissingError`, exit 2)."""
+    from reportkit import store
+    from reportkit.errors import RosterMissingError
+
+    config = settings.schools()
+    every = [s.id for s in config.schools]
+    lacking = store.schools_without_roster(engine, every)
+    if not lacking:
+        return {}
+    shown = store.describe_url(settings.db)
+    if len(lacking) == len(every):
+        raise RosterMissingError(lacking, shown)
+    for sid in lacking:
+        line = f"school {sid}: no roster in the store {shown}; not rendered, not sent"
+        result.no_roster.append(line)
+        log.error("%s", line)
+    ready = [s for s in every if s not in lacking]
+    districts = list(dict.fromkeys(config.school(s).district for s in ready))
+    return {"school_ids": ready, "district_ids": districts}
+
+
 def _submissions(findings_path: Path) -> dict[str, int]:
     from reportkit.flags import Findings
 
@@ -280,17 +390,32 @@ def _submissions(findings_path: Path) -> dict[str, int]:
     return {k: int(v) for k, v in schools["submission"].value_counts().items()}
 
 
+class _ZoneFormatter(logging.Formatter):
+    """Log times in the deployment's zone with their offset (2020-02-28T16:45:03+08:00)."""
+
+    def __init__(self, fmt: str, zone: tzinfo | None) -> None:
+        super().__init__(fmt)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        stamp = datetime.fromtimestamp(record.created, self.zone).astimezone(self.zone)
+        return stamp.isoformat(timespec="milliseconds")
+
+
 class _log_to:
     """Send reportkit's log records to the day's log file for the duration of a run."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, zone: tzinfo | None = None) -> None:
         self.path = path
+        self.zone = zone
         self.handler: logging.Handler | None = None
 
     def __enter__(self) -> _log_to:
+        if not self.path.exists():  # private like the reports: it names files and schools
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, private_mode()))
         self.handler = logging.FileHandler(self.path, encoding="utf-8")
         self.handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            _ZoneFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", self.zone)
         )
         root = logging.getLogger("reportkit")
         root.addHandler(self.handler)
@@ -302,3 +427,24 @@ class _log_to:
         if self.handler is not None:
             logging.getLogger("reportkit").removeHandler(self.handler)
             self.handler.close()
+
+
+class _stopped_in_log:
+    """An error that ends the run is written to the day's log before it leaves (the
+    command prints it on stderr): one line for reportkit's own errors, the traceback
+    for anything else."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+
+    def __enter__(self) -> _stopped_in_log:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
+        if exc is None:
+            return
+        pid = os.getpid()  # a refused second run writes here too: say which run stopped
+        if isinstance(exc, ReportkitError):
+            log.error("daily run for %s (pid %d) stopped: %s", self.day, pid, exc)
+        elif isinstance(exc, Exception):
+            log.exception("daily run for %s (pid %d) stopped by an unexpected error", self.day, pid)

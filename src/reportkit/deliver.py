@@ -400,6 +400,7 @@ def send_reports(
     A report that :func:`check_report` refuses is not sent: ``stale`` or ``failed``
     with the reason.
     """
+    settings.require_store(school_ids, district_ids)  # no store or no roster: never zeros
     from reportkit.findings_files import findings_hash, rollup_hash
     from reportkit.mailbody import district_body, school_body
     from reportkit.runner import output_dir
@@ -489,6 +490,7 @@ def send_reminders(
     in the school's time zone) the school is listed as ``past_deadline`` and nothing
     is sent, unless ``force``.
     """
+    settings.require_store(rosters=False)  # no store: nothing to remind about
     from reportkit.mailbody import reminder_body
 
     config = settings.schools()

@@ -6,12 +6,20 @@
     ├── ConfigError            a params/*.yaml file is missing or invalid (path, key, value)
     ├── IngestError            an input file cannot be read at all (path, row, column, value)
     ├── StoreError             the database cannot be used (URL, reason)
+    │   ├── StoreMissingError  there is no store at the URL
+    │   │   └── RosterMissingError   nobody on the roster of a school (school ids)
+    │   └── StoreLockedError   another process held the SQLite store's lock too long
     ├── ReportExecutionError   a notebook failed (school, date, cell, ename, evalue)
     ├── RenderError            HTML or PDF could not be produced
     └── DeliveryError          a message could not be built or sent
 
 Findings about people (missing, fever, suspected) are data, never exceptions;
 exceptions are for input the program cannot use.
+
+Each class carries the exit code the ``reportkit`` command ends with when it is
+raised (``exit_code``): 2 for usage and configuration errors (a bad params file,
+a store or roster that is not there), 1 for everything else (something failed;
+what could be done was done).
 """
 
 from __future__ import annotations
@@ -23,16 +31,23 @@ __all__ = [
     "RenderError",
     "ReportExecutionError",
     "ReportkitError",
+    "RosterMissingError",
     "StoreError",
+    "StoreLockedError",
+    "StoreMissingError",
 ]
 
 
 class ReportkitError(Exception):
     """Root of every error reportkit raises on purpose."""
 
+    exit_code: int = 1
+
 
 class ConfigError(ReportkitError):
     """A configuration file is missing or invalid."""
+
+    exit_code = 2
 
     def __init__(self, path: object, key: str = "", value: object = None, reason: str = "") -> None:
         self.path = str(path)
@@ -71,6 +86,29 @@ class IngestError(ReportkitError):
 
 class StoreError(ReportkitError):
     """The database cannot be opened or used."""
+
+
+class StoreMissingError(StoreError):
+    """No reportkit store at the URL (or no roster in it for a school): nothing to read."""
+
+    exit_code = 2
+
+
+class RosterMissingError(StoreMissingError):
+    """Schools with nobody active on their roster in the store: a report would read zeros."""
+
+    def __init__(self, school_ids: list[str], store: str) -> None:
+        self.school_ids = list(school_ids)
+        self.store = store
+        listed = ", ".join(self.school_ids)
+        super().__init__(
+            f"no roster in the store {store} for {listed}: ingest it first "
+            "(reportkit ingest roster FILE --school ID), or select the other schools with --school"
+        )
+
+
+class StoreLockedError(StoreError):
+    """Another process held the SQLite store's write lock past every retry."""
 
 
 class ReportExecutionError(ReportkitError):

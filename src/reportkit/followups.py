@@ -2,9 +2,14 @@
 
 A follow-up is one row of :data:`reportkit.store.followups`: school, person, the
 report date the flag belonged to, an action from :data:`ACTIONS`, a note, the
-officer's name and a UTC ``created_at``. Rows are never updated or deleted; the
+officer's name and ``created_at``. Rows are never updated or deleted; the
 latest row per person is the current state (:func:`latest_followups`), the
 others are its history (:func:`list_followups`).
+
+``created_at`` is stored as UTC (naive, as every audit time of the store) and read
+back timezone-aware (UTC), so that nothing shows it as if it were local time:
+reports and the console show it in the school's zone
+(:func:`reportkit.clock.local_time`).
 """
 
 from __future__ import annotations
@@ -104,7 +109,8 @@ def list_followups(
     upto_date: date | str | None = None,
     person_id: str | None = None,
 ) -> pd.DataFrame:
-    """Every follow-up (the history), oldest first; columns :data:`FOLLOWUP_COLUMNS`.
+    """Every follow-up (the history), oldest first; columns :data:`FOLLOWUP_COLUMNS`
+    (``created_at`` timezone-aware, UTC).
 
     ``school_ids`` None means all schools; ``upto_date`` keeps rows whose report
     date is on or before it.
@@ -121,6 +127,8 @@ def list_followups(
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=FOLLOWUP_COLUMNS)
+    # stored as naive UTC: read back aware, so that it is never shown as local time
+    frame["created_at"] = pd.to_datetime(frame["created_at"]).dt.tz_localize("UTC")
     return frame.astype({"id": "int64"}) if not frame.empty else frame
 
 

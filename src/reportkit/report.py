@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from reportkit.clock import local_time
 from reportkit.i18n import t
 
 __all__ = [
@@ -174,6 +175,7 @@ class SchoolReport:
         self.district = config.district(self.school.district)
         self.findings = findings.for_school(school_id)
         self.lang = lang
+        self.zone = config.zone(school_id)  # follow-up times are shown in the school's zone
         row = self.findings.schools
         self.row = row.iloc[0].to_dict() if not row.empty else {}
 
@@ -313,7 +315,7 @@ class SchoolReport:
         if latest is None or latest.empty or frame.empty:
             return [""] * len(frame)
         by_person = {
-            r.person_id: f"{t('action_' + r.action, self.lang)} · {r.officer} · {str(r.created_at)[:16]}"
+            r.person_id: f"{t('action_' + r.action, self.lang)} · {r.officer} · {local_time(r.created_at, self.zone)}"
             for r in latest.itertuples()
         }
         return [by_person.get(p, "") for p in frame["person_id"]]

@@ -419,6 +419,7 @@ def run_reports(
     ``kernel_reuse=1`` starts a fresh kernel per report. An ``executor`` of its own
     (a Dask cluster) starts a kernel per report.
     """
+    settings.require_store(school_ids, district_ids)  # no store or no roster: never zeros
     local = thread_executor(jobs, kernel_reuse) if executor is None else None
     execute: Executor = executor or local  # type: ignore[assignment]
     started = time.time()

@@ -5,7 +5,13 @@ notebook and the afternoon run can use it at once); any SQLAlchemy URL works,
 PostgreSQL through psycopg 3 in particular. Timestamps from schools
 (``reported_at``, gate entry times) are stored as naive local wall-clock time
 of the school's time zone, the way schools write them; audit timestamps
-(``created_at``) are naive UTC.
+(``created_at``, ``sent_at``) are naive UTC, converted to the deployment's zone
+wherever they are shown or written for people.
+
+Only ``ingest``, ``demo`` and ``init`` create a store (:func:`connect` with
+``create=True``); everything that reads refuses one that is not there, or a school
+with nobody on its roster (:func:`require_store`), rather than report zeros. How
+engines are made (private files, a busy SQLite store) is :mod:`reportkit.engines`.
 """
 
 from __future__ import annotations
@@ -13,22 +19,36 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from reportkit.errors import StoreError
+from reportkit.engines import (
+    FILE_GROUP_ENV,
+    SQLITE_PAGE_SIZE,
+    create_engine,
+    describe_url,
+    ensure_private_dir,
+    file_group,
+    private_mode,
+    sqlite_path,
+)
+from reportkit.errors import RosterMissingError, StoreError, StoreMissingError
 
 __all__ = [
     "CHECKIN_COLUMNS",
     "ENTRY_COLUMNS",
+    "FILE_GROUP_ENV",
+    "SQLITE_PAGE_SIZE",
     "checkins",
     "connect",
     "data_quality",
+    "describe_url",
+    "ensure_private_dir",
     "entries",
+    "file_group",
     "followups",
     "ingestions",
     "insert_ignore",
@@ -38,8 +58,11 @@ __all__ = [
     "load_people",
     "metadata",
     "people",
+    "private_mode",
     "quarantine",
+    "require_store",
     "schools",
+    "schools_without_roster",
     "send_attempts",
     "sent_log",
     "sync_schools",
@@ -278,56 +301,112 @@ def utcnow() -> datetime:
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
-SQLITE_PAGE_SIZE = 16_384  # bytes, for new SQLite files
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    # a new file's pages: 16 KiB write a day's check-ins with fewer page splits and WAL
-    # frames than the default 4 KiB (no effect on an existing file, nor once in WAL mode)
-    cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
 
 def connect(url: str, *, create: bool = True) -> Engine:
-    """An engine for ``url`` with reportkit's tables created; cached per URL.
+    """An engine for ``url`` with reportkit's tables; cached per URL.
 
-    ``postgresql://`` URLs use psycopg 3. A SQLite file's folder is created.
+    ``create=True`` (``ingest``, ``demo``, ``init``): a SQLite file that is not there is
+    created (0600, or 0640 with ``REPORTKIT_FILE_GROUP``; its folder 0700/0750) with
+    the tables. ``create=False`` (every command that only reads what is there): a store
+    that is not there raises :class:`StoreMissingError` naming the URL (password
+    hidden): a SQLite file that does not exist, a database that does not exist on its
+    server or that has no reportkit tables. Either way, tables a newer version added
+    are created in an existing store. ``postgresql://`` URLs use psycopg 3.
     """
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"not a database URL: {url!r}") from exc
+    shown = describe_url(parsed)
+    path = sqlite_path(parsed)
+    if not create and path is not None and not path.exists():
+        raise StoreMissingError(
+            f"no store at {shown}: the file does not exist; create it with `reportkit init` "
+            "(or give the right --db / REPORTKIT_DB)"
+        )
     with _engines_lock:
         engine = _engines.get(url)
         if engine is not None:
             return engine
+        engine = create_engine(parsed)
         try:
-            parsed = sa.engine.make_url(url)
-        except sa.exc.ArgumentError as exc:
-            raise StoreError(f"not a database URL: {url!r}") from exc
-        kwargs: dict[str, Any] = {}
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        else:
-            kwargs["pool_pre_ping"] = True
-        try:
-            engine = sa.create_engine(parsed, **kwargs)
-        except Exception as exc:  # missing driver, bad options
-            raise StoreError(f"cannot open database {parsed!r}: {exc}") from exc
-        if parsed.get_backend_name() == "sqlite":
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-        if create:
-            try:
-                metadata.create_all(engine)
-            except sa.exc.OperationalError as exc:
-                raise StoreError(f"cannot use database {parsed!r}: {exc.orig}") from exc
+            if not create and not _has_tables(engine):
+                raise StoreMissingError(
+                    f"no store at {shown}: the database has no reportkit tables; "
+                    "create them with `reportkit init`"
+                )
+            metadata.create_all(engine)
+        except StoreError:
+            engine.dispose()
+            raise
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            if _missing_database(exc):
+                raise StoreMissingError(
+                    f"no store at {shown}: the database does not exist; create it "
+                    "(createdb) and then `reportkit init`"
+                ) from exc
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(f"cannot use the store {shown}: {reason}") from exc
         _engines[url] = engine
         return engine
+
+
+def _missing_database(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig)
+    return getattr(exc.orig, "sqlstate", None) == "3D000" or (
+        "database" in text and "does not exist" in text
+    )
+
+
+def _has_tables(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return sa.inspect(conn).has_table(people.name)
+
+
+def schools_without_roster(engine: Engine, school_ids: Sequence[str]) -> list[str]:
+    """Those of ``school_ids`` with nobody active on their roster in the store, in order."""
+    ids = list(dict.fromkeys(school_ids))
+    if not ids:
+        return []
+    stmt = (
+        sa.select(people.c.school_id)
+        .where(people.c.school_id.in_(ids), people.c.status == "active")
+        .group_by(people.c.school_id)
+    )
+    with engine.connect() as conn:
+        have = {row[0] for row in conn.execute(stmt)}
+    return [s for s in ids if s not in have]
+
+
+def require_store(
+    settings: Any,
+    school_ids: Sequence[str] | None = None,
+    district_ids: Sequence[str] | None = None,
+) -> Engine:
+    """The store of ``settings``, refused unless it is there with a roster for each school.
+
+    The schools are those selected as the runner and the sender select them (the
+    given ids, narrowed to ``district_ids``; every school of schools.yaml, or of the
+    districts, when none is given). Raises :class:`StoreMissingError` (exit 2) for a
+    store that is not there and :class:`RosterMissingError` (exit 2) naming the
+    schools with nobody active on their roster: reading them would report zeros.
+    """
+    engine = connect(settings.db, create=False)
+    config = settings.schools()
+    if school_ids:
+        selected = [config.school(s).id for s in school_ids]
+    else:
+        selected = [s.id for s in config.schools]
+    if district_ids:
+        wanted = {config.district(d).id for d in district_ids}
+        selected = [s for s in selected if config.school(s).district in wanted]
+    lacking = schools_without_roster(engine, selected)
+    if lacking:
+        raise RosterMissingError(lacking, describe_url(settings.db))
+    return engine
 
 
 def _dialect_insert(engine_or_conn: Engine | sa.Connection, table: sa.Table) -> Any:

@@ -5,26 +5,27 @@ check-ins of the rules' window per date, a step of one day loading one day),
 recomputes the findings with :func:`reportkit.flags.compute_findings` when the
 fever threshold changes, and builds each view (:data:`VIEWS`) as a frame that
 filtering by school, class and search text only slices.
-:meth:`ConsoleModel.export` writes a view to ``outputs/<date>/exports/*.xlsx``; :meth:`ConsoleModel.render` runs one
-school's report. No widget here: :mod:`reportkit.widgets` wires ipywidgets to it.
+:meth:`ConsoleModel.export` writes a view to ``outputs/<date>/exports/*.xlsx`` (private,
+text as text: :mod:`reportkit.xlsx`); :meth:`ConsoleModel.render` runs one school's report.
+Times are shown in the deployment's zone. No widget here: :mod:`reportkit.widgets` wires ipywidgets to it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
 
 from reportkit import flags, store
+from reportkit.clock import local_time
 from reportkit.followups import list_followups, record_followup
 from reportkit.i18n import t
+from reportkit.xlsx import write_table
 
 __all__ = ["COLUMNS", "VIEWS", "ConsoleModel", "mask_phones"]
 
@@ -101,13 +102,14 @@ class ConsoleModel:
         self.settings = settings
         self.config = settings.schools()
         self.rules = settings.rules()
-        self.engine = engine if engine is not None else store.connect(settings.db)
+        # a store that is not there is refused (StoreMissingError), never shown as zeros
+        self.engine = engine if engine is not None else store.connect(settings.db, create=False)
         self.lang = lang
         ids = list(school_ids) if school_ids else [s.id for s in self.config.schools]
         for sid in ids:
             self.config.school(sid)  # unknown id: ConfigError naming it
         self.school_ids = ids
-        self.zone = ZoneInfo(self.config.timezone)
+        self.zone = self.config.zone()
         self.people = self._load_people()
         self.threshold = self.rules.fever_celsius
         self.day: date | None = None
@@ -230,9 +232,8 @@ class ConsoleModel:
             for r in latest.itertuples()
         }
 
-    def _local(self, utc: Any) -> str:
-        stamp = pd.Timestamp(utc).tz_localize("UTC").tz_convert(self.zone)
-        return stamp.strftime("%Y-%m-%d %H:%M")
+    def _local(self, stamp: Any) -> str:
+        return local_time(stamp, self.zone)
 
     def classes(self, school_id: str) -> list[tuple[str, str]]:
         """The (grade, class) pairs of a school's roster, in roster order."""
@@ -469,8 +470,7 @@ class ConsoleModel:
         """Write a view's shown rows (all of them) to ``outputs/<date>/exports/*.xlsx``."""
         assert self.day is not None
         folder = Path(self.settings.outputs) / self.day.isoformat() / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%H%M%S")
+        stamp = datetime.now(self.zone).strftime("%H%M%S")  # the officer's clock, not the host's
         path = folder / f"{name}-{scope}-{stamp}.xlsx"
         n = 1
         while path.exists():
@@ -480,11 +480,8 @@ class ConsoleModel:
             lambda col: col.map(lambda v: mask_phones(v) if isinstance(v, str) else v)
         )
         shown = shown.rename(columns=lambda c: t(c, self.lang))
-        tmp = path.with_name(f".{path.name}.tmp")
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            shown.to_excel(writer, sheet_name=t(f"view_{name}", self.lang)[:31], index=False)
-        os.replace(tmp, path)
-        return path
+        # text as text (a note "=HYPERLINK(...)" is no formula), 0600, written whole
+        return write_table(path, {t(f"view_{name}", self.lang): shown})
 
     def render(self, school_id: str) -> Any:
         """Run and render one school's report (never the district's); its JobResult."""

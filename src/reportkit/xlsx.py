@@ -1,0 +1,108 @@
+"""Spreadsheets reportkit writes: text stays text, files are private and whole.
+
+A name or a note that begins with ``=``, ``+``, ``-`` or ``@`` is a formula to
+openpyxl (``cell.value = "=HYPERLINK(...)"`` makes a live formula) and so to Excel
+and WPS when the file is opened. :func:`set_cell` is the one way reportkit puts a
+value in a cell: text is always a string cell (never ``<f>``), and text that a
+spreadsheet would read as a formula when the cell is edited also carries Excel's
+quote prefix (the leading apostrophe of OWASP's CSV-injection guidance, kept as a
+cell style so the text itself is unchanged). Control characters a workbook
+cannot hold are replaced by U+FFFD rather than failing the export.
+
+:func:`write_table` writes frames as sheets; :func:`save_workbook` saves any
+workbook (a filled-in upward form too) atomically, 0600 (0640 with
+``REPORTKIT_FILE_GROUP``) within the umask.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import math
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORMULA_STARTS", "save_workbook", "set_cell", "write_table"]
+
+# what a spreadsheet reads as the start of a formula (OWASP), in ASCII and full width
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def set_cell(cell: Any, value: Any) -> Any:
+    """Put ``value`` in an openpyxl cell: text as text, numbers as numbers, NaN empty."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        cell.value = None
+        return cell
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.isoformat(timespec="minutes")  # Excel has no time zones
+    if isinstance(value, bool | int | float | date):
+        cell.value = value
+        return cell
+    text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
+    cell.value = text
+    cell.data_type = "s"  # openpyxl made "=..." a formula: undo it
+    if text.startswith(FORMULA_STARTS):
+        cell.quotePrefix = True
+    return cell
+
+
+def write_table(path: Path | str, sheets: Mapping[str, Any]) -> Path:
+    """Write each frame (header row, then its rows) as a sheet of ``path``; see :func:`set_cell`."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, frame in sheets.items():
+        sheet = book.create_sheet(_sheet_title(title))
+        for col, name in enumerate(frame.columns, start=1):
+            set_cell(sheet.cell(row=1, column=col), name)
+        for row, record in enumerate(frame.itertuples(index=False), start=2):
+            for col, value in enumerate(record, start=1):
+                set_cell(sheet.cell(row=row, column=col), value)
+    return save_workbook(book, path)
+
+
+def _sheet_title(title: str) -> str:
+    # Excel: at most 31 characters, none of []:*?/\
+    cleaned = "".join("_" if c in "[]:*?/\\" else c for c in str(title)).strip("'")
+    return cleaned[:31] or "Sheet"
+
+
+def save_workbook(book: Any, path: Path | str) -> Path:
+    """Save an openpyxl workbook to ``path`` atomically and privately."""
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return _write_private(Path(path), buffer.getvalue())
+
+
+def _write_private(path: Path, data: bytes) -> Path:
+    """Temp file in the same folder (created 0600/0640 within the umask), fsync, rename.
+
+    :func:`reportkit.render.write_atomic` does the same once it takes ``private``.
+    """
+    from reportkit import engines, render
+
+    if "private" in inspect.signature(render.write_atomic).parameters:
+        return Path(render.write_atomic(path, data, private=True))
+    engines.ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, engines.private_mode())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        engines.give_to_group(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
