@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reportkit.errors import DeliveryError
+from reportkit.errors import DeliveryError, StoreError
 
 __all__ = ["RecipientState", "SentLog", "SentLogError"]
 
@@ -86,7 +86,7 @@ class SentLog:
                     states[key] = RecipientState(
                         previous.sent_hash, r.status, r.message_id, r.started_at, r.detail
                     )
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:
             raise SentLogError(f"cannot read the sent log: {_reason(exc)}") from exc
         return states
 
@@ -188,7 +188,7 @@ class SentLog:
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self.timeout_ms}")
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {self.timeout_ms}")
                 work(conn)
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:
             raise SentLogError(f"cannot {what} in the sent log: {_reason(exc)}") from exc
 
     @contextmanager
@@ -211,7 +211,7 @@ class SentLog:
                 conn.invalidate()  # never hand the pool a connection with the short wait
 
 
-def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+def _reason(exc: Exception) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
