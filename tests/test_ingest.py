@@ -143,9 +143,11 @@ def test_report_json_shape():
         "unchanged",
         "quarantined",
         "findings",
+        "skipped",
     ]
     assert data["files"][0] == {
         "path": "a.csv",
+        "kind": None,
         "encoding": "gbk",
         "rows_read": 3,
         "inserted": 2,
@@ -303,20 +305,46 @@ def test_bad_fields_keep_the_row_and_are_findings(engine, roster, config, tmp_pa
         assert f"row {row}" in found["message"]
 
 
-def test_a_second_column_for_the_same_field_is_unknown(engine, roster, config, tmp_path):
+def test_a_second_column_for_the_same_field_is_named_and_compared(
+    engine, roster, config, tmp_path
+):
     path = write_csv(
         tmp_path / "in" / "two.csv",
         [
-            ["学号", "姓名", "日期", "体温", "今日体温"],
-            ["００１", "张三", "2020-02-10", "36.5", "39"],
+            ["学号", "姓名", "日期", "体温", "备注", "体温"],
+            ["００１", "张三", "2020-02-10", "36.5", "", "36.5"],  # the same reading
+            ["002", "李四", "2020-02-10", "36.6", "", "38.9"],  # two readings differ
+            ["004", "赵六", "2020-02-10", "", "", "36.7"],  # only the second has one
         ],
     )
     report = ingest_paths(engine, [path], "logs", config, school="s001")
-    assert report.inserted == 1  # the full-width id is 001
-    (row,) = select(engine, store.checkins)
-    assert (row["person_id"], row["temperature"]) == ("001", 36.5)
-    (finding,) = select(engine, store.data_quality)
-    assert (finding["reason"], finding["value"]) == ("unknown_columns", "今日体温")
+    assert report.inserted == 3  # the full-width id is 001
+    temperatures = {r["person_id"]: r["temperature"] for r in select(engine, store.checkins)}
+    assert temperatures == {"001": 36.5, "002": 36.6, "004": 36.7}
+    found = by_reason(select(engine, store.data_quality))
+    assert "unknown_columns" not in found  # no more "unknown columns: 体温.1"
+    (duplicate,) = found["duplicate_column"]
+    assert duplicate["value"] == "体温 (D)、体温 (F)"  # both headers, where they are
+    assert duplicate["column"] == "temperature"
+    assert "体温 (D)、体温 (F)" in duplicate["message"]
+    assert (duplicate["school_id"], duplicate["date"]) == ("s001", dt.date(2020, 2, 10))
+    (conflict,) = found["conflicting_values"]
+    assert (conflict["row"], conflict["person_id"]) == (3, "002")
+    assert conflict["value"] == "36.6 | 38.9"
+
+
+def test_two_columns_that_differ_on_most_rows_make_one_finding(engine, config, tmp_path):
+    people = [[f"{i:03d}", f"学生{i}"] for i in range(1, 31)]
+    write_csv(tmp_path / "r" / "roster.csv", [["学号", "姓名"], *people])
+    ingest_paths(engine, [tmp_path / "r" / "roster.csv"], "roster", config, school="s001")
+    rows = [[pid, name, "2020-02-10", f"家长{pid}"] for pid, name in people]
+    path = write_csv(tmp_path / "in" / "survey.csv", [["学号", "姓名", "日期", "填报人"], *rows])
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.inserted == 30
+    found = by_reason(select(engine, store.data_quality))
+    (conflict,) = found["conflicting_values"]  # one on the header, not thirty
+    assert conflict["row"] == 1
+    assert conflict["value"] == "姓名 (B)、填报人 (D): 30/30"
 
 
 def test_a_header_only_file_and_a_missing_file(engine, roster, config, tmp_path):

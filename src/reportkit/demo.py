@@ -861,7 +861,7 @@ def _ingest(
         total["failed"] += len(report.failed)
         errors += [str(f.error) for f in report.failed]
         for key, value in counts.items():
-            if key != "kind":
+            if isinstance(value, int):  # the counts, not kind or skipped files
                 total[key] = total.get(key, 0) + value
     return totals, errors
 

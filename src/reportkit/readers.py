@@ -23,24 +23,34 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import charset_normalizer
 import numpy as np
 import pandas as pd
 
-from reportkit.errors import IngestError
+from reportkit.errors import IngestError, RefusedFileError
 from reportkit.schema import (
-    ENTRY_ALIASES,
-    LOG_ALIASES,
     NO_SYMPTOM_WORDS,
     NO_WORDS,
-    ROSTER_ALIASES,
+    SURVEY_PLACEHOLDERS,
     SYMPTOM_SEPARATORS,
     YES_WORDS,
-    match_header,
     normalize_word,
 )
+from reportkit.sheets import (
+    HEADER_SCAN_ROWS,
+    XLS_MAGIC,
+    XLSX_MAGIC,
+    Kind,
+    SheetReader,
+    find_header,
+    kind_aliases,
+    limit_text,
+)
+
+if TYPE_CHECKING:
+    from reportkit.config import IngestLimits
 
 __all__ = [
     "HEADER_SCAN_ROWS",
@@ -66,23 +76,13 @@ __all__ = [
     "parse_word",
     "parse_yes_no",
     "per_unique",
+    "read_bytes",
     "read_table",
     "read_table_bytes",
 ]
 
-Kind = Literal["roster", "logs", "entries"]
-
-HEADER_SCAN_ROWS = 10
 TABLE_SUFFIXES = frozenset({".csv", ".txt", ".xlsx", ".xlsm", ".xls"})
 _DELIMITERS = (",", "\t", ";")
-_XLSX_MAGIC = b"PK\x03\x04"
-_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# a header must name one of these, or it is some other table
-_REQUIRED: dict[str, frozenset[str]] = {
-    "roster": frozenset({"person_id"}),
-    "logs": frozenset({"person_id"}),
-    "entries": frozenset({"entered_at", "name"}),
-}
 
 
 @dataclass
@@ -95,18 +95,11 @@ class Table:
     sha256: str
     sheet: str | None = None
     title: list[str] = field(default_factory=list)  # text of the rows above the header
-
-
-def kind_aliases(kind: Kind | None) -> tuple[dict[str, str], frozenset[str]]:
-    """The header aliases of a kind and the columns one of which a header must have."""
-    if kind is None:
-        return {**ENTRY_ALIASES, **ROSTER_ALIASES, **LOG_ALIASES}, frozenset(
-            {"person_id", "entered_at"}
-        )
-    table = {"roster": ROSTER_ALIASES, "logs": LOG_ALIASES, "entries": ENTRY_ALIASES}
-    if kind not in table:
-        raise ValueError(f"kind must be roster, logs or entries, not {kind!r}")
-    return table[kind], _REQUIRED[kind]
+    # lines below the header that the file's encoding cannot decode: (line number, text
+    # decoded with replacement characters); their cells are not in ``frame``
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    # the 0-based column of the file each column of ``frame`` comes from (0 is A)
+    positions: list[int] = field(default_factory=list)
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
@@ -138,44 +131,86 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 def detect_encoding(data: bytes, name: object = "<bytes>") -> str:
     """The text encoding of a CSV's bytes: utf-8(-sig), gbk, gb18030, utf-16 or a guess.
 
-    Strict decoding decides the common cases; ``charset_normalizer`` is asked
-    only about anything else. Binary content raises :class:`IngestError`.
+    Strict decoding decides the common cases. Bytes that no single encoding decodes
+    whole but one of them decodes line by line (a file pasted together from a UTF-8
+    and a GBK export) get that encoding (see :func:`_line_encoding`); the lines it
+    cannot decode are quarantined by :func:`read_table_bytes`. ``charset_normalizer``
+    is asked only about anything else. Binary content raises :class:`IngestError`.
     """
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # Excel's "Unicode text" export
+    binary = b"\x00" in data[:8192]  # NUL bytes mean binary content, even if they decode
     for encoding in ("utf-8", "gbk", "gb18030"):
         try:
             data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if b"\x00" in data[:8192]:
-            break  # decodes, but NUL bytes mean binary content
+        if binary:
+            break
         return encoding
+    if not binary and (by_line := _line_encoding(data)) is not None:
+        return by_line
     best = charset_normalizer.from_bytes(data[: 1 << 20]).best()
-    if best is None or (b"\x00" in data[:8192] and not best.encoding.startswith("utf_16")):
-        raise IngestError(name, "not a table: binary content, neither text nor a spreadsheet")
+    if best is None or (binary and not best.encoding.startswith("utf_16")):
+        raise RefusedFileError(name, "not a table: binary content, neither text nor a spreadsheet")
     return best.encoding
 
 
-def find_header(
-    rows: Sequence[Sequence[object]], aliases: dict[str, str], required: frozenset[str]
-) -> tuple[int, int] | None:
-    """(index, matched columns) of the first of the first rows that looks like a header.
+def _line_encoding(data: bytes) -> str | None:
+    """The encoding of text whose lines are in UTF-8 and GBK (or GB18030), or None.
 
-    A header row has at least two cells naming known columns, one of them a
-    ``required`` one (the person id; for gate registers the entry time or name).
-    """
-    for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
-        matched = {match_header(c, aliases) for c in row if isinstance(c, str) and c.strip()}
-        matched.discard(None)
-        if len(matched) >= 2 and matched & required:
-            return i, len(matched)
-    return None
+    A line of GBK text is almost never valid UTF-8, while UTF-8 text often decodes as
+    (garbled) GBK: so a line valid in UTF-8 counts for UTF-8, and one valid only in a
+    legacy encoding for it; the one with the most lines wins, if it decodes at least
+    half of the lines that are not plain ASCII."""
+    counts = {"utf-8": 0, "gbk": 0, "gb18030": 0}
+    lines = 0
+    for line in data.split(b"\n"):
+        if line.isascii():
+            continue
+        lines += 1
+        for encoding in counts:
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            counts[encoding] += 1
+            break  # UTF-8 first; GBK before its superset GB18030
+    best = max(counts, key=counts.__getitem__)  # the first of equals: UTF-8, then GBK
+    if best == "gbk":
+        counts["gbk"] += counts.pop("gb18030")  # lines GBK decodes, GB18030 does too
+    return best if lines and counts[best] * 2 >= lines else None
 
 
-def read_table(path: Path, kind: Kind | None = None) -> tuple[pd.DataFrame, str | None, int]:
+def _without_bad_lines(
+    data: bytes, encoding: str, after: int
+) -> tuple[bytes, list[tuple[int, str]]]:
+    """``data`` with the lines below line ``after`` (0-based) that ``encoding`` cannot
+    decode made empty, and those lines: (1-based number, text with replacements)."""
+    lines = data.split(b"\n")
+    bad: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        if line.isascii():
+            continue
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            lines[i] = b""
+            if i > after:
+                text = line.rstrip(b"\r").decode(encoding, errors="replace")
+                bad.append((i + 1, text[:200]))
+    return b"\n".join(lines), bad
+
+
+def read_table(
+    path: Path,
+    kind: Kind | None = None,
+    *,
+    limits: IngestLimits | None = None,
+    sheets: SheetReader | None = None,
+) -> tuple[pd.DataFrame, str | None, int]:
     """All cells as str (NaN for empty), the detected encoding (None for Excel), and the
     1-based file row number of the header.
 
@@ -183,33 +218,72 @@ def read_table(path: Path, kind: Kind | None = None) -> tuple[pd.DataFrame, str 
     row number a spreadsheet shows for each data row. ``kind`` narrows header
     detection to that kind's aliases (default: any kind's). Columns are object
     columns, or categoricals of the same values (object categories) for large
-    UTF-8 CSV files (see :func:`_parse_csv_arrow`).
+    UTF-8 CSV files (see :func:`_parse_csv_arrow`). A file past ``limits`` (default
+    :class:`~reportkit.config.IngestLimits`) raises :class:`RefusedFileError`;
+    spreadsheets are parsed by ``sheets`` (default: a reader for this file alone).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
-    table = read_table_bytes(data, path, kind)
+    limits = limits or _default_limits()
+    data = read_bytes(path, limits)
+    table = read_table_bytes(data, path, kind, limits=limits, sheets=sheets)
     return table.frame, table.encoding, table.header_row
 
 
+def read_bytes(path: Path, limits: IngestLimits) -> bytes:
+    """A file's bytes, unless it is larger than ``limits.max_file_mb``."""
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_mb * (1 << 20):
+            raise RefusedFileError(
+                path,
+                f"the file is {size / (1 << 20):,.0f} MB; "
+                + limit_text("max_file_mb", limits.max_file_mb),
+                limit="max_file_mb",
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
+
+
+def _default_limits() -> IngestLimits:
+    from reportkit.config import IngestLimits
+
+    return IngestLimits()
+
+
 def read_table_bytes(
-    data: bytes, name: object, kind: Kind | None = None, sha256: str | None = None
+    data: bytes,
+    name: object,
+    kind: Kind | None = None,
+    sha256: str | None = None,
+    *,
+    limits: IngestLimits | None = None,
+    sheets: SheetReader | None = None,
 ) -> Table:
     """:func:`read_table` on bytes already read; ``name`` is used in messages."""
     aliases, required = kind_aliases(kind)
+    limits = limits or _default_limits()
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
     if not data[:65536].strip() and not data.strip():
-        raise IngestError(name, "empty file")
-    if data.startswith((_XLSX_MAGIC, _XLS_MAGIC)):
-        return _read_excel(data, name, aliases, required, sha256)
-    return _read_csv(data, name, aliases, required, sha256)
+        raise RefusedFileError(name, "empty file")
+    if len(data) > limits.max_file_mb * (1 << 20):
+        raise RefusedFileError(
+            name,
+            f"the file is {len(data) / (1 << 20):,.0f} MB; "
+            + limit_text("max_file_mb", limits.max_file_mb),
+            limit="max_file_mb",
+        )
+    if data.startswith((XLSX_MAGIC, XLS_MAGIC)):
+        if sheets is not None:
+            return _read_excel(data, name, kind, sha256, sheets)
+        with SheetReader(limits) as reader:
+            return _read_excel(data, name, kind, sha256, reader)
+    return _read_csv(data, name, aliases, required, sha256, limits)
 
 
 def _no_header(name: object, aliases: dict[str, str], required: frozenset[str]) -> IngestError:
     examples = sorted({a for a, c in aliases.items() if c in required and not a.isascii()})[:4]
-    return IngestError(
+    return RefusedFileError(
         name,
         f"not a table of this kind: no header row in the first {HEADER_SCAN_ROWS} rows "
         f"naming at least two known columns, one of them {'/'.join(sorted(required))} "
@@ -218,7 +292,12 @@ def _no_header(name: object, aliases: dict[str, str], required: frozenset[str]) 
 
 
 def _read_csv(
-    data: bytes, name: object, aliases: dict[str, str], required: frozenset[str], sha256: str
+    data: bytes,
+    name: object,
+    aliases: dict[str, str],
+    required: frozenset[str],
+    sha256: str,
+    limits: IngestLimits,
 ) -> Table:
     # the first MiB decides; a file whose later bytes disagree is read again
     sample = data if len(data) <= 1 << 20 else data[: data.rfind(b"\n", 0, 1 << 20) + 1]
@@ -235,29 +314,97 @@ def _read_csv(
     index, delimiter = -best[1], best[2]
     title = [line.replace(delimiter, " ").strip() for line in lines[:index]]
     width = len(next(csv.reader(lines[index : index + 1], delimiter=delimiter)))
+    if width > limits.max_columns:
+        raise _too_wide(name, width, limits)
+    newlines, longest = _line_stats(data) if len(data) > limits.max_cell_chars else (0, 0)
+    nrows = limits.max_rows + 1 if newlines > limits.max_rows + index + 1 else None
+    bad_lines: list[tuple[int, str]] = []
     try:
         try:
-            grid = _parse_csv(data, encoding, delimiter, index, width)
+            grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
         except UnicodeDecodeError:
-            if sample is data:
-                raise
             encoding = detect_encoding(data, name)
-            grid = _parse_csv(data, encoding, delimiter, index, width)
-    except pd.errors.ParserError:
-        grid = _read_ragged_csv(data, encoding, delimiter, index)  # rows wider than the header
+            if encoding not in ("utf-8", "gbk", "gb18030"):
+                grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
+            else:  # some lines are not in the file's encoding: read the others
+                data, bad_lines = _without_bad_lines(data, encoding, index)
+                grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
+    except pd.errors.ParserError:  # rows wider than the header
+        grid = _read_ragged_csv(data, encoding, delimiter, index, limits, name)
     except (UnicodeError, ValueError, pd.errors.EmptyDataError) as exc:
-        raise IngestError(name, f"not a table: {exc}") from None
-    frame = _frame_below_header(grid, index + 1)
-    return Table(frame, _encoding_name(encoding), index + 1, sha256, None, title)
+        raise RefusedFileError(name, f"not a table: {exc}") from None
+    if len(grid) - 1 > limits.max_rows:
+        raise RefusedFileError(
+            name,
+            f"more than {limits.max_rows:,} rows below the header; "
+            + limit_text("max_rows", limits.max_rows),
+            limit="max_rows",
+        )
+    if grid.shape[1] > limits.max_columns:
+        raise _too_wide(name, grid.shape[1], limits)
+    frame, positions = _frame_below_header(grid, index + 1)
+    if longest > limits.max_cell_chars or encoding == "utf-16":
+        _check_cells(frame, name, limits)
+    table = Table(frame, _encoding_name(encoding), index + 1, sha256, None, title)
+    table.bad_lines, table.positions = bad_lines, positions
+    return table
 
 
-def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int, width: int) -> pd.DataFrame:
+def _too_wide(name: object, width: int, limits: IngestLimits) -> RefusedFileError:
+    return RefusedFileError(
+        name,
+        f"rows of {width:,} columns; " + limit_text("max_columns", limits.max_columns),
+        limit="max_columns",
+    )
+
+
+def _line_stats(data: bytes) -> tuple[int, int]:
+    """(line breaks, bytes in the longest line) of text, in chunks (about 30 ms for 80 MB).
+    No cell holds more characters than its line has bytes (in UTF-8, GBK, GB18030)."""
+    breaks = longest = 0
+    previous = -1
+    step = 1 << 22
+    for start in range(0, len(data), step):
+        chunk = np.frombuffer(data, np.uint8, count=min(step, len(data) - start), offset=start)
+        at = np.flatnonzero(chunk == 10)
+        if len(at):
+            longest = max(longest, int(at[0]) + start - previous - 1)
+            if len(at) > 1:
+                longest = max(longest, int(np.diff(at).max()) - 1)
+            previous = int(at[-1]) + start
+            breaks += len(at)
+    return breaks, max(longest, len(data) - previous - 1)
+
+
+def _check_cells(frame: pd.DataFrame, name: object, limits: IngestLimits) -> None:
+    """Refuse a table with a cell longer than ``limits.max_cell_chars``."""
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            lengths = pd.Series(values.cat.categories, dtype=object).str.len()
+            if not (lengths > limits.max_cell_chars).any():
+                continue
+        lengths = values.astype(object).str.len()
+        over = lengths > limits.max_cell_chars
+        if over.any():
+            row = over.idxmax()
+            raise RefusedFileError(
+                name,
+                f"row {row}, column {column!r}: a cell of {int(lengths[row]):,} characters; "
+                + limit_text("max_cell_chars", limits.max_cell_chars),
+                limit="max_cell_chars",
+            )
+
+
+def _parse_csv(
+    data: bytes, encoding: str, delimiter: str, skip: int, width: int, nrows: int | None = None
+) -> pd.DataFrame:
     """The cells from line ``skip`` on (the header row, ``width`` cells wide, first), as
-    text, NaN for empty.
+    text, NaN for empty; at most ``nrows`` rows below the header, if given.
 
     A large UTF-8 file is read by pyarrow when it can (see :func:`_parse_csv_arrow`);
     anything else, and a file pyarrow refuses, by pandas' C parser."""
-    if encoding in ("utf-8", "utf-8-sig") and len(data) >= _ARROW_MIN_BYTES:
+    if encoding in ("utf-8", "utf-8-sig") and len(data) >= _ARROW_MIN_BYTES and nrows is None:
         grid = _parse_csv_arrow(data, delimiter, skip, width)
         if grid is not None:
             return grid
@@ -266,6 +413,7 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int, width: int
         sep=delimiter,
         header=None,
         skiprows=skip,
+        nrows=None if nrows is None else nrows + 1,
         dtype=object,
         keep_default_na=False,
         na_values=[""],
@@ -323,9 +471,23 @@ def _parse_csv_arrow(data: bytes, delimiter: str, skip: int, width: int) -> pd.D
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
-def _read_ragged_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
+def _read_ragged_csv(
+    data: bytes,
+    encoding: str,
+    delimiter: str,
+    skip: int,
+    limits: IngestLimits,
+    name: object,
+) -> pd.DataFrame:
+    """The cells of a file with rows wider than its header; a row wider than
+    ``limits.max_columns`` refuses the file before it is kept."""
     text = data.decode(encoding, errors="replace")
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))[skip:]
+    rows = []
+    for i, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter)):
+        if len(row) > limits.max_columns:
+            raise _too_wide(name, len(row), limits)
+        if i >= skip:
+            rows.append(row)
     width = max(map(len, rows), default=0)
     grid = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
     return grid.replace("", np.nan)
@@ -336,33 +498,24 @@ def _encoding_name(encoding: str) -> str:
 
 
 def _read_excel(
-    data: bytes, name: object, aliases: dict[str, str], required: frozenset[str], sha256: str
+    data: bytes, name: object, kind: Kind | None, sha256: str, sheets: SheetReader
 ) -> Table:
-    options = {"header": None, "dtype": str, "keep_default_na": False, "na_values": [""]}
-    try:
-        with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
-            for sheet in book.sheet_names:
-                top = pd.read_excel(book, sheet_name=sheet, nrows=HEADER_SCAN_ROWS, **options)
-                found = find_header(top.values.tolist(), aliases, required)
-                if found is None:
-                    continue
-                grid = pd.read_excel(book, sheet_name=sheet, **options)
-                index = found[0]
-                title = [
-                    " ".join(str(c) for c in row if isinstance(c, str)).strip()
-                    for row in top.values.tolist()[:index]
-                ]
-                frame = _frame_below_header(grid.iloc[index:], index + 1)
-                return Table(frame, None, index + 1, sha256, str(sheet), title)
-    except IngestError:
-        raise
-    except Exception as exc:  # calamine, zipfile and OLE errors of a broken workbook
-        raise IngestError(name, f"not a table: cannot read workbook: {exc}") from None
-    raise _no_header(name, aliases, required)
+    """A workbook's table, read by ``sheets`` (under its limits, in its child process)."""
+    found = sheets.read(data, name, kind)
+    if found is None:
+        raise _no_header(name, *kind_aliases(kind))
+    grid = pd.DataFrame(
+        {j: column[found.header_index :] for j, column in enumerate(found.columns)}, dtype=object
+    )
+    frame, positions = _frame_below_header(grid, found.header_index + 1)
+    table = Table(frame, None, found.header_index + 1, sha256, found.sheet, found.title)
+    table.positions = positions
+    return table
 
 
-def _frame_below_header(grid: pd.DataFrame, header_row: int) -> pd.DataFrame:
-    """Header row -> column names (unique), rows below -> data indexed by row number."""
+def _frame_below_header(grid: pd.DataFrame, header_row: int) -> tuple[pd.DataFrame, list[int]]:
+    """Header row -> column names (unique), rows below -> data indexed by row number;
+    and the position in ``grid`` of each column kept."""
     header = [grid.iat[0, i] for i in range(grid.shape[1])]  # not a row: mixed dtypes
     body = grid.iloc[1:]
     body.index = pd.RangeIndex(header_row + 1, header_row + 1 + len(body))
@@ -384,11 +537,11 @@ def _frame_below_header(grid: pd.DataFrame, header_row: int) -> pd.DataFrame:
         frame = frame.astype(object)
     frame.columns = names
     if frame.empty or len(keep) == 0:
-        return frame
+        return frame, keep
     # blank rows (between blocks, at the end): only rows with an empty first cell can be
     maybe = np.flatnonzero(pd.isna(frame.iloc[:, 0].to_numpy()))
     blank = maybe[frame.iloc[maybe].isna().all(axis=1).to_numpy()]
-    return frame.drop(index=frame.index[blank]) if len(blank) else frame
+    return (frame.drop(index=frame.index[blank]) if len(blank) else frame), keep
 
 
 # --- cell values ---------------------------------------------------------------
@@ -400,9 +553,11 @@ _BLANKS = " \t\r\n\x0b\x0c\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
 
 
 def clean(value: Any) -> str | None:
-    """A cell stripped of spaces (also full-width) and zero-width marks; empty -> None."""
+    """A cell stripped of spaces (also full-width) and zero-width marks; empty, or a survey
+    tool's placeholder for an unanswered question (``(空)``), -> None."""
     if isinstance(value, str):
-        return value.strip(_BLANKS) or None
+        text = value.strip(_BLANKS)
+        return None if not text or text in SURVEY_PLACEHOLDERS else text
     return None if value is None or pd.isna(value) else str(value)
 
 
