@@ -52,7 +52,7 @@ from reportkit import bulk, readers, schema, store
 from reportkit.config import Rules, SchoolsConfig
 from reportkit.errors import IngestError, RefusedFileError
 from reportkit.readers import Kind, Table, expand_paths, read_table
-from reportkit.routing import route_paths
+from reportkit.routing import Skipped, route_paths
 from reportkit.schema import Reason, normalize_word
 from reportkit.sheets import SheetReader, column_letters
 
@@ -113,7 +113,7 @@ class IngestReport:
 
     kind: Kind | None  # None: each file's kind from its name
     files: list[FileReport] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    skipped: list[Skipped] = field(default_factory=list)  # files of folders not read, why
 
     rows_read = _total("rows_read")
     inserted = _total("inserted")
@@ -140,7 +140,9 @@ class IngestReport:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "files": [f.to_json() for f in self.files]}
         out.update({name: getattr(self, name) for name in _COUNTS})
-        out["skipped"] = [{"path": path, "reason": why} for path, why in self.skipped]
+        out["skipped"] = [
+            {"path": str(s.path), "reason": s.reason, "kind": s.kind} for s in self.skipped
+        ]
         if self.kind is None:
             out["by_kind"] = self.by_kind()
         return out
@@ -176,7 +178,7 @@ def ingest_paths(
     rules = rules or Rules()
     report = IngestReport(kind=kind)
     routed, skipped = route_paths(paths, kind)
-    report.skipped = [(str(s.path), s.reason) for s in skipped]
+    report.skipped = skipped
     with SheetReader(rules.limits) as sheets:
         for item in routed:
             try:

@@ -46,6 +46,7 @@ class Routed:
 class Skipped:
     path: Path
     reason: str
+    kind: Kind | None = None  # the kind its name says, when that is why it was skipped
 
 
 def route_paths(
@@ -75,13 +76,8 @@ def route_paths(
                 suffixes = ", ".join(sorted(TABLE_SUFFIXES))
                 skipped.append(Skipped(file, f"not a table file ({suffixes})"))
             elif kind is not None and (found := classify_file(file)) != kind:
-                skipped.append(
-                    Skipped(
-                        file,
-                        f"{_WHAT[found]} by its name: ingest it with "
-                        f"`reportkit ingest {found} {file}`",
-                    )
-                )
+                why = f"{_WHAT[found]} by its name: read it with `reportkit ingest {found} {file}`"
+                skipped.append(Skipped(file, why, found))
             else:
                 routed.append(Routed(file, kind or classify_file(file)))
     unique = list(dict.fromkeys(routed))

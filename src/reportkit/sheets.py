@@ -14,8 +14,11 @@ caps a sheet at 65,536 x 256 cells, goes to the child unchecked.
 
 One child serves every spreadsheet of an ingestion (:class:`SheetReader`): it is
 started for the first one and again after it died. A request is a JSON line and
-the file's bytes; an answer is a JSON line and the cells as text in an Arrow IPC
-stream: nothing executable crosses the process boundary.
+the file's bytes; an answer is a JSON line and the cells as text in JSON (lists
+of str or null, one per column): nothing executable crosses the process
+boundary. JSON rather than Arrow IPC keeps pyarrow out of the child: it starts in
+about 0.1 s instead of 0.4 s, and the cells become Python strings in the parent
+either way.
 
 Header detection (:func:`find_header`, by the aliases of :mod:`reportkit.schema`)
 lives here, so that the child finds the sheet holding the table without pandas.
@@ -43,8 +46,6 @@ from reportkit.errors import RefusedFileError
 from reportkit.schema import ENTRY_ALIASES, LOG_ALIASES, ROSTER_ALIASES, match_header
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from reportkit.config import IngestLimits
 
 __all__ = [
@@ -337,10 +338,7 @@ class SheetReader:
             return None
         if not header["ok"]:
             raise RefusedFileError(name, header["reason"], limit=header.get("limit"))
-        import pyarrow as pa
-
-        table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
-        columns = [column.to_pylist() for column in table.columns]
+        columns = json.loads(payload)
         return SheetTable(columns, header["sheet"], header["header_index"], header["title"])
 
     def _ask(self, data: bytes, name: object, kind: Kind | None) -> tuple[dict, bytes]:
@@ -385,7 +383,7 @@ class SheetReader:
             f"import sys; sys.path.insert(0, {package_root!r}); "
             f"from reportkit.sheets import _serve; _serve({int(self.limits.reader_memory_mb)})"
         )
-        env = {**os.environ, "RUST_BACKTRACE": "0", "ARROW_DEFAULT_MEMORY_POOL": "system"}
+        env = {**os.environ, "RUST_BACKTRACE": "0"}
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         self._proc = subprocess.Popen(
             [sys.executable, "-c", code],
@@ -488,13 +486,13 @@ def _serve(memory_mb: int) -> None:
         answer.flush()
 
 
-def _refusal(reason: str, limit: str | None = None) -> dict[str, Any]:
+def _refusal(reason: str, limit: str | None = None, limits: dict | None = None) -> dict[str, Any]:
+    if limit is not None and limits is not None:
+        reason = f"{reason}; " + limit_text(limit, limits[limit])
     return {"ok": False, "reason": reason, "limit": limit}
 
 
 def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[dict, bytes]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
     from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     aliases, required = kind_aliases(kind)
@@ -507,17 +505,10 @@ def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[
             continue
         rows, cols = end[0] + 1, end[1] + 1
         if cols > limits["max_columns"]:
-            return _refusal(
-                f"sheet {sheet_name!r} is {cols:,} columns wide; "
-                + limit_text("max_columns", limits["max_columns"]),
-                "max_columns",
-            ), b""
+            why = f"sheet {sheet_name!r} is {cols:,} columns wide"
+            return _refusal(why, "max_columns", limits), b""
         if rows > limits["max_rows"] + HEADER_SCAN_ROWS:
-            return _refusal(
-                f"sheet {sheet_name!r} reaches row {rows:,}; "
-                + limit_text("max_rows", limits["max_rows"]),
-                "max_rows",
-            ), b""
+            return _refusal(f"sheet {sheet_name!r} reaches row {rows:,}", "max_rows", limits), b""
         top = [
             [_text(v) for v in row]
             for row in sheet.to_python(skip_empty_area=False, nrows=HEADER_SCAN_ROWS)
@@ -528,44 +519,25 @@ def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[
         index = found[0]
         grid = sheet.to_python(skip_empty_area=False)
         if len(grid) - index - 1 > limits["max_rows"]:
-            return _refusal(
-                f"sheet {sheet_name!r} has {len(grid) - index - 1:,} rows below its header; "
-                + limit_text("max_rows", limits["max_rows"]),
-                "max_rows",
-            ), b""
-        arrays = []
-        for j in range(len(grid[0]) if grid else 0):
-            array = pa.array([_text(row[j]) for row in grid], type=pa.string())
-            longest = pc.max(pc.utf8_length(array)).as_py() or 0
+            why = f"sheet {sheet_name!r} has {len(grid) - index - 1:,} rows below its header"
+            return _refusal(why, "max_rows", limits), b""
+        columns = [[_text(row[j]) for row in grid] for j in range(len(grid[0]) if grid else 0)]
+        for j, column in enumerate(columns):
+            longest = max(map(len, filter(None, column)), default=0)
             if longest > limits["max_cell_chars"]:
-                at = pc.index(pc.greater(pc.utf8_length(array), limits["max_cell_chars"]), True)
-                return _refusal(
-                    f"sheet {sheet_name!r}, row {at.as_py() + 1}: a cell of {longest:,} "
-                    "characters; " + limit_text("max_cell_chars", limits["max_cell_chars"]),
-                    "max_cell_chars",
-                ), b""
-            arrays.append(array)
+                at = next(i for i, v in enumerate(column) if v and len(v) == longest)
+                why = (
+                    f"sheet {sheet_name!r}, cell {column_letters(j + 1)}{at + 1}: "
+                    f"{longest:,} characters"
+                )
+                return _refusal(why, "max_cell_chars", limits), b""
         title = [" ".join(c for c in row if c is not None).strip() for row in top[:index]]
-        header = {
-            "ok": True,
-            "sheet": str(sheet_name),
-            "header_index": index,
-            "title": title,
-        }
-        return header, _ipc(pa.table(arrays, names=[str(j) for j in range(len(arrays))]))
+        header = {"ok": True, "sheet": str(sheet_name), "header_index": index, "title": title}
+        return header, json.dumps(columns, ensure_ascii=False).encode()
     return _refusal(_NO_HEADER), b""
 
 
 _NO_HEADER = "no header"
-
-
-def _ipc(table: pa.Table) -> bytes:
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def _text(value: Any) -> str | None:
