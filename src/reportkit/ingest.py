@@ -34,6 +34,7 @@ Decisions where the data contract is silent:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -158,6 +159,7 @@ def ingest_paths(
     *,
     force: bool = False,
     on_file: Callable[[FileReport], None] | None = None,
+    sheets: SheetReader | None = None,
 ) -> IngestReport:
     """Ingest files and folders; one transaction per file.
 
@@ -171,7 +173,8 @@ def ingest_paths(
     findings are replaced). A file that cannot be read is reported in
     :attr:`FileReport.error`; ``on_file`` is called with each file's report as
     soon as its transaction ended. Spreadsheets are read under ``rules.limits``
-    by one child process for the whole call (see :mod:`reportkit.sheets`).
+    by one child process for the whole call (see :mod:`reportkit.sheets`), or by
+    ``sheets``, kept by the caller over several calls.
     """
     if kind is not None:
         readers.kind_aliases(kind)  # a programming error, not a bad file
@@ -179,11 +182,11 @@ def ingest_paths(
     report = IngestReport(kind=kind)
     routed, skipped = route_paths(paths, kind)
     report.skipped = skipped
-    with SheetReader(rules.limits) as sheets:
+    with contextlib.nullcontext(sheets) if sheets else SheetReader(rules.limits) as reader:
         for item in routed:
             try:
                 done = _ingest_file(
-                    engine, item.path, item.kind, config, rules, school, force, sheets
+                    engine, item.path, item.kind, config, rules, school, force, reader
                 )
             except IngestError as exc:
                 done = FileReport(

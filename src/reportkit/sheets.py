@@ -160,10 +160,14 @@ def check_workbook(data: bytes, name: object, limits: IngestLimits) -> None:
                     + limit_text("max_shared_strings_mb", limits.max_shared_strings_mb),
                     limit="max_shared_strings_mb",
                 )
-        for member in members:
+        for member in members:  # every XML part: a sheet may be stored under any name
             lowered = member.filename.lower()
-            if lowered.endswith(".xml") and not lowered.endswith("sharedstrings.xml"):
+            if not lowered.endswith(("sharedstrings.xml", *_NOT_XML)):
                 _check_sheet_xml(book, member, name, limits)
+
+
+# parts that are not XML (images, XLSB records, VBA): not scanned for references
+_NOT_XML = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".emf", ".wmf", ".bin")
 
 
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=[\"']([A-Z]+)?(\d+)?(?::([A-Z]+)(\d+))?")
