@@ -399,3 +399,51 @@ def test_workbook_bytes_in_memory_are_checked_too():
         book.writestr("xl/worksheets/sheet1.xml", '<sheetData><row r="9999999"/></sheetData>')
     with pytest.raises(RefusedFileError, match="refers to row 9,999,999"):
         check_workbook(data.getvalue(), "<upload>", IngestLimits())
+
+
+def test_a_corrupt_workbook_is_refused_not_fatal(tmp_path):
+    path = workbook(tmp_path / "ok.xlsx", GOOD + table_rows([["x" * 50]] * 2000, 3))
+    data = bytearray(path.read_bytes())
+    start = data.index(b"xl/worksheets/sheet1.xml") + 200  # inside the packed sheet
+    data[start : start + 16] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+    with pytest.raises(RefusedFileError, match="cannot read workbook"):
+        readers.read_table(path, "logs")
+
+
+@pytest.mark.slow
+def test_the_afternoon_reports_a_rejected_file_in_its_schools_report(tmp_path):
+    """A bomb among a day's files: the day is ingested and rendered, the bomb's school's
+    report lists the refused file in its data-quality section, and the run fails (exit 1)."""
+    from reportkit.demo import build_demo
+
+    day = date(2020, 2, 28)
+    build_demo(
+        tmp_path,
+        tmp_path / "params",
+        f"sqlite:///{tmp_path / 'rk.db'}",
+        small=True,
+        days=2,
+        ingest_through=date(2020, 2, 27),
+    )
+    inbox, archive = tmp_path / "data" / "inbox", tmp_path / "data" / "archive"
+    corner_cell(inbox / day.isoformat() / "s001" / "2月28日补报.xlsx")
+    settings = Settings.resolve(
+        f"sqlite:///{tmp_path / 'rk.db'}", tmp_path / "params", tmp_path / "outputs"
+    )
+    result = daily.run_daily(
+        settings, day, inbox=inbox, archive=archive, formats=("html",), send=False, progress=False
+    )
+    assert not result.ok  # the run exits 1
+    (rejected,) = result.rejected
+    assert "2月28日补报.xlsx" in rejected
+    assert "limits.max_rows" in rejected
+    assert result.ingested["logs"]["inserted"] > 0  # the rest of the day is in
+    assert not result.reports_failed
+    assert result.reports_ok == len(settings.schools().schools) + 1
+    html = (settings.outputs / day.isoformat() / "s001" / "report.html").read_text("utf-8")
+    assert "文件被拒收" in html
+    assert "2月28日补报.xlsx" in html
+    other = (settings.outputs / day.isoformat() / "s002" / "report.html").read_text("utf-8")
+    assert "2月28日补报.xlsx" not in other
+    assert any("REJECTED" in line for line in result.summary_lines())

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -66,6 +67,8 @@ __all__ = [
     "read_table",
     "route_paths",
 ]
+
+log = logging.getLogger("reportkit.ingest")
 
 _COUNTS = ("rows_read", "inserted", "updated", "unchanged", "quarantined", "findings")
 
@@ -195,6 +198,12 @@ def ingest_paths(
                     error=str(exc),
                     refused=isinstance(exc, RefusedFileError),
                 )
+            except (sa.exc.SQLAlchemyError, MemoryError, KeyboardInterrupt):
+                raise  # the store, or this process: not one file's doing
+            except Exception as exc:  # a file no check foresaw must not stop the others
+                log.exception("ingest %s: unexpected error", item.path)
+                why = f"unexpected error reading the file: {type(exc).__name__}: {exc}"
+                done = FileReport(path=str(item.path), encoding=None, error=f"{item.path}: {why}")
             done.kind = item.kind
             report.files.append(done)
             if on_file is not None:

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -162,8 +163,20 @@ def check_workbook(data: bytes, name: object, limits: IngestLimits) -> None:
                 )
         for member in members:  # every XML part: a sheet may be stored under any name
             lowered = member.filename.lower()
-            if not lowered.endswith(("sharedstrings.xml", *_NOT_XML)):
+            if lowered.endswith(("sharedstrings.xml", *_NOT_XML)):
+                continue
+            try:
                 _check_sheet_xml(book, member, name, limits)
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                RuntimeError,
+                NotImplementedError,
+            ) as exc:
+                # a bad CRC, a part longer than declared, encryption, an unknown method
+                why = f"not a table: cannot read workbook part {member.filename}: {exc}"
+                raise RefusedFileError(name, why) from None
 
 
 # parts that are not XML (images, XLSB records, VBA): not scanned for references
