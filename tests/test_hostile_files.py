@@ -447,3 +447,17 @@ def test_the_afternoon_reports_a_rejected_file_in_its_schools_report(tmp_path):
     other = (settings.outputs / day.isoformat() / "s002" / "report.html").read_text("utf-8")
     assert "2月28日补报.xlsx" not in other
     assert any("REJECTED" in line for line in result.summary_lines())
+
+
+@pytest.mark.parametrize(
+    ("ref", "refused"),
+    [("Z15", False), ("AA1", True), ("A16", True), ("A0016", True), ("B9", False)],
+)
+def test_references_are_checked_at_the_limits_edge(tmp_path, ref, refused):
+    limits = IngestLimits(max_rows=5, max_columns=26)  # rows up to 5 + 10 title rows
+    path = workbook(tmp_path / "edge.xlsx", GOOD + f'<row r="3">{cell(ref, "x")}</row>')
+    if refused:
+        with pytest.raises(RefusedFileError):
+            check_workbook(path.read_bytes(), path, limits)
+    else:
+        check_workbook(path.read_bytes(), path, limits)

@@ -242,13 +242,13 @@ _patterns: dict[tuple[int, int], re.Pattern[bytes]] = {}
 
 def _reference_pattern(max_row: int, max_columns: int) -> re.Pattern[bytes]:
     """``r="<letters><digits>"`` with the letters past ``max_columns`` or the number past
-    ``max_row`` (a row element's ``r="<digits>"`` too)."""
+    ``max_row`` (a row element's ``r="<digits>"`` too; leading zeros are no disguise)."""
     key = (max_row, max_columns)
     if key not in _patterns:
         cols = _greater(column_letters(max_columns), "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
         rows = _greater(str(max_row), "0123456789")
         _patterns[key] = re.compile(
-            rf"""r=["'](?:(?:{cols})[0-9]|[A-Z]{{0,3}}(?:{rows})["'])""".encode()
+            rf"""r=["'](?:(?:{cols})[0-9]|[A-Z]{{0,3}}0*(?:{rows})["'])""".encode()
         )
     return _patterns[key]
 
