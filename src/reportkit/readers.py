@@ -45,6 +45,7 @@ from reportkit.cells import (
     per_unique,
 )
 from reportkit.errors import IngestError, RefusedFileError
+from reportkit.routing import TABLE_SUFFIXES
 from reportkit.sheets import (
     HEADER_SCAN_ROWS,
     XLS_MAGIC,
@@ -88,7 +89,6 @@ __all__ = [
     "read_table_bytes",
 ]
 
-TABLE_SUFFIXES = frozenset({".csv", ".txt", ".xlsx", ".xlsm", ".xls"})
 _DELIMITERS = (",", "\t", ";")
 
 
