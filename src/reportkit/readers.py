@@ -511,8 +511,13 @@ def _read_excel(
     found = sheets.read(data, name, kind)
     if found is None:
         raise _no_header(name, *kind_aliases(kind))
-    grid = pd.DataFrame(
-        {j: column[found.header_index :] for j, column in enumerate(found.columns)}, dtype=object
+    start = found.header_index
+    grid = pd.DataFrame(  # NaN for empty, as in a CSV's frame
+        {
+            j: [np.nan if v is None else v for v in col[start:]]
+            for j, col in enumerate(found.columns)
+        },
+        dtype=object,
     )
     frame, positions = _frame_below_header(grid, found.header_index + 1)
     table = Table(frame, None, found.header_index + 1, sha256, found.sheet, found.title)
