@@ -899,16 +899,18 @@ def test_lines_in_another_encoding_are_quarantined_and_the_rest_read(
     assert sorted(r["person_id"] for r in select(engine, store.checkins)) == ["001", "002", "004"]
 
 
-def test_a_gbk_file_with_one_utf8_line_keeps_its_encoding(engine, roster, config, tmp_path):
+def test_a_gbk_file_with_one_utf8_line_quarantines_it(engine, roster, config, tmp_path):
     rows = [good_row(p, n) for p, n in [("001", "张三"), ("002", "李四"), ("004", "赵六")]]
     text = ",".join(LOG_HEADER) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
     odd = ",".join(map(str, good_row("003", "王五", 症状="咳嗽"))) + "\n"
     path = tmp_path / "in" / "gbk.csv"
-    path.write_bytes(text.encode("gbk") + odd.encode("utf-8"))
+    path.write_bytes(text.encode("gbk") + odd.encode("utf-8"))  # never read as garbled GBK
     (f,) = ingest_paths(engine, [path], "logs", config, school="s001").files
-    assert f.encoding in ("gbk", "gb18030")
-    assert f.inserted + f.quarantined == 4
-    assert {"001", "002", "004"} <= {r["person_id"] for r in select(engine, store.checkins)}
+    assert (f.encoding, f.inserted, f.quarantined) == ("gbk", 3, 1)
+    (q,) = select(engine, store.quarantine)
+    assert (q["reason"], q["row"]) == ("bad_encoding", 5)
+    assert "王五" in q["value"]  # shown as it was written
+    assert sorted(r["person_id"] for r in select(engine, store.checkins)) == ["001", "002", "004"]
 
 
 def test_survey_placeholders_read_as_empty(engine, roster, config, tmp_path):

@@ -138,76 +138,85 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 def detect_encoding(data: bytes, name: object = "<bytes>") -> str:
     """The text encoding of a CSV's bytes: utf-8(-sig), gbk, gb18030, utf-16 or a guess.
 
-    Strict decoding decides the common cases. Bytes that no single encoding decodes
-    whole but one of them decodes line by line (a file pasted together from a UTF-8
-    and a GBK export) get that encoding (see :func:`_line_encoding`); the lines it
-    cannot decode are quarantined by :func:`read_table_bytes`. ``charset_normalizer``
-    is asked only about anything else. Binary content raises :class:`IngestError`.
+    Strict decoding decides the common cases. Text pasted together from exports in
+    UTF-8 and in GBK (or GB18030) gets the encoding of most of its lines (see
+    :func:`_line_evidence`); :func:`read_table_bytes` then quarantines the other
+    lines. ``charset_normalizer`` is asked only about anything else. Binary content
+    raises :class:`IngestError`.
     """
+    return _detect(data, name)[0]
+
+
+def _detect(data: bytes, name: object) -> tuple[str, bool]:
+    """(encoding, whether its lines must be decoded one by one) of text bytes."""
     if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+        return "utf-8-sig", False
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"  # Excel's "Unicode text" export
+        return "utf-16", False  # Excel's "Unicode text" export
     binary = b"\x00" in data[:8192]  # NUL bytes mean binary content, even if they decode
-    for encoding in ("utf-8", "gbk", "gb18030"):
-        try:
-            data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if binary:
-            break
-        return encoding
-    if not binary and (by_line := _line_encoding(data)) is not None:
-        return by_line
+    if not binary:
+        # UTF-8 text with Chinese in it practically never decodes as GBK (not one of
+        # 5,000 demo log lines does), so a file that does decode whole is in one
+        for encoding in ("utf-8", "gbk", "gb18030"):
+            if _decodes(data, encoding):
+                return encoding, False
+        lines, utf8, gbk, gb18030 = _line_evidence(data)
+        legacy = gbk + gb18030  # lines valid in a legacy encoding and not in UTF-8
+        if max(utf8, legacy) * 2 >= lines > 0:  # pasted from two exports, or a few bad lines
+            return ("utf-8" if utf8 >= legacy else "gb18030" if gb18030 else "gbk"), True
     best = charset_normalizer.from_bytes(data[: 1 << 20]).best()
     if best is None or (binary and not best.encoding.startswith("utf_16")):
         raise RefusedFileError(name, "not a table: binary content, neither text nor a spreadsheet")
-    return best.encoding
+    return best.encoding, False
 
 
-def _line_encoding(data: bytes) -> str | None:
-    """The encoding of text whose lines are in UTF-8 and GBK (or GB18030), or None.
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    A line of GBK text is almost never valid UTF-8, while UTF-8 text often decodes as
-    (garbled) GBK: so a line valid in UTF-8 counts for UTF-8, and one valid only in a
-    legacy encoding for it; the one with the most lines wins, if it decodes at least
-    half of the lines that are not plain ASCII."""
+
+def _line_evidence(data: bytes) -> tuple[int, int, int, int]:
+    """(lines not plain ASCII, of them valid UTF-8, valid GBK only, valid GB18030 only).
+
+    A line of GBK text is almost never valid UTF-8, while UTF-8 text often decodes
+    as (garbled) GBK: so a line valid in UTF-8 counts as UTF-8, and only one that is
+    not counts for a legacy encoding."""
     counts = {"utf-8": 0, "gbk": 0, "gb18030": 0}
     lines = 0
     for line in data.split(b"\n"):
         if line.isascii():
             continue
         lines += 1
-        for encoding in counts:
-            try:
-                line.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-            counts[encoding] += 1
-            break  # UTF-8 first; GBK before its superset GB18030
-    best = max(counts, key=counts.__getitem__)  # the first of equals: UTF-8, then GBK
-    if best == "gbk":
-        counts["gbk"] += counts.pop("gb18030")  # lines GBK decodes, GB18030 does too
-    return best if lines and counts[best] * 2 >= lines else None
+        for encoding in counts:  # UTF-8 first; GBK before its superset GB18030
+            if _decodes(line, encoding):
+                counts[encoding] += 1
+                break
+    return lines, counts["utf-8"], counts["gbk"], counts["gb18030"]
 
 
 def _without_bad_lines(
     data: bytes, encoding: str, after: int
 ) -> tuple[bytes, list[tuple[int, str]]]:
-    """``data`` with the lines below line ``after`` (0-based) that ``encoding`` cannot
-    decode made empty, and those lines: (1-based number, text with replacements)."""
+    """``data`` with the lines below line ``after`` (0-based) that are not in ``encoding``
+    made empty, and those lines: (1-based number, their text). A line ``encoding``
+    cannot decode is not in it; in a GBK file, neither is a line valid in UTF-8 (it
+    would read as garbled GBK)."""
+    legacy = encoding != "utf-8"
     lines = data.split(b"\n")
     bad: list[tuple[int, str]] = []
     for i, line in enumerate(lines):
         if line.isascii():
             continue
-        try:
-            line.decode(encoding)
-        except UnicodeDecodeError:
-            lines[i] = b""
-            if i > after:
-                text = line.rstrip(b"\r").decode(encoding, errors="replace")
-                bad.append((i + 1, text[:200]))
+        in_utf8 = _decodes(line, "utf-8")
+        if (legacy and not in_utf8 and _decodes(line, encoding)) or (not legacy and in_utf8):
+            continue
+        lines[i] = b""
+        if i > after:
+            text = line.rstrip(b"\r").decode("utf-8" if in_utf8 else encoding, errors="replace")
+            bad.append((i + 1, text[:200]))
     return b"\n".join(lines), bad
 
 
@@ -308,7 +317,7 @@ def _read_csv(
 ) -> Table:
     # the first MiB decides; a file whose later bytes disagree is read again
     sample = data if len(data) <= 1 << 20 else data[: data.rfind(b"\n", 0, 1 << 20) + 1]
-    encoding = detect_encoding(sample or data, name)
+    encoding, by_line = _detect(sample or data, name)
     head = data[: 1 << 16].decode(encoding, errors="ignore").replace("\r\n", "\n")
     lines = head.split("\n")[:HEADER_SCAN_ROWS]
     best: tuple[int, int, str] | None = None  # (matched, -index, delimiter)
@@ -326,16 +335,16 @@ def _read_csv(
     newlines, longest = _line_stats(data) if len(data) > limits.max_cell_chars else (0, 0)
     nrows = limits.max_rows + 1 if newlines > limits.max_rows + index + 1 else None
     bad_lines: list[tuple[int, str]] = []
+    if by_line:  # some lines are not in the file's encoding: read the others
+        data, bad_lines = _without_bad_lines(data, encoding, index)
     try:
         try:
             grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
-        except UnicodeDecodeError:
-            encoding = detect_encoding(data, name)
-            if encoding not in ("utf-8", "gbk", "gb18030"):
-                grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
-            else:  # some lines are not in the file's encoding: read the others
+        except UnicodeDecodeError:  # the first MiB said otherwise than the rest
+            encoding, by_line = _detect(data, name)
+            if by_line:
                 data, bad_lines = _without_bad_lines(data, encoding, index)
-                grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
+            grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
     except pd.errors.ParserError:  # rows wider than the header
         grid = _read_ragged_csv(data, encoding, delimiter, index, limits, name)
     except (UnicodeError, ValueError, pd.errors.EmptyDataError) as exc:
