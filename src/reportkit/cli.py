@@ -404,7 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
         "read as its name says (名册: roster, 门卫: gate register, else health log), "
         "rosters first; with one, files of folders named as another kind are skipped",
     )
-    p.add_argument("--school", help="school id for files without a school column")
+    p.add_argument(
+        "--school",
+        help="the school of the files (default: a folder named after a school id); rows "
+        "naming another school are quarantined; without either, each row's school column",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--force",
