@@ -12,8 +12,20 @@ a subprocess of its own so that peak memories are separate:
 
 Prints rows/s, seconds and peak RSS of both and their ratio; never asserts.
 
-    python benchmarks/bench_ingest.py            # 1,000,000 rows
-    python benchmarks/bench_ingest.py --rows 50000
+Then, with ``--files`` (default on), the costs of reading files under limits:
+
+- ``checks``: a school's day as an XLSX (700 rows, 11 columns) read by one reader
+  process with and without the check before parsing, alternately in the same run
+  (ms per file and the ratio), and the CSV checks on the same rows;
+- ``workbooks``: 200 such workbooks read by pandas in this process (the reading
+  before limits), by one reader process for all, and by a new process for each;
+- ``bombs``: each hostile workbook (a cell at XFD1048576, a 300 MB shared string,
+  1,048,576 blank rows) refused, each in a process of its own: seconds and peak
+  memory (the reader process, when one is started, is held to
+  ``limits.reader_memory_mb`` of address space).
+
+    python benchmarks/bench_ingest.py            # 1,000,000 rows, then the files
+    python benchmarks/bench_ingest.py --rows 50000 --no-files
 """
 
 from __future__ import annotations
@@ -141,17 +153,20 @@ def _peak_mb() -> float:
 
 def measure_ours(roster: Path, logs: Path, db: Path) -> dict[str, float]:
     from reportkit import store
-    from reportkit.config import SchoolsConfig
+    from reportkit.config import IngestLimits, Rules, SchoolsConfig
     from reportkit.ingest import ingest_paths
 
     config = SchoolsConfig.model_validate(SCHOOLS)
+    rows = sum(1 for _ in logs.open("rb"))
+    # a district's two weeks in one file: more rows than a school's file may have
+    rules = Rules(limits=IngestLimits(max_rows=max(rows, 200_000)))
     engine = store.connect(f"sqlite:///{db}")
     t0 = time.perf_counter()
-    roster_report = ingest_paths(engine, [roster], "roster", config, school="s001")
+    roster_report = ingest_paths(engine, [roster], "roster", config, rules, school="s001")
     t1, c1 = time.perf_counter(), time.process_time()
-    report = ingest_paths(engine, [logs], "logs", config, school="s001")
+    report = ingest_paths(engine, [logs], "logs", config, rules, school="s001")
     t2, c2 = time.perf_counter(), time.process_time()
-    ingest_paths(engine, [logs], "logs", config, school="s001")
+    ingest_paths(engine, [logs], "logs", config, rules, school="s001")
     t3 = time.perf_counter()
     return {
         "roster_seconds": t1 - t0,
@@ -175,6 +190,187 @@ def measure_plain(logs: Path, db: Path) -> dict[str, float]:
     return {"seconds": seconds, "cpu_seconds": cpu, "rows": len(frame), "peak_mb": _peak_mb()}
 
 
+# --- reading files under limits ----------------------------------------------------------
+
+
+def school_workbook(rows: int = 700) -> bytes:
+    """A school's day as its exporter writes it: a title row, a header, ``rows`` rows."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["XX小学2020年2月10日晨午检登记表"])
+    sheet.append(HEADERS)
+    for i in range(rows):
+        temperature = 36.5 + (i % 7) / 10
+        stamp = f"2020-02-10 07:{i % 60:02d}:00"
+        row = [f"2020{i:06d}", "张三丽", "2020-02-10", "晨检", temperature, "无", "否"]
+        sheet.append([*row, "", "否", "否", stamp])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def measure_checks(repeats: int = 200) -> dict[str, float]:
+    from reportkit import readers
+    from reportkit.config import IngestLimits
+    from reportkit.sheets import SheetReader, check_workbook
+
+    data = school_workbook()
+    limits = IngestLimits()
+    checked, unchecked, check_only = [], [], []
+    with SheetReader(limits) as reader:
+        reader.read(data, "warm-up", "logs")
+        for _ in range(repeats):  # alternately, so that both see the same machine
+            t0 = time.perf_counter()
+            reader.read(data, "school.xlsx", "logs")  # the check, then the reader
+            t1 = time.perf_counter()
+            json.loads(reader._ask(data, "school.xlsx", "logs")[1])  # the reader alone
+            t2 = time.perf_counter()
+            check_workbook(data, "school.xlsx", limits)
+            t3 = time.perf_counter()
+            checked.append(t1 - t0)
+            unchecked.append(t2 - t1)
+            check_only.append(t3 - t2)
+    csv_text = (
+        ",".join(HEADERS)
+        + "\n"
+        + "".join(
+            f"2020{i:06d},张三丽,2020-02-10,晨检,36.5,无,否,,否,否,2020-02-10 07:40:00\n"
+            for i in range(700)
+        )
+    )
+    csv_data = csv_text.encode("gbk")
+    csv_read, csv_check = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        readers.read_table_bytes(csv_data, "school.csv", "logs")
+        t1 = time.perf_counter()
+        readers._line_stats(csv_data)
+        csv_read.append(t1 - t0)
+        csv_check.append(time.perf_counter() - t1)
+    return {  # medians: a busy machine's outliers say nothing about the code
+        "bytes": len(data),
+        "checked_ms": _median_ms(checked),
+        "unchecked_ms": _median_ms(unchecked),
+        "check_ms": _median_ms(check_only),
+        "csv_read_ms": _median_ms(csv_read),
+        "csv_check_ms": _median_ms(csv_check),
+    }
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return sorted(seconds)[len(seconds) // 2] * 1000
+
+
+def measure_workbooks(files: int = 200) -> dict[str, float]:
+    import io
+
+    import pandas as pd
+
+    from reportkit import readers
+    from reportkit.sheets import SheetReader
+
+    data = school_workbook()
+    options = {"header": None, "dtype": str, "keep_default_na": False, "na_values": [""]}
+    pd.read_excel(io.BytesIO(data), engine="calamine", **options)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(files):  # before limits: pandas and calamine in this process, twice
+        with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
+            pd.read_excel(book, sheet_name=0, nrows=10, **options)
+            pd.read_excel(book, sheet_name=0, **options)
+    in_process = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with SheetReader() as reader:
+        for _ in range(files):
+            readers.read_table_bytes(data, "school.xlsx", "logs", sheets=reader)
+    one_reader = time.perf_counter() - t0
+    fresh_files = max(1, files // 10)
+    t0 = time.perf_counter()
+    for _ in range(fresh_files):
+        with SheetReader() as reader:
+            readers.read_table_bytes(data, "school.xlsx", "logs", sheets=reader)
+    fresh = time.perf_counter() - t0
+    return {
+        "files": files,
+        "in_process_ms": in_process / files * 1000,
+        "one_reader_ms": one_reader / files * 1000,
+        "fresh_reader_ms": fresh / fresh_files * 1000,
+    }
+
+
+def write_bombs(folder: Path) -> dict[str, str]:
+    """The three hostile workbooks of tests/test_hostile_files.py, written to ``folder``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.test_hostile_files import blank_rows, corner_cell, giant_string
+
+    return {
+        "corner cell XFD1048576": str(corner_cell(folder / "corner.xlsx")),
+        "300 MB shared string": str(giant_string(folder / "giant.xlsx")),
+        "1,048,576 blank rows": str(blank_rows(folder / "blank.xlsx")),
+    }
+
+
+def measure_bomb(path: Path, raised: bool = False) -> dict[str, float]:
+    """One bomb refused; ``raised``: with the row and column limits raised past it, so
+    that only the reader process's memory limit stands in its way."""
+    from reportkit import readers
+    from reportkit.config import IngestLimits
+    from reportkit.errors import RefusedFileError
+
+    limits = IngestLimits(max_rows=2_000_000, max_columns=20_000) if raised else IngestLimits()
+    before = _peak_mb()
+    t0 = time.perf_counter()
+    try:
+        readers.read_table(path, "logs", limits=limits)
+        refused = ""
+    except RefusedFileError as exc:
+        refused = exc.reason
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "peak_mb": _peak_mb(),
+        "peak_before_mb": before,
+        "bytes": path.stat().st_size,
+        "refused": refused,
+    }
+
+
+def files_figures(folder: Path) -> None:
+    checks = _child("--measure", "checks")
+    print(
+        f"check before parsing, a school's XLSX ({checks['bytes'] / 1024:.0f} KB, 700 rows), "
+        f"medians of 200: {checks['check_ms']:.2f} ms a file; read with it "
+        f"{checks['checked_ms']:.1f} ms, "
+        f"without {checks['unchecked_ms']:.1f} ms "
+        f"(ratio {checks['checked_ms'] / checks['unchecked_ms']:.2f}, "
+        f"+{checks['checked_ms'] - checks['unchecked_ms']:.2f} ms)"
+    )
+    print(
+        f"the CSV checks on the same 700 rows (GBK): {checks['csv_check_ms']:.3f} ms of a "
+        f"{checks['csv_read_ms']:.1f} ms read"
+    )
+    books = _child("--measure", "workbooks")
+    print(
+        f"{books['files']} such workbooks: {books['in_process_ms']:.1f} ms a file by pandas in "
+        f"this process (before limits), {books['one_reader_ms']:.1f} ms by one reader process "
+        f"for all, {books['fresh_reader_ms']:.1f} ms with a new reader process for each"
+    )
+    bombs = _child("--measure", "bombs", "--folder", str(folder))
+    corner = bombs["corner cell XFD1048576"]
+    bombs["corner cell, row and column limits raised past it"] = corner
+    for label, path in bombs.items():
+        how = "bomb-raised" if "raised" in label else "bomb"
+        run = _child("--measure", how, "--folder", path)
+        print(
+            f"bomb {label} ({run['bytes'] / 1024:,.0f} KB): refused in {run['seconds']:.3f} s, "
+            f"peak {run['peak_mb']:,.0f} MB ({run['peak_before_mb']:,.0f} MB before reading); "
+            f"{run['refused']}"
+        )
+
+
 def _child(*args: str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, *args], check=True, capture_output=True, text=True
@@ -185,7 +381,26 @@ def _child(*args: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--measure", choices=["ours", "plain", "generate"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--files",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the checks, workbooks and bombs (default: yes)",
+    )
+    parser.add_argument(
+        "--measure",
+        choices=[
+            "ours",
+            "plain",
+            "generate",
+            "checks",
+            "workbooks",
+            "bombs",
+            "bomb",
+            "bomb-raised",
+        ],
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--roster", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--logs", type=Path, help=argparse.SUPPRESS)
@@ -201,6 +416,15 @@ def main(argv: list[str] | None = None) -> None:
         roster, logs, people = generate(args.folder, args.rows)
         print(json.dumps({"roster": str(roster), "logs": str(logs), "people": people}))
         return
+    if args.measure in ("checks", "workbooks"):
+        print(json.dumps(globals()[f"measure_{args.measure}"]()))
+        return
+    if args.measure == "bombs":
+        print(json.dumps(write_bombs(args.folder)))
+        return
+    if args.measure in ("bomb", "bomb-raised"):
+        print(json.dumps(measure_bomb(args.folder, raised=args.measure == "bomb-raised")))
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         folder = Path(tmp)
@@ -215,6 +439,10 @@ def main(argv: list[str] | None = None) -> None:
         paths = ["--roster", str(roster), "--logs", str(logs)]
         ours = _child("--measure", "ours", *paths, "--db", str(folder / "ours.db"))
         plain = _child("--measure", "plain", *paths, "--db", str(folder / "plain.db"))
+        if args.files:
+            bombs = folder / "bombs"
+            bombs.mkdir()
+            files_figures(bombs)
     report = ours["report"]
     rows = report["rows_read"]
     print(

@@ -143,9 +143,11 @@ def test_report_json_shape():
         "unchanged",
         "quarantined",
         "findings",
+        "skipped",
     ]
     assert data["files"][0] == {
         "path": "a.csv",
+        "kind": None,
         "encoding": "gbk",
         "rows_read": 3,
         "inserted": 2,
@@ -303,20 +305,44 @@ def test_bad_fields_keep_the_row_and_are_findings(engine, roster, config, tmp_pa
         assert f"row {row}" in found["message"]
 
 
-def test_a_second_column_for_the_same_field_is_unknown(engine, roster, config, tmp_path):
+def test_a_second_column_for_the_same_field_is_named_and_compared(engine, roster, config, tmp_path):
     path = write_csv(
         tmp_path / "in" / "two.csv",
         [
-            ["学号", "姓名", "日期", "体温", "今日体温"],
-            ["００１", "张三", "2020-02-10", "36.5", "39"],
+            ["学号", "姓名", "日期", "体温", "备注", "体温"],
+            ["００１", "张三", "2020-02-10", "36.5", "", "36.5"],  # the same reading
+            ["002", "李四", "2020-02-10", "36.6", "", "38.9"],  # two readings differ
+            ["004", "赵六", "2020-02-10", "", "", "36.7"],  # only the second has one
         ],
     )
     report = ingest_paths(engine, [path], "logs", config, school="s001")
-    assert report.inserted == 1  # the full-width id is 001
-    (row,) = select(engine, store.checkins)
-    assert (row["person_id"], row["temperature"]) == ("001", 36.5)
-    (finding,) = select(engine, store.data_quality)
-    assert (finding["reason"], finding["value"]) == ("unknown_columns", "今日体温")
+    assert report.inserted == 3  # the full-width id is 001
+    temperatures = {r["person_id"]: r["temperature"] for r in select(engine, store.checkins)}
+    assert temperatures == {"001": 36.5, "002": 36.6, "004": 36.7}
+    found = by_reason(select(engine, store.data_quality))
+    assert "unknown_columns" not in found  # no more "unknown columns: 体温.1"
+    (duplicate,) = found["duplicate_column"]
+    assert duplicate["value"] == "体温 (D)、体温 (F)"  # both headers, where they are
+    assert duplicate["column"] == "temperature"
+    assert "体温 (D)、体温 (F)" in duplicate["message"]
+    assert (duplicate["school_id"], duplicate["date"]) == ("s001", dt.date(2020, 2, 10))
+    (conflict,) = found["conflicting_values"]
+    assert (conflict["row"], conflict["person_id"]) == (3, "002")
+    assert conflict["value"] == "36.6 | 38.9"
+
+
+def test_two_columns_that_differ_on_most_rows_make_one_finding(engine, config, tmp_path):
+    people = [[f"{i:03d}", f"学生{i}"] for i in range(1, 31)]
+    write_csv(tmp_path / "r" / "roster.csv", [["学号", "姓名"], *people])
+    ingest_paths(engine, [tmp_path / "r" / "roster.csv"], "roster", config, school="s001")
+    rows = [[pid, name, "2020-02-10", f"家长{pid}"] for pid, name in people]
+    path = write_csv(tmp_path / "in" / "survey.csv", [["学号", "姓名", "日期", "填报人"], *rows])
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.inserted == 30
+    found = by_reason(select(engine, store.data_quality))
+    (conflict,) = found["conflicting_values"]  # one on the header, not thirty
+    assert conflict["row"] == 1
+    assert conflict["value"] == "姓名 (B)、填报人 (D): 30/30"
 
 
 def test_a_header_only_file_and_a_missing_file(engine, roster, config, tmp_path):
@@ -745,3 +771,206 @@ def test_a_time_of_day_takes_the_row_date(engine, roster, config, tmp_path):
     assert ingest_paths(engine, [path], "logs", config, school="s001").findings == 0
     (row,) = select(engine, store.checkins)
     assert row["reported_at"] == dt.datetime(2020, 2, 12, 15, 42)
+
+
+# --- a file's school ------------------------------------------------------------------
+
+
+def test_a_school_folder_file_never_writes_another_schools_rows(engine, roster, config, tmp_path):
+    with_school = [["学校", *LOG_HEADER], ["s002", *good_row("101", "孙八")]]
+    write_csv(tmp_path / "d" / "district.csv", with_school)
+    assert ingest_paths(engine, [tmp_path / "d" / "district.csv"], "logs", config).inserted == 1
+    before = select(engine, store.checkins, store.checkins.c.school_id == "s002")
+    path = write_csv(
+        tmp_path / "inbox" / "s001" / "logs.csv",
+        [
+            ["学校", *LOG_HEADER],
+            ["s001", *good_row("001")],
+            ["s002", *good_row("101", "孙八", 体温="39.5")],  # another school's pupil
+            ["第二中学", *good_row("101", "孙八", 体温="39.5")],  # by name, too
+            ["", *good_row("002", "李四")],  # empty: the folder's school
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config)
+    assert (report.inserted, report.quarantined) == (2, 2)
+    assert select(engine, store.checkins, store.checkins.c.school_id == "s002") == before
+    wrong = by_reason(select(engine, store.quarantine))["wrong_school"]
+    assert [(q["row"], q["value"], q["school_id"]) for q in wrong] == [
+        (3, "s002", "s001"),
+        (4, "第二中学", "s001"),
+    ]  # shown to the school that sent the file, not to s002
+    assert "not this file's school" in wrong[0]["message"]
+
+
+def test_the_school_given_wins_over_the_school_column(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "logs.csv",
+        [["学校", *LOG_HEADER], ["s001", *good_row("001")], ["s002", *good_row("101", "孙八")]],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert (report.inserted, report.quarantined) == (1, 1)
+    (q,) = select(engine, store.quarantine)
+    assert (q["reason"], q["value"]) == ("wrong_school", "s002")
+
+
+def test_a_district_export_takes_each_rows_school(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "logs.csv",
+        [["学校", *LOG_HEADER], ["s001", *good_row("001")], ["第二中学", *good_row("101", "孙八")]],
+    )
+    assert ingest_paths(engine, [path], "logs", config).inserted == 2
+    assert sorted(r["school_id"] for r in select(engine, store.checkins)) == ["s001", "s002"]
+
+
+# --- the wrong kind, and what a roster states -----------------------------------------------
+
+
+def test_a_health_log_given_as_a_roster_is_refused(engine, roster, config, tmp_path):
+    path = logs_file(tmp_path, [good_row("001"), good_row("002", "李四")])
+    report = ingest_paths(engine, [path], "roster", config, school="s001")
+    (failed,) = report.failed
+    assert failed.refused
+    assert "looks like a health log" in failed.error
+    assert f"`reportkit ingest logs {path}`" in failed.error
+    people = {p["person_id"]: p for p in select(engine, store.people)}
+    assert (people["001"]["grade"], people["001"]["class"]) == ("3", "01")  # untouched
+
+
+def test_a_roster_given_as_health_logs_is_refused(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "s001" / "students.csv",
+        [["学号", "姓名", "年级", "班级"], ["001", "张三", "3", "01"]],
+    )
+    (failed,) = ingest_paths(engine, [path], "logs", config).failed
+    assert "looks like a roster" in failed.error
+    assert f"`reportkit ingest roster {path}`" in failed.error
+
+
+def test_a_roster_file_changes_only_the_columns_it_has(engine, roster, config, tmp_path):
+    path = write_csv(
+        tmp_path / "in" / "s001" / "status.csv",
+        [["学号", "姓名", "状态"], ["003", "王五", "在校"], ["006", "周九", "在校"]],
+    )
+    report = ingest_paths(engine, [path], "roster", config)
+    assert (report.inserted, report.updated) == (1, 1)
+    people = {p["person_id"]: p for p in select(engine, store.people)}
+    assert people["003"]["status"] == "active"  # what the file says
+    assert (people["003"]["grade"], people["003"]["class"]) == ("3", "02")  # kept
+    assert people["005"]["role"] == "staff"  # not in the file: not touched
+    assert people["006"]["role"] == "student"  # a new person: the defaults
+    assert (people["006"]["grade"], people["006"]["class"]) == (None, None)
+    # ids alone: names come from the roster; a new person without a name cannot be added
+    ids = write_csv(
+        tmp_path / "in" / "s001" / "ids.csv", [["学号", "班级"], ["001", "05"], ["009", "05"]]
+    )
+    report = ingest_paths(engine, [ids], "roster", config)
+    assert (report.updated, report.quarantined) == (1, 1)
+    people = {p["person_id"]: p for p in select(engine, store.people)}
+    assert (people["001"]["name"], people["001"]["class"]) == ("张三", "05")
+    assert "009" not in people
+
+
+# --- encodings, placeholders ------------------------------------------------------------------
+
+
+def test_lines_in_another_encoding_are_quarantined_and_the_rest_read(
+    engine, roster, config, tmp_path
+):
+    header = ",".join(LOG_HEADER) + "\n"
+    utf8 = "".join(
+        ",".join(map(str, good_row(p, n))) + "\n" for p, n in [("001", "张三"), ("002", "李四")]
+    )
+    gbk = ",".join(map(str, good_row("003", "王五"))) + "\n"
+    path = tmp_path / "in" / "pasted.csv"
+    path.write_bytes(
+        (header + utf8).encode()
+        + gbk.encode("gbk")
+        + "004,赵六,2020-02-10,晨检,36.5,无,否,,否,否,2020-02-10 07:40:00\n".encode()
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.failed == []
+    (f,) = report.files
+    assert (f.encoding, f.rows_read, f.inserted, f.quarantined) == ("utf-8", 4, 3, 1)
+    (q,) = select(engine, store.quarantine)
+    assert (q["reason"], q["row"], q["column"]) == ("bad_encoding", 4, "line")
+    assert q["value"].startswith("003,")
+    assert (q["school_id"], q["date"]) == ("s001", dt.date(2020, 2, 10))
+    assert "line 4" in q["message"]
+    assert sorted(r["person_id"] for r in select(engine, store.checkins)) == ["001", "002", "004"]
+
+
+def test_a_gbk_file_with_one_utf8_line_quarantines_it(engine, roster, config, tmp_path):
+    rows = [good_row(p, n) for p, n in [("001", "张三"), ("002", "李四"), ("004", "赵六")]]
+    text = ",".join(LOG_HEADER) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
+    odd = ",".join(map(str, good_row("003", "王五", 症状="咳嗽"))) + "\n"
+    path = tmp_path / "in" / "gbk.csv"
+    path.write_bytes(text.encode("gbk") + odd.encode("utf-8"))  # never read as garbled GBK
+    (f,) = ingest_paths(engine, [path], "logs", config, school="s001").files
+    assert (f.encoding, f.inserted, f.quarantined) == ("gbk", 3, 1)
+    (q,) = select(engine, store.quarantine)
+    assert (q["reason"], q["row"]) == ("bad_encoding", 5)
+    assert "王五" in q["value"]  # shown as it was written
+    assert sorted(r["person_id"] for r in select(engine, store.checkins)) == ["001", "002", "004"]
+
+
+def test_survey_placeholders_read_as_empty(engine, roster, config, tmp_path):
+    path = logs_file(
+        tmp_path,
+        [
+            good_row("001", 缺勤原因="(空)", 症状="（空）"),
+            good_row("002", "李四", 缺勤原因="(跳过)", **{"14天内是否到过重点地区": "（跳过）"}),
+            good_row("003", "王五", 是否缺勤="是", 缺勤原因="(空)"),
+        ],
+    )
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert (report.inserted, report.findings) == (3, 0)
+    rows = {r["person_id"]: r for r in select(engine, store.checkins)}
+    assert rows["001"]["absence_reason"] is None
+    assert (rows["001"]["symptoms"], rows["001"]["symptoms_other"]) == ("", "")
+    assert rows["002"]["key_area"] is False
+    assert rows["003"]["absent"] is True
+    assert rows["003"]["absence_reason"] is None
+
+
+# --- routing by kind ----------------------------------------------------------------------------
+
+
+def test_a_folder_is_routed_by_file_name_rosters_first(engine, config, tmp_path):
+    day = tmp_path / "inbox" / "2020-02-10" / "s001"
+    write_csv(day / "晨检.csv", [LOG_HEADER, good_row("001")])  # sorts before 名册
+    write_csv(day / "名册.csv", [["学号", "姓名"], ["001", "张三"]])
+    write_csv(
+        day / "门卫登记.csv",
+        [["进校时间", "姓名", "身份", "事由"], ["2020-02-10 08:00", "王师傅", "送货", "送口罩"]],
+    )
+    (day / "说明.pdf").write_bytes(b"%PDF-1.4")
+    (day / "~$名册.xlsx").write_bytes(b"lock")
+    report = ingest_paths(engine, [day.parent], None, config)
+    assert [(Path(f.path).name, f.kind) for f in report.files] == [
+        ("名册.csv", "roster"),
+        ("晨检.csv", "logs"),
+        ("门卫登记.csv", "entries"),
+    ]
+    assert report.failed == []
+    assert report.by_kind()["logs"]["inserted"] == 1  # the roster was in first
+    skipped = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(skipped) == {"说明.pdf", "~$名册.xlsx"}
+    data = report.to_json()
+    assert data["by_kind"]["entries"]["files"] == 1
+    json.dumps(data)
+
+
+def test_a_kind_given_skips_files_named_as_another_kind(engine, roster, config, tmp_path):
+    day = tmp_path / "inbox" / "2020-02-10" / "s001"
+    write_csv(day / "晨检.csv", [LOG_HEADER, good_row("001")])
+    write_csv(day / "门卫登记.csv", [["进校时间", "姓名"], ["2020-02-10 08:00", "王师傅"]])
+    report = ingest_paths(engine, [day.parent], "logs", config)
+    assert report.failed == []
+    assert [Path(f.path).name for f in report.files] == ["晨检.csv"]
+    (skipped,) = report.skipped
+    assert skipped.kind == "entries"
+    assert "a gate register by its name" in skipped.reason
+    assert "`reportkit ingest entries " in skipped.reason
+    # a file named on its own is read as the kind asked for, whatever its name
+    named = ingest_paths(engine, [day / "门卫登记.csv"], "entries", config)
+    assert named.inserted == 1

@@ -146,6 +146,32 @@ def test_xlsx_with_merged_title_row(tmp_path):
     assert frame.loc[3, "体温"] == "36.5"
 
 
+def test_workbook_cells_read_as_the_text_pandas_gave(tmp_path):
+    """The reader process gives each kind of cell the text ``pandas.read_excel(dtype=str)``
+    gave before it; rows keep the numbers a spreadsheet shows (blank rows dropped)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["B2"] = "XX小学晨检"
+    for col, head in zip("BCDEFG", ["学号", "姓名", "日期", "体温", "时间", "缺勤"], strict=True):
+        sheet[f"{col}4"] = head
+    first = [1, "张三", dt.date(2020, 2, 10), 36.5, dt.time(7, 40), True]
+    later = [2.0, "", dt.datetime(2020, 2, 10, 7, 40, 1, 500000), 36, dt.timedelta(hours=7), "NA"]
+    for row, values in ((5, first), (8, later)):
+        for col, value in zip("BCDEFG", values, strict=True):
+            sheet[f"{col}{row}"] = value
+    path = tmp_path / "types.xlsx"
+    book.save(path)
+    frame, _, header_row = read_table(path, "logs")
+    assert header_row == 4
+    assert list(frame.columns) == ["学号", "姓名", "日期", "体温", "时间", "缺勤"]
+    assert frame.index.tolist() == [5, 8]
+    assert frame.loc[5].tolist() == ["1", "张三", "2020-02-10 00:00:00", "36.5", "07:40:00", "True"]
+    assert frame.loc[8, "学号"] == "2"
+    assert pd.isna(frame.loc[8, "姓名"])
+    assert frame.loc[8].tolist()[2:4] == ["2020-02-10 07:40:01.500000", "36"]
+    assert frame.loc[8].tolist()[4:] == ["7:00:00", "NA"]
+
+
 def test_first_sheet_with_a_header_is_used(tmp_path):
     book = openpyxl.Workbook()
     book.active.append(["说明：请在第二页填写"])

@@ -113,6 +113,23 @@ MESSAGES: dict[Reason, tuple[str, str]] = {
         "row {row}: name {value} not as on roster",
     ),
     Reason.UNKNOWN_COLUMNS: ("未识别的列：{value}", "unknown columns: {value}"),
+    Reason.WRONG_SCHOOL: (
+        "第{row}行学校{value}不是本文件所属学校，未写入",
+        "row {row}: school {value} is not this file's school; not written",
+    ),
+    Reason.BAD_ENCODING: (
+        "第{row}行无法按文件编码解码：{value}",
+        "line {row} cannot be decoded in the file's encoding: {value}",
+    ),
+    Reason.DUPLICATE_COLUMN: (
+        "重复的列：{value}（使用第一列）",
+        "duplicated column: {value} (the first is used)",
+    ),
+    Reason.CONFLICTING_VALUES: (
+        "第{row}行{column}两列不一致：{value}（使用第一列）",
+        "row {row}: the two {column} columns differ: {value} (the first is used)",
+    ),
+    Reason.FILE_REJECTED: ("文件被拒收：{value}", "file rejected: {value}"),
 }
 
 

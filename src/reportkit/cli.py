@@ -110,19 +110,27 @@ def _print_json(result: Any) -> None:
 # --- ingest -------------------------------------------------------------------
 
 
+_KINDS = ("roster", "logs", "entries")
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from reportkit import ingest, store
 
+    items = list(args.paths)
+    kind = items.pop(0) if items and items[0] in _KINDS else None
+    if not items:
+        print("reportkit ingest: give at least one file or folder", file=sys.stderr)
+        return EXIT_USAGE
     settings = _settings(args)
     config = settings.schools()
     engine = store.connect(settings.db)
     store.sync_schools(engine, config)
-    missing = [p for p in args.paths if not Path(p).exists()]
+    missing = [p for p in items if not Path(p).exists()]
     for p in missing:
         print(f"reportkit: {p}: no such file or folder", file=sys.stderr)
-    paths = [Path(p) for p in args.paths if Path(p).exists()]
+    paths = [Path(p) for p in items if Path(p).exists()]
     report = ingest.ingest_paths(
-        engine, paths, args.kind, config, settings.rules(), school=args.school, force=args.force
+        engine, paths, kind, config, settings.rules(), school=args.school, force=args.force
     )
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
@@ -132,24 +140,59 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _print_ingest(report: Any) -> None:
+    """The counts as a table (files named by what tells them apart), then each file's
+    error and each skipped file as plain lines that read well at 80 columns and piped."""
     from rich.table import Table
 
-    table = Table(title=f"ingest {report.kind}")
     cols = ["rows_read", "inserted", "updated", "unchanged", "quarantined", "findings"]
-    table.add_column("file", overflow="fold")
-    table.add_column("encoding")
-    for c in cols:
-        table.add_column(c, justify="right")
-    for f in report.files:
+    heads = ["rows", "new", "updated", "same", "quarantined", "findings"]
+    names = _short_paths([f.path for f in report.files])
+    table = Table(title=f"ingest {report.kind or 'by file name'}")
+    table.add_column("file", overflow="fold", ratio=1)
+    if report.kind is None:
+        table.add_column("kind")
+    for head in heads:
+        table.add_column(head, justify="right")
+    for f, name in zip(report.files, names, strict=True):
+        kind = [f.kind or ""] if report.kind is None else []
         if f.error:
-            table.add_row(
-                f.path, f.encoding or "", f"[red]{f.error}[/red]", *[""] * (len(cols) - 1)
-            )
+            table.add_row(f"[red]{name}[/red]", *kind, "[red]failed[/red]", *[""] * 5)
+            continue
+        note = " (seen)" if f.already_ingested else ""
+        table.add_row(name + note, *kind, *[str(getattr(f, c)) for c in cols])
+    extra = [""] if report.kind is None else []
+    table.add_row("total", *extra, *[str(getattr(report, c)) for c in cols], style="bold")
+    console = _console()
+    console.print(table)
+    lines = [f"{'REFUSED' if f.refused else 'FAILED'} {f.error}" for f in report.failed]
+    by_kind: dict[str, list[Any]] = {}
+    for skipped in report.skipped:
+        if skipped.kind is None:
+            lines.append(f"skipped {skipped.path}: {skipped.reason}")
         else:
-            note = " (already ingested)" if f.already_ingested else ""
-            table.add_row(f.path + note, f.encoding or "", *[str(getattr(f, c)) for c in cols])
-    table.add_row("total", "", *[str(getattr(report, c)) for c in cols], style="bold")
-    _console().print(table)
+            by_kind.setdefault(skipped.kind, []).append(skipped.path)
+    what = {"roster": "rosters", "logs": "health logs", "entries": "gate registers"}
+    for kind, paths in by_kind.items():
+        names = sorted({p.name for p in paths})
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        lines.append(
+            f"skipped {len(paths)} files named as {what[kind]} ({shown}): "
+            f"read them with `reportkit ingest {kind} PATH ...`"
+        )
+    for line in lines:  # plain lines: they wrap at the terminal's width, not in a cell
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _short_paths(paths: list[str]) -> list[str]:
+    """Paths without the folder they all share, so that the table's first column stays
+    narrow; a single file keeps its name."""
+    parts = [Path(p).parts for p in paths]
+    if len(parts) < 2:
+        return [Path(p).name or p for p in paths]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    return [str(Path(*p[common:])) for p in parts]
 
 
 # --- demo ---------------------------------------------------------------------
@@ -514,9 +557,20 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("ingest", cmd_ingest, "read rosters, health logs or gate registers into the store")
-    p.add_argument("kind", choices=["roster", "logs", "entries"])
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    p.add_argument("--school", help="school id for files without a school column")
+    p.usage = "reportkit ingest [-h] [options] [roster|logs|entries] PATH [PATH ...]"
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="[KIND] PATH",
+        help="roster, logs or entries, then files or folders; without a kind each file is "
+        "read as its name says (名册: roster, 门卫: gate register, else health log), "
+        "rosters first; with one, files of folders named as another kind are skipped",
+    )
+    p.add_argument(
+        "--school",
+        help="the school of the files (default: a folder named after a school id); rows "
+        "naming another school are quarantined; without either, each row's school column",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--force",

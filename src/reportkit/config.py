@@ -29,6 +29,7 @@ __all__ = [
     "ClusterRule",
     "DeliveryConfig",
     "District",
+    "IngestLimits",
     "Recipient",
     "Rules",
     "School",
@@ -256,6 +257,31 @@ class ClusterRule(_Model):
     days: int = Field(ge=1)
 
 
+class IngestLimits(_Model):
+    """What one input file may hold (``limits:`` in rules.yaml); past a limit the file is
+    refused with a message naming the file and the limit, and nothing else is read from it.
+
+    The defaults fit every real school export with a wide margin (a county's
+    roster is some 10,000 rows, a school's day well under 2,000; Excel itself
+    holds at most 32,767 characters in a cell) while keeping a hostile file
+    from exhausting memory or time. A district that ingests several weeks of
+    every school in one file raises ``max_rows``.
+    """
+
+    max_file_mb: float = Field(256, gt=0)  # the file on disk
+    max_rows: int = Field(200_000, ge=1)  # data rows below the header
+    max_columns: int = Field(200, ge=1)
+    max_cell_chars: int = Field(32_767, ge=1)
+    # a workbook (XLSX) is a zip: checked before anything is parsed
+    max_unzipped_mb: float = Field(1024, gt=0)  # all members together, uncompressed
+    max_compression_ratio: float = Field(100, gt=1)  # of a member over 1 MiB (real: 5-20)
+    max_shared_strings_mb: float = Field(64, gt=0)
+    max_zip_members: int = Field(1000, ge=10)
+    # spreadsheets are parsed by a native reader in a child process under these limits
+    reader_memory_mb: int = Field(2048, ge=256)  # its address space (RLIMIT_AS)
+    reader_timeout_seconds: float = Field(120, gt=0)  # per file
+
+
 class Rules(_Model):
     fever_celsius: float = Field(37.3, ge=35.0, le=42.0)
     valid_celsius: tuple[float, float] = (34.0, 43.0)
@@ -270,6 +296,7 @@ class Rules(_Model):
         "three_days": ClusterRule(min_cases=5, days=3),
         "clustered_illness": ClusterRule(min_cases=2, days=14),
     }
+    limits: IngestLimits = IngestLimits()
 
     @field_validator("respiratory_symptoms")
     @classmethod

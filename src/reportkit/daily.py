@@ -7,7 +7,11 @@
    is not there (exit 2);
 2. ingests every file under ``<inbox>/<date>/[<school_id>/]`` — rosters, health
    logs and gate registers told apart by file name — and moves each file it
-   could read to ``<archive>/<date>/`` (quarantined rows stay in the store);
+   could read to ``<archive>/<date>/`` as soon as it is in the store (quarantined
+   rows stay in the store); a file refused for what it holds (past a limit of
+   ``rules.yaml``'s ``limits``, unreadable, the wrong kind) goes to
+   ``<archive>/../rejected/<date>/[<school_id>/]`` with ``<name>.reason.txt``
+   beside it and a ``file_rejected`` finding in its school's report;
 3. runs every school's report and the district roll-ups (:mod:`reportkit.runner`);
    a school with nobody on its roster is not run but failed by name (exit 1),
    never rendered as a report of zeros;
@@ -50,10 +54,6 @@ __all__ = [
 
 log = logging.getLogger("reportkit.daily")
 
-ROSTER_WORDS = ("名册", "花名册", "roster")
-ENTRY_WORDS = ("门卫", "进校登记", "入校登记", "来访登记", "entries", "entry")
-SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
-
 
 class LockedError(ReportkitError):
     """Another afternoon run holds the lock."""
@@ -67,13 +67,10 @@ def today(config: Any) -> date:
 
 
 def classify_file(path: Path) -> str:
-    """``roster``, ``entries`` or ``logs``, from the file's name."""
-    name = path.name.lower()
-    if any(w in name for w in ROSTER_WORDS):
-        return "roster"
-    if any(w in name for w in ENTRY_WORDS):
-        return "entries"
-    return "logs"
+    """``roster``, ``entries`` or ``logs``, from the file's name (as ``reportkit ingest``)."""
+    from reportkit.routing import classify_file as by_name
+
+    return by_name(path)
 
 
 @dataclass
@@ -83,6 +80,7 @@ class DailyResult:
     ingested: dict[str, dict[str, int]] = field(default_factory=dict)
     ingest_failures: list[str] = field(default_factory=list)
     archived: int = 0
+    rejected: list[str] = field(default_factory=list)  # "<path in rejected/>: <reason>"
     submissions: dict[str, int] = field(default_factory=dict)
     reports_ok: int = 0
     reports_failed: list[str] = field(default_factory=list)
@@ -95,7 +93,11 @@ class DailyResult:
     @property
     def ok(self) -> bool:
         return not (
-            self.ingest_failures or self.reports_failed or self.message_failures or self.no_roster
+            self.ingest_failures
+            or self.rejected
+            or self.reports_failed
+            or self.message_failures
+            or self.no_roster
         )
 
     def summary_lines(self) -> list[str]:
@@ -112,6 +114,9 @@ class DailyResult:
                 f"{totals.get('quarantined', 0)} quarantined"
             )
         lines.append(f"  files archived: {self.archived}")
+        if self.rejected:
+            lines.append(f"  files rejected: {len(self.rejected)}")
+            lines += [f"  REJECTED {item}" for item in self.rejected]
         lines.append(f"  reports rendered: {self.reports_ok}, failed: {len(self.reports_failed)}")
         verb = "written as .eml (dry run)" if self.dry_run else "sent"
         lines.append(
@@ -169,50 +174,123 @@ class _Lock:
 
 
 def ingest_inbox(
-    settings: Any, report_date: date, inbox: Path, archive: Path
-) -> tuple[dict[str, dict[str, int]], list[str], int]:
-    """Ingest ``inbox/<date>/`` (rosters first), archive what was read; totals, failures, moved."""
+    settings: Any,
+    report_date: date,
+    inbox: Path,
+    archive: Path,
+    rejected: Path | None = None,
+) -> tuple[dict[str, dict[str, int]], list[str], int, list[str]]:
+    """Ingest ``inbox/<date>/`` (rosters first); totals, failures, files archived, files
+    rejected.
+
+    Each file is archived as soon as it is in the store. A file refused for what it
+    holds goes to ``rejected`` (default ``<archive>/../rejected``) ``/<date>/`` under
+    its inbox path, with ``<name>.reason.txt``, and is recorded as a ``file_rejected``
+    finding of its school and date; a file that failed otherwise (no roster yet, an
+    unknown school folder) stays in the inbox for the next run.
+    """
     from reportkit import ingest, store
 
     config = settings.schools()
     rules = settings.rules()
     engine = store.connect(settings.db)
     store.sync_schools(engine, config)
-    day_dir = Path(inbox) / report_date.isoformat()
-    files = sorted(p for p in day_dir.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-    files = [p for p in files if not p.name.startswith((".", "~$"))]
-    by_kind: dict[str, list[Path]] = {"roster": [], "logs": [], "entries": []}
-    for path in files:
-        by_kind[classify_file(path)].append(path)
-    totals: dict[str, dict[str, int]] = {}
+    day = report_date.isoformat()
+    day_dir = Path(inbox) / day
+    rejected_dir = (Path(rejected) if rejected else Path(archive).parent / "rejected") / day
     failures: list[str] = []
+    refused: list[str] = []
     moved = 0
-    for kind in ("roster", "logs", "entries"):
-        if not by_kind[kind]:
-            continue
-        report = ingest.ingest_paths(engine, by_kind[kind], kind, config, rules)  # type: ignore[arg-type]
-        data = report.to_json()
-        totals[kind] = {"files": len(data["files"])} | {
-            k: data[k]
-            for k in ("rows_read", "inserted", "updated", "unchanged", "quarantined", "findings")
-        }
-        for f in report.files:
-            if f.error:
-                failures.append(f"ingest {f.path}: {f.error}")
-                log.error("ingest %s: %s", f.path, f.error)
-                continue
-            source = Path(f.path)
-            target = Path(archive) / report_date.isoformat() / source.relative_to(day_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists() and target.read_bytes() == source.read_bytes():
-                source.unlink()  # sent twice: the archive has it already
-            else:
-                if target.exists():  # a new version under the same name: keep both
-                    target = target.with_name(f"{target.stem}.{time.time_ns()}{target.suffix}")
-                shutil.move(str(source), str(target))
+
+    def done(f: ingest.FileReport) -> None:
+        nonlocal moved
+        source = Path(f.path)
+        if f.error is None:
+            _move(source, Path(archive) / day / source.relative_to(day_dir))
             moved += 1
-        log.info("ingested %s: %s", kind, totals[kind])
-    return totals, failures, moved
+        elif f.refused:
+            target = _move(source, rejected_dir / source.relative_to(day_dir))
+            _reject(engine, config, f, source, target, day_dir, report_date)
+            refused.append(f"{target}: {_reason(f)}")
+            log.error("rejected %s (moved to %s): %s", source, target, _reason(f))
+        else:
+            failures.append(f"ingest {f.path}: {f.error}")
+            log.error("ingest %s: %s", f.path, f.error)
+
+    if not day_dir.is_dir():
+        return {}, failures, moved, refused
+    report = ingest.ingest_paths(engine, [day_dir], None, config, rules, on_file=done)
+    for skipped in report.skipped:
+        log.info("skipped %s: %s", skipped.path, skipped.reason)
+    totals = report.by_kind()
+    for kind, counts in totals.items():
+        log.info("ingested %s: %s", kind, counts)
+    return totals, failures, moved, refused
+
+
+def _move(source: Path, target: Path) -> Path:
+    """Move a file, keeping both when another version has the name already."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and target.read_bytes() == source.read_bytes():
+        source.unlink()  # sent twice: the folder has it already
+        return target
+    if target.exists():  # a new version under the same name: keep both
+        target = target.with_name(f"{target.stem}.{time.time_ns()}{target.suffix}")
+    shutil.move(str(source), str(target))
+    return target
+
+
+def _reason(f: Any) -> str:
+    """A report's error without the file name it starts with."""
+    return str(f.error).removeprefix(f"{f.path}: ")
+
+
+def _reject(
+    engine: Any,
+    config: Any,
+    f: Any,
+    source: Path,
+    target: Path,
+    day_dir: Path,
+    report_date: date,
+) -> None:
+    """The reason beside the rejected file, and a file-level finding in the store."""
+    import hashlib
+
+    import pandas as pd
+
+    from reportkit import bulk
+    from reportkit.render import write_atomic
+    from reportkit.schema import Reason
+
+    write_atomic(
+        target.with_name(f"{target.name}.reason.txt"),
+        f"{source}\n{_reason(f)}\nrejected {datetime.now(config.zone()).isoformat()}\n",
+    )
+    with target.open("rb") as file:
+        sha256 = hashlib.file_digest(file, "sha256").hexdigest()
+    parts = source.relative_to(day_dir).parts
+    school = parts[0] if len(parts) > 1 and parts[0] in config.by_id else None
+    finding = pd.DataFrame(
+        {
+            "row": [0],
+            "column": ["file"],
+            "value": [_reason(f)],
+            "reason": [Reason.FILE_REJECTED],
+            "school_id": [school],
+            "person_id": [None],
+            "date": [report_date.isoformat()],
+        }
+    )
+    with engine.begin() as conn:
+        bulk.write_issues(
+            conn,
+            pd.DataFrame(),
+            finding,
+            sha256=sha256,
+            file=str(source),
+            kind=str(f.kind),
+        )
 
 
 def run_daily(
@@ -251,7 +329,7 @@ def run_daily(
         log.info("daily run for %s started (pid %d)", day, os.getpid())
         engine = settings.require_store(rosters=False)  # a store that is not there: exit 2
         started = time.perf_counter()
-        result.ingested, result.ingest_failures, result.archived = ingest_inbox(
+        result.ingested, result.ingest_failures, result.archived, result.rejected = ingest_inbox(
             settings, day, inbox, archive
         )
         result.seconds["ingest"] = time.perf_counter() - started

@@ -844,6 +844,7 @@ def _ingest(
     """Rosters, then each day's logs and gate registers, through the real ingestion path."""
     from reportkit import ingest, store
     from reportkit.config import load_rules, load_schools
+    from reportkit.sheets import SheetReader
 
     config, rules = load_schools(params_dir), load_rules(params_dir)
     engine = store.connect(db_url)
@@ -853,15 +854,19 @@ def _ingest(
     batches = [("roster", written["roster"])] + [
         (kind, written[d, kind]) for d in dates for kind in ("logs", "entries")
     ]
-    for kind, paths in batches:
-        report = ingest.ingest_paths(engine, paths, kind, config, rules)
+    with SheetReader(rules.limits) as sheets:  # one reader process for every day's workbooks
+        reports = [
+            ingest.ingest_paths(engine, paths, kind, config, rules, sheets=sheets)
+            for kind, paths in batches
+        ]
+    for (kind, _), report in zip(batches, reports, strict=True):
         counts = report.to_json()
         total = totals.setdefault(kind, {"files": 0, "failed": 0})
         total["files"] += len(counts.pop("files"))
         total["failed"] += len(report.failed)
         errors += [str(f.error) for f in report.failed]
         for key, value in counts.items():
-            if key != "kind":
+            if isinstance(value, int):  # the counts, not kind or skipped files
                 total[key] = total.get(key, 0) + value
     return totals, errors
 

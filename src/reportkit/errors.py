@@ -5,6 +5,7 @@
     ReportkitError
     ├── ConfigError            a params/*.yaml file is missing or invalid (path, key, value)
     ├── IngestError            an input file cannot be read at all (path, row, column, value)
+    │   └── RefusedFileError   ... because of what it holds: past a limit, unreadable, the wrong kind
     ├── StoreError             the database cannot be used (URL, reason)
     │   ├── StoreMissingError  there is no store at the URL
     │   │   └── RosterMissingError   nobody on the roster of a school (school ids)
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "IngestError",
+    "RefusedFileError",
     "RenderError",
     "ReportExecutionError",
     "ReportkitError",
@@ -82,6 +84,16 @@ class IngestError(ReportkitError):
             parts.append(f"column {column!r}")
         shown = "" if value is None else f" (got {value!r})"
         super().__init__(f"{', '.join(parts)}: {reason}{shown}")
+
+
+class RefusedFileError(IngestError):
+    """A file refused for what it holds (past a limit, a reader that crashed or timed out
+    on it, not a table, the wrong kind); reading it again would fail the same way, so the
+    afternoon job moves it out of the inbox. ``limit`` names the limit passed, if one was."""
+
+    def __init__(self, path: object, reason: str, *, limit: str | None = None) -> None:
+        super().__init__(path, reason)
+        self.limit = limit
 
 
 class StoreError(ReportkitError):

@@ -139,6 +139,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "reason_bad_absence_reason": ("缺勤原因无法识别", "unreadable absence reason"),
     "reason_name_mismatch": ("姓名与名册不符", "name differs from the roster"),
     "reason_unknown_columns": ("未识别的列", "unknown columns"),
+    "reason_wrong_school": ("非本校记录，未写入", "another school's row, not written"),
+    "reason_bad_encoding": ("编码无法识别的行", "line in an unreadable encoding"),
+    "reason_duplicate_column": ("重复的列", "duplicated column"),
+    "reason_conflicting_values": ("重复列取值不一致", "duplicated columns disagree"),
+    "reason_file_rejected": ("文件被拒收", "file rejected"),
     # --- campus entries (gate register) ---
     "entries_total": ("入校登记", "entries"),
     "entries_fever": ("入校发热", "entries with fever"),

@@ -34,8 +34,10 @@ Decisions where the data contract is silent:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -50,11 +52,23 @@ from sqlalchemy.engine import Engine
 
 from reportkit import bulk, readers, schema, store
 from reportkit.config import Rules, SchoolsConfig
-from reportkit.errors import IngestError
+from reportkit.errors import IngestError, RefusedFileError
 from reportkit.readers import Kind, Table, expand_paths, read_table
+from reportkit.routing import Skipped, route_paths
 from reportkit.schema import Reason, normalize_word
+from reportkit.sheets import SheetReader, column_letters
 
-__all__ = ["FileReport", "IngestReport", "Kind", "expand_paths", "ingest_paths", "read_table"]
+__all__ = [
+    "FileReport",
+    "IngestReport",
+    "Kind",
+    "expand_paths",
+    "ingest_paths",
+    "read_table",
+    "route_paths",
+]
+
+log = logging.getLogger("reportkit.ingest")
 
 _COUNTS = ("rows_read", "inserted", "updated", "unchanged", "quarantined", "findings")
 
@@ -73,12 +87,17 @@ class FileReport:
     findings: int = 0
     error: str | None = None  # set when the file could not be read at all
     already_ingested: bool = False
+    kind: Kind | None = None
+    # the file was refused for what it holds (a limit, unreadable, the wrong kind):
+    # reading it again fails the same way (see RefusedFileError)
+    refused: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "encoding": self.encoding}
+        out: dict[str, Any] = {"path": self.path, "kind": self.kind, "encoding": self.encoding}
         out.update({name: getattr(self, name) for name in _COUNTS})
         if self.error is not None:
             out["error"] = self.error
+            out["refused"] = self.refused
         if self.already_ingested:
             out["already_ingested"] = True
         return out
@@ -96,8 +115,9 @@ def _total(name: str) -> property:
 class IngestReport:
     """What happened to every file of one :func:`ingest_paths` call."""
 
-    kind: Kind
+    kind: Kind | None  # None: each file's kind from its name
     files: list[FileReport] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # files of folders not read, why
 
     rows_read = _total("rows_read")
     inserted = _total("inserted")
@@ -111,37 +131,83 @@ class IngestReport:
         """The files that could not be read at all."""
         return [f for f in self.files if f.error is not None]
 
+    def by_kind(self) -> dict[str, dict[str, int]]:
+        """Files and counts of each kind ingested (or tried), in routing order."""
+        out: dict[str, dict[str, int]] = {}
+        for f in self.files:
+            totals = out.setdefault(str(f.kind), {"files": 0, **dict.fromkeys(_COUNTS, 0)})
+            totals["files"] += 1
+            for name in _COUNTS:
+                totals[name] += getattr(f, name)
+        return out
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "files": [f.to_json() for f in self.files]}
         out.update({name: getattr(self, name) for name in _COUNTS})
+        out["skipped"] = [
+            {"path": str(s.path), "reason": s.reason, "kind": s.kind} for s in self.skipped
+        ]
+        if self.kind is None:
+            out["by_kind"] = self.by_kind()
         return out
 
 
 def ingest_paths(
     engine: Engine,
     paths: Sequence[Path],
-    kind: Kind,
+    kind: Kind | None,
     config: SchoolsConfig,
     rules: Rules | None = None,
     school: str | None = None,
     *,
     force: bool = False,
+    on_file: Callable[[FileReport], None] | None = None,
+    sheets: SheetReader | None = None,
 ) -> IngestReport:
-    """Ingest files and folders of one kind; one transaction per file.
+    """Ingest files and folders; one transaction per file.
 
-    ``school`` (an id or name) is the school of rows without a school column;
-    without it, a folder named after a school id is. ``force`` re-ingests files
-    already ingested (their earlier quarantine and findings are replaced).
-    A file that cannot be read is reported in :attr:`FileReport.error`.
+    ``kind`` None routes each file by its name, rosters first (see
+    :func:`reportkit.routing.route_paths`); with a kind, files of folders whose
+    names say another kind are skipped (:attr:`IngestReport.skipped`). The
+    school of a file is ``school`` (an id or name), else a folder named after a
+    school id; rows naming another school are quarantined (``wrong_school``).
+    Only a file with neither takes each row's school from its school column.
+    ``force`` re-ingests files already ingested (their earlier quarantine and
+    findings are replaced). A file that cannot be read is reported in
+    :attr:`FileReport.error`; ``on_file`` is called with each file's report as
+    soon as its transaction ended. Spreadsheets are read under ``rules.limits``
+    by one child process for the whole call (see :mod:`reportkit.sheets`), or by
+    ``sheets``, kept by the caller over several calls.
     """
-    readers.kind_aliases(kind)  # a programming error, not a bad file
+    if kind is not None:
+        readers.kind_aliases(kind)  # a programming error, not a bad file
     rules = rules or Rules()
     report = IngestReport(kind=kind)
-    for path in expand_paths(paths):
-        try:
-            report.files.append(_ingest_file(engine, path, kind, config, rules, school, force))
-        except IngestError as exc:
-            report.files.append(FileReport(path=str(path), encoding=None, error=str(exc)))
+    routed, skipped = route_paths(paths, kind)
+    report.skipped = skipped
+    with contextlib.nullcontext(sheets) if sheets else SheetReader(rules.limits) as reader:
+        for item in routed:
+            try:
+                done = _ingest_file(
+                    engine, item.path, item.kind, config, rules, school, force, reader
+                )
+            except IngestError as exc:
+                done = FileReport(
+                    path=str(item.path),
+                    encoding=None,
+                    error=str(exc),
+                    refused=isinstance(exc, RefusedFileError),
+                )
+            except (sa.exc.SQLAlchemyError, MemoryError, KeyboardInterrupt):
+                raise  # the store, or this process: not one file's doing
+            except Exception as exc:  # a file no check foresaw must not stop the others
+                log.exception("ingest %s: unexpected error", item.path)
+                why = f"unexpected error reading the file: {type(exc).__name__}: {exc}"
+                done = FileReport(path=str(item.path), encoding=None, error=f"{item.path}: {why}")
+            done.kind = item.kind
+            report.files.append(done)
+            if on_file is not None:
+                on_file(done)
     return report
 
 
@@ -156,11 +222,9 @@ def _ingest_file(
     rules: Rules,
     school: str | None,
     force: bool,
+    sheets: SheetReader,
 ) -> FileReport:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
+    data = readers.read_bytes(path, rules.limits)
     sha256 = hashlib.sha256(data).hexdigest()
     with engine.begin() as conn:
         prior = conn.execute(
@@ -178,11 +242,14 @@ def _ingest_file(
                 findings=prior.findings,
                 already_ingested=True,
             )
-        table = readers.read_table_bytes(data, path, kind, sha256)
+        table = readers.read_table_bytes(
+            data, path, kind, sha256, limits=rules.limits, sheets=sheets
+        )
         del data  # the frame holds what is needed
+        _check_kind(table, kind, path)
         batch = _Batch(table, path, kind, config, rules, school)
         if kind == "roster":
-            _prepare_roster(batch)
+            _prepare_roster(batch, conn)
         elif kind == "logs":
             _prepare_logs(batch, conn)
         else:
@@ -193,7 +260,11 @@ def _ingest_file(
                     sa.delete(issues).where(issues.c.sha256 == sha256, issues.c.kind == kind)
                 )
             conn.execute(sa.delete(store.ingestions).where(store.ingestions.c.id == prior.id))
-        report = FileReport(path=str(path), encoding=table.encoding, rows_read=len(table.frame))
+        report = FileReport(
+            path=str(path),
+            encoding=table.encoding,
+            rows_read=len(table.frame) + len(table.bad_lines),
+        )
         _write(conn, batch, report)
         schools = batch.rows["school_id"].unique().tolist() if len(batch.rows) else []
         conn.execute(
@@ -237,26 +308,67 @@ class _Batch:
         self._clean: dict[str, pd.Series] = {}
         self._parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column's latest parse
         unknown: list[str] = []
+        first: dict[str, str] = {}  # canonical -> the header it was read from
         aliases, _ = readers.kind_aliases(kind)
         for header in table.frame.columns:
-            canonical = schema.match_header(header, aliases)
-            if canonical is not None and canonical not in self.raw:
+            canonical = schema.match_header(self._as_written(header), aliases)
+            if canonical is None:
+                if schema.normalize_header(header) not in schema.IGNORED_HEADERS:
+                    unknown.append(header)
+            elif canonical in self.raw:
+                self._duplicate(canonical, first[canonical], header)
+            else:
                 self.raw[canonical] = table.frame[header]
-            elif schema.normalize_header(header) not in schema.IGNORED_HEADERS:
-                unknown.append(header)
+                first[canonical] = header
         if unknown:  # once per file, on the header row
-            self.findings.append(
-                pd.DataFrame(
-                    {
-                        "row": [table.header_row],
-                        "column": ["header"],
-                        "value": ["、".join(unknown)],
-                        "reason": [Reason.UNKNOWN_COLUMNS],
-                    }
-                )
-            )
+            self.header_finding(Reason.UNKNOWN_COLUMNS, "header", "、".join(unknown))
         self.default_school = _default_school(school, path, config)
         self.school_id = self._schools()
+
+    def header_finding(self, reason: Reason, column: str, value: str) -> None:
+        """A finding about the whole file, recorded on its header row."""
+        frame = {"row": [self.table.header_row], "column": [column], "value": [value]}
+        self.findings.append(pd.DataFrame({**frame, "reason": [reason]}))
+
+    def _duplicate(self, canonical: str, kept: str, other: str) -> None:
+        """A second header for a column already read (two 体温): a file-level finding
+        naming both, and one on each row whose two cells differ. The first column's
+        cell is used; where it is empty, the second's. Two columns that differ on most
+        of 20 rows or more hold different things (a pupil's and a parent's name): one
+        finding on the header says so, rather than one on every row."""
+        frame = self.table.frame
+        named = "、".join(self._header_name(h) for h in (kept, other))
+        self.header_finding(Reason.DUPLICATE_COLUMN, canonical, named)
+        ones, twos = frame[kept].astype(object), frame[other].astype(object)
+        (one,) = readers.per_unique(ones, lambda v: (v and normalize_word(v),), 1)
+        (two,) = readers.per_unique(twos, lambda v: (v and normalize_word(v),), 1)
+        empty, filled = pd.isna(one), pd.notna(two)
+        differ = ~empty & filled & (one != two)
+        both = int((~empty & filled).sum())
+        if both >= 20 and differ.sum() * 2 > both:
+            value = f"{named}: {int(differ.sum())}/{both}"
+            self.header_finding(Reason.CONFLICTING_VALUES, canonical, value)
+        elif differ.any():
+            shown = ones.fillna("").astype(str) + " | " + twos.fillna("").astype(str)
+            self.finding(differ, Reason.CONFLICTING_VALUES, canonical, shown)
+        if (empty & filled).any():
+            self.raw[canonical] = ones.where(~(empty & filled), twos)
+
+    def _as_written(self, header: str) -> str:
+        """A column's header as written: the reader made a repeated one unique (体温.1)."""
+        columns = list(self.table.frame.columns)
+        base, dot, number = header.rpartition(".")
+        if dot and number.isdigit() and base in columns[: columns.index(header)]:
+            return base
+        return header
+
+    def _header_name(self, header: str) -> str:
+        """A header as written, with the column letter a spreadsheet shows: ``体温 (E)``."""
+        position = list(self.table.frame.columns).index(header)
+        written = self._as_written(header)
+        if position < len(self.table.positions):
+            return f"{written} ({column_letters(self.table.positions[position] + 1)})"
+        return written
 
     def written(self, column: str) -> pd.Series:
         """A canonical column as written (all None when the file lacks it)."""
@@ -350,7 +462,13 @@ class _Batch:
         unknown = pd.isna(resolved)
         self.quarantine(unknown & empty.astype(bool), Reason.MISSING_SCHOOL, "school_id")
         self.quarantine(unknown, Reason.UNKNOWN_SCHOOL, "school_id", self.written("school_id"))
-        return pd.Series(resolved, index=self.index, dtype=object)
+        if self.default_school is None:  # a district's export: each row names its school
+            return pd.Series(resolved, index=self.index, dtype=object)
+        # a school's own file: a row naming another school is never written (it would
+        # overwrite that school's data), and every issue of the file is this school's
+        other = ~unknown & (resolved != self.default_school)
+        self.quarantine(other, Reason.WRONG_SCHOOL, "school_id", self.written("school_id"))
+        return pd.Series(self.default_school, index=self.index, dtype=object)
 
     def parse_dates(self) -> pd.Series:
         """ISO dates of the date column; a file without one takes the date of its title."""
@@ -440,6 +558,26 @@ class _Batch:
             json.dumps(dict(zip(raw.columns, _nulls(r), strict=True)), ensure_ascii=False)
             for r in raw.itertuples(index=False)
         ]
+        # file-level issues are shown with the file's school (if one) and latest day
+        schools = pd.unique(context["school_id"][pd.notna(context["school_id"])])
+        dates = context["date"][pd.notna(context["date"])]
+        file_school = schools[0] if len(schools) == 1 else self.default_school
+        file_date = dates.max() if len(dates) else None
+        if self.table.bad_lines:
+            lines = self.table.bad_lines
+            bad = pd.DataFrame(
+                {
+                    "row": [number for number, _ in lines],
+                    "column": "line",
+                    "value": [text for _, text in lines],
+                    "reason": Reason.BAD_ENCODING,
+                    "school_id": file_school,
+                    "person_id": None,
+                    "date": file_date,
+                    "raw": [json.dumps({"line": text}, ensure_ascii=False) for _, text in lines],
+                }
+            )
+            quarantined = pd.concat([quarantined, bad], ignore_index=True)
         columns = ["row", "column", "value", "reason"]
         if not self.findings:
             return quarantined, pd.DataFrame(columns=[*columns, *context], dtype=object)
@@ -451,11 +589,9 @@ class _Batch:
         findings, pos, header = findings[keep], pos[keep], header[keep]
         for name, values in context.items():  # None where the row is the header
             findings[name] = np.append(values.astype(object), None)[pos]
-        if header.any():  # a file-level finding is shown with the file's latest day
-            schools = pd.unique(context["school_id"][pd.notna(context["school_id"])])
-            dates = context["date"][pd.notna(context["date"])]
-            findings.loc[header, "school_id"] = schools[0] if len(schools) == 1 else None
-            findings.loc[header, "date"] = dates.max() if len(dates) else None
+        if header.any():
+            findings.loc[header, "school_id"] = file_school
+            findings.loc[header, "date"] = file_date
         return quarantined, findings
 
 
@@ -493,27 +629,81 @@ def _default_school(school: str | None, path: Path, config: SchoolsConfig) -> st
 
 # --- the three kinds -----------------------------------------------------------------
 
+# columns only a health log has, and only a roster has (ids, names, schools are shared)
+_LOG_ONLY = frozenset(schema.LOG_ALIASES.values()) - {"person_id", "name", "school_id"}
+_ROSTER_ONLY = frozenset({"role", "grade", "class"})
 
-def _prepare_roster(batch: _Batch) -> None:
-    person_id, name = batch.get("person_id"), batch.get("name")
+
+def _check_kind(table: Table, kind: Kind, path: Path) -> None:
+    """Refuse a health log given as a roster and a roster given as a health log, naming
+    the command that fits: a roster ingest of a log would blank every grade and class."""
+    if kind == "entries":
+        return
+    found: dict[str, list[str]] = {"roster": [], "logs": []}
+    for header in table.frame.columns:
+        if schema.match_header(header, schema.LOG_ALIASES) in _LOG_ONLY:
+            found["logs"].append(header)
+        if schema.match_header(header, schema.ROSTER_ALIASES) in _ROSTER_ONLY:
+            found["roster"].append(header)
+    other: Kind = "logs" if kind == "roster" else "roster"
+    if found[other] and not found[kind]:
+        what = {"roster": "a roster", "logs": "a health log"}
+        missing = "role, grade or class" if kind == "roster" else "date, temperature or symptom"
+        raise RefusedFileError(
+            path,
+            f"looks like {what[other]}, not {what[kind]}: it has columns "
+            f"{'、'.join(found[other])} and no {missing} column; "
+            f"ingest it with `reportkit ingest {other} {path}`",
+        )
+
+
+def _prepare_roster(batch: _Batch, conn: sa.Connection) -> None:
+    """A roster file states what it has columns for: a column it lacks keeps the stored
+    value of people already on the roster (new people get the default)."""
+    person_id = batch.get("person_id")
     batch.quarantine(person_id.isna(), Reason.MISSING_PERSON_ID, "person_id")
-    batch.quarantine(name.isna(), Reason.MISSING_NAME, "name")
-    rows = _frame(
-        batch.index,
-        {
-            "school_id": batch.school_id,
-            "person_id": person_id,
-            "name": name,
-            "role": batch.word("role", schema.ROLE_WORDS, schema.Role.STUDENT, Reason.BAD_ROLE),
-            "grade": batch.get("grade"),
-            "class": batch.get("class"),
-            "status": batch.word(
-                "status", schema.STATUS_WORDS, schema.Status.ACTIVE, Reason.BAD_STATUS
-            ),
-        },
-    )
+    values: dict[str, Any] = {
+        "name": batch.get("name").to_numpy(),
+        "role": batch.word("role", schema.ROLE_WORDS, schema.Role.STUDENT, Reason.BAD_ROLE),
+        "grade": batch.get("grade").to_numpy(),
+        "class": batch.get("class").to_numpy(),
+        "status": batch.word(
+            "status", schema.STATUS_WORDS, schema.Status.ACTIVE, Reason.BAD_STATUS
+        ),
+    }
+    absent = [column for column in values if column not in batch.raw]
+    if absent:
+        stored = _stored_people(conn, batch.school_id, person_id, absent)
+        for column in absent:
+            found = stored["_found"].to_numpy()
+            values[column] = np.where(found, stored[column].to_numpy(), values[column])
+    batch.quarantine(pd.isna(values["name"]), Reason.MISSING_NAME, "name")
+    rows = _frame(batch.index, {"school_id": batch.school_id, "person_id": person_id, **values})
     batch.dedupe(rows, ["school_id", "person_id"])
     batch.rows = rows if batch.alive.all() else rows.loc[batch.alive]
+
+
+def _stored_people(
+    conn: sa.Connection, schools: pd.Series, person_id: pd.Series, columns: list[str]
+) -> pd.DataFrame:
+    """The stored ``columns`` of each row's person, and ``_found`` (on the roster)."""
+    ids = [s for s in pd.unique(schools) if isinstance(s, str)]
+    people = store.people
+    stored = bulk.query_frame(
+        conn.execute(
+            sa.select(
+                people.c.school_id, people.c.person_id, *(people.c[c] for c in columns)
+            ).where(people.c.school_id.in_(ids))
+        ),
+        ["school_id", "person_id", *columns],
+    )
+    stored["_found"] = True
+    keys = pd.DataFrame(
+        {"school_id": schools.to_numpy(dtype=object), "person_id": person_id.to_numpy(dtype=object)}
+    )
+    merged = keys.merge(stored, how="left", on=["school_id", "person_id"], validate="many_to_one")
+    merged["_found"] = merged["_found"].astype(object).fillna(False).astype(bool)
+    return merged
 
 
 def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
@@ -532,7 +722,9 @@ def _prepare_logs(batch: _Batch, conn: sa.Connection) -> None:
         batch.index,
         {
             "school_id": (
-                batch.categorical("school_id") if "school_id" in batch.raw else batch.school_id
+                batch.categorical("school_id")
+                if "school_id" in batch.raw and batch.default_school is None
+                else batch.school_id
             ),
             "person_id": batch.categorical("person_id"),
             "date": batch.categorical("date") if "date" in batch.raw else dates,

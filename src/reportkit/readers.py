@@ -1,14 +1,15 @@
-"""Reading the files schools send: encodings, delimiters, sheets, headers, cell values.
+"""Reading the files schools send: encodings, delimiters, sheets, headers, under limits.
 
 A school's export is a CSV (UTF-8, UTF-8 with BOM, GBK or GB18030; comma, tab or
 semicolon), an XLSX or a legacy XLS, often with a merged title row or a
 "填表人" line above the header. :func:`read_table` finds the header among the
 first rows by the aliases of :mod:`reportkit.schema` and returns every cell as
 text, indexed by the row number a spreadsheet shows, so that quarantined rows
-can be found again in the file. The ``parse_*`` functions read one cell each
-(a date, a temperature, a symptom list ...) and return what it means and
-whether it was bad; :func:`per_unique` runs them once per distinct cell text
-and broadcasts the results, which keeps :mod:`reportkit.ingest` vectorised.
+can be found again in the file. A file past :class:`~reportkit.config.IngestLimits`
+(size, rows, columns, cell length) is refused; spreadsheets are checked and read
+by :mod:`reportkit.sheets`. Lines a CSV's encoding cannot decode are set aside
+(:attr:`Table.bad_lines`) and the rest read. The cell parsers live in
+:mod:`reportkit.cells` and are importable from here too.
 """
 
 from __future__ import annotations
@@ -17,30 +18,47 @@ import codecs
 import csv
 import hashlib
 import io
-import re
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING
 
 import charset_normalizer
 import numpy as np
 import pandas as pd
 
-from reportkit.errors import IngestError
-from reportkit.schema import (
-    ENTRY_ALIASES,
-    LOG_ALIASES,
-    NO_SYMPTOM_WORDS,
-    NO_WORDS,
-    ROSTER_ALIASES,
-    SYMPTOM_SEPARATORS,
-    YES_WORDS,
-    match_header,
-    normalize_word,
+from reportkit.cells import (
+    as_categorical,
+    categorical,
+    clean,
+    dates_in,
+    is_time_only,
+    parse_date,
+    parse_place,
+    parse_symptoms,
+    parse_temperature,
+    parse_timestamp,
+    parse_timestamps,
+    parse_unique,
+    parse_word,
+    parse_yes_no,
+    per_unique,
 )
+from reportkit.errors import IngestError, RefusedFileError
+from reportkit.routing import TABLE_SUFFIXES
+from reportkit.sheets import (
+    HEADER_SCAN_ROWS,
+    XLS_MAGIC,
+    XLSX_MAGIC,
+    Kind,
+    SheetReader,
+    find_header,
+    kind_aliases,
+    limit_text,
+)
+
+if TYPE_CHECKING:
+    from reportkit.config import IngestLimits
 
 __all__ = [
     "HEADER_SCAN_ROWS",
@@ -66,23 +84,12 @@ __all__ = [
     "parse_word",
     "parse_yes_no",
     "per_unique",
+    "read_bytes",
     "read_table",
     "read_table_bytes",
 ]
 
-Kind = Literal["roster", "logs", "entries"]
-
-HEADER_SCAN_ROWS = 10
-TABLE_SUFFIXES = frozenset({".csv", ".txt", ".xlsx", ".xlsm", ".xls"})
 _DELIMITERS = (",", "\t", ";")
-_XLSX_MAGIC = b"PK\x03\x04"
-_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# a header must name one of these, or it is some other table
-_REQUIRED: dict[str, frozenset[str]] = {
-    "roster": frozenset({"person_id"}),
-    "logs": frozenset({"person_id"}),
-    "entries": frozenset({"entered_at", "name"}),
-}
 
 
 @dataclass
@@ -95,18 +102,11 @@ class Table:
     sha256: str
     sheet: str | None = None
     title: list[str] = field(default_factory=list)  # text of the rows above the header
-
-
-def kind_aliases(kind: Kind | None) -> tuple[dict[str, str], frozenset[str]]:
-    """The header aliases of a kind and the columns one of which a header must have."""
-    if kind is None:
-        return {**ENTRY_ALIASES, **ROSTER_ALIASES, **LOG_ALIASES}, frozenset(
-            {"person_id", "entered_at"}
-        )
-    table = {"roster": ROSTER_ALIASES, "logs": LOG_ALIASES, "entries": ENTRY_ALIASES}
-    if kind not in table:
-        raise ValueError(f"kind must be roster, logs or entries, not {kind!r}")
-    return table[kind], _REQUIRED[kind]
+    # lines below the header that the file's encoding cannot decode: (line number, text
+    # decoded with replacement characters); their cells are not in ``frame``
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    # the 0-based column of the file each column of ``frame`` comes from (0 is A)
+    positions: list[int] = field(default_factory=list)
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
@@ -138,44 +138,95 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 def detect_encoding(data: bytes, name: object = "<bytes>") -> str:
     """The text encoding of a CSV's bytes: utf-8(-sig), gbk, gb18030, utf-16 or a guess.
 
-    Strict decoding decides the common cases; ``charset_normalizer`` is asked
-    only about anything else. Binary content raises :class:`IngestError`.
+    Strict decoding decides the common cases. Text pasted together from exports in
+    UTF-8 and in GBK (or GB18030) gets the encoding of most of its lines (see
+    :func:`_line_evidence`); :func:`read_table_bytes` then quarantines the other
+    lines. ``charset_normalizer`` is asked only about anything else. Binary content
+    raises :class:`IngestError`.
     """
+    return _detect(data, name)[0]
+
+
+def _detect(data: bytes, name: object) -> tuple[str, bool]:
+    """(encoding, whether its lines must be decoded one by one) of text bytes."""
     if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+        return "utf-8-sig", False
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"  # Excel's "Unicode text" export
-    for encoding in ("utf-8", "gbk", "gb18030"):
-        try:
-            data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if b"\x00" in data[:8192]:
-            break  # decodes, but NUL bytes mean binary content
-        return encoding
+        return "utf-16", False  # Excel's "Unicode text" export
+    binary = b"\x00" in data[:8192]  # NUL bytes mean binary content, even if they decode
+    if not binary:
+        # UTF-8 text with Chinese in it practically never decodes as GBK (not one of
+        # 5,000 demo log lines does), so a file that does decode whole is in one
+        for encoding in ("utf-8", "gbk", "gb18030"):
+            if _decodes(data, encoding):
+                return encoding, False
+        lines, utf8, gbk, gb18030 = _line_evidence(data)
+        legacy = gbk + gb18030  # lines valid in a legacy encoding and not in UTF-8
+        if max(utf8, legacy) * 2 >= lines > 0:  # pasted from two exports, or a few bad lines
+            return ("utf-8" if utf8 >= legacy else "gb18030" if gb18030 else "gbk"), True
     best = charset_normalizer.from_bytes(data[: 1 << 20]).best()
-    if best is None or (b"\x00" in data[:8192] and not best.encoding.startswith("utf_16")):
-        raise IngestError(name, "not a table: binary content, neither text nor a spreadsheet")
-    return best.encoding
+    if best is None or (binary and not best.encoding.startswith("utf_16")):
+        raise RefusedFileError(name, "not a table: binary content, neither text nor a spreadsheet")
+    return best.encoding, False
 
 
-def find_header(
-    rows: Sequence[Sequence[object]], aliases: dict[str, str], required: frozenset[str]
-) -> tuple[int, int] | None:
-    """(index, matched columns) of the first of the first rows that looks like a header.
-
-    A header row has at least two cells naming known columns, one of them a
-    ``required`` one (the person id; for gate registers the entry time or name).
-    """
-    for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
-        matched = {match_header(c, aliases) for c in row if isinstance(c, str) and c.strip()}
-        matched.discard(None)
-        if len(matched) >= 2 and matched & required:
-            return i, len(matched)
-    return None
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
-def read_table(path: Path, kind: Kind | None = None) -> tuple[pd.DataFrame, str | None, int]:
+def _line_evidence(data: bytes) -> tuple[int, int, int, int]:
+    """(lines not plain ASCII, of them valid UTF-8, valid GBK only, valid GB18030 only).
+
+    A line of GBK text is almost never valid UTF-8, while UTF-8 text often decodes
+    as (garbled) GBK: so a line valid in UTF-8 counts as UTF-8, and only one that is
+    not counts for a legacy encoding."""
+    counts = {"utf-8": 0, "gbk": 0, "gb18030": 0}
+    lines = 0
+    for line in data.split(b"\n"):
+        if line.isascii():
+            continue
+        lines += 1
+        for encoding in counts:  # UTF-8 first; GBK before its superset GB18030
+            if _decodes(line, encoding):
+                counts[encoding] += 1
+                break
+    return lines, counts["utf-8"], counts["gbk"], counts["gb18030"]
+
+
+def _without_bad_lines(
+    data: bytes, encoding: str, after: int
+) -> tuple[bytes, list[tuple[int, str]]]:
+    """``data`` with the lines below line ``after`` (0-based) that are not in ``encoding``
+    made empty, and those lines: (1-based number, their text). A line ``encoding``
+    cannot decode is not in it; in a GBK file, neither is a line valid in UTF-8 (it
+    would read as garbled GBK)."""
+    legacy = encoding != "utf-8"
+    lines = data.split(b"\n")
+    bad: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        if line.isascii():
+            continue
+        in_utf8 = _decodes(line, "utf-8")
+        if (legacy and not in_utf8 and _decodes(line, encoding)) or (not legacy and in_utf8):
+            continue
+        lines[i] = b""
+        if i > after:
+            text = line.rstrip(b"\r").decode("utf-8" if in_utf8 else encoding, errors="replace")
+            bad.append((i + 1, text[:200]))
+    return b"\n".join(lines), bad
+
+
+def read_table(
+    path: Path,
+    kind: Kind | None = None,
+    *,
+    limits: IngestLimits | None = None,
+    sheets: SheetReader | None = None,
+) -> tuple[pd.DataFrame, str | None, int]:
     """All cells as str (NaN for empty), the detected encoding (None for Excel), and the
     1-based file row number of the header.
 
@@ -183,33 +234,72 @@ def read_table(path: Path, kind: Kind | None = None) -> tuple[pd.DataFrame, str 
     row number a spreadsheet shows for each data row. ``kind`` narrows header
     detection to that kind's aliases (default: any kind's). Columns are object
     columns, or categoricals of the same values (object categories) for large
-    UTF-8 CSV files (see :func:`_parse_csv_arrow`).
+    UTF-8 CSV files (see :func:`_parse_csv_arrow`). A file past ``limits`` (default
+    :class:`~reportkit.config.IngestLimits`) raises :class:`RefusedFileError`;
+    spreadsheets are parsed by ``sheets`` (default: a reader for this file alone).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
-    table = read_table_bytes(data, path, kind)
+    limits = limits or _default_limits()
+    data = read_bytes(path, limits)
+    table = read_table_bytes(data, path, kind, limits=limits, sheets=sheets)
     return table.frame, table.encoding, table.header_row
 
 
+def read_bytes(path: Path, limits: IngestLimits) -> bytes:
+    """A file's bytes, unless it is larger than ``limits.max_file_mb``."""
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_mb * (1 << 20):
+            raise RefusedFileError(
+                path,
+                f"the file is {size / (1 << 20):,.0f} MB; "
+                + limit_text("max_file_mb", limits.max_file_mb),
+                limit="max_file_mb",
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
+
+
+def _default_limits() -> IngestLimits:
+    from reportkit.config import IngestLimits
+
+    return IngestLimits()
+
+
 def read_table_bytes(
-    data: bytes, name: object, kind: Kind | None = None, sha256: str | None = None
+    data: bytes,
+    name: object,
+    kind: Kind | None = None,
+    sha256: str | None = None,
+    *,
+    limits: IngestLimits | None = None,
+    sheets: SheetReader | None = None,
 ) -> Table:
     """:func:`read_table` on bytes already read; ``name`` is used in messages."""
     aliases, required = kind_aliases(kind)
+    limits = limits or _default_limits()
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
     if not data[:65536].strip() and not data.strip():
-        raise IngestError(name, "empty file")
-    if data.startswith((_XLSX_MAGIC, _XLS_MAGIC)):
-        return _read_excel(data, name, aliases, required, sha256)
-    return _read_csv(data, name, aliases, required, sha256)
+        raise RefusedFileError(name, "empty file")
+    if len(data) > limits.max_file_mb * (1 << 20):
+        raise RefusedFileError(
+            name,
+            f"the file is {len(data) / (1 << 20):,.0f} MB; "
+            + limit_text("max_file_mb", limits.max_file_mb),
+            limit="max_file_mb",
+        )
+    if data.startswith((XLSX_MAGIC, XLS_MAGIC)):
+        if sheets is not None:
+            return _read_excel(data, name, kind, sha256, sheets)
+        with SheetReader(limits) as reader:
+            return _read_excel(data, name, kind, sha256, reader)
+    return _read_csv(data, name, aliases, required, sha256, limits)
 
 
 def _no_header(name: object, aliases: dict[str, str], required: frozenset[str]) -> IngestError:
     examples = sorted({a for a, c in aliases.items() if c in required and not a.isascii()})[:4]
-    return IngestError(
+    return RefusedFileError(
         name,
         f"not a table of this kind: no header row in the first {HEADER_SCAN_ROWS} rows "
         f"naming at least two known columns, one of them {'/'.join(sorted(required))} "
@@ -218,11 +308,16 @@ def _no_header(name: object, aliases: dict[str, str], required: frozenset[str]) 
 
 
 def _read_csv(
-    data: bytes, name: object, aliases: dict[str, str], required: frozenset[str], sha256: str
+    data: bytes,
+    name: object,
+    aliases: dict[str, str],
+    required: frozenset[str],
+    sha256: str,
+    limits: IngestLimits,
 ) -> Table:
     # the first MiB decides; a file whose later bytes disagree is read again
     sample = data if len(data) <= 1 << 20 else data[: data.rfind(b"\n", 0, 1 << 20) + 1]
-    encoding = detect_encoding(sample or data, name)
+    encoding, by_line = _detect(sample or data, name)
     head = data[: 1 << 16].decode(encoding, errors="ignore").replace("\r\n", "\n")
     lines = head.split("\n")[:HEADER_SCAN_ROWS]
     best: tuple[int, int, str] | None = None  # (matched, -index, delimiter)
@@ -235,29 +330,97 @@ def _read_csv(
     index, delimiter = -best[1], best[2]
     title = [line.replace(delimiter, " ").strip() for line in lines[:index]]
     width = len(next(csv.reader(lines[index : index + 1], delimiter=delimiter)))
+    if width > limits.max_columns:
+        raise _too_wide(name, width, limits)
+    newlines, longest = _line_stats(data) if len(data) > limits.max_cell_chars else (0, 0)
+    nrows = limits.max_rows + 1 if newlines > limits.max_rows + index + 1 else None
+    bad_lines: list[tuple[int, str]] = []
+    if by_line:  # some lines are not in the file's encoding: read the others
+        data, bad_lines = _without_bad_lines(data, encoding, index)
     try:
         try:
-            grid = _parse_csv(data, encoding, delimiter, index, width)
-        except UnicodeDecodeError:
-            if sample is data:
-                raise
-            encoding = detect_encoding(data, name)
-            grid = _parse_csv(data, encoding, delimiter, index, width)
-    except pd.errors.ParserError:
-        grid = _read_ragged_csv(data, encoding, delimiter, index)  # rows wider than the header
+            grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
+        except UnicodeDecodeError:  # the first MiB said otherwise than the rest
+            encoding, by_line = _detect(data, name)
+            if by_line:
+                data, bad_lines = _without_bad_lines(data, encoding, index)
+            grid = _parse_csv(data, encoding, delimiter, index, width, nrows)
+    except pd.errors.ParserError:  # rows wider than the header
+        grid = _read_ragged_csv(data, encoding, delimiter, index, limits, name)
     except (UnicodeError, ValueError, pd.errors.EmptyDataError) as exc:
-        raise IngestError(name, f"not a table: {exc}") from None
-    frame = _frame_below_header(grid, index + 1)
-    return Table(frame, _encoding_name(encoding), index + 1, sha256, None, title)
+        raise RefusedFileError(name, f"not a table: {exc}") from None
+    if len(grid) - 1 > limits.max_rows:
+        raise RefusedFileError(
+            name,
+            f"more than {limits.max_rows:,} rows below the header; "
+            + limit_text("max_rows", limits.max_rows),
+            limit="max_rows",
+        )
+    if grid.shape[1] > limits.max_columns:
+        raise _too_wide(name, grid.shape[1], limits)
+    frame, positions = _frame_below_header(grid, index + 1)
+    if longest > limits.max_cell_chars or encoding == "utf-16":
+        _check_cells(frame, name, limits)
+    table = Table(frame, _encoding_name(encoding), index + 1, sha256, None, title)
+    table.bad_lines, table.positions = bad_lines, positions
+    return table
 
 
-def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int, width: int) -> pd.DataFrame:
+def _too_wide(name: object, width: int, limits: IngestLimits) -> RefusedFileError:
+    return RefusedFileError(
+        name,
+        f"rows of {width:,} columns; " + limit_text("max_columns", limits.max_columns),
+        limit="max_columns",
+    )
+
+
+def _line_stats(data: bytes) -> tuple[int, int]:
+    """(line breaks, bytes in the longest line) of text, in chunks (about 30 ms for 80 MB).
+    No cell holds more characters than its line has bytes (in UTF-8, GBK, GB18030)."""
+    breaks = longest = 0
+    previous = -1
+    step = 1 << 22
+    for start in range(0, len(data), step):
+        chunk = np.frombuffer(data, np.uint8, count=min(step, len(data) - start), offset=start)
+        at = np.flatnonzero(chunk == 10)
+        if len(at):
+            longest = max(longest, int(at[0]) + start - previous - 1)
+            if len(at) > 1:
+                longest = max(longest, int(np.diff(at).max()) - 1)
+            previous = int(at[-1]) + start
+            breaks += len(at)
+    return breaks, max(longest, len(data) - previous - 1)
+
+
+def _check_cells(frame: pd.DataFrame, name: object, limits: IngestLimits) -> None:
+    """Refuse a table with a cell longer than ``limits.max_cell_chars``."""
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            lengths = pd.Series(values.cat.categories, dtype=object).str.len()
+            if not (lengths > limits.max_cell_chars).any():
+                continue
+        lengths = values.astype(object).str.len()
+        over = lengths > limits.max_cell_chars
+        if over.any():
+            row = over.idxmax()
+            raise RefusedFileError(
+                name,
+                f"row {row}, column {column!r}: a cell of {int(lengths[row]):,} characters; "
+                + limit_text("max_cell_chars", limits.max_cell_chars),
+                limit="max_cell_chars",
+            )
+
+
+def _parse_csv(
+    data: bytes, encoding: str, delimiter: str, skip: int, width: int, nrows: int | None = None
+) -> pd.DataFrame:
     """The cells from line ``skip`` on (the header row, ``width`` cells wide, first), as
-    text, NaN for empty.
+    text, NaN for empty; at most ``nrows`` rows below the header, if given.
 
     A large UTF-8 file is read by pyarrow when it can (see :func:`_parse_csv_arrow`);
     anything else, and a file pyarrow refuses, by pandas' C parser."""
-    if encoding in ("utf-8", "utf-8-sig") and len(data) >= _ARROW_MIN_BYTES:
+    if encoding in ("utf-8", "utf-8-sig") and len(data) >= _ARROW_MIN_BYTES and nrows is None:
         grid = _parse_csv_arrow(data, delimiter, skip, width)
         if grid is not None:
             return grid
@@ -266,6 +429,7 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int, width: int
         sep=delimiter,
         header=None,
         skiprows=skip,
+        nrows=None if nrows is None else nrows + 1,
         dtype=object,
         keep_default_na=False,
         na_values=[""],
@@ -323,9 +487,23 @@ def _parse_csv_arrow(data: bytes, delimiter: str, skip: int, width: int) -> pd.D
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
-def _read_ragged_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
+def _read_ragged_csv(
+    data: bytes,
+    encoding: str,
+    delimiter: str,
+    skip: int,
+    limits: IngestLimits,
+    name: object,
+) -> pd.DataFrame:
+    """The cells of a file with rows wider than its header; a row wider than
+    ``limits.max_columns`` refuses the file before it is kept."""
     text = data.decode(encoding, errors="replace")
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))[skip:]
+    rows = []
+    for i, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter)):
+        if len(row) > limits.max_columns:
+            raise _too_wide(name, len(row), limits)
+        if i >= skip:
+            rows.append(row)
     width = max(map(len, rows), default=0)
     grid = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
     return grid.replace("", np.nan)
@@ -336,33 +514,29 @@ def _encoding_name(encoding: str) -> str:
 
 
 def _read_excel(
-    data: bytes, name: object, aliases: dict[str, str], required: frozenset[str], sha256: str
+    data: bytes, name: object, kind: Kind | None, sha256: str, sheets: SheetReader
 ) -> Table:
-    options = {"header": None, "dtype": str, "keep_default_na": False, "na_values": [""]}
-    try:
-        with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
-            for sheet in book.sheet_names:
-                top = pd.read_excel(book, sheet_name=sheet, nrows=HEADER_SCAN_ROWS, **options)
-                found = find_header(top.values.tolist(), aliases, required)
-                if found is None:
-                    continue
-                grid = pd.read_excel(book, sheet_name=sheet, **options)
-                index = found[0]
-                title = [
-                    " ".join(str(c) for c in row if isinstance(c, str)).strip()
-                    for row in top.values.tolist()[:index]
-                ]
-                frame = _frame_below_header(grid.iloc[index:], index + 1)
-                return Table(frame, None, index + 1, sha256, str(sheet), title)
-    except IngestError:
-        raise
-    except Exception as exc:  # calamine, zipfile and OLE errors of a broken workbook
-        raise IngestError(name, f"not a table: cannot read workbook: {exc}") from None
-    raise _no_header(name, aliases, required)
+    """A workbook's table, read by ``sheets`` (under its limits, in its child process)."""
+    found = sheets.read(data, name, kind)
+    if found is None:
+        raise _no_header(name, *kind_aliases(kind))
+    start = found.header_index
+    grid = pd.DataFrame(  # NaN for empty, as in a CSV's frame
+        {
+            j: [np.nan if v is None else v for v in col[start:]]
+            for j, col in enumerate(found.columns)
+        },
+        dtype=object,
+    )
+    frame, positions = _frame_below_header(grid, found.header_index + 1)
+    table = Table(frame, None, found.header_index + 1, sha256, found.sheet, found.title)
+    table.positions = positions
+    return table
 
 
-def _frame_below_header(grid: pd.DataFrame, header_row: int) -> pd.DataFrame:
-    """Header row -> column names (unique), rows below -> data indexed by row number."""
+def _frame_below_header(grid: pd.DataFrame, header_row: int) -> tuple[pd.DataFrame, list[int]]:
+    """Header row -> column names (unique), rows below -> data indexed by row number;
+    and the position in ``grid`` of each column kept."""
     header = [grid.iat[0, i] for i in range(grid.shape[1])]  # not a row: mixed dtypes
     body = grid.iloc[1:]
     body.index = pd.RangeIndex(header_row + 1, header_row + 1 + len(body))
@@ -384,297 +558,8 @@ def _frame_below_header(grid: pd.DataFrame, header_row: int) -> pd.DataFrame:
         frame = frame.astype(object)
     frame.columns = names
     if frame.empty or len(keep) == 0:
-        return frame
+        return frame, keep
     # blank rows (between blocks, at the end): only rows with an empty first cell can be
     maybe = np.flatnonzero(pd.isna(frame.iloc[:, 0].to_numpy()))
     blank = maybe[frame.iloc[maybe].isna().all(axis=1).to_numpy()]
-    return frame.drop(index=frame.index[blank]) if len(blank) else frame
-
-
-# --- cell values ---------------------------------------------------------------
-# Each parser takes one distinct cell text (None when empty) and returns a tuple;
-# :func:`per_unique` runs it once per distinct text and broadcasts the results.
-
-# whitespace (also full-width) and the zero-width marks WeChat copies carry
-_BLANKS = " \t\r\n\x0b\x0c\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
-
-
-def clean(value: Any) -> str | None:
-    """A cell stripped of spaces (also full-width) and zero-width marks; empty -> None."""
-    if isinstance(value, str):
-        return value.strip(_BLANKS) or None
-    return None if value is None or pd.isna(value) else str(value)
-
-
-def per_unique(values: pd.Series, parse: Callable[[Any], tuple], width: int) -> list[np.ndarray]:
-    """``parse`` applied to each distinct value once; one object array per tuple item.
-
-    ``parse`` gets the value :func:`clean`-ed: stripped text, or None when empty.
-    """
-    codes, table = parse_unique(values, parse, width)
-    picked = table[codes]
-    return [picked[:, k] for k in range(width)]
-
-
-def parse_unique(
-    values: pd.Series, parse: Callable[[Any], tuple], width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, table): ``parse`` of each distinct value once, a row of ``table`` each;
-    row ``i``'s results are ``table[codes[i]]`` (code -1, an empty cell: the last row)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    results = [parse(clean(v)) for v in uniques.tolist()]
-    results.append(parse(None))  # code -1: missing
-    table = np.empty((len(results), width), dtype=object)
-    table[:] = results
-    return codes, table
-
-
-def as_categorical(values: np.ndarray) -> pd.Categorical:
-    """``values`` as a categorical of their distinct non-null values, kept as object
-    (pandas would infer its str dtype)."""
-    codes, uniques = pd.factorize(values)
-    categories = pd.Index(uniques, dtype=object)
-    return pd.Categorical.from_codes(codes, categories=categories, validate=False)
-
-
-def categorical(codes: np.ndarray, results: np.ndarray) -> pd.Categorical:
-    """The column ``results[codes]`` as :func:`as_categorical` would give it, computed
-    on the few ``results`` rather than on every row."""
-    few = as_categorical(results)
-    return pd.Categorical.from_codes(few.codes[codes], dtype=few.dtype, validate=False)
-
-
-_DATE = re.compile(
-    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-    r"(?:(?:\s+|t)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
-)
-_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
-_EXCEL_EPOCH = datetime(1899, 12, 30)
-_TITLE_DATE = re.compile(
-    r"(?<!\d)(?:(20\d{2})\s*[-/.年_]\s*(\d{1,2})\s*[-/.月_]\s*(\d{1,2})|(20\d{6}))(?!\d)"
-)
-
-
-def parse_date(text: str | None) -> tuple[str | None, bool]:
-    """(ISO date, bad) of a date cell: 2020-02-10, 2020/2/10, 2020.2.10, 2020年2月10日,
-    20200210, an Excel serial, or any of them followed by a time."""
-    if text is None:
-        return None, False
-    s = _squash(text)
-    m = _DATE.match(s) or _COMPACT_DATE.match(s)
-    try:
-        if m:
-            return date(int(m[1]), int(m[2]), int(m[3])).isoformat(), False
-        if _SERIAL.match(s):
-            day = _EXCEL_EPOCH + timedelta(days=float(s))
-            if 1990 <= day.year <= 2100:
-                return day.date().isoformat(), False
-    except ValueError:
-        pass
-    return None, True
-
-
-def dates_in(texts: Sequence[str]) -> set[str]:
-    """ISO dates written anywhere in texts (titles, file names), with a year."""
-    found = set()
-    for text in texts:
-        for m in _TITLE_DATE.finditer(unicodedata.normalize("NFKC", text)):
-            y, mo, d = (m[4][:4], m[4][4:6], m[4][6:]) if m[4] else (m[1], m[2], m[3])
-            try:
-                found.add(date(int(y), int(mo), int(d)).isoformat())
-            except ValueError:
-                continue
-    return found
-
-
-def _squash(text: str) -> str:
-    """NFKC, lower case, trimmed; inner spaces collapsed to one."""
-    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
-
-
-_TEMPERATURE = re.compile(r"^([+-]?\d+(?:[.,]\d+)?)(°c|°|度|摄氏度|c|°f|f)?$")
-
-
-def parse_temperature(
-    text: str | None, valid: tuple[float, float], fahrenheit: tuple[float, float]
-) -> tuple[float, str | None]:
-    """(°C or NaN, reason code of the finding or None) of a temperature cell."""
-    if text is None:
-        return np.nan, None
-    m = _TEMPERATURE.match(normalize_word(text))
-    if not m:
-        return np.nan, "bad_temperature"
-    value = float(m[1].replace(",", "."))
-    reason = None
-    if m[2] in ("°f", "f") or fahrenheit[0] <= value <= fahrenheit[1]:
-        value = round((value - 32) * 5 / 9, 1)
-        reason = "fahrenheit_converted"
-    if not valid[0] <= value <= valid[1]:
-        return np.nan, "impossible_temperature"
-    return value, reason
-
-
-_PUNCT = re.compile(r"[\s,，、;；:：.。!！()（）\[\]【】\-—/]+")
-
-
-def parse_yes_no(text: str | None) -> tuple[bool, bool]:
-    """(yes, bad) of a yes/no cell; a leading yes/no word decides ``是（武汉）``."""
-    if text is None:
-        return False, False
-    word = normalize_word(text)
-    if word in YES_WORDS:
-        return True, False
-    if word in NO_WORDS:
-        return False, False
-    first = next((t for t in _PUNCT.split(word) if t), "")
-    if first in YES_WORDS:
-        return True, False
-    if first in NO_WORDS:
-        return False, False
-    return False, True
-
-
-def parse_place(text: str | None) -> tuple[bool, str | None]:
-    """(been to a key area, the place) of a 14-day travel cell: 否 / 是 / 是，武汉 / 湖北武汉.
-
-    Any text that is not a no-word counts as yes: a place written is an exposure.
-    """
-    if text is None:
-        return False, None
-    yes, bad = parse_yes_no(text)
-    if not yes and not bad:
-        return False, None
-    place = _LEADING_YES.sub("", text.strip()).rstrip(_PUNCT_CHARS)
-    return True, place or None
-
-
-_PUNCT_CHARS = " \t\u3000,，、;；:：.。!！()（）[]【】-—/"
-_LEADING_YES = re.compile(r"^(?:是|有|到过)?[\s,，、;；:：.。!！()（）\[\]【】\-—/]*")
-
-
-def parse_symptoms(text: str | None, terms: dict[str, str]) -> tuple[str, str, str | None]:
-    """(codes sorted and comma-joined, unknown terms as written joined by 、, finding value)."""
-    if text is None:
-        return "", "", None
-    codes: set[str] = set()
-    other: list[str] = []
-    for token in SYMPTOM_SEPARATORS.split(text):
-        word = normalize_word(token)
-        if word in NO_SYMPTOM_WORDS:
-            continue
-        code = terms.get(word)
-        if code is None:
-            other.append(token.strip())
-        else:
-            codes.add(code)
-    joined = "、".join(dict.fromkeys(other))
-    return ",".join(sorted(codes)), joined, joined or None
-
-
-def parse_word(text: str | None, words: dict[str, str], default: str) -> tuple[str, bool]:
-    """(vocabulary value, bad) of an enumerated cell; empty and unknown give ``default``."""
-    if text is None:
-        return default, False
-    value = words.get(normalize_word(text))
-    return (default, True) if value is None else (str(value), False)
-
-
-_TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M")
-_TIMESTAMP = re.compile(
-    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*[t\s]?\s*"
-    r"(\d{1,2})\s*[:时点]\s*(\d{1,2})\s*(?:[:分]\s*(\d{1,2})(\.\d+)?\s*秒?)?\s*分?$"
-)
-_TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
-
-
-def parse_timestamp(text: str | None) -> tuple[datetime | None, bool, bool]:
-    """(naive datetime, has a UTC offset so the datetime is UTC, bad) of a timestamp cell."""
-    if text is None:
-        return None, False, False
-    s = _squash(text)
-    if not s:
-        return None, False, False
-    m = _TIMESTAMP.match(s)
-    try:
-        if m:
-            second = int(m[6] or 0)
-            micro = round(float(m[7]) * 1e6) if m[7] else 0
-            return (
-                datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), second, micro),
-                False,
-                False,
-            )
-        if _SERIAL.match(s):
-            stamp = _EXCEL_EPOCH + timedelta(days=float(s))
-            return (
-                stamp.replace(microsecond=0) + timedelta(seconds=round(stamp.microsecond / 1e6)),
-                False,
-                False,
-            )
-        if "t" in s or ":" in s:
-            stamp = datetime.fromisoformat(s.upper())
-            if stamp.tzinfo is not None:
-                return stamp.astimezone(UTC).replace(tzinfo=None), True, False
-            return stamp, False, False
-    except ValueError:
-        pass
-    return None, False, True
-
-
-def is_time_only(text: str | None) -> bool:
-    return text is not None and bool(_TIME_ONLY.match(text))
-
-
-def parse_timestamps(
-    values: pd.Series,
-    zone_of: Callable[[str | None], tzinfo],
-    schools: pd.Series,
-    day: pd.Series | None = None,
-) -> tuple[pd.Series, np.ndarray]:
-    """(naive local datetime64 column, bad mask) of a timestamp column.
-
-    The common export formats go through pandas' vectorised parser; the rest
-    (Chinese dates, Excel serials, ISO with an offset) once per distinct value.
-    Times with an offset are converted to the school's zone; a time of day
-    alone (``17:20``) takes the row's ``day`` (ISO dates), if given.
-    """
-    # the common formats: vectorised, on each distinct text once
-    codes, uniques = pd.factorize(values)
-    texts = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-    known = np.full(len(texts) + 1, np.datetime64("NaT"), dtype="datetime64[us]")  # -1: NaT
-    left = np.ones(len(texts), dtype=bool)
-    for fmt in _TS_FORMATS:
-        if not left.any():
-            break
-        parsed = pd.to_datetime(texts[left], format=fmt, errors="coerce")
-        ok = parsed.notna().to_numpy()
-        known[np.flatnonzero(left)[ok]] = parsed[ok].to_numpy()
-        left[np.flatnonzero(left)[ok]] = False
-    out = pd.Series(known[codes], index=values.index)
-    todo = np.append(left, False)[codes]  # the rest, row by row (a time takes its day)
-    bad = np.zeros(len(values), dtype=bool)
-    if todo.any():
-        rest = values[todo]
-        if day is not None:
-            (time_only,) = per_unique(rest, lambda v: (is_time_only(v),), 1)
-            placed = rest.index[time_only.astype(bool) & day[rest.index].notna().to_numpy()]
-            if len(placed):
-                rest = rest.astype(object)
-                rest[placed] = day[placed] + " " + rest[placed]
-        stamps, is_utc, is_bad = per_unique(rest, parse_timestamp, 3)
-        local = pd.to_datetime(pd.Series(stamps, index=rest.index, dtype=object)).astype(
-            "datetime64[us]"
-        )
-        is_utc = is_utc.astype(bool)
-        if is_utc.any():
-            row_schools = schools[rest.index].to_numpy()
-            for school in pd.unique(row_schools[is_utc]):
-                rows = rest.index[is_utc & (row_schools == school)]
-                zone = zone_of(None if pd.isna(school) else school)
-                local[rows] = (
-                    local[rows].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
-                )
-        out[rest.index] = local
-        bad[np.flatnonzero(todo)] = is_bad.astype(bool)
-    return out, bad
+    return (frame.drop(index=frame.index[blank]) if len(blank) else frame), keep

@@ -26,6 +26,7 @@ __all__ = [
     "ROSTER_ALIASES",
     "SESSION_WORDS",
     "STATUS_WORDS",
+    "SURVEY_PLACEHOLDERS",
     "SYMPTOMS",
     "SYMPTOM_SEPARATORS",
     "YES_WORDS",
@@ -95,6 +96,8 @@ class Reason(StrEnum):
     DUPLICATE_ROW = "duplicate_row"
     MISSING_ENTRY_TIME = "missing_entry_time"
     BAD_ENTRY_TIME = "bad_entry_time"
+    WRONG_SCHOOL = "wrong_school"  # names another school than the file's folder or --school
+    BAD_ENCODING = "bad_encoding"  # a line the file's encoding cannot decode
     # data quality: the row is kept, the field nulled or kept as written
     BAD_TEMPERATURE = "bad_temperature"
     IMPOSSIBLE_TEMPERATURE = "impossible_temperature"
@@ -108,6 +111,9 @@ class Reason(StrEnum):
     BAD_ABSENCE_REASON = "bad_absence_reason"
     NAME_MISMATCH = "name_mismatch"
     UNKNOWN_COLUMNS = "unknown_columns"
+    DUPLICATE_COLUMN = "duplicate_column"  # two headers for one column: the first is used
+    CONFLICTING_VALUES = "conflicting_values"  # ... and this row's two cells differ
+    FILE_REJECTED = "file_rejected"  # the afternoon job refused the whole file
 
     @property
     def quarantines(self) -> bool:
@@ -126,6 +132,8 @@ _QUARANTINE_REASONS = frozenset(
         Reason.DUPLICATE_ROW,
         Reason.MISSING_ENTRY_TIME,
         Reason.BAD_ENTRY_TIME,
+        Reason.WRONG_SCHOOL,
+        Reason.BAD_ENCODING,
     }
 )
 
@@ -349,4 +357,13 @@ RESPIRATORY_SYMPTOMS = frozenset(code for code, (_, resp) in SYMPTOMS.items() if
 NO_SYMPTOM_WORDS = frozenset(
     {"无", "正常", "none", "no", "否", "没有", "无症状", "良好", "健康", ""}
 )
+# What survey tools write for a question left unanswered; read as an empty cell.
+# 问卷星 (wjx.cn) writes (空) for an unanswered question and (跳过) for one its jump
+# logic skipped, in its text download ("按文本下载"); either bracket form is accepted.
+# Numeric codes of numeric ("按序号") downloads are not listed: such a download is not
+# readable as answers anyway (是 is 1), and a -3 must stay a bad temperature.
+SURVEY_PLACEHOLDERS = frozenset(
+    f"{left}{word}{right}" for word in ("空", "跳过") for left in "(（" for right in ")）"
+)
+
 SYMPTOM_SEPARATORS = re.compile(r"[、，,;；/\s|┋+]+")  # ┋: 问卷星's multiple choice
