@@ -224,6 +224,7 @@ def run_daily(
         lock.hold(day)
         log.info("daily run for %s started (pid %d)", day, os.getpid())
         started = time.perf_counter()
+        _announce(f"ingesting the inbox of {day}")
         result.ingested, result.ingest_failures, result.archived = ingest_inbox(
             settings, day, inbox, archive
         )
@@ -248,7 +249,10 @@ def run_daily(
             f"{j.kind} {j.id}: {(j.error or {}).get('ename')}: {(j.error or {}).get('evalue', '')}"
             for j in run.failed
         ]
-        result.submissions = _submissions(out_dir / "findings.pkl")
+        result.submissions = dict(run.submissions)
+        result.reports_failed += [f"run: {e}" for e in run.errors]
+        for note in run.notes:
+            log.warning("run: %s", note)
         for line in result.reports_failed:
             log.error("report %s", line)
 
@@ -256,6 +260,7 @@ def run_daily(
             from reportkit import deliver
 
             started = time.perf_counter()
+            _announce("writing the emails (dry run)" if dry_run else "sending the emails")
             delivery = deliver.send_reports(settings, day, dry_run=dry_run, lang=lang)
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
@@ -269,11 +274,10 @@ def run_daily(
     return result
 
 
-def _submissions(findings_path: Path) -> dict[str, int]:
-    from reportkit.flags import Findings
+def _announce(text: str) -> None:
+    from reportkit.progress import announce
 
-    schools = Findings.load(findings_path).schools
-    return {k: int(v) for k, v in schools["submission"].value_counts().items()}
+    announce(text)
 
 
 class _log_to:

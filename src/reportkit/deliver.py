@@ -512,16 +512,15 @@ def _findings(
     wanted = set(school_ids)
     for d in district_ids:
         wanted |= {s.id for s in config.schools_in(d)}  # a roll-up needs all its schools
-    saved = Path(settings.outputs) / report_date.isoformat() / "findings.pkl"
-    if not fresh and saved.is_file():
-        try:
-            findings = flags.Findings.load(saved)
-        except (OSError, TypeError, ValueError, EOFError) as exc:
-            log.warning("cannot read %s (%s); computing the findings again", saved, exc)
-        else:
-            if wanted <= set(findings.school_ids):
-                return findings
+    ordered = [s.id for s in config.schools if s.id in wanted]
+    if not fresh:
+        from reportkit.findings_files import load_findings_files
+
+        # the run's files (non-executable; None, with a warning, if any is unusable)
+        folder = Path(settings.outputs) / report_date.isoformat() / "findings"
+        findings = load_findings_files(folder, ordered, report_date)
+        if findings is not None:
+            return findings
     engine = store.connect(settings.db)
     store.sync_schools(engine, config)
-    ordered = [s.id for s in config.schools if s.id in wanted]
     return flags.load_findings(engine, config, settings.rules(), report_date, ordered)

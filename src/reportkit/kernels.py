@@ -30,7 +30,15 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
-__all__ = ["ENGINE", "KERNEL_ARGS", "RESET_CODE", "KernelError", "WarmKernel", "WarmKernelEngine"]
+__all__ = [
+    "ENGINE",
+    "KERNEL_ARGS",
+    "RESET_CODE",
+    "KernelError",
+    "WarmKernel",
+    "WarmKernelEngine",
+    "number_cells",
+]
 
 log = logging.getLogger("reportkit.kernels")
 
@@ -80,7 +88,12 @@ class WarmKernelEngine(NBClientEngine):
     ) -> Any:
         """Run the notebook; ``partial_path``: where to write it when execution stops
         with something else than a cell error (a timeout, a dead kernel), which papermill
-        would otherwise not write when it does not save after every cell."""
+        would otherwise not write when it does not save after every cell.
+
+        Cell ids are set from the cells' positions first (``cell-00`` …): nbformat
+        gives the injected parameters cell a random id, which would make every
+        rerun of the same report differ."""
+        number_cells(nb_man.nb)
         try:
             if km is None:
                 return super().execute_managed_notebook(
@@ -127,6 +140,15 @@ class WarmKernelEngine(NBClientEngine):
 
 
 papermill_engines.register(ENGINE, WarmKernelEngine)
+
+
+def number_cells(nb: Any) -> None:
+    """Give every cell the id ``cell-<position>`` (deterministic, unique, valid)."""
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
+        return  # ids exist from nbformat 4.5 on
+    width = max(2, len(str(len(nb.cells) - 1)))
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:0{width}d}"
 
 
 def _ignore(msg: Any) -> None:

@@ -40,6 +40,10 @@ class ThreadExecutor:
     def __init__(self, jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> None:
         self.jobs = max(1, jobs)
         self.kernel_reuse = kernel_reuse
+        # called as each report starts (the runner's manifest); once set, ``stop``
+        # (a full disk) makes the workers record the reports left as not run
+        self.on_start: Callable[[JobSpec], None] | None = None
+        self.stop: threading.Event = threading.Event()
         self._queue: Any = None
         self._threads: list[threading.Thread] = []
         self._results: list[JobResult] = []
@@ -80,7 +84,17 @@ class ThreadExecutor:
             if (spec.kind, spec.target_id) not in ran:
                 error = {"cell_index": None, "ename": "WorkerError"}
                 error["evalue"] = "no worker was left to run this report"
-                result = JobResult(spec.kind, spec.target_id, "failed", 0.0, 0, {}, error)
+                result = JobResult(
+                    spec.kind,
+                    spec.target_id,
+                    "failed",
+                    0.0,
+                    0,
+                    {},
+                    error,
+                    run_id=spec.run_id,
+                    lang=spec.lang,
+                )
                 results.append(result)
                 done(result)
         return results
@@ -100,13 +114,34 @@ class ThreadExecutor:
         with WarmKernel(max_uses=self.kernel_reuse) as kernel:  # shut down in this thread
             _warm_up(kernel, lang, formats)
             while (spec := self._queue.get()) is not None:
-                result = run_job(spec, kernel)
+                if self.stop.is_set():
+                    result = _not_run(spec)
+                else:
+                    self._started(spec)
+                    result = run_job(spec, kernel)
                 with self._lock:
                     self._results.append(result)
                     try:
                         self._done(result)
                     except Exception:  # a progress display must not stop the batch
                         log.exception("reporting %s %s failed", spec.kind, spec.target_id)
+
+    def _started(self, spec: JobSpec) -> None:
+        if self.on_start is None:
+            return
+        try:
+            self.on_start(spec)
+        except Exception:  # recording the start must not stop the report
+            log.exception("recording the start of %s %s failed", spec.kind, spec.target_id)
+
+
+def _not_run(spec: JobSpec) -> JobResult:
+    """A report the batch did not start because it stopped (a full disk)."""
+    error = {"cell_index": None, "ename": "NotRun"}
+    error["evalue"] = "not run: the batch stopped (no space left on the disk)"
+    return JobResult(
+        spec.kind, spec.target_id, "failed", 0.0, 0, {}, error, run_id=spec.run_id, lang=spec.lang
+    )
 
 
 WARM_UP_CODE = """import reportkit.report as __rk_report, reportkit.flags as __rk_flags
