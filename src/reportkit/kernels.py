@@ -37,7 +37,6 @@ __all__ = [
     "KernelError",
     "WarmKernel",
     "WarmKernelEngine",
-    "number_cells",
 ]
 
 log = logging.getLogger("reportkit.kernels")
@@ -93,6 +92,8 @@ class WarmKernelEngine(NBClientEngine):
         Cell ids are set from the cells' positions first (``cell-00`` …): nbformat
         gives the injected parameters cell a random id, which would make every
         rerun of the same report differ."""
+        from reportkit.render import number_cells
+
         number_cells(nb_man.nb)
         try:
             if km is None:
@@ -140,15 +141,6 @@ class WarmKernelEngine(NBClientEngine):
 
 
 papermill_engines.register(ENGINE, WarmKernelEngine)
-
-
-def number_cells(nb: Any) -> None:
-    """Give every cell the id ``cell-<position>`` (deterministic, unique, valid)."""
-    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
-        return  # ids exist from nbformat 4.5 on
-    width = max(2, len(str(len(nb.cells) - 1)))
-    for index, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{index:0{width}d}"
 
 
 def _ignore(msg: Any) -> None:

@@ -47,6 +47,7 @@ from reportkit.files import ensure_dir, write_atomic
 from reportkit.report import MASKED_MIME
 
 __all__ = [
+    "CellIdPreprocessor",
     "MaskedNamesPreprocessor",
     "PdfPrinter",
     "Renderer",
@@ -55,6 +56,7 @@ __all__ = [
     "find_chromium",
     "get_renderer",
     "html_exporter",
+    "number_cells",
     "register_renderer",
     "render_html",
     "render_pdf",
@@ -97,6 +99,24 @@ class StripErrorsPreprocessor(Preprocessor):
                 and not (out.output_type == "stream" and out.get("name") == "stderr")
             ]
         return cell, resources
+
+
+def number_cells(nb: Any) -> None:
+    """Give every cell the id ``cell-<position>`` (deterministic, unique, valid)."""
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
+        return  # ids exist from nbformat 4.5 on
+    width = max(2, len(str(len(nb.cells) - 1)))
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:0{width}d}"
+
+
+class CellIdPreprocessor(Preprocessor):
+    """Number the cells (``cell-00`` …): the HTML shows cell ids, and nbformat makes
+    random ones, so the same content would render to different bytes."""
+
+    def preprocess(self, nb, resources):  # type: ignore[override]
+        number_cells(nb)
+        return nb, resources
 
 
 class MaskedNamesPreprocessor(Preprocessor):

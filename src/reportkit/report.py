@@ -542,10 +542,12 @@ class SchoolReport:
     def entries(self) -> Section:
         summary = getattr(self.findings, "entries", None)
         detail = getattr(self.findings, "entry_flags", None)
-        if summary is None or summary.empty:
+        nothing = summary is None or summary.empty or _int(summary.iloc[0].get("total")) == 0
+        if summary is None or summary.empty or (self.no_data and nothing):
+            # a school that sent nothing most likely sent no gate register either
             return Section(
                 _heading("campus_entries", self.lang)
-                + f'<p class="rk-empty">{_e(t("none", self.lang))}</p>'
+                + f'<p class="rk-empty">{_e(t(self._empty_key(), self.lang))}</p>'
             )
         row = summary.iloc[0]
         figures = " · ".join(

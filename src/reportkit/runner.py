@@ -276,6 +276,7 @@ def _execute(spec: JobSpec, out_ipynb: Path, kernel: Any = None) -> Any:
         "db": spec.db,
         "params_dir": spec.params_dir,
         "findings_dir": spec.findings_dir,
+        "run_id": spec.run_id or None,
         "interactive": False,
     }
     options: dict[str, Any] = {}
