@@ -44,7 +44,7 @@ from traitlets.config import Config
 
 from reportkit.errors import RenderError
 from reportkit.files import ensure_dir, write_atomic
-from reportkit.report import MASKED_MIME
+from reportkit.sections import MASKED_MIME
 
 __all__ = [
     "CellIdPreprocessor",

@@ -12,14 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reportkit.runner import (
-    DEFAULT_KERNEL_REUSE,
-    FORMATS,
-    JobResult,
-    JobSpec,
-    _shared_printer,
-    run_job,
-)
+from reportkit.job import _shared_printer
+from reportkit.runner import DEFAULT_KERNEL_REUSE, FORMATS, JobResult, JobSpec, run_job
 
 __all__ = ["WARM_UP_CODE", "ThreadExecutor"]
 
