@@ -15,6 +15,7 @@ papermill's error marker. :mod:`reportkit.runner` plans and runs the batch.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import json
@@ -406,7 +407,7 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
                 content_hash=content_hash,
                 sha256=sha,
             )
-        except Exception as exc:  # one school's failure never stops the batch
+        except (Exception, asyncio.CancelledError) as exc:  # never stops the batch
             error = _error_summary(exc, out_ipynb)
             log.warning(
                 "%s %s attempt %d failed: %s: %s",

@@ -105,20 +105,27 @@ class ThreadExecutor:
     def _work(self, lang: str, formats: tuple[str, ...]) -> None:
         from reportkit.kernels import WarmKernel
 
-        with WarmKernel(max_uses=self.kernel_reuse) as kernel:  # shut down in this thread
-            _warm_up(kernel, lang, formats)
-            while (spec := self._queue.get()) is not None:
-                if self.stop.is_set():
-                    result = _not_run(spec)
-                else:
-                    self._started(spec)
-                    result = run_job(spec, kernel)
-                with self._lock:
-                    self._results.append(result)
-                    try:
-                        self._done(result)
-                    except Exception:  # a progress display must not stop the batch
-                        log.exception("reporting %s %s failed", spec.kind, spec.target_id)
+        try:
+            with WarmKernel(max_uses=self.kernel_reuse) as kernel:  # shut down in this thread
+                _warm_up(kernel, lang, formats)
+                self._serve(kernel)
+        except BaseException:  # logged: the reports it did not run are recorded as failed
+            log.exception("report worker %s stopped", threading.current_thread().name)
+            raise
+
+    def _serve(self, kernel: Any) -> None:
+        while (spec := self._queue.get()) is not None:
+            if self.stop.is_set():
+                result = _not_run(spec)
+            else:
+                self._started(spec)
+                result = run_job(spec, kernel)
+            with self._lock:
+                self._results.append(result)
+                try:
+                    self._done(result)
+                except Exception:  # a progress display must not stop the batch
+                    log.exception("reporting %s %s failed", spec.kind, spec.target_id)
 
     def _started(self, spec: JobSpec) -> None:
         if self.on_start is None:
@@ -150,13 +157,15 @@ def _warm_up(kernel: Any, lang: str, formats: tuple[str, ...]) -> None:
     Failures are only logged: the first job then starts its kernel itself and reports
     any error as its own.
     """
+    import asyncio
+
     try:
         kernel.warm(WARM_UP_CODE)
         if "html" in formats or "pdf" in formats:
             from reportkit.render import html_exporter
 
             html_exporter(lang)
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:
         log.warning("warming up a report kernel failed: %s", exc)
 
 
