@@ -109,13 +109,24 @@ def _digest(payload: Any) -> str:
 
 def findings_hash(findings: Any, school_id: str) -> str:
     """sha256 of everything ``findings`` hold about ``school_id`` (a report's content)."""
-    part = findings.for_school(school_id)
+    # a school's own findings (a saved file's) need no slicing: they are only read here
+    part = findings if _only(findings, school_id) else findings.for_school(school_id)
     payload: dict[str, Any] = {"v": HASH_VERSION, "date": part.date.isoformat()}
     for f in fields(part):
         value = getattr(part, f.name)
         if isinstance(value, pd.DataFrame):
             payload[f.name] = frame_records(value.reset_index(drop=True))
     return _digest(payload)
+
+
+def _only(findings: Any, school_id: str) -> bool:
+    for f in fields(findings):
+        value = getattr(findings, f.name)
+        if isinstance(value, pd.DataFrame) and "school_id" in value:
+            ids = value["school_id"]
+            if len(ids) and not (ids == school_id).all():
+                return False
+    return findings.school_ids == [school_id]
 
 
 def rollup_hash(rollup: Any) -> str:

@@ -185,10 +185,7 @@ class Findings:
             value = getattr(self, f.name)
             if isinstance(value, pd.DataFrame) and "school_id" in value:
                 mask = value["school_id"].isin(keep)
-                if mask.all() and isinstance(value.index, pd.RangeIndex) and value.index.start == 0:
-                    sliced[f.name] = value  # already these schools only (a saved school's file)
-                else:
-                    sliced[f.name] = value.loc[mask].reset_index(drop=True)
+                sliced[f.name] = value.loc[mask].reset_index(drop=True)
         return replace(self, **sliced)
 
     # -- district ----------------------------------------------------------------
