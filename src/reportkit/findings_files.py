@@ -45,6 +45,7 @@ __all__ = [
     "canonical",
     "district_path",
     "findings_hash",
+    "findings_hashes",
     "frame_records",
     "load_district",
     "load_findings_files",
@@ -284,9 +285,19 @@ def _summary(schools: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def save_findings(findings: Any, folder: Path | str, run_id: str) -> dict[str, str]:
+def findings_hashes(findings: Any) -> dict[str, str]:
+    """:func:`findings_hash` of every school of ``findings`` (one slicing pass)."""
+    return {
+        school_id: findings_hash(replace(findings, **frames), school_id)
+        for school_id, frames in findings._parts().items()
+    }
+
+
+def save_findings(
+    findings: Any, folder: Path | str, run_id: str, *, hashes: dict[str, str] | None = None
+) -> dict[str, str]:
     """Write one file per school of ``findings`` into ``folder``; school id -> its
-    :func:`findings_hash`.
+    :func:`findings_hash` (``hashes``: already computed, by :func:`findings_hashes`).
 
     Each file holds that school's rows of every frame (and of the attached
     follow-ups), the rules and the hash of what it holds. Each frame is converted
@@ -307,10 +318,10 @@ def save_findings(findings: Any, folder: Path | str, run_id: str) -> dict[str, s
             frame = value.reset_index(drop=True)
             table, how = _arrow_table(frame)
             tables[f.name] = (table, how, frame.groupby("school_id", sort=False).indices)
-    hashes: dict[str, str] = {}
+    hashes = dict(hashes or {})
     for school_id, frames in parts.items():
-        part = replace(findings, **frames)
-        hashes[school_id] = findings_hash(part, school_id)
+        if school_id not in hashes:
+            hashes[school_id] = findings_hash(replace(findings, **frames), school_id)
         header = {
             "kind": "school",
             "id": school_id,

@@ -111,7 +111,7 @@ class _Plan:
     specs: list[JobSpec]
     submissions: dict[str, int]
     notes: list[str]
-    errors: list[str]
+    save: Callable[[], list[str]]  # writes the findings files; the errors
 
 
 def plan_jobs(
@@ -127,7 +127,7 @@ def plan_jobs(
     run_id: str | None = None,
 ) -> list[JobSpec]:
     """Compute the findings once for all selected schools, save them, plan one job per report."""
-    return _plan(
+    plan = _plan(
         settings,
         report_date,
         school_ids,
@@ -137,7 +137,9 @@ def plan_jobs(
         retries=retries,
         timeout=timeout,
         run_id=run_id,
-    ).specs
+    )
+    plan.save()
+    return plan.specs
 
 
 def _plan(
@@ -156,7 +158,7 @@ def _plan(
 ) -> _Plan:
     from reportkit import flags, store
     from reportkit.files import ensure_dir
-    from reportkit.findings_files import rollup_hash, save_district, save_findings
+    from reportkit.findings_files import findings_hashes, rollup_hash, save_district, save_findings
     from reportkit.followups import latest_followups
     from reportkit.manifest import read_manifest
 
@@ -180,19 +182,21 @@ def _plan(
     rollups = {d: findings.district(d, config) for d in districts}
     base = Path(settings.outputs).resolve() / report_date.isoformat()
     folder = base / "findings"
-    errors: list[str] = []
-    try:
-        ensure_dir(base)
-        hashes = save_findings(findings, folder, run_id)
-        for rollup in rollups.values():
-            save_district(rollup, folder, run_id)
-    except OSError as exc:
-        # the reports then read the findings from the store; a full disk stops them soon
-        errors.append(f"cannot write the findings files in {folder}: {exc.strerror or exc}")
-        log.error("%s", errors[-1])
-        from reportkit.findings_files import findings_hash
+    hashes = findings_hashes(findings)
 
-        hashes = {s: findings_hash(findings, s) for s in selected}
+    def save() -> list[str]:
+        try:
+            ensure_dir(base)
+            save_findings(findings, folder, run_id, hashes=hashes)
+            for rollup in rollups.values():
+                save_district(rollup, folder, run_id)
+        except OSError as exc:
+            # the reports then read the findings from the store; a full disk stops them soon
+            message = f"cannot write the findings files in {folder}: {exc.strerror or exc}"
+            log.error("%s", message)
+            return [message]
+        return []
+
     masked = _mask_names(settings)
     created = (run_time or _run_time(zone)).isoformat()
     common = dict(
@@ -222,7 +226,8 @@ def _plan(
     ]
     # a partial run keeps each finished roll-up in the language it was made in
     notes: list[str] = []
-    earlier = read_manifest(base / "manifest.json") if not district_ids else {}
+    partial = bool(school_ids) and not district_ids
+    earlier = read_manifest(base / "manifest.json") if partial else {}
     for d in districts:
         before = earlier.get(("district", d), {})
         district_lang = lang
@@ -245,7 +250,7 @@ def _plan(
         )
     chosen = findings.schools[findings.schools["school_id"].isin(set(selected))]
     submissions = {k: int(v) for k, v in chosen["submission"].value_counts().items()}
-    return _Plan(specs, submissions, notes, errors)
+    return _Plan(specs, submissions, notes, save)
 
 
 def _mask_names(settings: Any) -> bool:
@@ -346,7 +351,8 @@ def run_reports(
                 progress=bar,
             )
             specs = plan.specs
-            manifest.plan(specs)
+            manifest.plan(specs)  # pending, with this run's id, before any file changes
+            save_errors = plan.save()
             n_schools = sum(s.kind == "school" for s in specs)
             n_districts = len(specs) - n_schools
             rollups_announced = threading.Event()
@@ -382,7 +388,7 @@ def run_reports(
     manifest.restore((s.kind, s.target_id) for s in specs if (s.kind, s.target_id) not in ran)
     order = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
-    errors = list(plan.errors)
+    errors = list(save_errors)
     if stop.is_set():
         not_run = sum(1 for r in results if (r.error or {}).get("ename") == "NotRun")
         errors.append(
