@@ -408,6 +408,8 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
                 sha256=sha,
             )
         except (Exception, asyncio.CancelledError) as exc:  # never stops the batch
+            if old_notebook is not None and _inode(out_ipynb) == old_notebook:
+                _remove(out_ipynb)  # this run could not write its own notebook
             error = _error_summary(exc, out_ipynb)
             log.warning(
                 "%s %s attempt %d failed: %s: %s",
@@ -420,8 +422,6 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
             # stale renderings of an earlier run must not pass for this one
             for ext in ("html", "pdf", "pdf_masked"):
                 _remove(_output_file(out_dir, spec.stem, ext))
-            if old_notebook is not None and _inode(out_ipynb) == old_notebook:
-                _remove(out_ipynb)  # this run could not write its own notebook
             if error.get("errno") in NO_SPACE:
                 break  # a full disk is not a reason to try again
     return result(
