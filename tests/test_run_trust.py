@@ -160,7 +160,8 @@ def test_a_school_that_sent_nothing_reads_as_not_submitted_never_as_zeros(
     cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
     assert cells[0] == "未报送"
     assert cells[1] == str(len(roster))  # expected: the roster is known
-    assert "0" not in cells[2:9]  # reported, coverage, missing, fever …: unknown, not 0
+    assert set(cells[2:]) == {"—"}  # reported, coverage, missing, fever …: unknown, not 0
+    assert "无数据" in _visible_text(district)  # the totals say whom they leave out
 
     # the index: headers, the submission status apart from the rendering status
     index = (out / "index.html").read_text(encoding="utf-8")

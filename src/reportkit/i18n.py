@@ -376,8 +376,9 @@ _PAIRS.update(
             "The school sent nothing today; {n} people are on its roster.",
         ),
         "totals_of_submitted": (
-            "人数合计仅含已报送的 {n} 所学校。",
-            "Counts cover the {n} schools that submitted.",
+            "未报送的 {m} 所学校今日无数据：发热、疑似、重点人员等人数不含这些学校今日的情况。",
+            "The {m} schools that sent nothing have no data today: the fever, suspected and "
+            "key-person counts do not include them.",
         ),
         "index_report": ("报告", "report"),
         "index_render": ("生成状态", "rendering"),

@@ -519,7 +519,7 @@ class DistrictReport:
         if 0 < r.schools_missing < r.schools_expected:
             note = (
                 f'<p class="rk-nodata">'
-                f"{_e(t('totals_of_submitted', self.lang, n=r.schools_submitted))}</p>"
+                f"{_e(t('totals_of_submitted', self.lang, m=r.schools_missing))}</p>"
             )
         return Section(f'<div class="rk-figures">{cells}</div>{note}')
 
@@ -560,10 +560,18 @@ class DistrictReport:
             frame = frame.astype({c: object for c in cols})
             for col, key in shown.items():
                 frame[col] = [
-                    DASH if quiet and unknown_without_checkins(key, v) else v
+                    DASH if quiet and _unknown_in_rollup(key, v) else v
                     for v, quiet in zip(frame[col], silent, strict=True)
                 ]
         return Section(_heading("schools", self.lang, len(frame)) + _table(frame, cols, self.lang))
 
     def trend(self) -> _Png:
         return _Png(_figure_png(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
+
+
+def _unknown_in_rollup(key: str, value: object) -> bool:
+    """A silent school's cell of the roll-up shown as "—": its check-in figures, and a
+    gate register count of 0 (it most likely sent no register either)."""
+    if key.startswith("entries_"):
+        return _missing_value(value) or value == 0
+    return unknown_without_checkins(key, value)
