@@ -370,9 +370,10 @@ class SchoolReport:
         trend = self.findings.trend
         if self.no_data and not trend.empty:
             # today's point is unknown, not 0 reported: leave it out of the chart
-            trend = trend.astype({c: float for c in _TREND_COUNTS if c in trend})
+            unknown = [c for c in _TREND_COUNTS if c in trend and c != "expected"]
+            trend = trend.astype({c: float for c in unknown})
             today = trend["date"] == self.findings.date
-            trend.loc[today, [c for c in _TREND_COUNTS if c in trend]] = float("nan")
+            trend.loc[today, unknown] = float("nan")
         return _Png(_figure_png(trend, self.lang, t("trend_14d", self.lang)))
 
     def per_class(self) -> Section:
