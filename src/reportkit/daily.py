@@ -218,7 +218,9 @@ def run_daily(
     config = settings.schools()
     day = report_date or today(config)
     out_dir = Path(settings.outputs) / day.isoformat()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from reportkit.files import ensure_dir
+
+    ensure_dir(out_dir)  # private (0700), like everything the run writes there
     result = DailyResult(day, out_dir / "daily.log", dry_run=dry_run)
     with _Lock(Path(settings.outputs) / ".daily.lock") as lock, _log_to(result.log_path):
         lock.hold(day)
