@@ -287,3 +287,27 @@ def test_every_phase_is_announced_as_it_starts(small_demo, demo_settings):
     assert first_line < 10.0  # the interpreter and imports; never the findings' time
     assert findings_line <= next(t for t, text in lines if text.startswith("[1/2]"))
     assert "ETA" not in "".join(said)  # not a terminal: plain lines, no bar
+
+
+def test_a_notebook_without_masked_sections_gets_no_masked_pdf(
+    small_demo, demo_settings, tmp_path, monkeypatch
+):
+    import nbformat
+
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(runner.notebook_path("school").parent, notebooks)
+    nb = nbformat.read(notebooks / "school_daily.ipynb", as_version=4)
+    opening = next(c for c in nb.cells if "SchoolReport.open" in c.source)
+    opening.source = opening.source.replace(", mask_names=mask_names", "")
+    nbformat.write(nb, notebooks / "school_daily.ipynb")
+    monkeypatch.setenv("REPORTKIT_NOTEBOOKS", str(notebooks))
+    params = tmp_path / "params"
+    shutil.copytree(demo_settings.params, params)
+    (params / "delivery.yaml").write_text("mask_names: true\n", encoding="utf-8")
+    settings = Settings.resolve(demo_settings.db, params, demo_settings.outputs)
+    school = small_demo.events["suspected"][0][0]
+    result = runner.run_reports(settings, DAY, [school], retries=0, progress=False)
+    job = _jobs(result)[("school", school)]
+    assert job["status"] == "failed"  # rather than a "masked" PDF that shows names
+    assert job["error"]["ename"] == "RenderError"
+    assert not (demo_settings.outputs / DAY.isoformat() / school / "report.masked.pdf").exists()

@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from datetime import date, datetime, time
@@ -54,6 +55,7 @@ __all__ = [
     "save_district",
     "save_findings",
     "school_path",
+    "verified_hash",
 ]
 
 log = logging.getLogger("reportkit.findings")
@@ -62,6 +64,8 @@ HASH_VERSION = 1
 FORMAT = "reportkit-findings"
 SCHEMA_VERSION = 1
 _META_KEY = b"reportkit"
+# findings loaded from files -> the hashes checked on loading (not recomputed for the title)
+_VERIFIED: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def canonical(value: Any) -> Any:
@@ -243,6 +247,10 @@ def read_header(path: Path | str) -> dict[str, Any]:
             schema = pa.ipc.open_file(source).schema
     except pa.ArrowInvalid as exc:
         raise ValueError(f"not an Arrow file: {exc}") from exc
+    return _header(schema)
+
+
+def _header(schema: Any) -> dict[str, Any]:
     raw = (schema.metadata or {}).get(_META_KEY)
     if raw is None:
         raise ValueError("no reportkit header")
@@ -259,16 +267,21 @@ def read_header(path: Path | str) -> dict[str, Any]:
 def _read(path: Path, kind: str, ident: str) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     import pyarrow as pa
 
-    header = read_header(path)
-    if header.get("kind") != kind or header.get("id") != ident:
-        raise ValueError(f"holds {header.get('kind')} {header.get('id')!r}, not {kind} {ident!r}")
     try:
         with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_file(source).read_all()
+            reader = pa.ipc.open_file(source)
+            header = _header(reader.schema)
+            if header.get("kind") != kind or header.get("id") != ident:
+                raise ValueError(
+                    f"holds {header.get('kind')} {header.get('id')!r}, not {kind} {ident!r}"
+                )
+            table = reader.read_all()
         names = table.column("frame").to_pylist()
         blobs = table.column("data").to_pylist()
         restore = header.get("restore", {})
         frames = {n: _frame_from(b, restore.get(n, {})) for n, b in zip(names, blobs, strict=True)}
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"not an Arrow file or unreadable frames: {exc}") from exc
     except (pa.ArrowException, KeyError, TypeError) as exc:
         raise ValueError(f"unreadable frames: {exc}") from exc
     return header, frames
@@ -405,7 +418,14 @@ def load_findings_files(
                 school_path(folder, school_id),
             )
             return None
+    _VERIFIED[findings] = {h["id"]: h["hash"] for h in headers}
     return findings
+
+
+def verified_hash(findings: Any, school_id: str) -> str | None:
+    """The :func:`findings_hash` of ``school_id`` checked when ``findings`` were loaded
+    by :func:`load_findings_files` (``None`` for findings made otherwise)."""
+    return _VERIFIED.get(findings, {}).get(school_id)
 
 
 _ROLLUP_SCALARS = (

@@ -225,6 +225,8 @@ def _execute(spec: JobSpec, out_ipynb: Path, kernel: Any = None) -> Any:
         "run_id": spec.run_id or None,
         "interactive": False,
     }
+    if spec.kind == "school":
+        params["mask_names"] = spec.masked
     options: dict[str, Any] = {}
     if kernel is not None:
         options["km"], options["kc"] = kernel.acquire()
@@ -324,8 +326,16 @@ def _inode(path: Path) -> int | None:
 
 def _render(spec: JobSpec, nb: Any, out_dir: Path) -> tuple[dict[str, str], dict[str, str], str]:
     """Write the job's HTML and PDFs; (outputs, sha256 of each, content hash)."""
+    from reportkit.errors import RenderError
     from reportkit.files import write_atomic
     from reportkit.render import render_html
+
+    masking = spec.masked and spec.kind == "school" and "pdf" in spec.formats
+    if masking and not _identity(nb).get("names_masked"):  # never a masked PDF with names
+        raise RenderError(
+            f"{spec.notebook or 'the school notebook'} gave no masked rendering of its "
+            "sections (SchoolReport.open(..., mask_names=mask_names)); no masked PDF"
+        )
 
     outputs: dict[str, str] = {}
     sha: dict[str, str] = {}

@@ -95,8 +95,12 @@ class SchoolReport:
         self.params_dir: str | Path | None = None
         self.school = config.school(school_id)
         self.district = config.district(self.school.district)
+        from reportkit.findings_files import verified_hash
+
+        self._hash = verified_hash(findings, school_id)  # checked on loading: not again
         self.findings = findings.for_school(school_id)
         self.lang = lang
+        self.mask_names = False  # also build each section with names masked
         row = self.findings.schools
         self.row = row.iloc[0].to_dict() if not row.empty else {}
         self.no_data = _int(self.row.get("rows")) == 0
@@ -110,17 +114,22 @@ class SchoolReport:
         db: str | None = None,
         params_dir: str | Path | None = None,
         findings_dir: str | Path | None = None,
+        *,
+        mask_names: bool = False,
     ) -> SchoolReport:
+        """``mask_names``: each section that shows names also carries them masked, for
+        the masked PDF (the runner sets it when ``delivery.yaml`` masks names)."""
         findings = open_findings(findings_dir, report_date, [school_id], db, params_dir)
         report = cls(findings, _config(db, params_dir), school_id, lang)
         report.db, report.params_dir = db, params_dir  # for the interactive controls
+        report.mask_names = mask_names
         return report
 
     # -- helpers ---------------------------------------------------------------
 
     def _dual(self, build: Any) -> Section:
-        """A section built twice: with names as they are, and masked (张*丽)."""
-        return Section(build(_plain), masked=build(_masked))
+        """A section with names as they are and, with ``mask_names``, masked (张*丽)."""
+        return Section(build(_plain), masked=build(_masked) if self.mask_names else None)
 
     def _empty_key(self) -> str:
         return "no_data" if self.no_data else "none"
@@ -146,7 +155,8 @@ class SchoolReport:
             identity={
                 "kind": "school",
                 "id": self.school.id,
-                "findings_hash": findings_hash(self.findings, self.school.id),
+                "findings_hash": self._hash or findings_hash(self.findings, self.school.id),
+                "names_masked": self.mask_names,  # every section carries a masked rendering
             },
         )
 

@@ -146,8 +146,9 @@ def _not_run(spec: JobSpec) -> JobResult:
 
 
 WARM_UP_CODE = """import reportkit.report as __rk_report, reportkit.flags as __rk_flags
+import reportkit.findings_files as __rk_files, pyarrow.ipc as __rk_ipc
 __rk_report.warm_up()
-del __rk_report, __rk_flags
+del __rk_report, __rk_flags, __rk_files, __rk_ipc
 """
 
 
