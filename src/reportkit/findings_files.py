@@ -98,12 +98,18 @@ def canonical(value: Any) -> Any:
 
 def frame_records(frame: pd.DataFrame) -> list[list[Any]]:
     """A frame as its sorted column names, then its rows in order, every cell canonical."""
-    columns = sorted(str(c) for c in frame.columns)
-    rows: list[list[Any]] = [list(columns)]
+    names = [str(c) for c in frame.columns]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rows: list[list[Any]] = [[names[i] for i in order]]
     if len(frame):
-        ordered = frame[columns] if list(frame.columns) != columns else frame
-        values = ordered.to_numpy(dtype=object).tolist()
-        rows.extend([canonical(v) for v in row] for row in values)
+        values = frame.to_numpy(dtype=object)
+        if order != list(range(len(names))):
+            values = values[:, order]
+        # texts and whole numbers are their own canonical form (most cells): no call
+        rows.extend(
+            [v if type(v) is str or type(v) is int else canonical(v) for v in row]
+            for row in values.tolist()
+        )
     return rows
 
 
@@ -116,11 +122,16 @@ def findings_hash(findings: Any, school_id: str) -> str:
     """sha256 of everything ``findings`` hold about ``school_id`` (a report's content)."""
     # a school's own findings (a saved file's) need no slicing: they are only read here
     part = findings if _only(findings, school_id) else findings.for_school(school_id)
+    return _school_digest(part)
+
+
+def _school_digest(part: Any) -> str:
+    """The hash of findings that hold one school only."""
     payload: dict[str, Any] = {"v": HASH_VERSION, "date": part.date.isoformat()}
     for f in fields(part):
         value = getattr(part, f.name)
         if isinstance(value, pd.DataFrame):
-            payload[f.name] = frame_records(value.reset_index(drop=True))
+            payload[f.name] = frame_records(value)  # the index is not part of it
     return _digest(payload)
 
 
@@ -301,7 +312,7 @@ def _summary(schools: pd.DataFrame) -> dict[str, Any]:
 def findings_hashes(findings: Any) -> dict[str, str]:
     """:func:`findings_hash` of every school of ``findings`` (one slicing pass)."""
     return {
-        school_id: findings_hash(replace(findings, **frames), school_id)
+        school_id: _school_digest(replace(findings, **frames))
         for school_id, frames in findings._parts().items()
     }
 
@@ -334,7 +345,7 @@ def save_findings(
     hashes = dict(hashes or {})
     for school_id, frames in parts.items():
         if school_id not in hashes:
-            hashes[school_id] = findings_hash(replace(findings, **frames), school_id)
+            hashes[school_id] = _school_digest(replace(findings, **frames))
         header = {
             "kind": "school",
             "id": school_id,
