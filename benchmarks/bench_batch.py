@@ -12,7 +12,7 @@ On the demo county, for N schools (default 20), HTML and PDF, ``--jobs 2``:
 
 Prints seconds per school and the ratios; never asserts on time.
 
-    .venv/bin/python benchmarks/bench_batch.py [--schools 20] [--naive 3] [--root DIR]
+    .venv/bin/python benchmarks/bench_batch.py [--schools 20] [--naive 3] [--root DIR] [--masked]
 """
 
 from __future__ import annotations
@@ -87,6 +87,11 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--root", type=Path, help="an existing demo folder (default: build one)")
+    parser.add_argument(
+        "--masked",
+        action="store_true",
+        help="also time a run with mask_names: true (a masked PDF per school)",
+    )
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-batch-"))
@@ -104,6 +109,17 @@ def main() -> None:
     ours = ours_total / len(school_jobs)
     failed = len(result.failed)
 
+    masked_s = None
+    if args.masked:
+        params = root / "params-masked"
+        shutil.rmtree(params, ignore_errors=True)
+        shutil.copytree(root / "params", params)
+        (params / "delivery.yaml").write_text("mask_names: true\n", encoding="utf-8")
+        masked_settings = Settings.resolve(db, params, root / "outputs-masked")
+        started = time.perf_counter()
+        runner.run_reports(masked_settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
+        masked_s = (time.perf_counter() - started) / len(school_jobs)
+
     floor_s = floor(len(schools), args.jobs)
     work = root / "naive"
     work.mkdir(exist_ok=True)
@@ -113,6 +129,11 @@ def main() -> None:
         f"schools: {len(school_jobs)} (+ the district roll-up), jobs {args.jobs}, HTML and PDF, {os.cpu_count()} CPUs"
     )
     print(f"reportkit     {ours:6.2f} s per school  ({ours_total:.1f} s in all, {failed} failed)")
+    if masked_s is not None:
+        print(
+            f"masked        {masked_s:6.2f} s per school  (the same with mask_names: true, "
+            f"a masked PDF more: +{masked_s - ours:.2f} s)"
+        )
     print(
         f"floor         {floor_s:6.2f} s per school  (bare kernel + import pandas, matplotlib; {args.jobs} at once)"
     )

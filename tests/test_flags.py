@@ -656,19 +656,17 @@ def test_for_school_slices_every_frame():
 
 
 def test_save_and_load_round_trip(tmp_path: Path):
+    from reportkit.findings_files import findings_hash, load_findings_files, save_findings
+
     f = _district_findings()
-    path = f.save(tmp_path / "out" / "findings.pkl")
-    assert path.exists()
-    assert [p.name for p in path.parent.iterdir()] == ["findings.pkl"]  # no temp file left
-    back = flags.Findings.load(path)
+    folder = tmp_path / "out" / "findings"
+    hashes = save_findings(f, folder, "run-1")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{s}.arrow" for s in f.school_ids)
+    assert all(p.read_bytes()[:6] == b"ARROW1" for p in folder.iterdir())  # Arrow IPC files
+    back = load_findings_files(folder, f.school_ids, f.date)
     assert back.date == f.date
-    for name, value in vars(f).items():
-        if isinstance(value, pd.DataFrame):
-            pd.testing.assert_frame_equal(getattr(back, name), value)
+    assert {s: findings_hash(back, s) for s in f.school_ids} == hashes
     assert back.to_json() == f.to_json()
-    (tmp_path / "other.pkl").write_bytes(__import__("pickle").dumps({"x": 1}))
-    with pytest.raises(TypeError):
-        flags.Findings.load(tmp_path / "other.pkl")
 
 
 def test_to_json_shape():

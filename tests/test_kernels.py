@@ -53,7 +53,7 @@ def _spec(tmp_path: Path, school: str, notebook: Path, **kw: object) -> runner.J
         kind="school",
         target_id=school,
         report_date="2020-02-28",
-        findings_path="",
+        findings_dir="",
         out_dir=str(tmp_path / "out" / school),
         db="sqlite://",
         params_dir=str(tmp_path),

@@ -271,6 +271,81 @@ def test_write_atomic_keeps_old_file_on_failure(
     assert os.listdir(tmp_path) == ["report.pdf"]
 
 
+@pytest.fixture
+def umask():
+    """Set the process umask for a test; restored afterwards."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o600, 0o700), (0o077, 0o600, 0o700)]
+)
+def test_write_atomic_is_private_and_respects_the_umask(
+    tmp_path: Path, umask, monkeypatch: pytest.MonkeyPatch, mask: int, file_mode: int, dir_mode: int
+) -> None:
+    monkeypatch.delenv("REPORTKIT_GROUP", raising=False)
+    umask(mask)
+    target = tmp_path / "outputs" / "2020-02-28" / "s001" / "report.html"
+    render.write_atomic(target, "姓名")
+    assert _mode(target) == file_mode
+    for folder in (target.parent, target.parent.parent, target.parent.parent.parent):
+        assert _mode(folder) == dir_mode, folder
+    render.write_atomic(target, b"again")  # a rewrite keeps the mode
+    assert _mode(target) == file_mode
+    shared = render.write_atomic(tmp_path / "outputs" / "index.html", "x", private=False)
+    assert _mode(shared) == 0o644 & ~mask
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o640, 0o750), (0o077, 0o600, 0o700)]
+)
+def test_a_configured_group_may_read_but_the_umask_still_wins(
+    tmp_path: Path, umask, monkeypatch: pytest.MonkeyPatch, mask: int, file_mode: int, dir_mode: int
+) -> None:
+    import grp
+
+    group = grp.getgrgid(os.getgid())
+    monkeypatch.setenv("REPORTKIT_GROUP", group.gr_name)
+    umask(mask)
+    target = tmp_path / "out" / "d" / "report.pdf"
+    render.write_atomic(target, b"%PDF")
+    assert _mode(target) == file_mode
+    assert target.stat().st_gid == group.gr_gid
+    assert _mode(target.parent) == dir_mode
+    assert target.parent.stat().st_gid == group.gr_gid
+
+
+def test_an_unknown_group_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPORTKIT_GROUP", "no-such-group-here")
+    with pytest.raises(RenderError, match="REPORTKIT_GROUP='no-such-group-here'"):
+        render.write_atomic(tmp_path / "x.html", "x")
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_ensure_dir_narrows_a_wide_folder_and_never_widens(
+    tmp_path: Path, umask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REPORTKIT_GROUP", raising=False)
+    umask(0o022)
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    os.chmod(wide, 0o755)
+    render.ensure_dir(wide)
+    assert _mode(wide) == 0o700
+    narrow = tmp_path / "narrow"
+    narrow.mkdir()
+    os.chmod(narrow, 0o500)
+    render.ensure_dir(narrow)
+    assert _mode(narrow) == 0o500
+
+
 # ------------------------------------------------------------------------- registry
 
 
@@ -443,3 +518,66 @@ def test_pdf_pages_run_no_javascript(printer: render.PdfPrinter, tmp_path: Path)
     text = pdftotext(printer.print_html(html, tmp_path / "js.pdf"))
     assert "static text" in text
     assert "SCRIPTED" not in text
+
+
+# ------------------------------------------------------ masked names, deterministic bytes
+
+
+def _masked_notebook() -> nbformat.NotebookNode:
+    from reportkit.report import IDENTITY_MIME, MASKED_MIME
+
+    nb = new_notebook(cells=[new_markdown_cell("# 日报")])
+    cell = new_code_cell("report.missing()")
+    cell.outputs = [
+        new_output(
+            "display_data",
+            data={
+                "text/html": "<p>未报：姚甜雯</p>",
+                MASKED_MIME: "<p>未报：姚*雯</p>",
+                IDENTITY_MIME: {"kind": "school", "id": "s001", "findings_hash": "abc123"},
+            },
+        )
+    ]
+    nb.cells.append(cell)
+    return nb
+
+
+def test_masked_rendering_shows_the_masked_names_only() -> None:
+    nb = _masked_notebook()
+    full = render.render_html(nb)
+    masked = render.render_html(nb, masked=True)
+    assert "姚甜雯" in full
+    assert "姚*雯" not in full
+    assert "姚*雯" in masked
+    assert "姚甜雯" not in masked
+    assert "abc123" not in full + masked  # the identity is for the runner, never shown
+    assert render.render_html(nb) == full  # the masked render left the notebook as it was
+
+
+def test_the_same_notebook_renders_to_the_same_html() -> None:
+    assert render.render_html(make_notebook()) == render.render_html(make_notebook())
+
+
+def test_set_pdf_dates_rewrites_both_dates_in_place() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    data = b"%PDF-1.4\n1 0 obj\n<</CreationDate (D:20261201200427+00'00')\n/ModDate (D:20261201200427+00'00')>>"
+    when = datetime(2020, 2, 28, 16, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    fixed = render.set_pdf_dates(data, when)
+    assert len(fixed) == len(data)  # offsets of the cross-reference table stay valid
+    assert fixed.count(b"(D:20200228163000+08'00')") == 2
+
+
+@pytest.mark.slow
+def test_pdf_bytes_are_the_same_for_the_same_run_time(printer: render.PdfPrinter) -> None:
+    import time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    page = render.render_html(make_notebook())
+    when = datetime(2020, 2, 28, 16, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    first = printer.pdf_bytes(page, created=when)
+    time.sleep(1.1)  # Chromium's own dates have seconds
+    assert printer.pdf_bytes(page, created=when) == first
+    assert b"D:20200228163000+08'00'" in first

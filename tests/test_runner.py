@@ -179,7 +179,15 @@ def test_manifest_merges_runs_of_the_same_day(tmp_path):
 
 def test_findings_are_saved_once_for_the_batch(small_demo, demo_settings):
     specs = runner.plan_jobs(demo_settings, DAY, [small_demo.events["late_school"]])
-    assert len({s.findings_path for s in specs}) == 1
-    assert Path(specs[0].findings_path).exists()
+    assert len({s.findings_dir for s in specs}) == 1
+    folder = Path(specs[0].findings_dir)
+    config = demo_settings.schools()
+    district = config.school(small_demo.events["late_school"]).district
+    # one file per school of the district (its roll-up needs them all) and the roll-up
+    expected = {f"{s.id}.arrow" for s in config.schools_in(district)} | {
+        f"district_{district}.arrow"
+    }
+    assert {p.name for p in folder.iterdir()} == expected
+    assert not list(folder.parent.glob("*.pkl"))
     with store.connect(small_demo.db_url).connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(store.schools)).scalar() >= 20

@@ -344,7 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_json(result)
     else:
         _print_run(result)
-    return EXIT_FAILED if result.failed else EXIT_OK
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def _dask_executor(args: argparse.Namespace) -> Any:
@@ -357,14 +357,25 @@ def _dask_executor(args: argparse.Namespace) -> Any:
 
 def _print_run(result: Any) -> None:
     ok = len(result.jobs) - len(result.failed)
-    print(f"{ok} of {len(result.jobs)} reports rendered; manifest: {result.manifest}")
+    where = result.manifest if result.manifest.exists() else "not written"
+    print(f"{ok} of {len(result.jobs)} reports rendered (run {result.run_id}); manifest: {where}")
+    for note in result.notes:
+        print(f"NOTE {note}")
+    not_run = [j for j in result.failed if (j.error or {}).get("ename") == "NotRun"]
     for job in result.failed:
         err = job.error or {}
+        if job in not_run:
+            continue
         cell = "" if err.get("cell_index") is None else f" (cell {err['cell_index']})"
         print(
             f"FAILED {job.kind} {job.id}{cell}: {err.get('ename')}: {err.get('evalue', '')}".rstrip(),
             file=sys.stderr,
         )
+    if not_run:
+        names = ", ".join(f"{j.kind} {j.id}" for j in not_run)
+        print(f"NOT RUN (the batch stopped): {names}", file=sys.stderr)
+    for error in result.errors:
+        print(f"reportkit: {error}", file=sys.stderr)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:

@@ -85,6 +85,8 @@ def dask_executor(
                             "ename": type(exc).__name__,
                             "evalue": str(exc)[:500],
                         },
+                        run_id=spec.run_id,
+                        lang=spec.lang,
                     )
                 results.append(result)
                 done(result)

@@ -39,7 +39,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from reportkit.engines import ensure_private_dir, private_mode
+from reportkit.engines import private_mode
 from reportkit.errors import ReportkitError
 
 __all__ = [
@@ -317,8 +317,10 @@ def run_daily(
     zone = config.zone()
     day = report_date or today(config)
     out_dir = Path(settings.outputs) / day.isoformat()
-    ensure_private_dir(out_dir)  # 0700 (0750 with a group): the day's people are in it
-    ensure_private_dir(Path(archive) / day.isoformat())  # the schools' own files go here
+    from reportkit.files import ensure_dir
+
+    ensure_dir(out_dir)  # private (0700), like everything the run writes there
+    ensure_dir(Path(archive) / day.isoformat())  # the schools' own files go here
     result = DailyResult(day, out_dir / "daily.log", dry_run=dry_run)
     with (
         _log_to(result.log_path, zone),
@@ -329,6 +331,7 @@ def run_daily(
         log.info("daily run for %s started (pid %d)", day, os.getpid())
         engine = settings.require_store(rosters=False)  # a store that is not there: exit 2
         started = time.perf_counter()
+        _announce(f"ingesting the inbox of {day}")
         result.ingested, result.ingest_failures, result.archived, result.rejected = ingest_inbox(
             settings, day, inbox, archive
         )
@@ -355,7 +358,10 @@ def run_daily(
             f"{j.kind} {j.id}: {(j.error or {}).get('ename')}: {(j.error or {}).get('evalue', '')}"
             for j in run.failed
         ]
-        result.submissions = _submissions(out_dir / "findings.pkl")
+        result.submissions = dict(run.submissions)
+        result.reports_failed += [f"run: {e}" for e in run.errors]
+        for note in run.notes:
+            log.warning("run: %s", note)
         for line in result.reports_failed:
             log.error("report %s", line)
 
@@ -363,6 +369,7 @@ def run_daily(
             from reportkit import deliver
 
             started = time.perf_counter()
+            _announce("writing the emails (dry run)" if dry_run else "sending the emails")
             delivery = deliver.send_reports(settings, day, dry_run=dry_run, lang=lang, **ready)
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
@@ -461,11 +468,10 @@ def _with_rosters(engine: Any, settings: Any, result: DailyResult) -> dict[str, 
     return {"school_ids": ready, "district_ids": districts}
 
 
-def _submissions(findings_path: Path) -> dict[str, int]:
-    from reportkit.flags import Findings
+def _announce(text: str) -> None:
+    from reportkit.progress import announce
 
-    schools = Findings.load(findings_path).schools
-    return {k: int(v) for k, v in schools["submission"].value_counts().items()}
+    announce(text)
 
 
 class _ZoneFormatter(logging.Formatter):

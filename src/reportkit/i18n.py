@@ -378,6 +378,38 @@ _PAIRS.update(
     }
 )
 
+# reports of a school that sent nothing, and the day's index (reportkit.report, runner)
+_PAIRS.update(
+    {
+        "no_data": ("无数据", "no data"),
+        "no_submission_note": (
+            "今日未收到本校任何晨午检记录：依赖检测记录的数字均为无数据（—），不是0。",
+            "Nothing was received from the school today: figures that depend on check-ins "
+            "are unknown (—), not 0.",
+        ),
+        "missing_no_submission": (
+            "本校今日未报送任何记录，名册在册 {n} 人。",
+            "The school sent nothing today; {n} people are on its roster.",
+        ),
+        "totals_of_submitted": (
+            "未报送的 {m} 所学校今日无数据：发热、疑似、重点人员等人数不含这些学校今日的情况。",
+            "The {m} schools that sent nothing have no data today: the fever, suspected and "
+            "key-person counts do not include them.",
+        ),
+        "index_report": ("报告", "report"),
+        "index_render": ("生成状态", "rendering"),
+        "index_files": ("文件", "files"),
+        "index_language": ("语言", "language"),
+        "index_run": ("生成批次", "run"),
+        "render_ok": ("✓ 已生成", "✓ rendered"),
+        "render_pending": ("… 未完成", "… not finished"),
+        "render_failed_as": ("✗ 失败：{error}", "✗ failed: {error}"),
+        "district_submitted": ("已报送 {n}/{total} 所", "{n} of {total} submitted"),
+        "lang_zh-CN": ("中文", "Chinese"),
+        "lang_en": ("英文", "English"),
+    }
+)
+
 _PAIRS.update(
     {f"symptom_{code}": (terms[0], _SYMPTOM_EN[code]) for code, (terms, _) in SYMPTOMS.items()}
 )

@@ -30,7 +30,14 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
-__all__ = ["ENGINE", "KERNEL_ARGS", "RESET_CODE", "KernelError", "WarmKernel", "WarmKernelEngine"]
+__all__ = [
+    "ENGINE",
+    "KERNEL_ARGS",
+    "RESET_CODE",
+    "KernelError",
+    "WarmKernel",
+    "WarmKernelEngine",
+]
 
 log = logging.getLogger("reportkit.kernels")
 
@@ -80,7 +87,14 @@ class WarmKernelEngine(NBClientEngine):
     ) -> Any:
         """Run the notebook; ``partial_path``: where to write it when execution stops
         with something else than a cell error (a timeout, a dead kernel), which papermill
-        would otherwise not write when it does not save after every cell."""
+        would otherwise not write when it does not save after every cell.
+
+        Cell ids are set from the cells' positions first (``cell-00`` …): nbformat
+        gives the injected parameters cell a random id, which would make every
+        rerun of the same report differ."""
+        from reportkit.render import number_cells
+
+        number_cells(nb_man.nb)
         try:
             if km is None:
                 return super().execute_managed_notebook(

@@ -12,7 +12,9 @@ This module owns:
   batch and safe to call from many threads; it runs in a private thread with its own
   asyncio loop, and up to ``max_pages`` PDFs print concurrently. Pages may not load
   anything from the network (http, https, ws, ftp requests are aborted).
-* :func:`write_atomic`, used for every file reportkit writes.
+* :func:`write_atomic` and :func:`ensure_dir`, used for every file and folder
+  reportkit writes under ``outputs/``: atomic, and private (0600/0700, or
+  0640/0750 for the group named by ``$REPORTKIT_GROUP``), the umask respected.
 * the renderer registry (``html``, ``pdf``), like papermill's engines.
 
 The Chromium binary is ``$REPORTKIT_CHROMIUM``, else ``/usr/bin/chromium``, else
@@ -27,9 +29,9 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,17 +43,24 @@ from traitlets import default, validate
 from traitlets.config import Config
 
 from reportkit.errors import RenderError
+from reportkit.files import ensure_dir, write_atomic
+from reportkit.sections import MASKED_MIME
 
 __all__ = [
+    "CellIdPreprocessor",
+    "MaskedNamesPreprocessor",
     "PdfPrinter",
     "Renderer",
     "StripErrorsPreprocessor",
+    "ensure_dir",
     "find_chromium",
     "get_renderer",
     "html_exporter",
+    "number_cells",
     "register_renderer",
     "render_html",
     "render_pdf",
+    "set_pdf_dates",
     "write_atomic",
 ]
 
@@ -75,32 +84,6 @@ DISPLAY_PRIORITY += ["image/png", "image/jpeg", "text/plain"]
 NotebookLike = nbformat.NotebookNode | str | Path
 
 
-# --------------------------------------------------------------------------- files
-
-
-def write_atomic(path: Path | str, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
-
-    Readers see either the old file or the complete new one, never half a report.
-    Missing parent directories are created; ``str`` data is written as UTF-8.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 # ---------------------------------------------------------------------------- HTML
 
 
@@ -115,6 +98,40 @@ class StripErrorsPreprocessor(Preprocessor):
                 if out.output_type != "error"
                 and not (out.output_type == "stream" and out.get("name") == "stderr")
             ]
+        return cell, resources
+
+
+def number_cells(nb: Any) -> None:
+    """Give every cell the id ``cell-<position>`` (deterministic, unique, valid)."""
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
+        return  # ids exist from nbformat 4.5 on
+    width = max(2, len(str(len(nb.cells) - 1)))
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:0{width}d}"
+
+
+class CellIdPreprocessor(Preprocessor):
+    """Number the cells (``cell-00`` …): the HTML shows cell ids, and nbformat makes
+    random ones, so the same content would render to different bytes."""
+
+    def preprocess(self, nb, resources):  # type: ignore[override]
+        number_cells(nb)
+        return nb, resources
+
+
+class MaskedNamesPreprocessor(Preprocessor):
+    """Show each output's masked HTML (names as 张*丽) where a section gave one.
+
+    Sections that show names carry the masked fragment under
+    :data:`reportkit.report.MASKED_MIME`; every other output is left as it is.
+    """
+
+    def preprocess_cell(self, cell, resources, index):  # type: ignore[override]
+        if cell.cell_type == "code":
+            for out in cell.outputs:
+                data = out.get("data")
+                if data is not None and MASKED_MIME in data:
+                    data["text/html"] = data[MASKED_MIME]
         return cell, resources
 
 
@@ -167,16 +184,20 @@ def _exporter_config(lang: str) -> Config:
     )
 
 
-def html_exporter(lang: str = "zh-CN") -> HTMLExporter:
-    """Return this thread's reusable exporter for ``lang`` (``<html lang="...">``).
+def html_exporter(lang: str = "zh-CN", *, masked: bool = False) -> HTMLExporter:
+    """Return this thread's reusable exporter for ``lang`` (``<html lang="...">``);
+    ``masked``: one that shows names masked (:class:`MaskedNamesPreprocessor`).
 
     Exporters are cached per thread (nbconvert exporters keep per-call state), so the
     result may be reused freely from the calling thread.
     """
-    cache: dict[str, HTMLExporter] = _local.__dict__.setdefault("exporters", {})
-    exporter = cache.get(lang)
+    cache: dict[tuple[str, bool], HTMLExporter] = _local.__dict__.setdefault("exporters", {})
+    exporter = cache.get((lang, masked))
     if exporter is None:
-        exporter = cache[lang] = ReportHTMLExporter(config=_exporter_config(lang))
+        exporter = ReportHTMLExporter(config=_exporter_config(lang))
+        if masked:
+            exporter.register_preprocessor(MaskedNamesPreprocessor(), enabled=True)
+        cache[(lang, masked)] = exporter
     return exporter
 
 
@@ -191,8 +212,9 @@ def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
     return fallback
 
 
-def render_html(nb: NotebookLike, lang: str = "zh-CN") -> str:
-    """Render a notebook (node, or path to an ``.ipynb``) to one self-contained HTML page."""
+def render_html(nb: NotebookLike, lang: str = "zh-CN", *, masked: bool = False) -> str:
+    """Render a notebook (node, or path to an ``.ipynb``) to one self-contained HTML page;
+    ``masked``: with names masked where the sections gave a masked rendering."""
     path: Path | None = None
     if not isinstance(nb, nbformat.NotebookNode):
         path = Path(nb)
@@ -207,7 +229,7 @@ def render_html(nb: NotebookLike, lang: str = "zh-CN") -> str:
         }
     }
     try:
-        body, _ = html_exporter(lang).from_notebook_node(nb, resources=resources)
+        body, _ = html_exporter(lang, masked=masked).from_notebook_node(nb, resources=resources)
     except RenderError:
         raise
     except Exception as exc:
@@ -307,9 +329,20 @@ class PdfPrinter:
             self._loop, self._thread = loop, thread
         return self
 
-    def print_html(self, html: str, out_path: Path | str) -> Path:
-        """Print an HTML document to an A4 PDF at ``out_path`` (written atomically)."""
-        return self._print(out_path, html=html)
+    def print_html(
+        self, html: str, out_path: Path | str, *, created: datetime | None = None
+    ) -> Path:
+        """Print an HTML document to an A4 PDF at ``out_path`` (written atomically).
+
+        ``created``: the time the PDF says it was made (see :func:`set_pdf_dates`)."""
+        return write_atomic(Path(out_path), self.pdf_bytes(html, created=created, name=out_path))
+
+    def pdf_bytes(
+        self, html: str, *, created: datetime | None = None, name: object = "a PDF"
+    ) -> bytes:
+        """Print an HTML document to the bytes of an A4 PDF; ``created``: its dates."""
+        data = self._print_bytes(name, html=html)
+        return set_pdf_dates(data, created) if created is not None else data
 
     def print_file(self, html_path: Path | str, out_path: Path | str) -> Path:
         """Print an HTML file (opened via ``file://``) to an A4 PDF at ``out_path``."""
@@ -345,6 +378,11 @@ class PdfPrinter:
     def _print(
         self, out_path: Path | str, *, html: str | None = None, url: str | None = None
     ) -> Path:
+        return write_atomic(Path(out_path), self._print_bytes(out_path, html=html, url=url))
+
+    def _print_bytes(
+        self, out_path: object, *, html: str | None = None, url: str | None = None
+    ) -> bytes:
         self.start()
         loop = self._loop
         if loop is None:
@@ -359,7 +397,7 @@ class PdfPrinter:
             raise
         except Exception as exc:
             raise RenderError(f"Cannot print {out_path}: {exc}") from exc
-        return write_atomic(Path(out_path), data)
+        return data
 
     async def _launch(self, exe: str) -> None:
         from playwright.async_api import async_playwright
@@ -428,18 +466,53 @@ class PdfPrinter:
 
 
 _NETWORK = re.compile(r"^(https?|wss?|ftp)://")
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \((D:\d{14}(?:Z|[+-]\d{2}'\d{2}'?))\)")
+
+
+def set_pdf_dates(data: bytes, created: datetime) -> bytes:
+    """Chromium's PDF with its CreationDate and ModDate set to ``created``.
+
+    Chromium writes the time of printing, so the same report printed twice differs;
+    with the run's time the bytes are the same. The dates are rewritten in place with
+    the same length (the cross-reference offsets stay valid); a date of another form
+    is left as it is. ``created`` should be aware (naive means UTC).
+    """
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+
+    def stamp(match: re.Match[bytes]) -> bytes:
+        old = match.group(2)
+        if old.endswith(b"Z"):
+            new = created.astimezone(UTC).strftime("D:%Y%m%d%H%M%SZ")
+        else:
+            offset = created.strftime("%z") or "+0000"
+            new = created.strftime("D:%Y%m%d%H%M%S") + f"{offset[:3]}'{offset[3:]}'"
+            if not old.endswith(b"'"):
+                new = new[:-1]
+        encoded = new.encode("ascii")
+        if len(encoded) != len(old):
+            return match.group(0)
+        return b"/" + match.group(1) + b" (" + encoded + b")"
+
+    return _PDF_DATE.sub(stamp, data)
 
 
 async def _refuse(route: Any) -> None:
     await route.abort()
 
 
-def render_pdf(html: str, out_path: Path | str, printer: PdfPrinter | None = None) -> Path:
+def render_pdf(
+    html: str,
+    out_path: Path | str,
+    printer: PdfPrinter | None = None,
+    *,
+    created: datetime | None = None,
+) -> Path:
     """Print ``html`` to an A4 PDF; pass a started :class:`PdfPrinter` in batches."""
     if printer is not None:
-        return printer.print_html(html, out_path)
+        return printer.print_html(html, out_path, created=created)
     with PdfPrinter() as own:
-        return own.print_html(html, out_path)
+        return own.print_html(html, out_path, created=created)
 
 
 # ------------------------------------------------------------------------ registry

@@ -1,7 +1,8 @@
 """The findings of one report date: the typed result of :mod:`reportkit.flags`.
 
 This module owns :class:`Findings` (frames per school: coverage, people who
-need attention, clusters, trend …; slicing per school, JSON, save/load),
+need attention, clusters, trend …; slicing per school, JSON; saved per school
+by :mod:`reportkit.findings_files`, never pickled),
 :class:`DistrictRollup` (a district's counts school by school, never a person)
 and the printable summary used by ``reportkit flags``. Nothing here computes a
 rule; :func:`reportkit.flags.compute_findings` builds a :class:`Findings`.
@@ -59,13 +60,9 @@ school_id, person_id, name, role, grade, class; person ids are strings):
 from __future__ import annotations
 
 import math
-import os
-import pickle
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -257,31 +254,6 @@ class Findings:
             for sid, part in parts.items():
                 part[f.name] = groups.get(sid, value.iloc[:0])
         return parts
-
-    def save(self, path: str | Path) -> Path:
-        """Pickle to ``path`` atomically (temp file, then rename); returns the path.
-
-        A pickle is trusted input: load only files this program wrote.
-        """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Findings:
-        with Path(path).open("rb") as fh:
-            obj = pickle.load(fh)
-        if not isinstance(obj, cls):
-            raise TypeError(f"{path}: not a saved Findings ({type(obj).__name__})")
-        return obj
 
 
 def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:

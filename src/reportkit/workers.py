@@ -12,14 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reportkit.runner import (
-    DEFAULT_KERNEL_REUSE,
-    FORMATS,
-    JobResult,
-    JobSpec,
-    _shared_printer,
-    run_job,
-)
+from reportkit.job import _shared_printer
+from reportkit.runner import DEFAULT_KERNEL_REUSE, FORMATS, JobResult, JobSpec, run_job
 
 __all__ = ["WARM_UP_CODE", "ThreadExecutor"]
 
@@ -40,6 +34,10 @@ class ThreadExecutor:
     def __init__(self, jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> None:
         self.jobs = max(1, jobs)
         self.kernel_reuse = kernel_reuse
+        # called as each report starts (the runner's manifest); once set, ``stop``
+        # (a full disk) makes the workers record the reports left as not run
+        self.on_start: Callable[[JobSpec], None] | None = None
+        self.stop: threading.Event = threading.Event()
         self._queue: Any = None
         self._threads: list[threading.Thread] = []
         self._results: list[JobResult] = []
@@ -80,7 +78,17 @@ class ThreadExecutor:
             if (spec.kind, spec.target_id) not in ran:
                 error = {"cell_index": None, "ename": "WorkerError"}
                 error["evalue"] = "no worker was left to run this report"
-                result = JobResult(spec.kind, spec.target_id, "failed", 0.0, 0, {}, error)
+                result = JobResult(
+                    spec.kind,
+                    spec.target_id,
+                    "failed",
+                    0.0,
+                    0,
+                    {},
+                    error,
+                    run_id=spec.run_id,
+                    lang=spec.lang,
+                )
                 results.append(result)
                 done(result)
         return results
@@ -97,21 +105,50 @@ class ThreadExecutor:
     def _work(self, lang: str, formats: tuple[str, ...]) -> None:
         from reportkit.kernels import WarmKernel
 
-        with WarmKernel(max_uses=self.kernel_reuse) as kernel:  # shut down in this thread
-            _warm_up(kernel, lang, formats)
-            while (spec := self._queue.get()) is not None:
+        try:
+            with WarmKernel(max_uses=self.kernel_reuse) as kernel:  # shut down in this thread
+                _warm_up(kernel, lang, formats)
+                self._serve(kernel)
+        except BaseException:  # logged: the reports it did not run are recorded as failed
+            log.exception("report worker %s stopped", threading.current_thread().name)
+            raise
+
+    def _serve(self, kernel: Any) -> None:
+        while (spec := self._queue.get()) is not None:
+            if self.stop.is_set():
+                result = _not_run(spec)
+            else:
+                self._started(spec)
                 result = run_job(spec, kernel)
-                with self._lock:
-                    self._results.append(result)
-                    try:
-                        self._done(result)
-                    except Exception:  # a progress display must not stop the batch
-                        log.exception("reporting %s %s failed", spec.kind, spec.target_id)
+            with self._lock:
+                self._results.append(result)
+                try:
+                    self._done(result)
+                except Exception:  # a progress display must not stop the batch
+                    log.exception("reporting %s %s failed", spec.kind, spec.target_id)
+
+    def _started(self, spec: JobSpec) -> None:
+        if self.on_start is None:
+            return
+        try:
+            self.on_start(spec)
+        except Exception:  # recording the start must not stop the report
+            log.exception("recording the start of %s %s failed", spec.kind, spec.target_id)
+
+
+def _not_run(spec: JobSpec) -> JobResult:
+    """A report the batch did not start because it stopped (a full disk)."""
+    error = {"cell_index": None, "ename": "NotRun"}
+    error["evalue"] = "not run: the batch stopped (no space left on the disk)"
+    return JobResult(
+        spec.kind, spec.target_id, "failed", 0.0, 0, {}, error, run_id=spec.run_id, lang=spec.lang
+    )
 
 
 WARM_UP_CODE = """import reportkit.report as __rk_report, reportkit.flags as __rk_flags
+import reportkit.findings_files as __rk_files, pyarrow.ipc as __rk_ipc
 __rk_report.warm_up()
-del __rk_report, __rk_flags
+del __rk_report, __rk_flags, __rk_files, __rk_ipc
 """
 
 
@@ -121,13 +158,15 @@ def _warm_up(kernel: Any, lang: str, formats: tuple[str, ...]) -> None:
     Failures are only logged: the first job then starts its kernel itself and reports
     any error as its own.
     """
+    import asyncio
+
     try:
         kernel.warm(WARM_UP_CODE)
         if "html" in formats or "pdf" in formats:
             from reportkit.render import html_exporter
 
             html_exporter(lang)
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:
         log.warning("warming up a report kernel failed: %s", exc)
 
 

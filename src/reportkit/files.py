@@ -1,0 +1,158 @@
+"""Writing output files: atomically, privately, the umask respected.
+
+:func:`write_atomic` is the one way reportkit writes a file under ``outputs/``
+(re-exported as :func:`reportkit.render.write_atomic`), :func:`ensure_dir` the
+one way it makes a folder there. Files holding people's data are created 0600
+and folders 0700; with ``$REPORTKIT_GROUP`` naming a group (its name or number)
+they get that group and 0640 / 0750, so its members can read them. The umask
+narrows these modes further and is never widened. This module imports nothing
+heavy, so any stage may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from reportkit.errors import RenderError
+
+__all__ = [
+    "GROUP_ENV",
+    "current_umask",
+    "dir_mode",
+    "ensure_dir",
+    "file_mode",
+    "output_group",
+    "write_atomic",
+]
+
+GROUP_ENV = "REPORTKIT_GROUP"
+PRIVATE_FILE, SHARED_FILE, PRIVATE_DIR = 0o600, 0o644, 0o700
+GROUP_FILE, GROUP_DIR = 0o640, 0o750
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:  # elsewhere: set and restore it (briefly visible to other threads)
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def output_group() -> int | None:
+    """The group id of ``$REPORTKIT_GROUP`` (a group name or number), ``None`` when unset.
+
+    With a group, files holding people's data are created 0640 and folders 0750 with
+    that group, so its members (the school's staff account, a web server) can read
+    them; without, 0600 and 0700: the operator only.
+    """
+    name = os.environ.get(GROUP_ENV, "").strip()
+    if not name:
+        return None
+    import grp
+
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        if name.isdigit():
+            return int(name)
+        raise RenderError(
+            f"{GROUP_ENV}={name!r} is not a group on this machine; "
+            "name an existing group or unset it"
+        ) from None
+
+
+def file_mode(private: bool = True) -> int:
+    """The mode a new output file gets: 0600 (0640 with a group), 0644 when not private,
+    narrowed by the umask, never widened."""
+    if private:
+        wanted = GROUP_FILE if output_group() is not None else PRIVATE_FILE
+    else:
+        wanted = SHARED_FILE
+    return wanted & ~current_umask()
+
+
+def dir_mode() -> int:
+    """The mode of a new output folder: 0700, or 0750 with a group, narrowed by the umask."""
+    wanted = GROUP_DIR if output_group() is not None else PRIVATE_DIR
+    return wanted & ~current_umask()
+
+
+def _set_group(path: Path | str | int, gid: int | None) -> None:
+    if gid is None:
+        return
+    try:
+        if isinstance(path, int):
+            os.fchown(path, -1, gid)
+        else:
+            os.chown(path, -1, gid)
+    except PermissionError as exc:
+        raise RenderError(
+            f"cannot give {path} the group {os.environ.get(GROUP_ENV)} ({GROUP_ENV}): {exc}; "
+            "the user running reportkit must belong to that group"
+        ) from exc
+
+
+def ensure_dir(path: Path | str) -> Path:
+    """Create ``path`` and its missing parents as private folders (0700, 0750 with a
+    group); an existing ``path`` wider than that is narrowed. Returns ``path``."""
+    path = Path(path)
+    mode, gid = dir_mode(), output_group()
+    missing = []
+    for parent in (path, *path.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # another thread made it
+        os.chmod(folder, mode)  # mkdir's mode is narrowed by the umask only
+        _set_group(folder, gid)
+    if not missing and path.is_dir():
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            with contextlib.suppress(PermissionError):  # not ours: leave it
+                os.chmod(path, current & mode)
+    return path
+
+
+def write_atomic(path: Path | str, data: bytes | str, *, private: bool = True) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, ``os.replace``.
+
+    Readers see either the old file or the complete new one, never half a report:
+    on any error (a full disk) the temp file is removed and the old file stays.
+    Missing parent folders are created with :func:`ensure_dir`; ``str`` data is
+    written as UTF-8. The file is created 0600 (``private``, the default, for
+    anything holding people's data; 0640 and the group of ``$REPORTKIT_GROUP``
+    when set) or 0644, narrowed by the umask and never widened.
+    """
+    path = Path(path)
+    ensure_dir(path.parent)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    mode, gid = file_mode(private), output_group() if private else None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            _set_group(fh.fileno(), gid)
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
