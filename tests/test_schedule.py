@@ -30,7 +30,7 @@ def test_the_entries_carry_the_settings_in_force_without_the_password(
 ):
     project = _project(tmp_path / "proj")
     monkeypatch.chdir(project)
-    monkeypatch.setenv("REPORTKIT_FILE_GROUP", "")
+    monkeypatch.setenv("REPORTKIT_GROUP", "")
     monkeypatch.setenv("REPORTKIT_DB_BUSY_TIMEOUT", "60")
     monkeypatch.setenv("REPORTKIT_SMTP_PASSWORD", "mail-secret")
     outputs = tmp_path / "elsewhere" / "out 100%"  # a space and a % (cron's newline)

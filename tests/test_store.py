@@ -328,7 +328,7 @@ def _umask(value: int):
 
 
 def test_a_new_sqlite_store_is_private_under_umask_022_and_077(tmp_path, monkeypatch):
-    monkeypatch.delenv("REPORTKIT_FILE_GROUP", raising=False)
+    monkeypatch.delenv("REPORTKIT_GROUP", raising=False)
     for umask in (0o022, 0o077):
         root = tmp_path / f"u{umask:03o}"
         root.mkdir()
@@ -351,7 +351,7 @@ def test_a_configured_group_may_read_within_the_umask(tmp_path, monkeypatch):
     import os
 
     group = grp.getgrgid(os.getgid() if os.getgid() != 0 else 1)  # daemon (1) when root
-    monkeypatch.setenv("REPORTKIT_FILE_GROUP", group.gr_name)
+    monkeypatch.setenv("REPORTKIT_GROUP", group.gr_name)
     for umask, file_mode, dir_mode in ((0o022, 0o640, 0o750), (0o077, 0o600, 0o700)):
         db = tmp_path / f"u{umask:03o}" / "reportkit.db"
         with _umask(umask):

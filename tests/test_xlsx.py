@@ -50,7 +50,7 @@ def test_set_cell_keeps_text_as_text_and_values_as_values(tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_write_table_is_private_and_leaves_no_temp_file(tmp_path, umask, monkeypatch):
-    monkeypatch.delenv("REPORTKIT_FILE_GROUP", raising=False)
+    monkeypatch.delenv("REPORTKIT_GROUP", raising=False)
     frame = pd.DataFrame({"姓名": ['=HYPERLINK("http://x")', "李四"], "体温": [36.5, None]})
     old = os.umask(umask)
     try:

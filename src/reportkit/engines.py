@@ -2,7 +2,7 @@
 retried with back-off and then named in one error.
 
 :func:`reportkit.store.connect` is the way in; this module holds what it builds
-on. A new SQLite file is created 0600 (0640 when ``REPORTKIT_FILE_GROUP`` names a
+on. A new SQLite file is created 0600 (0640 when ``REPORTKIT_GROUP`` names a
 group, which then owns it), its folders 0700/0750, always within the umask; SQLite
 gives its ``-wal`` and ``-shm`` files the database file's mode. Write transactions
 on SQLite start with ``BEGIN IMMEDIATE``: the write lock is taken before anything
@@ -14,7 +14,6 @@ default 1, doubling) before :class:`~reportkit.errors.StoreLockedError` names it
 
 from __future__ import annotations
 
-import grp
 import logging
 import os
 import sqlite3
@@ -29,18 +28,16 @@ import tenacity
 from sqlalchemy.engine import Engine
 
 from reportkit.errors import ConfigError, StoreError, StoreLockedError
+from reportkit.files import dir_mode, ensure_dir, file_mode, give_to_group
 
 __all__ = [
     "BACKOFF_ENV",
     "BUSY_TIMEOUT_ENV",
-    "FILE_GROUP_ENV",
     "RETRIES_ENV",
     "SQLITE_PAGE_SIZE",
     "create_engine",
     "describe_url",
     "ensure_private_dir",
-    "file_group",
-    "give_to_group",
     "private_mode",
     "sqlite_path",
 ]
@@ -51,64 +48,17 @@ SQLITE_PAGE_SIZE = 16_384  # bytes, for new SQLite files
 
 # --- files of the store: private, the umask respected ----------------------------
 
-FILE_GROUP_ENV = "REPORTKIT_FILE_GROUP"
-
-
-def file_group() -> int | None:
-    """The group id ``REPORTKIT_FILE_GROUP`` names (a group name or a number), else None."""
-    name = os.environ.get(FILE_GROUP_ENV, "").strip()
-    if not name:
-        return None
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        if name.isdigit():
-            return int(name)
-        raise ConfigError(FILE_GROUP_ENV, value=name, reason="no such group") from None
-
 
 def private_mode(*, folder: bool = False) -> int:
-    """0o600 for a file of people's data, 0o700 for a folder; 0o640/0o750 with a group.
-
-    The process's umask still applies to what is created with it (never widened).
-    """
-    if file_group() is None:
-        return 0o700 if folder else 0o600
-    return 0o750 if folder else 0o640
-
-
-def give_to_group(path: Path) -> None:
-    """Give ``path`` to the group ``REPORTKIT_FILE_GROUP`` names (nothing when unset)."""
-    gid = file_group()
-    if gid is None:
-        return
-    try:
-        os.chown(path, -1, gid)
-    except PermissionError:
-        value = os.environ.get(FILE_GROUP_ENV)
-        raise ConfigError(
-            FILE_GROUP_ENV, value=value, reason=f"cannot give {path} to this group"
-        ) from None
+    """0o600 for a file of people's data, 0o700 for a folder; 0o640/0o750 with the group
+    of ``$REPORTKIT_GROUP`` (:mod:`reportkit.files`), within the umask."""
+    return dir_mode() if folder else file_mode()
 
 
 def ensure_private_dir(path: Path | str) -> Path:
-    """``path`` as a folder; each folder created on the way is 0o700 (0o750 with a group).
-
-    Folders that exist are left as they are.
-    """
-    path = Path(path)
-    missing = []
-    step = path
-    while not step.exists() and step != step.parent:
-        missing.append(step)
-        step = step.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, private_mode(folder=True))  # the umask narrows it further
-        except FileExistsError:
-            continue
-        give_to_group(folder)
-    return path
+    """``path`` as a folder; each folder created on the way is private. Folders that
+    exist are left as they are (the store may live in a folder of the user's)."""
+    return ensure_dir(path, narrow=False)
 
 
 def _create_sqlite_file(path: Path) -> None:

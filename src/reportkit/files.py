@@ -17,7 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from reportkit.errors import RenderError
+from reportkit.errors import ConfigError
 
 __all__ = [
     "GROUP_ENV",
@@ -25,6 +25,7 @@ __all__ = [
     "dir_mode",
     "ensure_dir",
     "file_mode",
+    "give_to_group",
     "output_group",
     "write_atomic",
 ]
@@ -67,9 +68,8 @@ def output_group() -> int | None:
     except KeyError:
         if name.isdigit():
             return int(name)
-        raise RenderError(
-            f"{GROUP_ENV}={name!r} is not a group on this machine; "
-            "name an existing group or unset it"
+        raise ConfigError(
+            GROUP_ENV, value=name, reason="is not a group on this machine; name one or unset it"
         ) from None
 
 
@@ -98,15 +98,24 @@ def _set_group(path: Path | str | int, gid: int | None) -> None:
         else:
             os.chown(path, -1, gid)
     except PermissionError as exc:
-        raise RenderError(
-            f"cannot give {path} the group {os.environ.get(GROUP_ENV)} ({GROUP_ENV}): {exc}; "
-            "the user running reportkit must belong to that group"
+        raise ConfigError(
+            GROUP_ENV,
+            value=os.environ.get(GROUP_ENV),
+            reason=f"cannot give {path} this group ({exc.strerror}): the user running "
+            "reportkit must belong to it",
         ) from exc
 
 
-def ensure_dir(path: Path | str) -> Path:
+def give_to_group(path: Path | str | int) -> None:
+    """Give a file (a path or an open descriptor) the group of ``$REPORTKIT_GROUP``;
+    nothing when it is unset."""
+    _set_group(path, output_group())
+
+
+def ensure_dir(path: Path | str, *, narrow: bool = True) -> Path:
     """Create ``path`` and its missing parents as private folders (0700, 0750 with a
-    group); an existing ``path`` wider than that is narrowed. Returns ``path``."""
+    group); an existing ``path`` wider than that is narrowed when ``narrow`` (an output
+    folder of reportkit's; not a folder the user chose for the store). Returns ``path``."""
     path = Path(path)
     mode, gid = dir_mode(), output_group()
     missing = []
@@ -121,7 +130,7 @@ def ensure_dir(path: Path | str) -> Path:
             continue  # another thread made it
         os.chmod(folder, mode)  # mkdir's mode is narrowed by the umask only
         _set_group(folder, gid)
-    if not missing and path.is_dir():
+    if narrow and not missing and path.is_dir():
         current = path.stat().st_mode & 0o777
         if current & ~mode:
             with contextlib.suppress(PermissionError):  # not ours: leave it

@@ -58,7 +58,7 @@ class Job:
     env_file: Path  # secrets: sourced by cron, EnvironmentFile= for systemd
     secrets: list[str]  # the variables the job needs from env_file
     log: Path  # cron's output, appended
-    group: bool = False  # REPORTKIT_FILE_GROUP is set: the service's umask lets the group read
+    group: bool = False  # REPORTKIT_GROUP is set: the service's umask lets the group read
 
 
 def _executable() -> list[str]:
@@ -134,7 +134,7 @@ def plan(
         env_file=absolute(env_file) if env_file else workdir / ".env",
         secrets=secrets,
         log=outputs / "cron.log",
-        group=bool(environ.get("REPORTKIT_FILE_GROUP", "").strip()),
+        group=bool(environ.get("REPORTKIT_GROUP", "").strip()),
     )
 
 

@@ -26,12 +26,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reportkit.engines import (
-    FILE_GROUP_ENV,
     SQLITE_PAGE_SIZE,
     create_engine,
     describe_url,
     ensure_private_dir,
-    file_group,
     private_mode,
     sqlite_path,
 )
@@ -40,7 +38,6 @@ from reportkit.errors import RosterMissingError, StoreError, StoreMissingError
 __all__ = [
     "CHECKIN_COLUMNS",
     "ENTRY_COLUMNS",
-    "FILE_GROUP_ENV",
     "SQLITE_PAGE_SIZE",
     "checkins",
     "connect",
@@ -48,7 +45,6 @@ __all__ = [
     "describe_url",
     "ensure_private_dir",
     "entries",
-    "file_group",
     "followups",
     "ingestions",
     "insert_ignore",
@@ -306,7 +302,7 @@ def connect(url: str, *, create: bool = True) -> Engine:
     """An engine for ``url`` with reportkit's tables; cached per URL.
 
     ``create=True`` (``ingest``, ``demo``, ``init``): a SQLite file that is not there is
-    created (0600, or 0640 with ``REPORTKIT_FILE_GROUP``; its folder 0700/0750) with
+    created (0600, or 0640 with ``REPORTKIT_GROUP``; its folder 0700/0750) with
     the tables. ``create=False`` (every command that only reads what is there): a store
     that is not there raises :class:`StoreMissingError` naming the URL (password
     hidden): a SQLite file that does not exist, a database that does not exist on its

@@ -11,16 +11,13 @@ cannot hold are replaced by U+FFFD rather than failing the export.
 
 :func:`write_table` writes frames as sheets; :func:`save_workbook` saves any
 workbook (a filled-in upward form too) atomically, 0600 (0640 with
-``REPORTKIT_FILE_GROUP``) within the umask.
+``REPORTKIT_GROUP``) within the umask.
 """
 
 from __future__ import annotations
 
-import inspect
 import io
 import math
-import os
-import secrets
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -84,25 +81,7 @@ def save_workbook(book: Any, path: Path | str) -> Path:
 
 
 def _write_private(path: Path, data: bytes) -> Path:
-    """Temp file in the same folder (created 0600/0640 within the umask), fsync, rename.
+    """Temp file in the same folder (0600/0640 within the umask), fsync, rename."""
+    from reportkit.files import write_atomic
 
-    :func:`reportkit.render.write_atomic` does the same once it takes ``private``.
-    """
-    from reportkit import engines, render
-
-    if "private" in inspect.signature(render.write_atomic).parameters:
-        return Path(render.write_atomic(path, data, private=True))
-    engines.ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, engines.private_mode())
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        engines.give_to_group(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(write_atomic(path, data, private=True))
