@@ -26,9 +26,9 @@ def _run(enabled: bool, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_plain_lines_announce_every_phase_and_report(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = _run(False, monkeypatch).splitlines()
     assert lines == [
-        "reportkit: starting 2 report kernels",
-        "reportkit: computing the findings of 3 schools",
-        "reportkit: rendering 1 school report(s), then 1 roll-up(s)",
+        "[reportkit] starting 2 report kernels",
+        "[reportkit] computing the findings of 3 schools",
+        "[reportkit] rendering 1 school report(s), then 1 roll-up(s)",
         "[1/2] school s001 ok 1.2s",
         "[2/2] district d01 failed 0.5s E",
     ]
@@ -43,4 +43,4 @@ def test_a_terminal_gets_a_bar_with_a_count_and_an_eta(monkeypatch: pytest.Monke
 
 def test_announce_prints_a_line(capsys: pytest.CaptureFixture[str]) -> None:
     announce("ingesting the inbox of 2020-02-28")
-    assert capsys.readouterr().err == "reportkit: ingesting the inbox of 2020-02-28\n"
+    assert capsys.readouterr().err == "[reportkit] ingesting the inbox of 2020-02-28\n"

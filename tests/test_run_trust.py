@@ -266,11 +266,11 @@ def test_every_phase_is_announced_as_it_starts(small_demo, demo_settings):
     assert process.wait(timeout=300) == 0
     said = [text for _, text in lines if not text.startswith("[IPKernelApp]")]
     wanted = [
-        r"reportkit: starting 2 report kernels",
-        r"reportkit: computing the findings of",
-        r"reportkit: rendering 1 school report\(s\)",
+        r"\[reportkit\] starting 2 report kernels",
+        r"\[reportkit\] computing the findings of",
+        r"\[reportkit\] rendering 1 school report\(s\)",
         rf"\[[12]/2\] school {school} ok",
-        r"reportkit: rendering 1 district roll-up\(s\)",
+        r"\[reportkit\] rendering 1 district roll-up\(s\)",
         r"\[[12]/2\] district d01 ok",
     ]
     positions = []

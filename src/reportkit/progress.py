@@ -23,7 +23,7 @@ def announce(text: str, enabled: bool | None = None) -> None:
     """One phase as a line on stderr (also logged); ``enabled=False`` logs only."""
     log.info("%s", text)
     if enabled is not False:
-        print(f"reportkit: {text}", file=sys.stderr, flush=True)
+        print(f"[reportkit] {text}", file=sys.stderr, flush=True)
 
 
 class Progress:
@@ -74,7 +74,7 @@ class Progress:
         with self._lock:
             log.info("%s", text)
             if self._bar is None:
-                print(f"reportkit: {text}", file=sys.stderr, flush=True)
+                print(f"[reportkit] {text}", file=sys.stderr, flush=True)
                 return
             if self._phase is None:
                 self._phase = self._bar.add_task(text, total=None)
