@@ -27,9 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from reportkit import runner
 from reportkit.config import Settings
 from reportkit.demo import DEMO_DATE, build_demo
+from reportkit.execution import notebook_path, run_reports
 
 BIN = Path(sys.executable).parent
 
@@ -53,7 +53,7 @@ def floor(n: int, jobs: int) -> float:
 
 
 def naive(settings: Settings, schools: list[str], work: Path) -> float:
-    notebook = runner.notebook_path("school")
+    notebook = notebook_path("school")
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     started = time.perf_counter()
     for school in schools:
@@ -103,7 +103,7 @@ def main() -> None:
     schools = [s.id for s in settings.schools().schools][: args.schools]
 
     started = time.perf_counter()
-    result = runner.run_reports(settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
+    result = run_reports(settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
     ours_total = time.perf_counter() - started
     school_jobs = [j for j in result.jobs if j.kind == "school"]
     ours = ours_total / len(school_jobs)
@@ -117,7 +117,7 @@ def main() -> None:
         (params / "delivery.yaml").write_text("mask_names: true\n", encoding="utf-8")
         masked_settings = Settings.resolve(db, params, root / "outputs-masked")
         started = time.perf_counter()
-        runner.run_reports(masked_settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
+        run_reports(masked_settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
         masked_s = (time.perf_counter() - started) / len(school_jobs)
 
     floor_s = floor(len(schools), args.jobs)

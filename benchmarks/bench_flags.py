@@ -20,8 +20,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from reportkit import flags
 from reportkit.config import Rules, SchoolsConfig
+from reportkit.findings import Findings, compute_findings
 
 REPORT_DATE = date(2020, 2, 24)
 DAYS = 14
@@ -127,9 +127,9 @@ def build(n_schools: int, per_school: int, seed: int = 7) -> tuple:
     return config, people, checkins
 
 
-def run_pandas(config, people, checkins, rules) -> tuple[float, flags.Findings]:
+def run_pandas(config, people, checkins, rules) -> tuple[float, Findings]:
     start = time.perf_counter()
-    findings = flags.compute_findings(people, checkins, None, config, rules, REPORT_DATE)
+    findings = compute_findings(people, checkins, None, config, rules, REPORT_DATE)
     return time.perf_counter() - start, findings
 
 

@@ -214,9 +214,9 @@ def school_workbook(rows: int = 700) -> bytes:
 
 
 def measure_checks(repeats: int = 200) -> dict[str, float]:
-    from reportkit import readers
     from reportkit.config import IngestLimits
-    from reportkit.sheets import SheetReader, check_workbook
+    from reportkit.ingest import SheetReader, readers
+    from reportkit.ingest.sheets import check_workbook
 
     data = school_workbook()
     limits = IngestLimits()
@@ -270,8 +270,7 @@ def measure_workbooks(files: int = 200) -> dict[str, float]:
 
     import pandas as pd
 
-    from reportkit import readers
-    from reportkit.sheets import SheetReader
+    from reportkit.ingest import SheetReader, readers
 
     data = school_workbook()
     options = {"header": None, "dtype": str, "keep_default_na": False, "na_values": [""]}
@@ -316,9 +315,9 @@ def write_bombs(folder: Path) -> dict[str, str]:
 def measure_bomb(path: Path, raised: bool = False) -> dict[str, float]:
     """One bomb refused; ``raised``: with the row and column limits raised past it, so
     that only the reader process's memory limit stands in its way."""
-    from reportkit import readers
     from reportkit.config import IngestLimits
     from reportkit.errors import RefusedFileError
+    from reportkit.ingest import readers
 
     limits = IngestLimits(max_rows=2_000_000, max_columns=20_000) if raised else IngestLimits()
     before = _peak_mb()

@@ -25,9 +25,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from reportkit import flags, ingest, runner, store
+from reportkit import ingest, store
 from reportkit.config import Settings
 from reportkit.demo import DEMO_DATE, build_demo
+from reportkit.execution import run_reports
+from reportkit.findings import load_findings
 
 
 def rss_mb() -> float:
@@ -73,17 +75,17 @@ def main() -> None:
     day_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    findings = flags.load_findings(engine, config, rules, DEMO_DATE)
+    findings = load_findings(engine, config, rules, DEMO_DATE)
     findings_s = time.perf_counter() - t0
 
     sample = [s.id for s in config.schools[: args.sample]]
     t0 = time.perf_counter()
-    local = runner.run_reports(settings, DEMO_DATE, sample, jobs=2, progress=False)
+    local = run_reports(settings, DEMO_DATE, sample, jobs=2, progress=False)
     local_rate = len(sample) / ((time.perf_counter() - t0) / 60)
 
     from distributed import Client, LocalCluster
 
-    from reportkit.cluster import dask_executor
+    from reportkit.execution import dask_executor
 
     with (
         LocalCluster(
@@ -93,7 +95,7 @@ def main() -> None:
     ):
         client.run(lambda: None)
         t0 = time.perf_counter()
-        dask = runner.run_reports(
+        dask = run_reports(
             settings, DEMO_DATE, sample, executor=dask_executor(client), progress=False
         )
         dask_rate = len(sample) / ((time.perf_counter() - t0) / 60)

@@ -15,6 +15,9 @@ import pytest
 
 from tests.pgcluster import PgCluster
 
+# the loopback SMTP servers' fixtures (smtp_server, smtp_starttls, smtp_auth ...)
+pytest_plugins = ["tests.smtp_server"]
+
 _counter = itertools.count()
 
 

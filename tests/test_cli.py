@@ -261,9 +261,9 @@ def test_results_as_json_dates_iso_paths_as_text():
     from datetime import date as day
 
     from reportkit.daily import DailyResult
-    from reportkit.deliver import DeliveryResult, MessageOutcome
+    from reportkit.delivery import DeliveryResult, MessageOutcome
+    from reportkit.execution import JobResult, RunResult
     from reportkit.ingest import FileReport, IngestReport
-    from reportkit.runner import JobResult, RunResult
 
     run = RunResult(
         "2020-02-28",

@@ -17,7 +17,6 @@ from reportkit.config import Settings
 from reportkit.demo import build_demo
 
 pytestmark = pytest.mark.slow
-pytest_plugins = ["tests.smtp_server"]
 
 DAY = date(2020, 2, 28)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reportkit import runner
 from reportkit.errors import ReportkitError
+from reportkit.execution import find_notebook, notebook_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,12 +44,12 @@ def test_notebooks_are_found_in_the_installed_share_folder(tmp_path, monkeypatch
     (share / "only_installed.ipynb").write_text("{}", encoding="utf-8")
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     monkeypatch.delenv("REPORTKIT_NOTEBOOKS", raising=False)
-    assert runner.find_notebook("only_installed.ipynb") == share / "only_installed.ipynb"
+    assert find_notebook("only_installed.ipynb") == share / "only_installed.ipynb"
 
 
 def test_the_notebooks_folder_setting_wins(tmp_path, monkeypatch):
     (tmp_path / "school_daily.ipynb").write_text("{}", encoding="utf-8")
     monkeypatch.setenv("REPORTKIT_NOTEBOOKS", str(tmp_path))
-    assert runner.notebook_path("school") == tmp_path / "school_daily.ipynb"
+    assert notebook_path("school") == tmp_path / "school_daily.ipynb"
     with pytest.raises(ReportkitError, match=r"share/reportkit/notebooks.*REPORTKIT_NOTEBOOKS"):
-        runner.find_notebook("no_such.ipynb")
+        find_notebook("no_such.ipynb")

@@ -22,13 +22,13 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Findings": "reportkit.rollup",
+    "Findings": "reportkit.findings.model",
     "ReportkitError": "reportkit.errors",
     "Settings": "reportkit.config",
-    "compute_findings": "reportkit.flags",
+    "compute_findings": "reportkit.findings.compute",
     "ingest_paths": "reportkit.ingest",
-    "load_findings": "reportkit.flags",
-    "run_reports": "reportkit.runner",
+    "load_findings": "reportkit.findings.compute",
+    "run_reports": "reportkit.execution.batch",
 }
 
 

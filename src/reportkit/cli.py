@@ -243,12 +243,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
-    from reportkit import flags
+    from reportkit.findings import load_findings
+    from reportkit.store import require_store
 
     settings = _settings(args)
     config = settings.schools()
-    engine = settings.require_store(args.school)
-    findings = flags.load_findings(engine, config, settings.rules(), args.date, args.school or None)
+    engine = require_store(settings, args.school)
+    findings = load_findings(engine, config, settings.rules(), args.date, args.school or None)
     if args.json:
         print(json.dumps(findings.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -324,10 +325,10 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reportkit import runner
+    from reportkit.execution import run_reports
 
     settings = _settings(args)
-    result = runner.run_reports(
+    result = run_reports(
         settings,
         args.date,
         args.school,
@@ -350,7 +351,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _dask_executor(args: argparse.Namespace) -> Any:
     if not getattr(args, "dask", None):
         return None
-    from reportkit.cluster import dask_executor
+    from reportkit.execution import dask_executor
 
     return dask_executor(args.dask, kernel_reuse=args.kernel_reuse)
 
@@ -413,9 +414,9 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from reportkit import deliver
+    from reportkit.delivery import send_reports, summary_lines
 
-    result = deliver.send_reports(
+    result = send_reports(
         _settings(args),
         args.date,
         args.school,
@@ -427,21 +428,21 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return EXIT_OK if result.ok else EXIT_FAILED
-    for line in deliver.summary_lines(result):
+    for line in summary_lines(result):
         print(line)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
-    from reportkit import deliver
+    from reportkit.delivery import send_reminders, summary_lines
 
-    result = deliver.send_reminders(
+    result = send_reminders(
         _settings(args), args.date, force=args.force, dry_run=args.dry_run, lang=args.lang
     )
     if args.json:
         _print_json(result)
         return EXIT_OK if result.ok else EXIT_FAILED
-    for line in deliver.summary_lines(result):
+    for line in summary_lines(result):
         print(line)
     return EXIT_OK if result.ok else EXIT_FAILED
 
@@ -500,7 +501,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         archive=Path(args.archive),
         env_file=Path(args.env_file) if args.env_file else None,
     )
-    from reportkit.engines import ensure_private_dir, private_mode
+    from reportkit.store.engine import ensure_private_dir, private_mode
 
     ensure_private_dir(job.log.parent)  # cron opens the log before the job starts
     if not job.log.exists():  # and would make it 0644
@@ -534,9 +535,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace) -> int:
     from reportkit.console import launch_console
+    from reportkit.store import require_store
 
     settings = _settings(args)
-    settings.require_store(rosters=False)  # the console reads the store: it must be there
+    require_store(settings, rosters=False)  # the console reads the store: it must be there
     return launch_console(
         settings,
         app=args.app,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
 from functools import cached_property
@@ -489,24 +488,6 @@ class Settings:
 
     def delivery(self) -> DeliveryConfig:
         return load_delivery(self.params)
-
-    def require_store(
-        self,
-        school_ids: Sequence[str] | None = None,
-        district_ids: Sequence[str] | None = None,
-        *,
-        rosters: bool = True,
-    ) -> Any:
-        """The store's engine, refused unless the store is there (and, with ``rosters``,
-        has people on the roster of every selected school): one line at the start of
-        every function that reads the store, so the library never reports zeros for
-        what it does not have. See :func:`reportkit.store.require_store`.
-        """
-        from reportkit import store
-
-        if not rosters:
-            return store.connect(self.db, create=False)
-        return store.require_store(self, school_ids, district_ids)
 
 
 def project_settings(

@@ -12,10 +12,10 @@
    ``rules.yaml``'s ``limits``, unreadable, the wrong kind) goes to
    ``<archive>/../rejected/<date>/[<school_id>/]`` with ``<name>.reason.txt``
    beside it and a ``file_rejected`` finding in its school's report;
-3. runs every school's report and the district roll-ups (:mod:`reportkit.runner`);
+3. runs every school's report and the district roll-ups (:mod:`reportkit.execution.batch`);
    a school with nobody on its roster is not run but failed by name (exit 1),
    never rendered as a report of zeros;
-4. emails them (:mod:`reportkit.deliver`), each at most once.
+4. emails them (:mod:`reportkit.delivery.send`), each at most once.
 
 A rerun the same day is safe: archived files are not seen again (and a file
 seen again is recognised by its content hash), reports are re-rendered, and
@@ -39,8 +39,9 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from reportkit.engines import private_mode
 from reportkit.errors import ReportkitError
+from reportkit.store import require_store
+from reportkit.store.engine import private_mode
 
 __all__ = [
     "DailyResult",
@@ -52,7 +53,7 @@ __all__ = [
     "today",
 ]
 
-log = logging.getLogger("reportkit.daily")
+log = logging.getLogger(__name__)
 
 
 class LockedError(ReportkitError):
@@ -68,7 +69,7 @@ def today(config: Any) -> date:
 
 def classify_file(path: Path) -> str:
     """``roster``, ``entries`` or ``logs``, from the file's name (as ``reportkit ingest``)."""
-    from reportkit.routing import classify_file as by_name
+    from reportkit.ingest import classify_file as by_name
 
     return by_name(path)
 
@@ -259,8 +260,8 @@ def _reject(
 
     import pandas as pd
 
-    from reportkit import bulk
-    from reportkit.render import write_atomic
+    from reportkit.files import write_atomic
+    from reportkit.ingest import write_issues
     from reportkit.schema import Reason
 
     write_atomic(
@@ -283,7 +284,7 @@ def _reject(
         }
     )
     with engine.begin() as conn:
-        bulk.write_issues(
+        write_issues(
             conn,
             pd.DataFrame(),
             finding,
@@ -311,7 +312,7 @@ def run_daily(
     kernel_reuse: int = 20,
 ) -> DailyResult:
     """The whole afternoon for one date; never raises for one school's or file's failure."""
-    from reportkit import runner
+    from reportkit.execution import run_reports
 
     config = settings.schools()
     zone = config.zone()
@@ -329,7 +330,7 @@ def run_daily(
     ):
         lock.hold(day, zone)
         log.info("daily run for %s started (pid %d)", day, os.getpid())
-        engine = settings.require_store(rosters=False)  # a store that is not there: exit 2
+        engine = require_store(settings, rosters=False)  # a store that is not there: exit 2
         started = time.perf_counter()
         _announce(f"ingesting the inbox of {day}")
         result.ingested, result.ingest_failures, result.archived, result.rejected = ingest_inbox(
@@ -339,7 +340,7 @@ def run_daily(
         ready = _with_rosters(engine, settings, result)  # schools without a roster fail
 
         started = time.perf_counter()
-        run = runner.run_reports(
+        run = run_reports(
             settings,
             day,
             **ready,
@@ -366,11 +367,11 @@ def run_daily(
             log.error("report %s", line)
 
         if send or dry_run:
-            from reportkit import deliver
+            from reportkit.delivery import send_reports, summary_lines
 
             started = time.perf_counter()
             _announce("writing the emails (dry run)" if dry_run else "sending the emails")
-            delivery = deliver.send_reports(settings, day, dry_run=dry_run, lang=lang, **ready)
+            delivery = send_reports(settings, day, dry_run=dry_run, lang=lang, **ready)
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
             result.message_failures = [
@@ -380,7 +381,7 @@ def run_daily(
             ]
             if delivery.stopped:
                 result.message_failures.append(f"mail stopped: {delivery.stopped}")
-            for line in deliver.summary_lines(delivery):
+            for line in summary_lines(delivery):
                 log.info("send: %s", line)
         for line in result.summary_lines():
             log.info("%s", line)
@@ -411,7 +412,7 @@ def check_daily(settings: Any, inbox: Path, archive: Path) -> tuple[bool, list[s
     except ReportkitError as exc:
         problems.append(f"params: {exc}")
     try:
-        engine = settings.require_store(rosters=False)
+        engine = require_store(settings, rosters=False)
         lines.append(f"store: {store.describe_url(settings.db)}")
         if config is not None:
             lacking = store.schools_without_roster(engine, [s.id for s in config.schools])
@@ -469,7 +470,7 @@ def _with_rosters(engine: Any, settings: Any, result: DailyResult) -> dict[str, 
 
 
 def _announce(text: str) -> None:
-    from reportkit.progress import announce
+    from reportkit.execution import announce
 
     announce(text)
 

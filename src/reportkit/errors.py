@@ -12,7 +12,8 @@
     │   └── StoreLockedError   another process held the SQLite store's lock too long
     ├── ReportExecutionError   a notebook failed (school, date, cell, ename, evalue)
     ├── RenderError            HTML or PDF could not be produced
-    └── DeliveryError          a message could not be built or sent
+    ├── DeliveryError          a message could not be built or sent
+    └── FollowupError          a follow-up that cannot be recorded (action, officer, person)
 
 Findings about people (missing, fever, suspected) are data, never exceptions;
 exceptions are for input the program cannot use.
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DeliveryError",
+    "FollowupError",
     "IngestError",
     "RefusedFileError",
     "RenderError",
@@ -149,3 +151,7 @@ class RenderError(ReportkitError):
 
 class DeliveryError(ReportkitError):
     """A message could not be built or sent."""
+
+
+class FollowupError(ReportkitError, ValueError):
+    """A follow-up that cannot be recorded (unknown action, no officer, no person)."""

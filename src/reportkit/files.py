@@ -1,7 +1,7 @@
 """Writing output files: atomically, privately, the umask respected.
 
 :func:`write_atomic` is the one way reportkit writes a file under ``outputs/``
-(re-exported as :func:`reportkit.render.write_atomic`), :func:`ensure_dir` the
+(re-exported as :func:`reportkit.files.write_atomic`), :func:`ensure_dir` the
 one way it makes a folder there. Files holding people's data are created 0600
 and folders 0700; with ``$REPORTKIT_GROUP`` naming a group (its name or number)
 they get that group and 0640 / 0750, so its members can read them. The umask

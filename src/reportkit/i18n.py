@@ -241,7 +241,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "campus_entries": ("入校登记", "campus entries"),
     "trend_14d": ("近14天趋势", "last 14 days"),
 }
-# the officer's console (reportkit.widgets, reportkit.views)
+# the officer's console (reportkit.console.widgets, reportkit.console.views)
 _PAIRS.update(
     {
         "action_contacted_family": ("已联系家长", "contacted family"),
@@ -314,7 +314,7 @@ _PAIRS.update(
     }
 )
 
-# email bodies (reportkit.mailbody)
+# email bodies (reportkit.delivery.body)
 _PAIRS.update(
     {
         "mail_not_reported_by_class": ("未报人员（按班级）", "Not reported, by class"),
@@ -378,7 +378,7 @@ _PAIRS.update(
     }
 )
 
-# reports of a school that sent nothing, and the day's index (reportkit.report, runner)
+# reports of a school that sent nothing, and the day's index (reportkit.reports.sections, runner)
 _PAIRS.update(
     {
         "no_data": ("无数据", "no data"),

@@ -75,7 +75,7 @@ def _database(url: str) -> tuple[str, list[str]]:
     """The URL for the entry (absolute, no password) and the secrets it then needs."""
     import sqlalchemy as sa
 
-    from reportkit.engines import sqlite_path
+    from reportkit.store.engine import sqlite_path
 
     parsed = sa.engine.make_url(url)
     path = sqlite_path(parsed)

@@ -1,0 +1,580 @@
+"""What a report email says: subject, HTML body, plain text and the trend chart.
+
+The bodies are built from a school's :class:`~reportkit.findings.Findings` slice (or
+a district's :class:`~reportkit.findings.DistrictRollup`) into plain view models and
+rendered by the Jinja2 templates in ``templates/email/``: the HTML ones with
+autoescape, inline styles only, one column at most 600 px wide for phones, the
+chart referenced as ``cid:`` (no external resource, no script). The MIME
+assembly and sending belong to :mod:`reportkit.delivery.send`.
+
+A school's body holds that school's people only; a district's body holds counts
+per school, never a person. With ``mask_names`` names show as 张*丽.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reportkit.i18n import UnknownLabelError, t
+from reportkit.privacy import mask_name, mask_phone
+from reportkit.reports import format_pct
+
+__all__ = [
+    "InlineImage",
+    "MailBody",
+    "district_body",
+    "reminder_body",
+    "school_body",
+]
+
+TEMPLATES = Path(__file__).parent / "templates" / "email"
+MAX_NAMES = 100  # more missing people than this: counts per class only, names in the PDF
+MAX_ROWS = 50  # longest list of people or schools shown in a message
+NO_DATA = "—"  # a figure nobody knows: never shown as 0
+
+# Labels of the email only. They belong in the i18n catalog; until they are added
+# there, they are looked up here first. key: (zh-CN, en)
+_LEVEL_ORDER = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九", start=0)}
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image shown in the HTML body, referenced as ``cid:<cid>``.
+
+    ``render`` draws it on first use of :attr:`data`: a rerun that finds the report
+    already sent (the ``cid`` is derived from the chart's data, so the body and
+    its hash are known without drawing) never pays for matplotlib.
+    """
+
+    cid: str
+    render: Callable[[], bytes] = field(compare=False, repr=False)
+    filename: str = "trend.png"
+    subtype: str = "png"
+
+    @cached_property
+    def data(self) -> bytes:
+        return self.render()
+
+
+@dataclass(frozen=True)
+class MailBody:
+    subject: str
+    html: str
+    text: str
+    images: tuple[InlineImage, ...] = ()
+
+
+# -- small helpers -----------------------------------------------------------------
+
+
+def _s(value: object) -> str:
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):  # type: ignore[call-overload]
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _int(value: object) -> int:
+    text = _s(value)
+    return int(float(text)) if text else 0
+
+
+def _natural_key(text: str) -> tuple[Any, ...]:
+    """Order 二年级 before 十年级 and 2班 before 10班; 初一 after 六年级."""
+    text = _s(text)
+    offset = 6 if text.startswith("初") else 9 if text.startswith("高") else 0
+    parts: list[Any] = []
+    for num, cn, other in re.findall(r"(\d+)|([零一二三四五六七八九十]+)|(\D)", text):
+        if num:
+            parts.append((0, int(num) + offset, ""))
+        elif cn:
+            parts.append((0, _cn_number(cn) + offset, ""))
+        else:
+            parts.append((1, 0, other))
+        offset = 0
+    return tuple(parts)
+
+
+def _cn_number(text: str) -> int:
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0)
+    return _CN_DIGITS.get(text[-1], 0)
+
+
+def _class_label(grade: object, klass: object, role: object, lang: str) -> str:
+    text = f"{_s(grade)} {_s(klass)}".strip()
+    if text:
+        return text
+    return t("role_staff", lang) if _s(role) == "staff" else "–"
+
+
+def _names(frame: pd.DataFrame, mask: bool) -> list[str]:
+    return [mask_name(n) if mask else _s(n) for n in frame["name"]]
+
+
+def _figure(value: object, key: str, lang: str, tone: str = "") -> dict[str, str]:
+    return {"value": _s(value), "label": t(key, lang), "tone": tone}
+
+
+@cache
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(name: str, **context: Any) -> str:
+    return _environment().get_template(name).render(**context)
+
+
+def _subject(template: str, key: str, **values: object) -> str:
+    try:
+        return template.format_map(values)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        from reportkit.errors import DeliveryError
+
+        known = ", ".join("{" + k + "}" for k in values)
+        raise DeliveryError(
+            f"delivery.yaml: {key}: cannot fill {template!r} ({exc}); placeholders: {known}"
+        ) from None
+
+
+def trend_image(trend: pd.DataFrame, lang: str) -> InlineImage:
+    """The 14-day trend chart for a phone; its id is a digest of the data it shows."""
+    columns = ["date", "expected", "reported", "fever", "symptomatic", "suspected"]
+    shown = trend[columns].sort_values("date").to_csv(index=False)
+    digest = hashlib.sha256(f"{lang}\n{shown}".encode()).hexdigest()[:20]
+    return InlineImage(cid=f"trend.{digest}@reportkit", render=lambda: _trend_png(trend, lang))
+
+
+def _trend_png(trend: pd.DataFrame, lang: str) -> bytes:
+    """The trend chart redrawn for a phone: ~350 px wide, text still legible."""
+    import matplotlib
+
+    from reportkit.reports import FONT_RC, figure_png, trend_chart
+
+    keys = ("coverage", "fever", "symptomatic", "suspected")
+    fig = trend_chart(trend, {k: t(f"chart_{k}", lang) for k in keys})
+    with matplotlib.rc_context(FONT_RC):  # the text added here needs the CJK font too
+        fig.set_size_inches(4.8, 3.3)
+        fig.set_dpi(150)  # ~720 px: sharp at 2x on a phone
+        ax, bars_ax = fig.axes[0], fig.axes[1]
+        step = max(1, -(-len(ax.get_xticks()) // 5))  # at most 5 date labels
+        for i, tick in enumerate(ax.get_xticklabels()):
+            tick.set_visible(i % step == (len(ax.get_xticks()) - 1) % step)  # keep the last day
+        ax.set_xlabel("")
+        for axis in (ax, bars_ax):
+            axis.tick_params(labelsize=10)
+            axis.set_ylabel(axis.get_ylabel(), fontsize=10)
+        legend = ax.get_legend()
+        if legend is not None:
+            handles = legend.legend_handles
+            ax.legend(
+                handles=handles,
+                labels=[text.get_text() for text in legend.get_texts()],
+                loc="lower center",
+                bbox_to_anchor=(0.5, 1.0),
+                ncol=len(handles),
+                frameon=False,
+                fontsize=9.5,
+                handlelength=1.0,
+                handletextpad=0.4,
+                columnspacing=0.8,
+            )
+        fig.tight_layout()
+    return figure_png(fig)
+
+
+# -- a school's report ---------------------------------------------------------------
+
+
+def _entries(findings: Any, mask: bool, lang: str) -> list[dict[str, str]]:
+    """The gate register's flagged entries; phone numbers masked, never shown whole."""
+    flags = getattr(findings, "entry_flags", None)
+    if flags is None or flags.empty:
+        return []
+    names = _names(flags, mask)
+    return [
+        {
+            "flag": t(f"entry_flag_{r.flag}", lang),
+            "time": pd.Timestamp(r.entered_at).strftime("%H:%M"),
+            "name": name,
+            "kind": t(f"entry_kind_{r.kind}", lang),
+            "phone": mask_phone(r.phone),
+            "temperature": "" if pd.isna(r.temperature) else f"{float(r.temperature):.1f}℃",
+        }
+        for name, r in zip(names, flags.itertuples(index=False), strict=True)
+    ][:MAX_ROWS]
+
+
+def school_body(
+    findings: Any,
+    school: Any,
+    district: Any,
+    delivery: Any,
+    lang: str = "zh-CN",
+) -> MailBody:
+    """The message for one school: ``findings`` is sliced to that school first."""
+    findings = findings.for_school(school.id)
+    mask = bool(delivery.mask_names)
+    row = findings.schools.iloc[0].to_dict() if not findings.schools.empty else {}
+    status = _s(row.get("submission")) or "missing"
+    day = findings.date.isoformat()
+    missing_groups, missing_names_shown = _missing_groups(findings.missing, mask, lang)
+    attention = _attention(findings.attention, mask, lang)
+    clusters = _clusters(findings.clusters, mask, lang)
+    illness = findings.illness_absence
+    if "unexplained" in illness:
+        illness = illness[illness["unexplained"].fillna(False).astype(bool)]
+    illness_rows = [
+        {"name": n, "class": _class_label(r.grade, r["class"], r.role, lang)}
+        for n, (_, r) in zip(_names(illness, mask), illness.iterrows(), strict=True)
+    ]
+    # no check-in row at all: nothing that depends on check-ins is known, not even zero
+    no_data = _no_data(row)
+    suspected = _int(row.get("suspected"))
+    missing = _int(row.get("missing"))
+    if no_data:
+        figures = [
+            _figure(_int(row.get("expected")), "expected", lang),
+            *(
+                _figure(NO_DATA, key, lang, "zero")
+                for key in (
+                    "reported",
+                    "coverage",
+                    "missing",
+                    "fever",
+                    "suspected",
+                    "symptomatic",
+                    "key_persons",
+                    "illness_absence",
+                )
+            ),
+        ]
+        missing_groups, missing_names_shown, illness_rows = [], False, []
+    else:
+        figures = [
+            _figure(_int(row.get("expected")), "expected", lang),
+            _figure(_int(row.get("reported")), "reported", lang),
+            _figure(format_pct(row.get("coverage")), "coverage", lang),
+            _figure(missing, "missing", lang, "warn" if missing else ""),
+            _figure(_int(row.get("fever")), "fever", lang, "bad" if row.get("fever") else ""),
+            _figure(suspected, "suspected", lang, "bad" if suspected else ""),
+            _figure(_int(row.get("symptomatic")), "symptomatic", lang),
+            _figure(_int(row.get("key_persons")), "key_persons", lang),
+            _figure(_int(row.get("illness_absence")), "illness_absence", lang),
+        ]
+    last = _s(row.get("last_received"))
+    entries = _entries(findings, mask, lang)
+    context = {
+        "entries": entries,
+        "lang": lang,
+        "L": lambda key, **kw: t(key, lang, **kw),
+        "title": f"{school.name} {t('daily_report', lang)}",
+        "subtitle": " · ".join(x for x in (day, district.name, school.town) if x),
+        "status": status,
+        "status_text": t(f"submission_{status}", lang, n=_int(row.get("minutes_late"))),
+        "deadline": school.deadline,
+        "last_received": last[11:16] if len(last) >= 16 else last,
+        "zero_report": bool(row.get("zero_report")) and not no_data,
+        "no_data": no_data,
+        "no_data_line": t("mail_no_data_headline", lang),
+        "no_data_people": t("mail_no_data_people", lang, n=_int(row.get("expected"))),
+        "figures": figures,
+        "missing_total": 0 if no_data else len(findings.missing),
+        "missing_groups": missing_groups,
+        "missing_names_shown": missing_names_shown,
+        "attention": attention[:MAX_ROWS],
+        "attention_more": max(0, len(attention) - MAX_ROWS),
+        "clusters": clusters,
+        "illness": illness_rows[:MAX_ROWS],
+        "illness_more": max(0, len(illness_rows) - MAX_ROWS),
+        "mask": mask,
+        "chart": None,
+    }
+    images: tuple[InlineImage, ...] = ()
+    if not findings.trend.empty:
+        image = trend_image(findings.trend, lang)
+        images = (image,)
+        context["chart"] = {"cid": image.cid, "alt": t("trend_14d", lang)}
+    if no_data:
+        subject = _subject(
+            delivery.missing_subject,
+            "missing_subject",
+            school=school.name,
+            school_id=school.id,
+            district=district.name,
+            date=day,
+            expected=_int(row.get("expected")),
+            deadline=school.deadline,
+            status=context["status_text"],
+        )
+    else:
+        subject = _subject(
+            delivery.subject,
+            "subject",
+            school=school.name,
+            school_id=school.id,
+            district=district.name,
+            date=day,
+            missing=missing,
+            suspected=suspected,
+            fever=_int(row.get("fever")),
+            symptomatic=_int(row.get("symptomatic")),
+            key_persons=_int(row.get("key_persons")),
+            reported=_int(row.get("reported")),
+            expected=_int(row.get("expected")),
+            coverage=format_pct(row.get("coverage")),
+            status=context["status_text"],
+        )
+    return MailBody(
+        subject=subject,
+        html=_render("school.html.j2", **context),
+        text=_render("school.txt.j2", **context),
+        images=images,
+    )
+
+
+def _no_data(row: dict[str, Any]) -> bool:
+    """No check-in row at all for the day (``rows == 0``): a school that sent nothing."""
+    if "rows" in row and _s(row.get("rows")) != "":
+        return _int(row.get("rows")) == 0
+    return (_s(row.get("submission")) or "missing") == "missing"
+
+
+def _missing_groups(
+    missing: pd.DataFrame, mask: bool, lang: str
+) -> tuple[list[dict[str, Any]], bool]:
+    """Missing people grouped by class, in natural grade/class order."""
+    if missing.empty:
+        return [], False
+    show_names = len(missing) <= MAX_NAMES
+    frame = missing.assign(
+        _label=[
+            _class_label(g, c, r, lang)
+            for g, c, r in zip(missing["grade"], missing["class"], missing["role"], strict=True)
+        ],
+        _shown=_names(missing, mask),
+    )
+    groups = []
+    for cls, part in frame.groupby("_label", sort=False):
+        people = []
+        for name, days in zip(
+            part["_shown"], part.get("days_missing", [1] * len(part)), strict=True
+        ):
+            n = _int(days)
+            people.append({"name": name, "days": n if n >= 2 else 0})
+        groups.append({"class": cls, "count": len(part), "people": people if show_names else []})
+    groups.sort(key=lambda g: _natural_key(g["class"]))
+    return groups, show_names
+
+
+def _attention(frame: pd.DataFrame, mask: bool, lang: str) -> list[dict[str, str]]:
+    if frame.empty:
+        return []
+    frame = frame.assign(_o=frame["level"].map(_LEVEL_ORDER).fillna(9))
+    frame = frame.sort_values("_o", kind="stable")
+    reason_col = "reason_zh" if lang == "zh-CN" else "reason_en"
+    rows = []
+    for name, (_, r) in zip(_names(frame, mask), frame.iterrows(), strict=True):
+        level = _s(r["level"])
+        try:
+            level_text = t(f"level_{level}", lang)
+        except UnknownLabelError:
+            level_text = level
+        rows.append(
+            {
+                "level": level,
+                "level_text": level_text,
+                "name": name,
+                "class": _class_label(r["grade"], r["class"], r["role"], lang),
+                "reason": _s(r.get(reason_col)),
+            }
+        )
+    return rows
+
+
+def _clusters(frame: pd.DataFrame, mask: bool, lang: str) -> list[dict[str, Any]]:
+    rows = []
+    for r in frame.to_dict("records"):
+        names = [mask_name(n) if mask else _s(n) for n in (r.get("names") or ())]
+        class_label = _s(r.get("class_label")) or f"{_s(r.get('grade'))} {_s(r.get('class'))}"
+        try:
+            rule = t(f"rule_{r['rule']}", lang)
+        except UnknownLabelError:
+            rule = _s(r["rule"])
+        rows.append(
+            {
+                "rule": rule,
+                "class": class_label.strip(),
+                "count": _int(r.get("count")),
+                "names": t("sep_names", lang).join(names),
+            }
+        )
+    return rows
+
+
+# -- a district's roll-up ----------------------------------------------------------
+
+
+def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN") -> MailBody:
+    """The district message: counts per school only, never a person."""
+    schools = rollup.schools
+    totals = rollup.totals
+    day = rollup.date.isoformat()
+    late_schools = schools[schools["submission"] == "late"]
+    missing_schools = schools[schools["submission"] == "missing"]
+    counted = ("suspected", "symptomatic", "fever", "key_persons", "clusters", "missing")
+    # a school that sent nothing is listed as not submitted, not with counts it does not have
+    submitted = schools[schools["submission"] != "missing"]
+    flagged = submitted[(submitted[list(counted)].fillna(0) > 0).any(axis=1)]
+    flagged = flagged.sort_values(
+        ["suspected", "symptomatic", "fever", "clusters", "missing"], ascending=False, kind="stable"
+    )
+    attention_rows = []
+    for r in flagged.itertuples(index=False):
+        parts = [f"{t(c, lang)} {_int(getattr(r, c))}" for c in counted if _int(getattr(r, c)) > 0]
+        attention_rows.append(
+            {
+                "name": _s(r.name),
+                "counts": " · ".join(parts),
+                "coverage": format_pct(r.coverage),
+                "bad": _int(r.suspected) > 0 or _int(r.symptomatic) > 0,
+            }
+        )
+    noteworthy = set(late_schools["school_id"]) | set(missing_schools["school_id"])
+    noteworthy |= set(flagged["school_id"])
+    figures = [
+        _figure(rollup.schools_expected, "schools_expected", lang),
+        _figure(rollup.schools_submitted, "schools_submitted", lang),
+        _figure(format_pct(rollup.reporting_rate_on_time), "reporting_rate_on_time", lang),
+        _figure(
+            rollup.schools_missing, "schools_missing", lang, "bad" if rollup.schools_missing else ""
+        ),
+        _figure(format_pct(rollup.coverage), "coverage", lang),
+        _figure(totals.get("missing", 0), "missing", lang, "warn" if totals.get("missing") else ""),
+        _figure(totals.get("fever", 0), "fever", lang, "bad" if totals.get("fever") else ""),
+        _figure(
+            totals.get("suspected", 0), "suspected", lang, "bad" if totals.get("suspected") else ""
+        ),
+        _figure(totals.get("key_persons", 0), "key_persons", lang),
+    ]
+    context = {
+        "lang": lang,
+        "L": lambda key, **kw: t(key, lang, **kw),
+        "title": f"{district.name} {t('district_report', lang)}",
+        "subtitle": f"{day} · {t('upward_deadline', lang)} {district.deadline}",
+        "figures": figures,
+        "missing_schools": [_s(n) for n in missing_schools["name"]][:MAX_ROWS],
+        "late_schools": [
+            {"name": _s(r.name), "status": t("submission_late", lang, n=_int(r.minutes_late))}
+            for r in late_schools.itertuples(index=False)
+        ][:MAX_ROWS],
+        "attention": attention_rows[:MAX_ROWS],
+        "attention_more": max(0, len(attention_rows) - MAX_ROWS),
+        "schools_ok": len(schools) - len(noteworthy),
+        "chart": None,
+    }
+    images: tuple[InlineImage, ...] = ()
+    if not rollup.trend.empty:
+        image = trend_image(rollup.trend, lang)
+        images = (image,)
+        context["chart"] = {"cid": image.cid, "alt": t("trend_14d", lang)}
+    subject = _subject(
+        delivery.district_subject,
+        "district_subject",
+        district=district.name,
+        district_id=district.id,
+        date=day,
+        schools_expected=rollup.schools_expected,
+        schools_submitted=rollup.schools_submitted,
+        schools_missing=rollup.schools_missing,
+        schools_late=len(late_schools),
+        missing=totals.get("missing", 0),
+        suspected=totals.get("suspected", 0),
+        fever=totals.get("fever", 0),
+        symptomatic=totals.get("symptomatic", 0),
+        key_persons=totals.get("key_persons", 0),
+        coverage=format_pct(rollup.coverage),
+    )
+    return MailBody(
+        subject=subject,
+        html=_render("district.html.j2", **context),
+        text=_render("district.txt.j2", **context),
+        images=images,
+    )
+
+
+# -- a reminder before the deadline --------------------------------------------------
+
+
+def reminder_body(
+    findings: Any, school: Any, delivery: Any, now: datetime, lang: str = "zh-CN"
+) -> MailBody:
+    """Classes and how many of their people have not checked in yet (no names)."""
+    findings = findings.for_school(school.id)
+    row = findings.schools.iloc[0].to_dict() if not findings.schools.empty else {}
+    missing = findings.missing
+    counts: dict[tuple[str, str], int] = {}
+    for g, c, r in zip(missing["grade"], missing["class"], missing["role"], strict=True):
+        key = (_s(g) or (t("role_staff", lang) if _s(r) == "staff" else "–"), _s(c))
+        counts[key] = counts.get(key, 0) + 1
+    classes = [
+        {"grade": g, "class": c, "count": n}
+        for (g, c), n in sorted(counts.items(), key=lambda kv: _natural_key(" ".join(kv[0])))
+    ]
+    day: date = findings.date
+    total = len(missing)
+    context = {
+        "lang": lang,
+        "L": lambda key, **kw: t(key, lang, **kw),
+        "title": f"{school.name} {t('mail_reminder_title', lang)}",
+        "subtitle": day.isoformat(),
+        "intro": t(
+            "mail_reminder_intro",
+            lang,
+            now=now.strftime("%H:%M"),
+            n=total,
+            deadline=school.deadline,
+        ),
+        "nothing_received": _s(row.get("submission")) == "missing",
+        "classes": classes,
+        "total": total,
+    }
+    subject = _subject(
+        delivery.reminder_subject,
+        "reminder_subject",
+        school=school.name,
+        school_id=school.id,
+        date=day.isoformat(),
+        missing=total,
+        deadline=school.deadline,
+        now=now.strftime("%H:%M"),
+    )
+    return MailBody(
+        subject=subject,
+        html=_render("reminder.html.j2", **context),
+        text=_render("reminder.txt.j2", **context),
+    )

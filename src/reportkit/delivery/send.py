@@ -1,0 +1,568 @@
+"""Email delivery: the reports, the district roll-ups and the reminders, sent once.
+
+Each school's report goes to the school's recipients, each district roll-up to
+the district's (both from ``schools.yaml``), one message per recipient: what it
+says comes from :mod:`reportkit.delivery.body`, how it is assembled and carried
+(``smtp``, or ``eml`` files for a dry run) from :mod:`reportkit.delivery.transport`.
+
+Never stale: a report is attached only when ``outputs/<date>/manifest.json``
+says its last run ended ``ok``, from findings that hash the same as the findings
+computed from the store now (the follow-ups attached as the runner attaches
+them), and the PDF on disk has the sha256 the run recorded
+(:func:`check_report`). With ``mask_names`` the masked rendering is attached,
+never the full one.
+
+Sent once (:mod:`reportkit.store.sentlog`): a report's version is a hash of the
+manifest's content hash and the message text; each recipient gets one message
+per version, under a Message-ID that is the same for every copy. The attempt is
+recorded before SMTP DATA; a reply that never comes after the data went out is
+``unknown`` and not retried, nor resent by a rerun, without ``force``. A
+recipient who has an older version is reported as changed and sent again only
+with ``force``. Refused recipients and an unreachable server are retried with
+back-off, then recorded as failed; once the server has stayed unreachable
+through every retry (or refused the credentials, the certificate, the sender)
+the remaining messages fail at once. When the sent log cannot be written the
+batch stops: nothing more is sent, and the summary says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reportkit.delivery.checks import NotSendable, ReportFile, check_report, read_manifest
+from reportkit.delivery.outcome import DeliveryResult, Kind, MessageOutcome, Status
+from reportkit.delivery.transport import (
+    Envelope,
+    OutcomeUnknown,
+    Sender,
+    compose,
+    get_sender,
+    stable_message_id,
+)
+from reportkit.i18n import t
+from reportkit.store import SentLog, SentLogError, require_store
+
+__all__ = [
+    "send_reminders",
+    "send_reports",
+]
+
+log = logging.getLogger(__name__)
+
+
+# -- messages ----------------------------------------------------------------------
+
+
+@dataclass
+class Outgoing:
+    """One report or reminder for one target, before it is addressed to each recipient."""
+
+    kind: Kind
+    target_id: str
+    name: str
+    report_date: date
+    recipients: list[Any]
+    zone: ZoneInfo
+    body: Any = None  # mailbody.MailBody
+    report: ReportFile | None = None
+    pdf_name: str = ""
+    error: str | None = None
+    status: Status = "failed"  # the outcome when ``error`` is set
+
+    @property
+    def report_hash(self) -> str:
+        """The report's version: what it shows (the rendering's content hash, masked or
+        not) and what the message says; no timestamps, so an unchanged rerun matches."""
+        digest = hashlib.sha256()
+        report = self.report
+        parts = (
+            report.content_hash if report else "",
+            "masked" if report and report.masked else "",
+            self.body.subject,
+            self.body.text,
+            self.body.html,
+        )
+        for part in parts:
+            data = part.encode()
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+        return digest.hexdigest()
+
+
+# -- sending with retries ----------------------------------------------------------
+
+
+def _fatal(exc: BaseException) -> bool:
+    """Errors no retry can fix: credentials, TLS, a server without STARTTLS.
+
+    Permanent (5xx) replies to the connection, EHLO or MAIL FROM are fatal too:
+    they concern the sender, not one message.
+    """
+    return isinstance(
+        exc,
+        smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError | ssl.SSLError,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        return f"{type(exc).__name__}: {exc.smtp_code} {text}"
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+class _Stop(Exception):
+    """The sent log failed: the batch must not send anything more."""
+
+
+class _Batch:
+    """Sends the messages of one run, keeping track of a server that is down."""
+
+    def __init__(self, config: Any, sender: Sender, sent_log: SentLog | None) -> None:
+        self.config = config
+        self.sender = sender
+        self.log = sent_log  # None: a dry run, nothing recorded
+        self.server_down: str | None = None
+        self.stopped: str | None = None
+        self.from_ = config.from_
+        self.envelope_from = parseaddr(config.from_)[1]
+
+    def deliver(self, out: Outgoing, *, force: bool, resend_changed: bool) -> MessageOutcome:
+        started = time.perf_counter()
+        result = MessageOutcome(out.kind, out.target_id, out.name, out.status, error=out.error)
+        if out.error is not None:
+            return result
+        if not out.recipients:
+            result.status = "no_recipients"
+            return result
+        digest = out.report_hash
+        try:
+            states = {} if self.log is None else self.log.state(*self._key(out))
+        except SentLogError as exc:
+            self.stopped = str(exc)
+            result.not_sent = [r.email for r in out.recipients]
+            result.error = "not sent: the batch stopped"
+            return result
+        pending = []
+        for rcpt in out.recipients:
+            state = states.get(rcpt.email.lower())
+            if force or state is None:
+                pending.append(rcpt)
+            elif state.sent_hash == digest:
+                result.skipped.append(rcpt.email)
+            elif state.open_status is not None:
+                result.unknown[rcpt.email] = _open_attempt(state, out.zone)
+            elif state.sent_hash is None:
+                pending.append(rcpt)
+            elif not resend_changed:
+                result.skipped.append(rcpt.email)
+            else:
+                result.changed.append(rcpt.email)
+        for i, rcpt in enumerate(pending):
+            try:
+                self._one(out, rcpt, digest, result)
+            except _Stop:
+                result.not_sent += [r.email for r in pending[i + 1 :]]
+                break
+        result.seconds = round(time.perf_counter() - started, 3)
+        result.status = _status(result, dry_run=self.log is None)
+        if result.refused and not result.error:
+            result.error = "not delivered to " + ", ".join(result.refused)
+        if self.stopped and (result.not_sent or result.unrecorded):
+            result.error = "; ".join(filter(None, [result.error, "the batch stopped"]))
+        return result
+
+    @staticmethod
+    def _key(out: Outgoing) -> tuple[str, str, date]:
+        return out.kind, out.target_id, out.report_date
+
+    def _one(self, out: Outgoing, rcpt: Any, digest: str, result: MessageOutcome) -> None:
+        """Send to one recipient and record it; raises :class:`_Stop` if the log fails."""
+        envelope = Envelope(
+            out.kind, out.target_id, out.report_date, self.envelope_from, rcpt.email
+        )
+        message_id = stable_message_id(envelope, digest, self.from_)
+        message = compose(
+            out.body,
+            envelope,
+            self.from_,
+            rcpt.name,
+            out.report.data if out.report else None,
+            out.pdf_name,
+            message_id=message_id,
+            sent_at=datetime.now(out.zone),
+        )
+        result.bytes = max(result.bytes, len(message.as_bytes()))
+        attempt: list[int] = []
+
+        def before_data() -> None:
+            # one attempt row per message: a retry comes only after a definite refusal
+            # (nothing was handed over), so the row of the first try still stands for it
+            if self.log is not None and not attempt:
+                attempt.append(self.log.begin(*self._key(out), rcpt.email, message_id, digest))
+
+        try:
+            verdict, reason = self._send(message, envelope, before_data)
+        except SentLogError as exc:  # the attempt could not be recorded: nothing handed over
+            self.stopped = str(exc)
+            result.not_sent.append(rcpt.email)
+            raise _Stop from exc
+        try:
+            if verdict == "accepted":
+                result.accepted.append(rcpt.email)
+                if self.log is not None:
+                    self.log.accepted(*self._key(out), rcpt.email, message_id, digest)
+            elif verdict == "unknown":
+                result.unknown[rcpt.email] = reason
+                if self.log is not None and attempt:
+                    self.log.unknown(attempt[0], reason)
+            else:
+                result.refused[rcpt.email] = reason
+                if self.log is not None and attempt:
+                    self.log.refused(attempt[0])
+        except SentLogError as exc:
+            self.stopped = str(exc)
+            if verdict == "accepted":
+                result.unrecorded.append(rcpt.email)
+            log.error("%s %s to %s: %s", out.kind, out.target_id, rcpt.email, exc)
+            raise _Stop from exc
+
+    def _send(
+        self, message: EmailMessage, envelope: Envelope, before_data: Callable[[], None]
+    ) -> tuple[str, str]:
+        """("accepted", ""), ("refused", why) after ``retries`` more attempts, or
+        ("unknown", why) at once. :class:`SentLogError` from ``before_data`` propagates."""
+        if self.server_down is not None:
+            return "refused", f"not attempted, server unavailable: {self.server_down}"
+        retries, backoff = self.config.retries, self.config.backoff_seconds
+        error = ""
+        for attempt in range(retries + 1):
+            if attempt:
+                time.sleep(backoff * 2 ** (attempt - 1))
+            try:
+                refusal = self.sender.send(message, envelope, before_data)
+            except OutcomeUnknown as exc:
+                log.error(
+                    "%s %s to %s: %s", envelope.kind, envelope.target_id, envelope.recipient, exc
+                )
+                return "unknown", str(exc)
+            except (smtplib.SMTPException, OSError) as exc:
+                error = _describe(exc)
+                log.warning(
+                    "%s %s to %s, attempt %d: %s",
+                    envelope.kind,
+                    envelope.target_id,
+                    envelope.recipient,
+                    attempt + 1,
+                    error,
+                )
+                code = getattr(exc, "smtp_code", 0)
+                if _fatal(exc) or (code >= 500 and not isinstance(exc, smtplib.SMTPDataError)):
+                    self.server_down = error  # every later message would fail the same way
+                    return "refused", error
+                if code >= 500:
+                    return "refused", error  # this message was rejected for good (5xx after DATA)
+                if attempt == retries and not isinstance(exc, smtplib.SMTPResponseException):
+                    self.server_down = error  # still unreachable after every retry
+                continue
+            if refusal is None:
+                return "accepted", ""
+            error = f"refused: {refusal}"
+            log.warning("%s refused %s: %s", envelope.kind, envelope.recipient, refusal)
+        return "refused", error
+
+
+def _status(result: MessageOutcome, *, dry_run: bool) -> Status:
+    if result.refused or result.not_sent:
+        return "failed"
+    if result.unknown:
+        return "unknown"
+    if dry_run:
+        return "dry_run"
+    if result.accepted:
+        return "sent"
+    if result.changed:
+        return "changed_not_sent"
+    return "skipped_already_sent"
+
+
+def _open_attempt(state: Any, zone: ZoneInfo) -> str:
+    when = ""
+    if state.open_started_at is not None:
+        local = state.open_started_at.replace(tzinfo=UTC).astimezone(zone)
+        when = f" at {local.isoformat(timespec='seconds')}"
+    what = (
+        "no answer from the server after the message data"
+        if state.open_status == "unknown"
+        else "handed to the server, acceptance never recorded"
+    )
+    return f"earlier attempt{when}: {what}"
+
+
+# -- public entry points -----------------------------------------------------------
+
+
+def _lock(settings: Any, report_date: date) -> Any:
+    from filelock import FileLock
+
+    folder = Path(settings.outputs) / report_date.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder / ".deliver.lock", timeout=600)
+
+
+def _run(
+    settings: Any,
+    report_date: date,
+    outgoing: Sequence[Outgoing],
+    *,
+    dry_run: bool,
+    force: bool,
+    resend_changed: bool,
+    sender: str | None = None,
+) -> DeliveryResult:
+    config = settings.delivery()
+    mail_dir = Path(settings.outputs) / report_date.isoformat() / "mail"
+    factory = get_sender(sender or ("eml" if dry_run else "smtp"))
+    with _lock(settings, report_date):
+        sent_log = None
+        if not dry_run:
+            from reportkit import store
+
+            sent_log = SentLog(store.connect(settings.db), config.sent_log_timeout)
+        transport = factory(config, mail_dir)
+        batch = _Batch(config, transport, sent_log)
+        outcomes = []
+        try:
+            for out in outgoing:
+                if batch.stopped is not None:
+                    skipped = MessageOutcome(
+                        out.kind,
+                        out.target_id,
+                        out.name,
+                        "failed",
+                        error="not sent: the batch stopped",
+                    )
+                    skipped.not_sent = [r.email for r in out.recipients]
+                    outcomes.append(skipped)
+                    continue
+                outcomes.append(batch.deliver(out, force=force, resend_changed=resend_changed))
+        finally:
+            transport.close()
+    return DeliveryResult(
+        report_date,
+        outcomes,
+        mail_dir if dry_run else None,
+        written=list(getattr(transport, "written", [])),
+        stopped=batch.stopped and f"the sent log cannot be written: {batch.stopped}",
+        warnings=list(getattr(transport, "warnings", [])),
+    )
+
+
+def send_reports(
+    settings: Any,
+    report_date: date,
+    school_ids: Sequence[str] | None = None,
+    district_ids: Sequence[str] | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    lang: str = "zh-CN",
+    sender: str | None = None,
+) -> DeliveryResult:
+    """Email each selected school's report and each selected district's roll-up.
+
+    With neither ``school_ids`` nor ``district_ids`` every school and district is
+    sent; ``school_ids`` alone sends only those schools; ``district_ids`` sends those
+    roll-ups and their schools (narrowed by ``school_ids`` when both are given).
+    A report that :func:`check_report` refuses is not sent: ``stale`` or ``failed``
+    with the reason.
+    """
+    require_store(settings, school_ids, district_ids)  # no store or no roster: never zeros
+    from reportkit.delivery.body import district_body, school_body
+    from reportkit.execution import output_dir
+    from reportkit.findings import findings_hash, rollup_hash
+
+    config = settings.schools()
+    delivery = settings.delivery()
+    schools, districts = _selection(config, school_ids, district_ids)
+    findings = _findings(settings, config, report_date, schools, districts)
+    manifest = read_manifest(settings.outputs, report_date)
+    day = report_date.isoformat()
+    outgoing: list[Outgoing] = []
+    for sid in schools:
+        school = config.school(sid)
+        out = Outgoing(
+            "school", sid, school.name, report_date, list(school.recipients), config.zone(sid)
+        )
+        out.pdf_name = f"{school.name}_{day}_{t('pdf_suffix_school', lang)}.pdf"
+        _prepare(
+            out,
+            lambda s=school: check_report(
+                manifest.get(("school", s.id)),
+                findings_hash(findings, s.id),
+                output_dir(settings.outputs, report_date, "school", s.id),
+                masked=bool(delivery.mask_names),
+                lang=lang,
+            ),
+            lambda s=school: school_body(findings, s, config.district(s.district), delivery, lang),
+        )
+        outgoing.append(out)
+    for did in districts:
+        district = config.district(did)
+        rollup = findings.district(did, config)
+        out = Outgoing(
+            "district", did, district.name, report_date, list(district.recipients), config.zone()
+        )
+        out.pdf_name = f"{district.name}_{day}_{t('pdf_suffix_district', lang)}.pdf"
+        _prepare(
+            out,
+            lambda r=rollup, d=district: check_report(
+                manifest.get(("district", d.id)),
+                rollup_hash(r),
+                output_dir(settings.outputs, report_date, "district", d.id),
+                lang=lang,
+            ),
+            lambda r=rollup, d=district: district_body(r, d, delivery, lang),
+        )
+        outgoing.append(out)
+    return _run(
+        settings,
+        report_date,
+        outgoing,
+        dry_run=dry_run,
+        force=force,
+        resend_changed=True,
+        sender=sender,
+    )
+
+
+def _prepare(out: Outgoing, check: Callable[[], ReportFile], build: Callable[[], Any]) -> None:
+    """Check the report and build the body; a report that cannot go is the target's outcome."""
+    try:
+        out.report = check()
+    except NotSendable as exc:
+        out.error, out.status = f"not sent: {exc.reason}", exc.status
+        log.error("%s %s: %s", out.kind, out.target_id, out.error)
+        return
+    try:
+        out.body = build()
+    except (ValueError, KeyError) as exc:
+        out.error = f"cannot build the message: {exc}"
+
+
+def send_reminders(
+    settings: Any,
+    report_date: date,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    lang: str = "zh-CN",
+    sender: str | None = None,
+) -> DeliveryResult:
+    """Remind each school whose submission or people are missing: classes and counts.
+
+    Sent once per school and day (``sent_log`` kind ``reminder``) unless ``force``.
+    A reminder is for before the school's deadline: once it has passed (at ``now``,
+    in the school's time zone) the school is listed as ``past_deadline`` and nothing
+    is sent, unless ``force``.
+    """
+    require_store(settings, rosters=False)  # no store: nothing to remind about
+    from reportkit.delivery.body import reminder_body
+
+    config = settings.schools()
+    delivery = settings.delivery()
+    ids = [s.id for s in config.schools]
+    findings = _findings(settings, config, report_date, ids, ())
+    outgoing = []
+    late: list[MessageOutcome] = []
+    for row in findings.schools.to_dict("records"):
+        if row["submission"] != "missing" and not int(row["missing"] or 0):
+            continue
+        school = config.school(str(row["school_id"]))
+        zone = config.zone(school.id)
+        at = now.astimezone(zone) if now else datetime.now(zone)
+        deadline = datetime.combine(report_date, school.deadline_time(), tzinfo=zone)
+        if at >= deadline and not force:
+            late.append(
+                MessageOutcome(
+                    "reminder",
+                    school.id,
+                    school.name,
+                    "past_deadline",
+                    error=f"deadline {school.deadline} has passed (use --force to send anyway)",
+                )
+            )
+            continue
+        out = Outgoing(
+            "reminder", school.id, school.name, report_date, list(school.recipients), zone
+        )
+        out.body = reminder_body(findings, school, delivery, at, lang)
+        outgoing.append(out)
+    result = _run(
+        settings,
+        report_date,
+        outgoing,
+        dry_run=dry_run,
+        force=force,
+        resend_changed=False,
+        sender=sender,
+    )
+    result.outcomes.extend(late)
+    return result
+
+
+def _selection(
+    config: Any, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    for s in school_ids or ():
+        config.school(s)
+    for d in district_ids or ():
+        config.district(d)
+    if district_ids:
+        wanted = set(district_ids)
+        schools = [s.id for s in config.schools if s.district in wanted]
+        if school_ids:
+            schools = [s for s in dict.fromkeys(school_ids) if config.school(s).district in wanted]
+        return schools, list(dict.fromkeys(district_ids))
+    if school_ids:
+        return list(dict.fromkeys(school_ids)), []
+    used = {s.district for s in config.schools}
+    return [s.id for s in config.schools], [d.id for d in config.districts if d.id in used]
+
+
+def _findings(
+    settings: Any,
+    config: Any,
+    report_date: date,
+    school_ids: Sequence[str],
+    district_ids: Sequence[str],
+) -> Any:
+    """The findings computed from the store now, with each flagged person's latest
+    follow-up attached as :func:`reportkit.execution.plan_jobs` attaches them, so that
+    their hash is the one a report rendered from the same data recorded."""
+    from reportkit import store
+    from reportkit.findings import load_findings
+    from reportkit.store import latest_followups
+
+    wanted = set(school_ids)
+    for d in district_ids:
+        wanted |= {s.id for s in config.schools_in(d)}  # a roll-up needs all its schools
+    engine = store.connect(settings.db)
+    store.sync_schools(engine, config)
+    ordered = [s.id for s in config.schools if s.id in wanted]
+    findings = load_findings(engine, config, settings.rules(), report_date, ordered)
+    return replace(findings, followups=latest_followups(engine, ordered, report_date))

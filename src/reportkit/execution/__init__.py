@@ -1,0 +1,86 @@
+"""Execution: report jobs on warm kernels, the batch, its manifest, local and Dask.
+
+The next stages use what this package names; its modules are its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reportkit._lazy import attach
+
+if TYPE_CHECKING:  # the names, for type checkers; they load on first use
+    from reportkit.execution.batch import (
+        RunResult as RunResult,
+    )
+    from reportkit.execution.batch import (
+        new_run_id as new_run_id,
+    )
+    from reportkit.execution.batch import (
+        plan_jobs as plan_jobs,
+    )
+    from reportkit.execution.batch import (
+        run_reports as run_reports,
+    )
+    from reportkit.execution.batch import (
+        write_index as write_index,
+    )
+    from reportkit.execution.cluster import dask_executor as dask_executor
+    from reportkit.execution.job import (
+        FORMATS as FORMATS,
+    )
+    from reportkit.execution.job import (
+        JobResult as JobResult,
+    )
+    from reportkit.execution.job import (
+        JobSpec as JobSpec,
+    )
+    from reportkit.execution.job import (
+        close_printer as close_printer,
+    )
+    from reportkit.execution.job import (
+        find_notebook as find_notebook,
+    )
+    from reportkit.execution.job import (
+        notebook_path as notebook_path,
+    )
+    from reportkit.execution.job import (
+        output_dir as output_dir,
+    )
+    from reportkit.execution.job import (
+        run_job as run_job,
+    )
+    from reportkit.execution.kernels import KernelError as KernelError
+    from reportkit.execution.kernels import WarmKernel as WarmKernel
+    from reportkit.execution.manifest import Manifest as Manifest
+    from reportkit.execution.manifest import read_manifest as read_manifest
+    from reportkit.execution.progress import Progress as Progress
+    from reportkit.execution.progress import announce as announce
+    from reportkit.execution.workers import ThreadExecutor as ThreadExecutor
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "FORMATS": "job",
+        "JobResult": "job",
+        "JobSpec": "job",
+        "KernelError": "kernels",
+        "Manifest": "manifest",
+        "Progress": "progress",
+        "RunResult": "batch",
+        "ThreadExecutor": "workers",
+        "WarmKernel": "kernels",
+        "announce": "progress",
+        "close_printer": "job",
+        "dask_executor": "cluster",
+        "find_notebook": "job",
+        "new_run_id": "batch",
+        "notebook_path": "job",
+        "output_dir": "job",
+        "plan_jobs": "batch",
+        "read_manifest": "manifest",
+        "run_job": "job",
+        "run_reports": "batch",
+        "write_index": "batch",
+    },
+)

@@ -1,0 +1,443 @@
+"""Executing the report notebooks with papermill, many schools in parallel.
+
+For one date the runner computes the findings once for every selected school
+(:func:`reportkit.findings.load_findings`), saves them as one non-executable file
+per school and per district (:mod:`reportkit.findings.files`), then executes
+``school_daily.ipynb`` once per school and ``district_daily.ipynb`` once per
+district involved with papermill (kernels are subprocesses, so a thread pool of
+``jobs`` workers is enough), and renders each executed notebook to HTML and PDF
+through :mod:`reportkit.reports.render` (and a masked PDF when ``delivery.yaml`` masks
+names). Each worker keeps a warm kernel for several reports in turn, reset
+between them (:mod:`reportkit.execution.kernels`).
+
+A school's failure (a cell error, a timeout, a rendering error) is retried, then
+recorded; it never stops the others. A full disk stops the batch: the reports
+not yet run are recorded as not run, and the summary says why. A failed
+notebook is kept with papermill's error marker. Every output is written
+atomically (the executed notebook too) and privately (:mod:`reportkit.files`).
+``manifest.json`` (:mod:`reportkit.execution.manifest`) records, as each job is planned,
+starts and ends, its run id, language, the hash of the findings it shows, the
+hash of its HTML and of each file, its seconds and its error.
+
+Reports are deterministic: cell ids come from the cell's position and the PDF's
+dates from the run (``SOURCE_DATE_EPOCH`` when set), so unchanged data renders
+to identical HTML (and PDF) bytes.
+
+Jobs are plain picklable :class:`JobSpec` values run by :func:`run_job`, so an
+executor other than the local thread pool (a Dask cluster) can run them too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from reportkit.errors import ReportkitError
+from reportkit.execution.job import (
+    DEFAULT_KERNEL_REUSE,
+    FORMATS,
+    JobResult,
+    JobSpec,
+    close_printer,
+    output_dir,
+)
+from reportkit.store import require_store
+
+__all__ = [
+    "RunResult",
+    "new_run_id",
+    "plan_jobs",
+    "run_reports",
+    "write_index",
+    "write_manifest",
+]
+
+log = logging.getLogger(__name__)
+
+
+def new_run_id(zone: Any = None) -> str:
+    """A run's id: its local start time and a random suffix (``20200228T163005-1a2b3c``)."""
+    return f"{datetime.now(zone):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _run_time(zone: Any) -> datetime:
+    """When the run's files say they were made: ``SOURCE_DATE_EPOCH`` if set, else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), zone)
+    return datetime.now(zone).replace(microsecond=0)
+
+
+@dataclass
+class RunResult:
+    date: str
+    manifest: Path
+    jobs: list[JobResult]
+    run_id: str = ""
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    submissions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[JobResult]:
+        return [j for j in self.jobs if j.status != "ok"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.errors
+
+
+# --- a batch ------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    specs: list[JobSpec]
+    submissions: dict[str, int]
+    notes: list[str]
+    save: Callable[[], list[str]]  # writes the findings files; the errors
+
+
+def plan_jobs(
+    settings: Any,
+    report_date: date,
+    school_ids: Sequence[str] | None = None,
+    district_ids: Sequence[str] | None = None,
+    *,
+    lang: str = "zh-CN",
+    formats: Sequence[str] = FORMATS,
+    retries: int = 1,
+    timeout: float = 300.0,
+    run_id: str | None = None,
+) -> list[JobSpec]:
+    """Compute the findings once for all selected schools, save them, plan one job per report."""
+    plan = _plan(
+        settings,
+        report_date,
+        school_ids,
+        district_ids,
+        lang=lang,
+        formats=formats,
+        retries=retries,
+        timeout=timeout,
+        run_id=run_id,
+    )
+    plan.save()
+    return plan.specs
+
+
+def _plan(
+    settings: Any,
+    report_date: date,
+    school_ids: Sequence[str] | None,
+    district_ids: Sequence[str] | None,
+    *,
+    lang: str,
+    formats: Sequence[str],
+    retries: int,
+    timeout: float,
+    run_id: str | None = None,
+    run_time: datetime | None = None,
+    progress: Any = None,
+) -> _Plan:
+    from reportkit import store
+    from reportkit.execution.manifest import read_manifest
+    from reportkit.files import ensure_dir
+    from reportkit.findings import (
+        findings_hashes,
+        load_findings,
+        rollup_hash,
+        save_district,
+        save_findings,
+    )
+    from reportkit.store import latest_followups
+
+    config = settings.schools()
+    zone = config.zone()
+    run_id = run_id or new_run_id(zone)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ReportkitError(f"unknown format {unknown[0]!r}; known: {', '.join(FORMATS)}")
+    selected = _select(config, school_ids, district_ids)
+    engine = store.connect(settings.db)
+    store.sync_schools(engine, config)
+    districts = list(dict.fromkeys(config.school(s).district for s in selected))
+    # a district's roll-up needs every school of the district, not just the selected ones
+    covered = [s.id for d in districts for s in config.schools_in(d)]
+    if progress is not None:
+        progress.phase(f"computing the findings of {len(covered)} schools for {report_date}")
+    findings = load_findings(engine, config, settings.rules(), report_date, covered)
+    # each flagged person's latest follow-up, shown beside them in the report
+    findings = replace(findings, followups=latest_followups(engine, covered, report_date))
+    rollups = {d: findings.district(d, config) for d in districts}
+    base = Path(settings.outputs).resolve() / report_date.isoformat()
+    folder = base / "findings"
+    hashes = findings_hashes(findings)
+
+    def save() -> list[str]:
+        try:
+            ensure_dir(base)
+            save_findings(findings, folder, run_id, hashes=hashes)
+            for rollup in rollups.values():
+                save_district(rollup, folder, run_id)
+        except OSError as exc:
+            # the reports then read the findings from the store; a full disk stops them soon
+            message = f"cannot write the findings files in {folder}: {exc.strerror or exc}"
+            log.error("%s", message)
+            return [message]
+        return []
+
+    masked = _mask_names(settings)
+    created = (run_time or _run_time(zone)).isoformat()
+    common = dict(
+        report_date=report_date.isoformat(),
+        findings_dir=str(folder),
+        db=settings.db,
+        params_dir=str(Path(settings.params).resolve()),
+        formats=tuple(formats),
+        retries=retries,
+        timeout=timeout,
+        run_id=run_id,
+        created=created,
+        zone=str(getattr(zone, "key", "") or ""),
+    )
+    outputs = Path(settings.outputs).resolve()
+    specs = [
+        JobSpec(
+            kind="school",
+            target_id=s,
+            out_dir=str(output_dir(outputs, report_date, "school", s)),
+            lang=lang,
+            findings_hash=hashes[s],
+            masked=masked,
+            **common,  # type: ignore[arg-type]
+        )
+        for s in selected
+    ]
+    # a partial run keeps each finished roll-up in the language it was made in
+    notes: list[str] = []
+    partial = bool(school_ids) and not district_ids
+    earlier = read_manifest(base / "manifest.json") if partial else {}
+    for d in districts:
+        before = earlier.get(("district", d), {})
+        district_lang = lang
+        if before.get("status") == "ok" and before.get("lang") not in (None, lang):
+            district_lang = str(before["lang"])
+            notes.append(
+                f"district {d}: roll-up re-rendered in {district_lang}, the language it was "
+                f"made in, not {lang}; run with --district {d} --lang {lang} to change it"
+            )
+            log.warning("%s", notes[-1])
+        specs.append(
+            JobSpec(
+                kind="district",
+                target_id=d,
+                out_dir=str(output_dir(outputs, report_date, "district", d)),
+                lang=district_lang,
+                findings_hash=rollup_hash(rollups[d]),
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    chosen = findings.schools[findings.schools["school_id"].isin(set(selected))]
+    submissions = {k: int(v) for k, v in chosen["submission"].value_counts().items()}
+    return _Plan(specs, submissions, notes, save)
+
+
+def _mask_names(settings: Any) -> bool:
+    """Whether ``delivery.yaml`` masks names (then each school also gets a masked PDF)."""
+    from reportkit.errors import ConfigError
+
+    try:
+        return bool(settings.delivery().mask_names)
+    except ConfigError as exc:
+        log.warning("delivery settings unreadable (%s); no masked PDF this run", exc)
+        return False
+
+
+def _select(
+    config: Any, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
+) -> list[str]:
+    if school_ids:
+        for s in school_ids:
+            config.school(s)
+        selected = list(dict.fromkeys(school_ids))
+    else:
+        selected = [s.id for s in config.schools]
+    if district_ids:
+        for d in district_ids:
+            config.district(d)
+        selected = [s for s in selected if config.school(s).district in district_ids]
+    return selected
+
+
+Executor = Callable[[Sequence[JobSpec], Callable[[JobResult], None]], list[JobResult]]
+
+
+def thread_executor(jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> Any:
+    """The local executor: a :class:`reportkit.execution.ThreadExecutor`."""
+    from reportkit.execution.workers import ThreadExecutor
+
+    return ThreadExecutor(jobs, kernel_reuse)
+
+
+def run_reports(
+    settings: Any,
+    report_date: date,
+    school_ids: Sequence[str] | None = None,
+    district_ids: Sequence[str] | None = None,
+    *,
+    jobs: int = 2,
+    lang: str = "zh-CN",
+    formats: Sequence[str] = FORMATS,
+    retries: int = 1,
+    timeout: float = 300.0,
+    executor: Executor | None = None,
+    progress: bool | None = None,
+    kernel_reuse: int = DEFAULT_KERNEL_REUSE,
+    run_time: datetime | None = None,
+) -> RunResult:
+    """Run every selected school's report and the roll-up of each district involved.
+
+    With the local thread pool, each of the ``jobs`` workers keeps a warm kernel for up
+    to ``kernel_reuse`` reports in turn, reset between them (:mod:`reportkit.execution.kernels`);
+    ``kernel_reuse=1`` starts a fresh kernel per report. An ``executor`` of its own
+    (a Dask cluster) starts a kernel per report. ``run_time``: the time the PDFs
+    say they were made (default ``SOURCE_DATE_EPOCH``, else now).
+    """
+    require_store(settings, school_ids, district_ids)  # no store or no roster: never zeros
+    from reportkit.execution.manifest import Manifest
+    from reportkit.execution.progress import Progress
+
+    config = settings.schools()
+    zone = config.zone()
+    run_id = new_run_id(zone)
+    local = thread_executor(jobs, kernel_reuse) if executor is None else None
+    execute: Executor = executor or local  # type: ignore[assignment]
+    stop = threading.Event()
+    base = Path(settings.outputs) / report_date.isoformat()
+    manifest = Manifest(base, report_date, run_id, zone)
+    results: list[JobResult] = []
+    with Progress(progress) as bar:
+        try:
+            if local is not None:
+                bar.phase(
+                    f"starting {local.jobs} report kernels"
+                    + (" and Chromium" if "pdf" in formats else "")
+                )
+                local.prepare(lang, formats)  # kernels and Chromium start while findings compute
+            plan = _plan(
+                settings,
+                report_date,
+                school_ids,
+                district_ids,
+                lang=lang,
+                formats=formats,
+                retries=retries,
+                timeout=timeout,
+                run_id=run_id,
+                run_time=run_time,
+                progress=bar,
+            )
+            specs = plan.specs
+            manifest.plan(specs)  # pending, with this run's id, before any file changes
+            save_errors = plan.save()
+            n_schools = sum(s.kind == "school" for s in specs)
+            n_districts = len(specs) - n_schools
+            rollups_announced = threading.Event()
+
+            def started(spec: JobSpec) -> None:
+                if spec.kind == "district" and not rollups_announced.is_set():
+                    rollups_announced.set()
+                    bar.phase(f"rendering {n_districts} district roll-up(s)")
+                manifest.start(spec)
+
+            def done(result: JobResult) -> None:
+                if result.no_space and not stop.is_set():
+                    stop.set()
+                    log.error("no space left on the disk of %s: stopping the batch", base)
+                if result.kind == "district" and not rollups_announced.is_set():
+                    rollups_announced.set()
+                    bar.phase(f"rendering {n_districts} district roll-up(s)")
+                manifest.end(result)
+                bar.advance(result)
+
+            if local is not None:
+                local.on_start, local.stop = started, stop
+            bar.reports(
+                len(specs),
+                f"rendering {n_schools} school report(s), then {n_districts} roll-up(s)",
+            )
+            results = execute(specs, done)
+        finally:
+            if local is not None:
+                local.close()  # after an error in planning: stops the warm kernels
+                close_printer()
+    ran = {(r.kind, r.id) for r in results}
+    manifest.restore((s.kind, s.target_id) for s in specs if (s.kind, s.target_id) not in ran)
+    order = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
+    results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
+    errors = list(save_errors)
+    if stop.is_set():
+        not_run = sum(1 for r in results if (r.error or {}).get("ename") == "NotRun")
+        errors.append(
+            f"no space left on the disk of {base}: the batch stopped"
+            + (f", {not_run} report(s) not run" if not_run else "")
+        )
+    manifest.save()
+    errors += [e for e in manifest.errors if e not in errors]
+    if manifest.written:
+        try:
+            write_index(manifest.path, config, lang)
+        except OSError as exc:
+            errors.append(f"cannot write {base / 'index.html'}: {exc.strerror or exc}")
+            log.error("%s", errors[-1])
+    return RunResult(
+        report_date.isoformat(),
+        manifest.path,
+        results,
+        run_id=run_id,
+        errors=errors,
+        notes=plan.notes,
+        submissions=plan.submissions,
+    )
+
+
+def write_manifest(
+    outputs: Path,
+    report_date: date,
+    results: Iterable[JobResult],
+    started: float = 0.0,
+    lang: str = "zh-CN",
+    formats: Sequence[str] = FORMATS,
+    *,
+    run_id: str = "",
+    zone: Any = None,
+) -> Path:
+    """Merge finished jobs into ``outputs/<date>/manifest.json`` (written atomically).
+
+    :func:`run_reports` keeps the manifest up to date as jobs start and end
+    (:class:`reportkit.execution.Manifest`); this records results obtained otherwise.
+    ``started``, ``lang`` and ``formats`` are kept for callers of earlier versions.
+    """
+    from reportkit.execution.manifest import Manifest
+
+    manifest = Manifest(Path(outputs) / report_date.isoformat(), report_date, run_id, zone)
+    for r in results:
+        manifest.end(r if r.lang else replace(r, lang=lang))
+    if not manifest.written:
+        raise OSError(manifest.errors[-1] if manifest.errors else f"cannot write {manifest.path}")
+    return manifest.path
+
+
+def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
+    """``outputs/<date>/index.html`` (see :func:`reportkit.execution.write_index`)."""
+    from reportkit.execution.manifest import write_index as write
+
+    return write(manifest_path, config, lang)

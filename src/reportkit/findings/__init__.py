@@ -1,0 +1,106 @@
+"""Findings: the rules applied to a date's check-ins, the model they fill, their files.
+
+The next stages use what this package names; its modules are its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reportkit._lazy import attach
+
+if TYPE_CHECKING:  # the names, for type checkers; they load on first use
+    from reportkit.findings.compute import (
+        compute_findings as compute_findings,
+    )
+    from reportkit.findings.compute import (
+        load_findings as load_findings,
+    )
+    from reportkit.findings.compute import (
+        span_days as span_days,
+    )
+    from reportkit.findings.files import (
+        district_path as district_path,
+    )
+    from reportkit.findings.files import (
+        findings_hash as findings_hash,
+    )
+    from reportkit.findings.files import (
+        findings_hashes as findings_hashes,
+    )
+    from reportkit.findings.files import (
+        load_district as load_district,
+    )
+    from reportkit.findings.files import (
+        load_findings_files as load_findings_files,
+    )
+    from reportkit.findings.files import (
+        read_header as read_header,
+    )
+    from reportkit.findings.files import (
+        rollup_hash as rollup_hash,
+    )
+    from reportkit.findings.files import (
+        save_district as save_district,
+    )
+    from reportkit.findings.files import (
+        save_findings as save_findings,
+    )
+    from reportkit.findings.files import (
+        school_path as school_path,
+    )
+    from reportkit.findings.files import (
+        verified_hash as verified_hash,
+    )
+    from reportkit.findings.model import (
+        DQ_COLUMNS as DQ_COLUMNS,
+    )
+    from reportkit.findings.model import (
+        PERSON_COLUMNS as PERSON_COLUMNS,
+    )
+    from reportkit.findings.model import (
+        ROLLUP_COLUMNS as ROLLUP_COLUMNS,
+    )
+    from reportkit.findings.model import (
+        SCHOOL_COLUMNS as SCHOOL_COLUMNS,
+    )
+    from reportkit.findings.model import (
+        DistrictRollup as DistrictRollup,
+    )
+    from reportkit.findings.model import (
+        Findings as Findings,
+    )
+    from reportkit.findings.model import (
+        summary_lines as summary_lines,
+    )
+    from reportkit.findings.model import (
+        summary_table as summary_table,
+    )
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "DQ_COLUMNS": "model",
+        "DistrictRollup": "model",
+        "Findings": "model",
+        "PERSON_COLUMNS": "model",
+        "ROLLUP_COLUMNS": "model",
+        "SCHOOL_COLUMNS": "model",
+        "compute_findings": "compute",
+        "district_path": "files",
+        "findings_hash": "files",
+        "findings_hashes": "files",
+        "load_district": "files",
+        "load_findings": "compute",
+        "load_findings_files": "files",
+        "read_header": "files",
+        "rollup_hash": "files",
+        "save_district": "files",
+        "save_findings": "files",
+        "school_path": "files",
+        "span_days": "compute",
+        "summary_lines": "model",
+        "summary_table": "model",
+        "verified_hash": "files",
+    },
+)

@@ -1,0 +1,544 @@
+"""The findings of one report date: the typed result of :mod:`reportkit.findings.compute`.
+
+This module owns :class:`Findings` (frames per school: coverage, people who
+need attention, clusters, trend …; slicing per school, JSON; saved per school
+by :mod:`reportkit.findings.files`, never pickled),
+:class:`DistrictRollup` (a district's counts school by school, never a person)
+and the printable summary used by ``reportkit flags``. Nothing here computes a
+rule; :func:`reportkit.findings.compute_findings` builds a :class:`Findings`.
+
+Counting conventions, the same in every frame: ``fever`` counts everyone with
+fever; ``symptomatic``, ``suspected`` and ``key_persons`` count people at that
+level only (highest level wins: suspected > symptomatic > key person), so
+``symptomatic + suspected`` is everyone symptomatic. ``coverage`` and the
+reporting rates are percentages (0-100; NaN when nothing is expected).
+
+Frames of :class:`Findings` (people frames start with ``PERSON_COLUMNS`` =
+school_id, person_id, name, role, grade, class; person ids are strings):
+
+* ``schools`` (one row per school, :data:`SCHOOL_COLUMNS`): school_id, name,
+  district_id, town, expected, reported, coverage, absent, missing,
+  missing_sessions (person-sessions), unreachable, illness_absence,
+  illness_absence_unexplained, fever, symptomatic, suspected, key_persons,
+  clusters, data_quality, submission ("on_time"|"late"|"missing"),
+  last_received (ISO local time or None), minutes_late (0 unless late),
+  deadline (ISO, with the school's UTC offset), zero_report, rows (check-in
+  rows of the day), unrostered (rows of people not on the roster),
+  entries_total, entries_fever, entries_unapproved, entries_no_temperature,
+  entries_still_inside
+* ``missing``: PERSON_COLUMNS + days_missing; ``unreachable``: + days;
+  ``missing_sessions``: + session (one row per person and session)
+* ``attention``: PERSON_COLUMNS + level ("suspected"|"symptomatic"|
+  "key_person"), reasons (tuple of codes: "fever", symptom codes, "key_area",
+  "contact"), reason_zh, reason_en, temperature (the day's highest, NaN if
+  none), symptoms ("cough,fever"), key_area, contact (bool), key_area_place,
+  exposure_date, monitoring_day (Int64), monitoring_ends (the last three for
+  exposed people, else None/NA); suspected first, then symptomatic, then key
+  persons, per school
+* ``fever``: PERSON_COLUMNS + temperature, fever_by ("temperature"|"symptom"),
+  symptoms, level
+* ``clusters``: school_id, grade, class, class_label ("三年级 2班"), rule, days,
+  min_cases, count, person_ids (tuple, sorted), names (tuple, same order)
+* ``illness_absence``: PERSON_COLUMNS + temperature, symptoms, symptoms_other,
+  unexplained: absent for illness with no symptom recorded, the cause to be
+  followed up (so symptoms are "" and unexplained is True on every row);
+  ``schools.illness_absence`` counts every illness absence,
+  ``illness_absence_unexplained`` these rows
+* ``data_quality``: :data:`DQ_COLUMNS` (school_id, person_id, date, file, row,
+  column, value, reason, message, quarantined), as recorded at ingestion
+* ``trend``: school_id, date, expected, reported, fever, symptomatic, suspected
+* ``per_class``: school_id, grade, class, expected, reported, missing, absent,
+  fever, symptomatic, suspected, key_persons
+* ``entries`` (one row per school): school_id, total, fever, unapproved,
+  no_temperature, still_inside, staff, visitor, delivery, other
+* ``entry_flags`` (one row per entry and flag): entry_id, school_id, flag
+  ("fever"|"unapproved"|"no_temperature"|"still_inside"), entered_at, left_at,
+  name, kind, phone, purpose, temperature, approved_by (no ID numbers; mask
+  the phone before showing it)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reportkit.i18n import t
+
+__all__ = [
+    "DQ_COLUMNS",
+    "PERSON_COLUMNS",
+    "ROLLUP_COLUMNS",
+    "SCHOOL_COLUMNS",
+    "DistrictRollup",
+    "Findings",
+    "summary_lines",
+    "summary_table",
+]
+
+PERSON_COLUMNS = ["school_id", "person_id", "name", "role", "grade", "class"]
+SCHOOL_COLUMNS = [
+    *("school_id", "name", "district_id", "town", "expected", "reported", "coverage"),
+    *("absent", "missing", "missing_sessions", "unreachable", "illness_absence"),
+    *("illness_absence_unexplained", "fever", "symptomatic", "suspected", "key_persons"),
+    *("clusters", "data_quality", "submission", "last_received", "minutes_late", "deadline"),
+    *("zero_report", "rows", "unrostered", "entries_total", "entries_fever"),
+    *("entries_unapproved", "entries_no_temperature", "entries_still_inside"),
+]
+DQ_COLUMNS = [
+    *("school_id", "person_id", "date", "file", "row", "column", "value", "reason"),
+    *("message", "quarantined"),
+]
+ENTRY_FLAGS = ("fever", "unapproved", "no_temperature", "still_inside")
+ENTRY_KINDS = ("staff", "visitor", "delivery", "other")
+ENTRY_DETAIL = [
+    *("entry_id", "school_id", "flag", "entered_at", "left_at", "name", "kind", "phone"),
+    *("purpose", "temperature", "approved_by"),
+]
+
+# The columns of the district roll-up's schools frame: counts, never a person.
+ROLLUP_COLUMNS = [
+    *("school_id", "name", "town", "submission", "last_received", "minutes_late"),
+    *("zero_report", "expected", "reported", "coverage", "missing", "unreachable", "absent"),
+    *("illness_absence", "illness_absence_unexplained", "fever", "symptomatic", "suspected"),
+    *("key_persons", "clusters", "data_quality", "entries_total", "entries_fever"),
+    *("entries_unapproved", "entries_no_temperature", "entries_still_inside"),
+]
+_TOTAL_COLUMNS = ROLLUP_COLUMNS[7:]
+_TOTAL_COLUMNS.remove("coverage")
+_TREND_COUNTS = ["expected", "reported", "fever", "symptomatic", "suspected"]
+_SESSION_ORDER = {"morning": 0, "noon": 1, "evening": 2}
+
+
+def _pct(part: float, whole: float) -> float:
+    return part / whole * 100.0 if whole else math.nan
+
+
+def _clean(value: Any) -> Any:
+    """A JSON-safe scalar: NaN/NA -> None, numpy scalars -> Python."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def _ids(frame: pd.DataFrame) -> list[str]:
+    return sorted(str(p) for p in frame["person_id"])
+
+
+@dataclass(frozen=True, eq=False)  # frames: compare them, not the object
+class Findings:
+    """Everything the rules found for one date and a set of schools.
+
+    Every frame has a ``school_id`` column; :meth:`for_school` slices them all.
+    The columns are listed in this module's docstring.
+    """
+
+    date: date
+    schools: pd.DataFrame
+    missing: pd.DataFrame
+    missing_sessions: pd.DataFrame
+    unreachable: pd.DataFrame
+    attention: pd.DataFrame
+    fever: pd.DataFrame
+    clusters: pd.DataFrame
+    illness_absence: pd.DataFrame
+    data_quality: pd.DataFrame
+    trend: pd.DataFrame
+    per_class: pd.DataFrame
+    entries: pd.DataFrame
+    entry_flags: pd.DataFrame
+    rules: Any = None
+    # not computed here: a caller may attach the officer's follow-ups
+    # (dataclasses.replace(findings, followups=frame)); sliced like the others
+    followups: pd.DataFrame | None = None
+
+    # -- slicing -----------------------------------------------------------------
+
+    @property
+    def school_ids(self) -> list[str]:
+        return [str(s) for s in self.schools["school_id"]]
+
+    def for_school(self, school_id: str) -> Findings:
+        """The findings of one school only (a slice, nothing recomputed)."""
+        return self.for_schools([school_id])
+
+    def for_schools(self, ids: Any) -> Findings:
+        """The findings of the schools ``ids`` only; an id not in the findings is an error."""
+        wanted = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+        unknown = sorted(set(wanted) - set(self.school_ids))
+        if unknown:
+            raise ValueError(f"school {unknown[0]!r} is not in these findings")
+        keep = set(wanted)
+        sliced = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, pd.DataFrame) and "school_id" in value:
+                mask = value["school_id"].isin(keep)
+                sliced[f.name] = value.loc[mask].reset_index(drop=True)
+        return replace(self, **sliced)
+
+    # -- district ----------------------------------------------------------------
+
+    def district(self, district_id: str, config: Any) -> DistrictRollup:
+        """The roll-up of ``district_id``'s schools (from ``config``): counts, no names."""
+        district = config.district(district_id)
+        ids = [s.id for s in config.schools_in(district_id)]
+        absent = [i for i in ids if i not in set(self.school_ids)]
+        if absent:
+            raise ValueError(
+                f"district {district_id!r}: school {absent[0]!r} is not in these findings"
+            )
+        schools = self.schools.set_index("school_id").loc[ids].reset_index()
+        schools = schools[ROLLUP_COLUMNS].reset_index(drop=True)
+        n = len(schools)
+        submitted = int((schools["submission"] != "missing").sum())
+        on_time = int((schools["submission"] == "on_time").sum())
+        totals = {c: int(schools[c].sum()) for c in _TOTAL_COLUMNS}
+        totals["schools_expected"] = n
+        totals["schools_submitted"] = submitted
+        totals["schools_on_time"] = on_time
+        totals["schools_late"] = submitted - on_time
+        totals["schools_missing"] = n - submitted
+        totals["zero_reports"] = int(schools["zero_report"].sum())
+        trend = self.trend[self.trend["school_id"].isin(set(ids))]
+        daily = trend.groupby("date", sort=True)[_TREND_COUNTS].sum()
+        daily["schools_reported"] = (trend["reported"] > 0).groupby(trend["date"]).sum()
+        daily = daily.reset_index().astype({c: "int64" for c in [*_TREND_COUNTS]})
+        return DistrictRollup(
+            date=self.date,
+            district_id=district_id,
+            name=district.name,
+            deadline=district.deadline,
+            schools=schools,
+            totals=totals,
+            trend=daily,
+            schools_expected=n,
+            schools_submitted=submitted,
+            schools_on_time=on_time,
+            schools_missing=n - submitted,
+            reporting_rate=_pct(submitted, n),
+            reporting_rate_on_time=_pct(on_time, n),
+            expected=totals["expected"],
+            reported=totals["reported"],
+            coverage=_pct(totals["reported"], totals["expected"]),
+        )
+
+    # -- output ------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: per school, sorted lists of person ids (shape in the docs)."""
+        return {
+            "date": self.date.isoformat(),
+            "schools": [_school_json(sid, part) for sid, part in self._parts().items()],
+        }
+
+    def _parts(self) -> dict[str, dict[str, pd.DataFrame]]:
+        """school id -> frame name -> that school's rows (one groupby per frame)."""
+        parts: dict[str, dict[str, pd.DataFrame]] = {sid: {} for sid in self.school_ids}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, pd.DataFrame) or "school_id" not in value:
+                continue
+            groups = dict(iter(value.groupby("school_id", sort=False)))
+            for sid, part in parts.items():
+                part[f.name] = groups.get(sid, value.iloc[:0])
+        return parts
+
+
+def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    row = f["schools"].to_dict("records")[0]
+    att = f["attention"]
+    key = att[att["level"] == "key_person"].sort_values("person_id")
+    ms = f["missing_sessions"]
+    ms = ms.assign(_o=ms["session"].map(_SESSION_ORDER)).sort_values(["person_id", "_o"])
+    clusters = sorted(
+        (
+            {"class": c.class_label, "rule": c.rule, "people": sorted(c.person_ids)}
+            for c in f["clusters"].itertuples()
+        ),
+        key=lambda c: (c["class"], c["rule"]),
+    )
+    ef = f["entry_flags"]
+    return {
+        "school_id": sid,
+        "expected": int(row["expected"]),
+        "reported": int(row["reported"]),
+        "submission": {
+            "status": row["submission"],
+            "last_received": _clean(row["last_received"]),
+            "minutes_late": int(row["minutes_late"]),
+        },
+        "zero_report": bool(row["zero_report"]),
+        "missing": _ids(f["missing"]),
+        "missing_sessions": [
+            {"person_id": str(r.person_id), "session": r.session} for r in ms.itertuples()
+        ],
+        "unreachable": [
+            {"person_id": str(r.person_id), "days": int(r.days)}
+            for r in f["unreachable"].sort_values("person_id").itertuples()
+        ],
+        "fever": _ids(f["fever"]),
+        "symptomatic": _ids(att[att["level"] == "symptomatic"]),
+        "suspected": _ids(att[att["level"] == "suspected"]),
+        "key_persons": [
+            {
+                "person_id": str(r.person_id),
+                "day": int(r.monitoring_day),
+                "ends": r.monitoring_ends.isoformat(),
+            }
+            for r in key.itertuples()
+        ],
+        "clusters": clusters,
+        "illness_absence_unexplained": _ids(f["illness_absence"]),
+        "data_quality": [
+            {
+                "person_id": _clean(r.person_id),
+                "column": _clean(r.column),
+                "value": _clean(r.value),
+                "reason": _clean(r.reason),
+            }
+            for r in f["data_quality"].itertuples()
+        ],
+        "entries": {
+            "total": int(f["entries"]["total"].sum()),
+            **{
+                flag: sorted(str(e) for e in ef.loc[ef["flag"] == flag, "entry_id"])
+                for flag in ("fever", "unapproved", "no_temperature")
+            },
+        },
+    }
+
+
+@dataclass(frozen=True, eq=False)  # frames: compare them, not the object
+class DistrictRollup:
+    """A district's day, school by school: counts and rates, never a person.
+
+    ``schools`` has :data:`ROLLUP_COLUMNS` (``name`` is the school's name);
+    ``totals`` sums its counts and adds ``schools_expected/submitted/on_time/
+    late/missing`` and ``zero_reports``; ``trend`` is the district's days
+    (``date, expected, reported, fever, symptomatic, suspected,
+    schools_reported``). Rates are percentages: DHIS2's reporting rate
+    (schools submitted / expected) and reporting rate on time.
+    """
+
+    date: date
+    district_id: str
+    name: str
+    deadline: str
+    schools: pd.DataFrame
+    totals: dict[str, int]
+    trend: pd.DataFrame
+    schools_expected: int
+    schools_submitted: int
+    schools_on_time: int
+    schools_missing: int
+    reporting_rate: float
+    reporting_rate_on_time: float
+    expected: int
+    reported: int
+    coverage: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "district_id": self.district_id,
+            "reporting_rate": _clean(self.reporting_rate),
+            "reporting_rate_on_time": _clean(self.reporting_rate_on_time),
+            "coverage": _clean(self.coverage),
+            "totals": dict(self.totals),
+            "schools": [
+                {k: _clean(v) for k, v in rec.items()}
+                for rec in self.schools.to_dict(orient="records")
+            ],
+            "trend": [
+                {k: (v.isoformat() if isinstance(v, date) else _clean(v)) for k, v in rec.items()}
+                for rec in self.trend.to_dict(orient="records")
+            ],
+        }
+
+
+# -- school-level parts of a day (used by reportkit.findings.compute) ---------------------------
+
+
+def _rank(frame: pd.DataFrame, school_ids: Sequence[str]) -> pd.Series:
+    return frame["school_id"].map({s: i for i, s in enumerate(school_ids)})
+
+
+def submission_frame(
+    row_school: np.ndarray,
+    rostered: np.ndarray,
+    reported_at: pd.Series,
+    config: Any,
+    school_ids: Sequence[str],
+    report_date: date,
+) -> pd.DataFrame:
+    """Per school: rows, unrostered, submission, last_received, minutes_late, deadline.
+
+    ``row_school`` (position in ``school_ids``), ``rostered`` and ``reported_at``
+    (naive local time) describe every check-in row of the report date.
+    """
+    n = len(school_ids)
+    rows = np.bincount(row_school, minlength=n)
+    unrostered = np.bincount(row_school[~rostered], minlength=n)
+    last = reported_at.groupby(row_school).max() if len(row_school) else pd.Series()
+    out = []
+    for i, sid in enumerate(school_ids):
+        school = config.school(sid)
+        deadline = datetime.combine(report_date, school.deadline_time())
+        received = last.get(i, pd.NaT)
+        status, minutes = ("on_time" if rows[i] else "missing"), 0
+        if rows[i] and pd.notna(received) and received > deadline:
+            status = "late"
+            minutes = -int((deadline - received) // pd.Timedelta(minutes=1))  # rounded up
+        out.append(
+            {
+                "rows": int(rows[i]),
+                "unrostered": int(unrostered[i]),
+                "submission": status,
+                "last_received": received.isoformat() if pd.notna(received) else None,
+                "minutes_late": minutes,
+                "deadline": deadline.replace(tzinfo=config.zone(sid)).isoformat(),
+            }
+        )
+    cols = ["rows", "unrostered", "submission", "last_received", "minutes_late", "deadline"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def data_quality_frame(
+    data_quality: pd.DataFrame | None, school_ids: Sequence[str], report_date: date
+) -> pd.DataFrame:
+    """The ingestion findings of the report date for the schools, in file and row order."""
+    if data_quality is None or data_quality.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DQ_COLUMNS})
+    frame = data_quality.reindex(columns=DQ_COLUMNS)
+    days = pd.to_datetime(frame["date"], errors="coerce").dt.date
+    keep = (days == report_date).to_numpy() & frame["school_id"].isin(set(school_ids)).to_numpy()
+    frame = frame.loc[keep]
+    frame = frame.assign(
+        quarantined=frame["quarantined"].astype(object).fillna(False).astype(bool),
+        _s=_rank(frame, school_ids),
+    )
+    frame = frame.sort_values(["_s", "file", "row"], kind="stable", na_position="last")
+    return frame.drop(columns="_s").reset_index(drop=True)
+
+
+def _blank_text(series: pd.Series) -> pd.Series:
+    return series.astype(object).fillna("").astype(str).str.strip() == ""
+
+
+def entries_frames(
+    entries: pd.DataFrame | None,
+    config: Any,
+    fever_celsius: float,
+    school_ids: Sequence[str],
+    report_date: date,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gate register of the report date: a summary per school and the flagged entries.
+
+    ``still_inside``: left after the school's closing time, or never signed out
+    having entered at or before closing (an entry after closing without a
+    sign-out is not counted: night duty is not a lingering visitor).
+    """
+    columns = ["total", *ENTRY_FLAGS, *ENTRY_KINDS]
+    summary = pd.DataFrame(0, index=pd.Index(list(school_ids), name="school_id"), columns=columns)
+    detail = pd.DataFrame({c: pd.Series(dtype=object) for c in ENTRY_DETAIL})
+    if entries is None or entries.empty:
+        return summary.reset_index(), detail
+    frame = entries.reindex(columns=[c for c in ENTRY_DETAIL if c != "flag"] + ["date"])
+    entered = pd.to_datetime(frame["entered_at"], errors="coerce")
+    days = pd.to_datetime(frame["date"], errors="coerce").fillna(entered.dt.normalize()).dt.date
+    keep = (days == report_date).to_numpy() & frame["school_id"].isin(set(school_ids)).to_numpy()
+    frame, entered = frame.loc[keep].reset_index(drop=True), entered[keep].reset_index(drop=True)
+    if frame.empty:
+        return summary.reset_index(), detail
+    left = pd.to_datetime(frame["left_at"], errors="coerce")
+    closing = pd.to_datetime(
+        frame["school_id"].map(
+            {s: datetime.combine(report_date, config.school(s).closing()) for s in school_ids}
+        )
+    )
+    temp = pd.to_numeric(frame["temperature"], errors="coerce")
+    kind = frame["kind"].where(frame["kind"].isin(ENTRY_KINDS), "other")
+    flags = pd.DataFrame(
+        {
+            "fever": temp >= fever_celsius - 1e-6,
+            "unapproved": (kind == "visitor") & _blank_text(frame["approved_by"]),
+            "no_temperature": temp.isna(),
+            "still_inside": (left.isna() & (entered <= closing)) | (left > closing),
+        }
+    )
+    by_school = frame["school_id"].to_numpy()
+    summary["total"] = frame.groupby(by_school).size().reindex(school_ids, fill_value=0)
+    counts = flags.groupby(by_school).sum()
+    for col in ENTRY_FLAGS:
+        summary[col] = counts[col].reindex(school_ids, fill_value=0)
+    kinds = pd.crosstab(by_school, kind.to_numpy())
+    for col in ENTRY_KINDS:
+        if col in kinds:
+            summary[col] = kinds[col].reindex(school_ids, fill_value=0)
+    parts = [frame.loc[flags[f].to_numpy()].assign(flag=f) for f in ENTRY_FLAGS]
+    detail = pd.concat(parts, ignore_index=True)
+    detail = detail.assign(_s=_rank(detail, school_ids)).sort_values("_s", kind="stable")
+    return summary.astype(np.int64).reset_index(), detail[ENTRY_DETAIL].reset_index(drop=True)
+
+
+# -- printable summary (reportkit flags) ------------------------------------------
+
+_SUMMARY_COLUMNS = [
+    *("expected", "reported", "coverage", "missing", "unreachable", "fever", "symptomatic"),
+    *("suspected", "key_persons", "clusters", "illness_absence_unexplained", "data_quality"),
+]
+
+
+def _status(row: Any, lang: str) -> str:
+    text = t(f"submission_{row['submission']}", lang, n=int(row["minutes_late"]))
+    if row["zero_report"]:
+        text += f" · {t('zero_report_short', lang)}"
+    return text
+
+
+def _cell(row: Any, col: str) -> str:
+    value = row[col]
+    if col == "coverage":
+        return "" if pd.isna(value) else f"{value:.1f}%"
+    return str(int(value))
+
+
+def summary_lines(findings: Findings, lang: str = "zh-CN") -> list[str]:
+    """One line per school: id, name, submission and the counts, in ``lang``."""
+    lines = [f"{t('date', lang)} {findings.date.isoformat()}"]
+    for _, row in findings.schools.iterrows():
+        counts = " ".join(f"{t(c, lang)} {_cell(row, c)}" for c in _SUMMARY_COLUMNS)
+        lines.append(f"{row['school_id']} {row['name']} [{_status(row, lang)}] {counts}")
+    return lines
+
+
+def summary_table(findings: Findings, lang: str = "zh-CN") -> Any:
+    """A :class:`rich.table.Table` of the schools, one row each, for the terminal."""
+    from rich.table import Table
+
+    table = Table(title=f"{t('daily_report', lang)} {findings.date.isoformat()}")
+    table.add_column(t("school_id", lang))
+    table.add_column(t("school", lang))
+    table.add_column(t("submission", lang))
+    for col in _SUMMARY_COLUMNS:
+        table.add_column(t(col, lang), justify="right")
+    for _, row in findings.schools.iterrows():
+        table.add_row(
+            str(row["school_id"]),
+            str(row["name"]),
+            _status(row, lang),
+            *(_cell(row, c) for c in _SUMMARY_COLUMNS),
+        )
+    return table

@@ -1,0 +1,110 @@
+"""Reports: the sections the notebooks show, charts, HTML and PDF rendering.
+
+The next stages use what this package names; its modules are its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reportkit._lazy import attach
+
+if TYPE_CHECKING:  # the names, for type checkers; they load on first use
+    from reportkit.reports.charts import (
+        FONT_RC as FONT_RC,
+    )
+    from reportkit.reports.charts import (
+        cjk_font_available as cjk_font_available,
+    )
+    from reportkit.reports.charts import (
+        figure_data_uri as figure_data_uri,
+    )
+    from reportkit.reports.charts import (
+        figure_png as figure_png,
+    )
+    from reportkit.reports.charts import (
+        setup_fonts as setup_fonts,
+    )
+    from reportkit.reports.charts import (
+        trend_chart as trend_chart,
+    )
+    from reportkit.reports.html import (
+        IDENTITY_MIME as IDENTITY_MIME,
+    )
+    from reportkit.reports.html import (
+        MASKED_MIME as MASKED_MIME,
+    )
+    from reportkit.reports.html import (
+        Section as Section,
+    )
+    from reportkit.reports.html import (
+        format_pct as format_pct,
+    )
+    from reportkit.reports.html import (
+        open_findings as open_findings,
+    )
+    from reportkit.reports.render import (
+        PdfPrinter as PdfPrinter,
+    )
+    from reportkit.reports.render import (
+        find_chromium as find_chromium,
+    )
+    from reportkit.reports.render import (
+        get_renderer as get_renderer,
+    )
+    from reportkit.reports.render import (
+        html_exporter as html_exporter,
+    )
+    from reportkit.reports.render import (
+        number_cells as number_cells,
+    )
+    from reportkit.reports.render import (
+        register_renderer as register_renderer,
+    )
+    from reportkit.reports.render import (
+        render_html as render_html,
+    )
+    from reportkit.reports.render import (
+        render_pdf as render_pdf,
+    )
+    from reportkit.reports.render import (
+        set_pdf_dates as set_pdf_dates,
+    )
+    from reportkit.reports.sections import (
+        DistrictReport as DistrictReport,
+    )
+    from reportkit.reports.sections import (
+        SchoolReport as SchoolReport,
+    )
+    from reportkit.reports.sections import (
+        warm_up as warm_up,
+    )
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "DistrictReport": "sections",
+        "FONT_RC": "charts",
+        "IDENTITY_MIME": "html",
+        "MASKED_MIME": "html",
+        "PdfPrinter": "render",
+        "SchoolReport": "sections",
+        "Section": "html",
+        "cjk_font_available": "charts",
+        "figure_data_uri": "charts",
+        "figure_png": "charts",
+        "find_chromium": "render",
+        "format_pct": "html",
+        "get_renderer": "render",
+        "html_exporter": "render",
+        "number_cells": "render",
+        "open_findings": "html",
+        "register_renderer": "render",
+        "render_html": "render",
+        "render_pdf": "render",
+        "set_pdf_dates": "render",
+        "setup_fonts": "charts",
+        "trend_chart": "charts",
+        "warm_up": "sections",
+    },
+)

@@ -1,0 +1,223 @@
+"""The building blocks of the report sections (:mod:`reportkit.reports.sections`).
+
+:class:`Section` is an HTML fragment Jupyter displays (``text/html``), with the
+same fragment with names masked under :data:`MASKED_MIME` when it shows names,
+and the report's identity under :data:`IDENTITY_MIME` (which no renderer shows).
+Here too: escaping (a missing value prints as nothing, never ``nan``/``None``/
+``NaT``), tables, headings, percentages, masked phone numbers and names, what a
+school that sent nothing shows as "—", and :func:`open_findings` (the runner's
+findings file of the schools, else the store).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reportkit.i18n import t
+from reportkit.privacy import mask_name
+
+__all__ = [
+    "CHECKIN_FIGURES",
+    "DASH",
+    "IDENTITY_MIME",
+    "MASKED_MIME",
+    "Section",
+    "format_pct",
+    "open_findings",
+    "unknown_without_checkins",
+]
+
+MASKED_MIME = "application/vnd.reportkit.masked+html"
+IDENTITY_MIME = "application/vnd.reportkit.identity+json"
+DASH = "—"
+# figures of a school that check-ins decide: unknown ("—") when nothing was received
+CHECKIN_FIGURES = frozenset(
+    {
+        *("reported", "coverage", "missing", "absent", "illness_absence", "fever"),
+        *("symptomatic", "suspected", "key_persons", "missing_sessions", "unreachable"),
+        "clusters",
+    }
+)
+# of these, the ones that say nothing at all without today's check-ins; the others
+# (a key person's 14 days, a cluster of the last days) are shown when not 0
+_TODAY_ONLY = frozenset({"reported", "coverage", "missing", "missing_sessions"})
+
+
+def unknown_without_checkins(key: str, value: object) -> bool:
+    """Whether a school that sent nothing shows ``key`` as "—" rather than ``value``."""
+    if key not in CHECKIN_FIGURES:
+        return False
+    return key in _TODAY_ONLY or _missing_value(value) or value == 0
+
+
+@dataclass(frozen=True)
+class Section:
+    """An HTML fragment Jupyter displays as rich output (``text/html``).
+
+    ``masked``: the same fragment with names masked, when it shows names;
+    ``identity``: what the report shows (kind, id, findings hash), for the runner.
+    """
+
+    body: str
+    masked: str | None = None
+    identity: dict[str, str] | None = None
+
+    def _repr_html_(self) -> str:
+        return self.body
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"text/html": self.body}
+        if self.masked is not None and self.masked != self.body:
+            data[MASKED_MIME] = self.masked
+        if self.identity:
+            data[IDENTITY_MIME] = dict(self.identity)
+        return data
+
+    def __str__(self) -> str:
+        return self.body
+
+
+def _missing_value(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))  # NaN, NaT, pd.NA
+    except (TypeError, ValueError):  # a list or an array: not a missing scalar
+        return False
+
+
+def _e(value: object) -> str:
+    if _missing_value(value):
+        return ""
+    return html.escape(str(value))
+
+
+def _plain(value: object) -> str:
+    return "" if _missing_value(value) else str(value)
+
+
+def _masked(value: object) -> str:
+    return mask_name(_plain(value))
+
+
+def format_pct(value: object) -> str:
+    """A percentage for display; a dash when nothing was expected (NaN)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DASH
+    return DASH if pd.isna(number) else f"{number:.1f}%"
+
+
+def _table(frame: pd.DataFrame, columns: dict[str, str], lang: str, empty_key: str = "none") -> str:
+    """A plain, escaped HTML table of ``columns`` (frame column -> label key)."""
+    if frame.empty:
+        return f'<p class="rk-empty">{_e(t(empty_key, lang))}</p>'
+    head = "".join(f"<th>{_e(t(label, lang))}</th>" for label in columns.values())
+    rows = []
+    for record in frame[list(columns)].itertuples(index=False):
+        rows.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in record) + "</tr>")
+    return (
+        '<div class="rk-table"><table class="dataframe rk">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _heading(key: str, lang: str, count: int | None = None) -> str:
+    suffix = f' <span class="rk-count">({count})</span>' if count is not None else ""
+    return f"<h2>{_e(t(key, lang))}{suffix}</h2>"
+
+
+def _class_label(frame: pd.DataFrame) -> pd.Series:
+    grade = frame["grade"].fillna("").astype(str)
+    klass = frame["class"].fillna("").astype(str)
+    return (grade + " " + klass).str.strip()
+
+
+def open_findings(
+    findings_dir: str | Path | None,
+    report_date: str | date,
+    school_ids: list[str] | None,
+    db: str | None,
+    params_dir: str | Path | None,
+) -> Any:
+    """The findings a notebook shows: the runner's files of these schools, else
+    computed from the store (a missing, unreadable or foreign file is never trusted).
+
+    Computed findings carry the latest follow-up of each person (the runner adds
+    them before it saves its files).
+    """
+    from dataclasses import replace
+
+    from reportkit.findings import load_findings
+
+    day = report_date if isinstance(report_date, date) else date.fromisoformat(report_date)
+    if findings_dir and school_ids:
+        from reportkit.findings import load_findings_files
+
+        saved = load_findings_files(findings_dir, school_ids, day)
+        if saved is not None:
+            return saved
+    from reportkit import store
+    from reportkit.config import project_settings
+    from reportkit.store import latest_followups
+
+    settings = project_settings(db, params_dir)
+    engine = store.connect(settings.db)
+    findings = load_findings(engine, settings.schools(), settings.rules(), day, school_ids)
+    return replace(findings, followups=latest_followups(engine, findings.school_ids, day))
+
+
+def _config(db: str | None, params_dir: str | Path | None) -> Any:
+    from reportkit.config import project_settings
+
+    return project_settings(db, params_dir).schools()
+
+
+def _figure_png(trend: pd.DataFrame, lang: str, title: str) -> bytes:
+    from reportkit.reports.charts import figure_png, trend_chart
+
+    labels = {
+        k: t(f"chart_{k}", lang) for k in ("coverage", "fever", "symptomatic", "suspected", "date")
+    }
+    return figure_png(trend_chart(trend, labels, title=title))
+
+
+class _Png:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def _repr_png_(self) -> bytes:
+        return self.data
+
+
+_TREND_COUNTS = ("expected", "reported", "fever", "symptomatic", "suspected")
+
+
+def _int(value: object) -> int:
+    """A count for display; 0 for a missing value (callers show "—" where it matters)."""
+    if _missing_value(value):
+        return 0
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _flag(value: object) -> bool:
+    return not _missing_value(value) and bool(value)
+
+
+def _temperature(value: object) -> str:
+    if _missing_value(value):
+        return ""
+    try:
+        return f"{float(value):.1f}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return _plain(value)

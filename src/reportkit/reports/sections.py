@@ -1,0 +1,578 @@
+"""The sections of the daily reports, built from findings for the notebooks.
+
+A report notebook is a ``parameters`` cell and one line per section:
+``report.title()``, ``report.submission()`` … Each section returns an object
+that Jupyter displays as HTML (or a PNG for the chart), built here from a
+:class:`~reportkit.findings.Findings` so it can be tested without a kernel.
+Labels come from :mod:`reportkit.i18n`; every value shown is HTML-escaped.
+
+:class:`SchoolReport` shows one school's own people only (the findings are
+sliced to the school before anything is shown); :class:`DistrictReport` shows
+counts per school and never a person.
+
+A section that shows names also carries the same HTML with the names masked
+(张*丽) under :data:`MASKED_MIME`; :mod:`reportkit.reports.render` picks it for the
+masked PDF, so one execution gives both. The title carries the report's identity
+(kind, id and :func:`~reportkit.findings.findings_hash` of what it shows)
+under :data:`IDENTITY_MIME`, which no renderer shows.
+
+A school with no check-in row for the day (``schools.rows == 0``) has not
+submitted: its report says 未报送 first, and every figure that depends on
+check-ins shows "—" / 无数据, never a 0 that would read as calm.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reportkit.clock import local_time
+from reportkit.i18n import t
+from reportkit.privacy import mask_phone
+from reportkit.reports.html import (
+    _TREND_COUNTS,
+    DASH,
+    Section,
+    _class_label,
+    _config,
+    _e,
+    _figure_png,
+    _flag,
+    _heading,
+    _int,
+    _masked,
+    _missing_value,
+    _plain,
+    _Png,
+    _table,
+    _temperature,
+    format_pct,
+    open_findings,
+    unknown_without_checkins,
+)
+
+__all__ = ["DistrictReport", "SchoolReport", "warm_up"]
+
+
+def warm_up() -> None:
+    """Load what the first report would: the modules its cells use, the CJK font.
+
+    The runner calls this in a kernel before it has a school to give it; nothing of a
+    school is read here.
+    """
+
+    day = pd.Timestamp("2020-01-01")
+    empty = pd.DataFrame(
+        {"date": [day], "expected": [1], "reported": [1], "fever": [0], "symptomatic": [0]}
+        | {"suspected": [0]}
+    )
+    _figure_png(empty, "zh-CN", t("trend_14d", "zh-CN"))
+
+
+class SchoolReport:
+    """One school's report for one date, its sections in the order they are shown.
+
+    ``no_data``: nothing was received from the school for the day (no check-in
+    row); the sections then show "—" / 无数据 for whatever check-ins decide.
+    """
+
+    def __init__(self, findings: Any, config: Any, school_id: str, lang: str = "zh-CN") -> None:
+        self.db: str | None = None
+        self.params_dir: str | Path | None = None
+        self.school = config.school(school_id)
+        self.district = config.district(self.school.district)
+        from reportkit.findings import verified_hash
+
+        self._hash = verified_hash(findings, school_id)  # checked on loading: not again
+        self.findings = findings.for_school(school_id)
+        self.lang = lang
+        self.zone = config.zone(school_id)  # follow-up times are shown in the school's zone
+        self.mask_names = False  # also build each section with names masked
+        row = self.findings.schools
+        self.row = row.iloc[0].to_dict() if not row.empty else {}
+        self.no_data = _int(self.row.get("rows")) == 0
+
+    @classmethod
+    def open(
+        cls,
+        school_id: str,
+        report_date: str,
+        lang: str = "zh-CN",
+        db: str | None = None,
+        params_dir: str | Path | None = None,
+        findings_dir: str | Path | None = None,
+        *,
+        mask_names: bool = False,
+    ) -> SchoolReport:
+        """``mask_names``: each section that shows names also carries them masked, for
+        the masked PDF (the runner sets it when ``delivery.yaml`` masks names)."""
+        findings = open_findings(findings_dir, report_date, [school_id], db, params_dir)
+        report = cls(findings, _config(db, params_dir), school_id, lang)
+        report.db, report.params_dir = db, params_dir  # for the interactive controls
+        report.mask_names = mask_names
+        return report
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _dual(self, build: Any) -> Section:
+        """A section with names as they are and, with ``mask_names``, masked (张*丽)."""
+        return Section(build(_plain), masked=build(_masked) if self.mask_names else None)
+
+    def _empty_key(self) -> str:
+        return "no_data" if self.no_data else "none"
+
+    def _figure(self, key: str) -> str:
+        value = self.row.get(key)
+        if self.no_data and unknown_without_checkins(key, value):
+            return DASH
+        if key == "coverage":
+            return format_pct(value)
+        return DASH if _missing_value(value) else f"{_int(value)}"
+
+    # -- sections, in order ----------------------------------------------------
+
+    def title(self) -> Section:
+        from reportkit.findings import findings_hash
+
+        day = self.findings.date.isoformat()
+        return Section(
+            f"<h1>{_e(self.school.name)} {_e(t('daily_report', self.lang))}</h1>"
+            f'<p class="rk-sub">{_e(day)} · {_e(self.district.name)}'
+            f"{' · ' + _e(self.school.town) if self.school.town else ''}</p>",
+            identity={
+                "kind": "school",
+                "id": self.school.id,
+                "findings_hash": self._hash or findings_hash(self.findings, self.school.id),
+                "names_masked": self.mask_names,  # every section carries a masked rendering
+            },
+        )
+
+    def submission(self) -> Section:
+        status = _plain(self.row.get("submission")) or "missing"
+        if self.no_data:
+            status = "missing"
+        text = t(f"submission_{status}", self.lang, n=_int(self.row.get("minutes_late")))
+        last = _plain(self.row.get("last_received"))
+        shown = last.replace("T", " ")[:16]
+        extra = f" · {_e(t('last_received', self.lang))} {_e(shown)}" if shown else ""
+        deadline = f" · {_e(t('deadline', self.lang))} {_e(self.school.deadline)}"
+        parts = [f'<p class="rk-status rk-{_e(status)}"><b>{_e(text)}</b>{deadline}{extra}</p>']
+        if self.no_data:
+            parts.append(f'<p class="rk-nodata">{_e(t("no_submission_note", self.lang))}</p>')
+        elif _flag(self.row.get("zero_report")):
+            parts.append(f'<p class="rk-zero">{_e(t("zero_report", self.lang))}</p>')
+        return Section("".join(parts))
+
+    def key_figures(self) -> Section:
+        keys = [
+            "expected",
+            "reported",
+            "coverage",
+            "missing",
+            "absent",
+            "illness_absence",
+            "fever",
+            "suspected",
+            "key_persons",
+        ]
+        cells = []
+        for key in keys:
+            cells.append(
+                f'<div class="rk-figure"><span class="rk-value">{_e(self._figure(key))}</span>'
+                f'<span class="rk-label">{_e(t(key, self.lang))}</span></div>'
+            )
+        return Section(f'<div class="rk-figures">{"".join(cells)}</div>')
+
+    def missing(self) -> Section:
+        if self.no_data:
+            expected = self._figure("expected")
+            note = t("missing_no_submission", self.lang, n=expected)
+            body = _heading("not_reported", self.lang) + f'<p class="rk-nodata">{_e(note)}</p>'
+            return Section(body)
+        frame = self.findings.missing.copy()
+        frame["class_label"] = _class_label(frame)
+        frame = frame.sort_values(["grade", "class", "person_id"], kind="stable")
+        sessions = self.findings.missing_sessions
+
+        def build(name: Any) -> str:
+            body = _table(
+                frame.assign(name=[name(v) for v in frame["name"]]),
+                {
+                    "class_label": "class",
+                    "person_id": "person_id",
+                    "name": "name",
+                    "days_missing": "days_missing",
+                },
+                self.lang,
+            )
+            extra = ""
+            if not sessions.empty:
+                s = sessions.copy()
+                s["class_label"] = _class_label(s)
+                s["session_label"] = [t(f"session_{v}", self.lang) for v in s["session"]]
+                s["name"] = [name(v) for v in s["name"]]
+                extra = f"<h3>{_e(t('missing_sessions', self.lang))}</h3>" + _table(
+                    s,
+                    {
+                        "class_label": "class",
+                        "person_id": "person_id",
+                        "name": "name",
+                        "session_label": "session",
+                    },
+                    self.lang,
+                )
+            return _heading("not_reported", self.lang, len(frame)) + body + extra
+
+        return self._dual(build)
+
+    def attention(self) -> Section:
+        frame = self.findings.attention.copy()
+        order = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
+        frame["_o"] = frame["level"].map(order)
+        frame = frame.sort_values(["_o", "grade", "class", "person_id"], kind="stable")
+        frame["class_label"] = _class_label(frame)
+        frame["level_label"] = [t(f"level_{v}", self.lang) for v in frame["level"]]
+        frame["reason"] = frame["reason_zh" if self.lang == "zh-CN" else "reason_en"]
+        frame["followup"] = self._followups(frame)
+        cols = {
+            "level_label": "level",
+            "class_label": "class",
+            "person_id": "person_id",
+            "name": "name",
+            "reason": "reason",
+        }
+        if frame["followup"].astype(bool).any():
+            cols["followup"] = "followup"
+        fever = self.findings.fever.copy()
+        if not fever.empty:
+            fever["class_label"] = _class_label(fever)
+            fever["temperature"] = [_temperature(v) for v in fever["temperature"]]
+
+        def build(name: Any) -> str:
+            named = frame.assign(name=[name(v) for v in frame["name"]])
+            extra = ""
+            if not fever.empty:
+                extra = f"<h3>{_e(t('fever_list', self.lang))} ({len(fever)})</h3>" + _table(
+                    fever.assign(name=[name(v) for v in fever["name"]]),
+                    {
+                        "class_label": "class",
+                        "person_id": "person_id",
+                        "name": "name",
+                        "temperature": "temperature",
+                    },
+                    self.lang,
+                )
+            count = None if self.no_data and frame.empty else len(frame)
+            return (
+                _heading("needs_attention", self.lang, count)
+                + _table(named, cols, self.lang, self._empty_key())
+                + extra
+            )
+
+        return self._dual(build)
+
+    def _followups(self, frame: pd.DataFrame) -> list[str]:
+        latest = getattr(self.findings, "followups", None)
+        if latest is None or latest.empty or frame.empty:
+            return [""] * len(frame)
+        by_person = {
+            r.person_id: " · ".join(
+                p
+                for p in (
+                    t("action_" + r.action, self.lang),
+                    _plain(r.officer),
+                    local_time(r.created_at, self.zone),
+                )
+                if p
+            )
+            for r in latest.itertuples()
+        }
+        return [by_person.get(p, "") for p in frame["person_id"]]
+
+    def clusters(self) -> Section:
+        frame = self.findings.clusters.copy()
+        if not frame.empty:
+            frame["class_label"] = _class_label(frame)
+            frame["rule_label"] = [t(f"rule_{r}", self.lang) for r in frame["rule"]]
+
+        def build(name: Any) -> str:
+            shown = frame
+            if not frame.empty:
+                shown = frame.assign(
+                    people=["、".join(name(n) for n in ns) for ns in frame["names"]]
+                )
+            count = None if self.no_data and frame.empty else len(frame)
+            return _heading("clusters", self.lang, count) + _table(
+                shown,
+                {
+                    "rule_label": "rule",
+                    "class_label": "class",
+                    "count": "count",
+                    "people": "people",
+                },
+                self.lang,
+                self._empty_key(),
+            )
+
+        return self._dual(build)
+
+    def illness_absence(self) -> Section:
+        frame = self.findings.illness_absence.copy()
+        frame["class_label"] = _class_label(frame)
+
+        def build(name: Any) -> str:
+            count = None if self.no_data and frame.empty else len(frame)
+            return _heading("illness_absence_followup", self.lang, count) + _table(
+                frame.assign(name=[name(v) for v in frame["name"]]),
+                {"class_label": "class", "person_id": "person_id", "name": "name"},
+                self.lang,
+                self._empty_key(),
+            )
+
+        return self._dual(build)
+
+    def data_quality(self) -> Section:
+        frame = self.findings.data_quality.copy()
+        if not frame.empty:
+            frame["file_name"] = [Path(_plain(f)).name for f in frame["file"]]
+            frame["reason_label"] = [t(f"reason_{r}", self.lang) for r in frame["reason"]]
+
+        def build(name: Any) -> str:
+            shown = frame
+            if not frame.empty:
+                # a name-mismatch finding shows the name as the file wrote it
+                shown = frame.assign(
+                    value=[
+                        name(v) if r in ("name_mismatch",) else v
+                        for v, r in zip(frame["value"], frame["reason"], strict=True)
+                    ]
+                )
+            count = None if self.no_data and frame.empty else len(frame)
+            return _heading("data_quality", self.lang, count) + _table(
+                shown,
+                {
+                    "file_name": "file",
+                    "row": "row",
+                    "column": "column",
+                    "value": "value",
+                    "reason_label": "reason",
+                },
+                self.lang,
+                self._empty_key(),
+            )
+
+        return self._dual(build)
+
+    def trend(self) -> _Png:
+        trend = self.findings.trend
+        if self.no_data and not trend.empty:
+            # today's point is unknown, not 0 reported: leave it out of the chart
+            unknown = [c for c in _TREND_COUNTS if c in trend and c != "expected"]
+            trend = trend.astype({c: float for c in unknown})
+            today = trend["date"] == self.findings.date
+            trend.loc[today, unknown] = float("nan")
+        return _Png(_figure_png(trend, self.lang, t("trend_14d", self.lang)))
+
+    def per_class(self) -> Section:
+        frame = self.findings.per_class.copy()
+        frame["class_label"] = _class_label(frame)
+        cols = {k: k for k in ("expected", "reported", "missing", "absent", "fever", "symptomatic")}
+        if self.no_data:
+            frame = frame.astype({k: object for k in cols})
+            for key in cols:
+                frame[key] = [DASH if unknown_without_checkins(key, v) else v for v in frame[key]]
+        return Section(
+            _heading("per_class", self.lang)
+            + _table(frame, {"class_label": "class", **cols}, self.lang)
+        )
+
+    def entries(self) -> Section:
+        summary = getattr(self.findings, "entries", None)
+        detail = getattr(self.findings, "entry_flags", None)
+        nothing = summary is None or summary.empty or _int(summary.iloc[0].get("total")) == 0
+        if summary is None or summary.empty or (self.no_data and nothing):
+            # a school that sent nothing most likely sent no gate register either
+            return Section(
+                _heading("campus_entries", self.lang)
+                + f'<p class="rk-empty">{_e(t(self._empty_key(), self.lang))}</p>'
+            )
+        row = summary.iloc[0]
+        figures = " · ".join(
+            f"{_e(t('entries_' + k, self.lang))} {_int(row.get(k, 0))}"
+            for k in ("total", "fever", "unapproved", "no_temperature", "still_inside")
+        )
+        d = None
+        if detail is not None and not detail.empty:
+            d = detail.copy()
+            d["phone_masked"] = [mask_phone(p) for p in d["phone"]]
+            d["flag_label"] = [t(f"entry_flag_{f}", self.lang) for f in d["flag"]]
+            times = pd.to_datetime(d["entered_at"], errors="coerce")
+            d["time"] = [x.strftime("%H:%M") if not _missing_value(x) else "" for x in times]
+            d["kind_label"] = [t(f"entry_kind_{k}", self.lang) for k in d["kind"]]
+            d["temperature"] = [_temperature(v) for v in d["temperature"]]
+
+        def build(name: Any) -> str:
+            body = f"<p>{figures}</p>"
+            if d is not None:
+                body += _table(
+                    d.assign(name=[name(v) for v in d["name"]]),
+                    {
+                        "flag_label": "reason",
+                        "time": "time",
+                        "name": "name",
+                        "kind_label": "kind",
+                        "phone_masked": "phone",
+                        "temperature": "temperature",
+                        "approved_by": "approved_by",
+                    },
+                    self.lang,
+                )
+            return _heading("campus_entries", self.lang) + body
+
+        return self._dual(build)
+
+
+class DistrictReport:
+    """A district's roll-up for one date: counts per school, never a person.
+
+    ``source`` is a :class:`~reportkit.findings.Findings` of the district's schools
+    or the district's :class:`~reportkit.findings.DistrictRollup` itself (what the
+    runner saves for the roll-up's kernel: counts, no person row).
+    """
+
+    def __init__(self, source: Any, config: Any, district_id: str, lang: str = "zh-CN") -> None:
+        from reportkit.findings import DistrictRollup
+
+        self.district = config.district(district_id)
+        if isinstance(source, DistrictRollup):
+            self.rollup = source
+        else:
+            self.rollup = source.district(district_id, config)
+        self.date = self.rollup.date
+        self.lang = lang
+
+    @classmethod
+    def open(
+        cls,
+        district_id: str,
+        report_date: str,
+        lang: str = "zh-CN",
+        db: str | None = None,
+        params_dir: str | Path | None = None,
+        findings_dir: str | Path | None = None,
+    ) -> DistrictReport:
+        config = _config(db, params_dir)
+        day = date.fromisoformat(str(report_date))
+        if findings_dir:
+            from reportkit.findings import load_district
+
+            rollup = load_district(findings_dir, district_id, day)
+            if rollup is not None:
+                return cls(rollup, config, district_id, lang)
+        ids = [s.id for s in config.schools_in(district_id)]
+        findings = open_findings(None, report_date, ids, db, params_dir)
+        return cls(findings, config, district_id, lang)
+
+    def title(self) -> Section:
+        from reportkit.findings import rollup_hash
+
+        return Section(
+            f"<h1>{_e(self.district.name)} {_e(t('district_report', self.lang))}</h1>"
+            f'<p class="rk-sub">{_e(self.date.isoformat())} · {_e(t("upward_deadline", self.lang))} '
+            f"{_e(self.district.deadline)}</p>",
+            identity={
+                "kind": "district",
+                "id": self.district.id,
+                "findings_hash": rollup_hash(self.rollup),
+            },
+        )
+
+    def totals(self) -> Section:
+        r = self.rollup
+        # counts of check-ins are known only for the schools that submitted
+        known = r.schools_submitted > 0
+
+        def count(key: str) -> object:
+            return r.totals.get(key, 0) if known else DASH
+
+        figures = {
+            "schools_expected": r.schools_expected,
+            "reporting_rate": format_pct(r.reporting_rate),
+            "reporting_rate_on_time": format_pct(r.reporting_rate_on_time),
+            "coverage": format_pct(r.coverage) if known else DASH,
+            "expected": r.totals.get("expected", 0),
+            "reported": count("reported"),
+            "missing": count("missing"),
+            "fever": count("fever"),
+            "suspected": count("suspected"),
+            "key_persons": count("key_persons"),
+            "clusters": r.totals.get("clusters", 0),
+        }
+        cells = "".join(
+            f'<div class="rk-figure"><span class="rk-value">{_e(v)}</span>'
+            f'<span class="rk-label">{_e(t(k, self.lang))}</span></div>'
+            for k, v in figures.items()
+        )
+        note = ""
+        if 0 < r.schools_missing < r.schools_expected:
+            note = (
+                f'<p class="rk-nodata">'
+                f"{_e(t('totals_of_submitted', self.lang, m=r.schools_missing))}</p>"
+            )
+        return Section(f'<div class="rk-figures">{cells}</div>{note}')
+
+    def schools(self) -> Section:
+        frame = self.rollup.schools.copy()
+        # what needs the bureau's attention first: missing, late, then suspected cases
+        frame["_status"] = frame["submission"].map({"missing": 0, "late": 1}).fillna(2)
+        frame = frame.sort_values(
+            ["_status", "suspected", "symptomatic", "fever", "missing", "school_id"],
+            ascending=[True, False, False, False, False, True],
+            kind="stable",
+        )
+        frame["status_label"] = [
+            t(f"submission_{s}", self.lang, n=_int(m))
+            for s, m in zip(frame["submission"], frame["minutes_late"], strict=True)
+        ]
+        frame["coverage_pct"] = [format_pct(c) for c in frame["coverage"]]
+        cols = {
+            "name": "school",
+            "status_label": "submission",
+            "expected": "expected",
+            "reported": "reported",
+            "coverage_pct": "coverage",
+            "missing": "missing",
+            "fever": "fever",
+            "symptomatic": "symptomatic",
+            "suspected": "suspected",
+            "key_persons": "key_persons",
+            "clusters": "clusters",
+        }
+        for key in ("entries_total", "entries_fever", "entries_unapproved"):
+            if key in frame:
+                cols[key] = key
+        # a school that sent nothing: its check-in figures are unknown, not 0
+        silent = (frame["submission"] == "missing").to_numpy()
+        if silent.any():
+            shown = {c: ("coverage" if c == "coverage_pct" else c) for c in cols}
+            frame = frame.astype({c: object for c in cols})
+            for col, key in shown.items():
+                frame[col] = [
+                    DASH if quiet and _unknown_in_rollup(key, v) else v
+                    for v, quiet in zip(frame[col], silent, strict=True)
+                ]
+        return Section(_heading("schools", self.lang, len(frame)) + _table(frame, cols, self.lang))
+
+    def trend(self) -> _Png:
+        return _Png(_figure_png(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
+
+
+def _unknown_in_rollup(key: str, value: object) -> bool:
+    """A silent school's cell of the roll-up shown as "—": its check-in figures, and a
+    gate register count of 0 (it most likely sent no register either)."""
+    if key.startswith("entries_"):
+        return _missing_value(value) or value == 0
+    return unknown_without_checkins(key, value)

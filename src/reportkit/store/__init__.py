@@ -1,0 +1,88 @@
+"""The store: reportkit's tables in a SQLite file or on a PostgreSQL server.
+
+SQLite file by default (``sqlite:///data/reportkit.db``, WAL so the officer's
+notebook and the afternoon run can use it at once); any SQLAlchemy URL works,
+PostgreSQL through psycopg 3 in particular.
+
+::
+
+    tables        the tables, the form of timestamps (utcnow)
+    engine        connect: a store that is there or a clear refusal; private SQLite
+                  files; a busy store waited for, retried, then named
+    writes        idempotent upserts, insert-or-ignore, the schools of schools.yaml
+    loads         people, check-ins, data-quality findings, gate entries as frames
+    followup_log  the officer's follow-ups, append-only
+    sentlog       what was handed to the mail server, once per recipient and version
+
+The next stages use what this package names; the modules are its own.
+"""
+
+from __future__ import annotations
+
+from reportkit.store.engine import (
+    connect,
+    describe_url,
+    require_store,
+    schools_without_roster,
+)
+from reportkit.store.followup_log import (
+    ACTIONS,
+    FOLLOWUP_COLUMNS,
+    latest_followups,
+    list_followups,
+    record_followup,
+)
+from reportkit.store.loads import load_checkins, load_data_quality, load_entries, load_people
+from reportkit.store.sentlog import SentLog, SentLogError
+from reportkit.store.tables import (
+    CHECKIN_COLUMNS,
+    ENTRY_COLUMNS,
+    checkins,
+    data_quality,
+    entries,
+    followups,
+    ingestions,
+    metadata,
+    people,
+    quarantine,
+    schools,
+    send_attempts,
+    sent_log,
+    utcnow,
+)
+from reportkit.store.writes import insert_ignore, sync_schools, upsert
+
+__all__ = [
+    "ACTIONS",
+    "CHECKIN_COLUMNS",
+    "ENTRY_COLUMNS",
+    "FOLLOWUP_COLUMNS",
+    "SentLog",
+    "SentLogError",
+    "checkins",
+    "connect",
+    "data_quality",
+    "describe_url",
+    "entries",
+    "followups",
+    "ingestions",
+    "insert_ignore",
+    "latest_followups",
+    "list_followups",
+    "load_checkins",
+    "load_data_quality",
+    "load_entries",
+    "load_people",
+    "metadata",
+    "people",
+    "quarantine",
+    "record_followup",
+    "require_store",
+    "schools",
+    "schools_without_roster",
+    "send_attempts",
+    "sent_log",
+    "sync_schools",
+    "upsert",
+    "utcnow",
+]

@@ -1,0 +1,217 @@
+"""The sent log's at-most-once rules: what each recipient has, and what may be in flight.
+
+Two tables of :mod:`reportkit.store` hold it. ``sent_log`` has one row per
+message a server accepted, with the report's hash (its version).
+``send_attempts`` has one row per message handed to a server whose acceptance
+is not logged: it is written before SMTP DATA and removed in the same
+transaction that logs the acceptance, or when the server refuses the message.
+A row left behind means the recipient may have the message — the server's
+answer never came (``unknown``), or the process or the store stopped between
+the hand-over and the log (``sending``) — and the message is not sent again
+without ``--force``.
+
+Every write waits at most ``timeout`` seconds for a busy store (SQLite's busy
+timeout, PostgreSQL's lock and statement timeouts); a write that fails raises
+:class:`SentLogError`, and the batch stops rather than send what it could not
+record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from reportkit.errors import DeliveryError, StoreError
+
+__all__ = ["RecipientState", "SentLog", "SentLogError"]
+
+
+class SentLogError(DeliveryError):
+    """The sent log cannot be read or written: nothing more may be sent."""
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    """What the log knows of one recipient for one report (kind, target, date)."""
+
+    sent_hash: str | None = None  # the hash of the latest report they accepted
+    open_status: str | None = None  # "sending" | "unknown": an attempt left unresolved
+    open_message_id: str = ""
+    open_started_at: datetime | None = None  # naive UTC, as stored
+    open_detail: str = ""
+
+
+class SentLog:
+    """The sent log of one store, with writes bounded by ``timeout`` seconds."""
+
+    def __init__(self, engine: Any, timeout: float = 30.0) -> None:
+        self.engine = engine
+        self.timeout_ms = max(1, round(timeout * 1000))
+
+    # -- reading ---------------------------------------------------------------------
+
+    def state(self, kind: str, target_id: str, day: date) -> dict[str, RecipientState]:
+        """Lower-cased recipient -> its state, for every recipient the log has seen."""
+        from reportkit.store.tables import send_attempts, sent_log
+
+        sent = (
+            sa.select(sent_log.c.recipient, sent_log.c.report_hash)
+            .where(
+                sent_log.c.kind == kind, sent_log.c.target_id == target_id, sent_log.c.date == day
+            )
+            .order_by(sent_log.c.sent_at, sent_log.c.id)
+        )
+        attempts = (
+            sa.select(send_attempts)
+            .where(
+                send_attempts.c.kind == kind,
+                send_attempts.c.target_id == target_id,
+                send_attempts.c.date == day,
+            )
+            .order_by(send_attempts.c.started_at, send_attempts.c.id)
+        )
+        states: dict[str, RecipientState] = {}
+        try:
+            with self.engine.connect() as conn:
+                for r in conn.execute(sent):
+                    states[r.recipient.lower()] = RecipientState(sent_hash=r.report_hash)
+                for r in conn.execute(attempts):
+                    key = r.recipient.lower()
+                    previous = states.get(key, RecipientState())
+                    states[key] = RecipientState(
+                        previous.sent_hash, r.status, r.message_id, r.started_at, r.detail
+                    )
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:
+            raise SentLogError(f"cannot read the sent log: {_reason(exc)}") from exc
+        return states
+
+    # -- writing ---------------------------------------------------------------------
+
+    def begin(
+        self,
+        kind: str,
+        target_id: str,
+        day: date,
+        recipient: str,
+        message_id: str,
+        report_hash: str,
+    ) -> int:
+        """Record that the message is about to be handed over; returns the attempt's id."""
+        from reportkit.store.tables import send_attempts, utcnow
+
+        now = utcnow()
+        row = {
+            "kind": kind,
+            "target_id": target_id,
+            "date": day,
+            "recipient": recipient,
+            "message_id": message_id,
+            "report_hash": report_hash,
+            "status": "sending",
+            "detail": "",
+            "started_at": now,
+            "updated_at": now,
+        }
+        ids: list[int] = []
+        self._write(
+            "record the attempt",
+            lambda conn: ids.append(
+                conn.execute(sa.insert(send_attempts).returning(send_attempts.c.id), [row])
+                .scalars()
+                .one()
+            ),
+        )
+        return ids[0]
+
+    def accepted(
+        self,
+        kind: str,
+        target_id: str,
+        day: date,
+        recipient: str,
+        message_id: str,
+        report_hash: str,
+    ) -> None:
+        """The server took it: log it as sent and close every open attempt for the recipient."""
+        from reportkit.store.tables import send_attempts, sent_log, utcnow
+
+        row = {
+            "kind": kind,
+            "target_id": target_id,
+            "date": day,
+            "recipient": recipient,
+            "message_id": message_id,
+            "report_hash": report_hash,
+            "sent_at": utcnow(),
+        }
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(sa.insert(sent_log), [row])
+            conn.execute(
+                sa.delete(send_attempts).where(
+                    send_attempts.c.kind == kind,
+                    send_attempts.c.target_id == target_id,
+                    send_attempts.c.date == day,
+                    sa.func.lower(send_attempts.c.recipient) == recipient.lower(),
+                )
+            )
+
+        self._write("record the acceptance", write)
+
+    def unknown(self, attempt_id: int, detail: str) -> None:
+        """The server's answer never came: the attempt stays open as ``unknown``."""
+        from reportkit.store.tables import send_attempts, utcnow
+
+        stmt = (
+            sa.update(send_attempts)
+            .where(send_attempts.c.id == attempt_id)
+            .values(status="unknown", detail=detail[:1000], updated_at=utcnow())
+        )
+        self._write("record the unknown outcome", lambda conn: conn.execute(stmt))
+
+    def refused(self, attempt_id: int) -> None:
+        """The server refused the message for certain: nothing is open any more."""
+        from reportkit.store.tables import send_attempts
+
+        stmt = sa.delete(send_attempts).where(send_attempts.c.id == attempt_id)
+        self._write("clear the refused attempt", lambda conn: conn.execute(stmt))
+
+    def _write(self, what: str, work: Callable[[sa.Connection], Any]) -> None:
+        try:
+            with self.engine.connect() as conn, self._bounded(conn), conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self.timeout_ms}")
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {self.timeout_ms}")
+                work(conn)
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:
+            raise SentLogError(f"cannot {what} in the sent log: {_reason(exc)}") from exc
+
+    @contextmanager
+    def _bounded(self, conn: sa.Connection) -> Iterator[None]:
+        """On SQLite, this connection waits at most the timeout for the write lock."""
+        if conn.dialect.name != "sqlite":
+            yield
+            return
+        previous = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {self.timeout_ms}")
+        conn.commit()
+        try:
+            yield
+        finally:
+            try:
+                conn.rollback()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(previous or 0)}")
+                conn.commit()
+            except sa.exc.SQLAlchemyError:
+                conn.invalidate()  # never hand the pool a connection with the short wait
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
