@@ -209,7 +209,7 @@ _OFFSET = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00 "
 
 def _small_deployment(root: Path) -> Settings:
     """Three schools in two districts, rosters and two days of check-ins (tests.test_widgets)."""
-    from tests.test_widgets import build_district
+    from tests.console.test_widgets import build_district
 
     return build_district(root)
 

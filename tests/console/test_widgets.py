@@ -435,7 +435,7 @@ def test_launch_console_generates_a_token_and_prints_the_url(
         def wait(self, timeout=None):
             return 0
 
-    monkeypatch.setattr("reportkit.console.subprocess.Popen", FakeServer)
+    monkeypatch.setattr("reportkit.console.launch.subprocess.Popen", FakeServer)
     assert launch_console(district, False, 0, "127.0.0.1", None, False) == 0
     token = next(a for a in started["argv"] if a.startswith("--IdentityProvider.token="))
     token = token.split("=", 1)[1]

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from reportkit import cli, store
 from reportkit.delivery import NotSendable, check_report, send_reports, summary_lines
 from reportkit.delivery.transport import Envelope, stable_message_id
-from tests.test_deliver import (
+from tests.delivery.test_send import (
     ALL_RECIPIENTS,
     DAY,
     Deployment,

@@ -15,7 +15,7 @@ from reportkit import cli
 from reportkit.config import SmtpConfig, is_loopback_host
 from reportkit.delivery import send_reports, summary_lines
 from reportkit.errors import ConfigError
-from tests.test_deliver import DAY, Deployment, _deployment
+from tests.delivery.test_send import DAY, Deployment, _deployment
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer

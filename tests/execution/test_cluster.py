@@ -140,7 +140,7 @@ def test_a_failing_school_on_the_cluster_is_recorded_not_lost(
 
 @pytest.mark.timeout(300)
 def test_cluster_workers_reuse_a_warm_kernel_and_keep_nothing_between_schools(tmp_path):
-    from tests.test_kernels import LEAVE_STATE, PROBE, _notebook, _printed, _spec
+    from tests.execution.test_kernels import LEAVE_STATE, PROBE, _notebook, _printed, _spec
 
     nb = _notebook(tmp_path / "probe.ipynb", PROBE, LEAVE_STATE)
     schools = ["s001", "s002", "s003"]

@@ -36,7 +36,7 @@ __all__ = [
     "school_body",
 ]
 
-TEMPLATES = Path(__file__).parent / "templates" / "email"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
 MAX_NAMES = 100  # more missing people than this: counts per class only, names in the PDF
 MAX_ROWS = 50  # longest list of people or schools shown in a message
 NO_DATA = "—"  # a figure nobody knows: never shown as 0

@@ -64,7 +64,7 @@ def find_notebook(name: str) -> Path:
     ``<prefix>/share/reportkit/notebooks`` (a wheel), first found first."""
     folder = os.environ.get("REPORTKIT_NOTEBOOKS")
     candidates = [Path(folder)] if folder else []
-    candidates += [Path.cwd() / "notebooks", Path(__file__).resolve().parents[2] / "notebooks"]
+    candidates += [Path.cwd() / "notebooks", Path(__file__).resolve().parents[3] / "notebooks"]
     candidates += [Path(sys.prefix) / "share" / "reportkit" / "notebooks"]
     for base in candidates:
         path = base / name

@@ -262,7 +262,9 @@ def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
             }
         )
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates" / "reportkit")),
+        loader=jinja2.FileSystemLoader(
+            str(Path(__file__).resolve().parents[1] / "templates" / "reportkit")
+        ),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -395,7 +395,7 @@ class SheetReader:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self.close()
-        package_root = str(Path(__file__).resolve().parents[1])
+        package_root = str(Path(__file__).resolve().parents[2])
         code = (
             f"import sys; sys.path.insert(0, {package_root!r}); "
             f"from reportkit.ingest.sheets import _serve; _serve({int(self.limits.reader_memory_mb)})"

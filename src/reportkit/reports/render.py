@@ -62,7 +62,7 @@ __all__ = [
     "set_pdf_dates",
 ]
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 REMOVE_CELL_TAGS = frozenset({"remove", "remove-cell"})
 REMOVE_OUTPUT_TAGS = frozenset({"remove-output"})
 CHROMIUM_ENV = "REPORTKIT_CHROMIUM"
