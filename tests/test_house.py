@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "reportkit"
 
 # lower numbers are further left in the pipeline; a module may import only its
 # own place and places of a lower rank
-RANKS: dict[str, int] = {
+RANKS: dict[str, float] = {
     # cross-cutting: no stage below them
     "errors": 0,
     "_lazy": 0,
@@ -31,6 +31,8 @@ RANKS: dict[str, int] = {
     "config": 3,
     # the stages, in the order data flows through them
     "store": 4,
+    # one command's settings, parsed params, engine and options: it holds the engine
+    "context": 4.5,
     "ingest": 5,
     "findings": 5,
     "reports": 6,

@@ -6,7 +6,12 @@ command that needs them, so ``reportkit --help`` answers at once.
 Exit codes: 0 success; 1 something failed (a file could not be read, a school's
 report failed, a message was not sent, the store stayed locked); 2 usage or
 configuration error (a bad params file, a store or a roster that is not there).
-Errors reportkit raises carry their exit code (``ReportkitError.exit_code``).
+Errors reportkit raises carry their exit code (``ReportkitError.exit_code``): the
+command ends with it, mapping nothing by hand.
+
+Each command builds one run context (:class:`reportkit.context.RunContext`: the
+settings, the parsed params, the store, the run options) and hands it to the
+library; the options' defaults are :class:`reportkit.context.RunOptions`'s.
 
 Every command that reports takes ``--json``: one JSON object on stdout (the result's
 fields; dates ISO 8601, paths as text), for scripts and monitoring.
@@ -25,9 +30,22 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from datetime import time as time_of_day
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from reportkit.context import RunOptions
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from reportkit.config import Settings
+    from reportkit.context import RunContext
+    from reportkit.execution import RunResult
+    from reportkit.findings import Findings
+    from reportkit.ingest import IngestReport
 
 __all__ = ["main"]
+
+DEFAULTS = RunOptions()  # the options' defaults, shown in --help
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -61,13 +79,31 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> Settings:
     from reportkit.config import Settings
 
     return Settings.resolve(args.db, args.params, args.outputs)
 
 
-def _console() -> Any:
+def _options(args: argparse.Namespace) -> RunOptions:
+    """The run options the command's arguments give; the others are the defaults."""
+    names = ("jobs", "lang", "formats", "retries", "timeout", "kernel_reuse", "dask")
+    names += ("dry_run", "force")
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    if hasattr(args, "no_send"):
+        given["send"] = not args.no_send
+    return DEFAULTS.merged(**given)
+
+
+def _context(args: argparse.Namespace, *, create: bool = False, sync: bool = False) -> RunContext:
+    """The command's one run context (``create``: a store that is not there is made;
+    ``sync``: the command writes, so schools.yaml's schools go into the store once)."""
+    from reportkit.context import RunContext
+
+    return RunContext(_settings(args), _options(args), create=create, sync=sync)
+
+
+def _console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False)
@@ -114,23 +150,22 @@ _KINDS = ("roster", "logs", "entries")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from reportkit import ingest, store
+    from reportkit import ingest
 
     items = list(args.paths)
     kind = items.pop(0) if items and items[0] in _KINDS else None
     if not items:
         print("reportkit ingest: give at least one file or folder", file=sys.stderr)
         return EXIT_USAGE
-    settings = _settings(args)
-    config = settings.schools()
-    engine = store.connect(settings.db)
-    store.sync_schools(engine, config)
+    ctx = _context(args, create=True, sync=True)
+    config = ctx.schools  # a bad schools.yaml stops the command before a store is made
+    engine = ctx.engine
     missing = [p for p in items if not Path(p).exists()]
     for p in missing:
         print(f"reportkit: {p}: no such file or folder", file=sys.stderr)
     paths = [Path(p) for p in items if Path(p).exists()]
     report = ingest.ingest_paths(
-        engine, paths, kind, config, settings.rules(), school=args.school, force=args.force
+        engine, paths, kind, config, ctx.rules, school=args.school, force=args.force
     )
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
@@ -139,7 +174,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_FAILED if (report.failed or missing) else EXIT_OK
 
 
-def _print_ingest(report: Any) -> None:
+def _print_ingest(report: IngestReport) -> None:
     """The counts as a table (files named by what tells them apart), then each file's
     error and each skipped file as plain lines that read well at 80 columns and piped."""
     from rich.table import Table
@@ -221,17 +256,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     from reportkit import store
     from reportkit.errors import StoreMissingError
 
-    settings = _settings(args)
+    ctx = _context(args)
+    settings = ctx.settings
     shown = store.describe_url(settings.db)
     try:
-        engine = store.connect(settings.db, create=False)
+        engine = ctx.engine
         print(f"store already there: {shown} (tables checked)")
     except StoreMissingError:
         engine = store.connect(settings.db, create=True)
         print(f"store created: {shown}")
     schools = Path(settings.params) / "schools.yaml"
     if schools.exists():
-        config = settings.schools()
+        config = ctx.schools
         store.sync_schools(engine, config)
         print(f"{len(config.schools)} schools of {schools} recorded")
     else:
@@ -244,12 +280,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     from reportkit.findings import load_findings
-    from reportkit.store import require_store
 
-    settings = _settings(args)
-    config = settings.schools()
-    engine = require_store(settings, args.school)
-    findings = load_findings(engine, config, settings.rules(), args.date, args.school or None)
+    ctx = _context(args)
+    config = ctx.schools
+    engine = ctx.require_store(args.school)
+    findings = load_findings(engine, config, ctx.rules, args.date, args.school or None)
     if args.json:
         print(json.dumps(findings.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -273,7 +308,7 @@ _NEED_CHECKINS = {"coverage", "fever", "symptomatic", "suspected", "key_persons"
 _NEED_CHECKINS |= {"illness_absence_unexplained"}
 
 
-def _flags_text(findings: Any, lang: str = "zh-CN", width: int = 80) -> list[str]:
+def _flags_text(findings: Findings, lang: str = DEFAULTS.lang, width: int = 80) -> list[str]:
     """``reportkit flags`` as lines of at most ``width`` columns: one block per school,
     its id, name and submission on the first line, then its figures, wrapped between
     figures (an id, a name or a figure is never cut)."""
@@ -327,20 +362,7 @@ def _formats(text: str) -> tuple[str, ...]:
 def cmd_run(args: argparse.Namespace) -> int:
     from reportkit.execution import run_reports
 
-    settings = _settings(args)
-    result = run_reports(
-        settings,
-        args.date,
-        args.school,
-        args.district,
-        jobs=args.jobs,
-        lang=args.lang,
-        formats=args.formats,
-        retries=args.retries,
-        timeout=args.timeout,
-        executor=_dask_executor(args),
-        kernel_reuse=args.kernel_reuse,
-    )
+    result = run_reports(_context(args, sync=True), args.date, args.school, args.district)
     if args.json:
         _print_json(result)
     else:
@@ -348,28 +370,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _dask_executor(args: argparse.Namespace) -> Any:
-    if not getattr(args, "dask", None):
-        return None
-    from reportkit.execution import dask_executor
-
-    return dask_executor(args.dask, kernel_reuse=args.kernel_reuse)
-
-
-def _print_run(result: Any) -> None:
+def _print_run(result: RunResult) -> None:
     ok = len(result.jobs) - len(result.failed)
     where = result.manifest if result.manifest.exists() else "not written"
     print(f"{ok} of {len(result.jobs)} reports rendered (run {result.run_id}); manifest: {where}")
     for note in result.notes:
         print(f"NOTE {note}")
-    not_run = [j for j in result.failed if (j.error or {}).get("ename") == "NotRun"]
+    not_run = result.not_run
     for job in result.failed:
-        err = job.error or {}
-        if job in not_run:
+        err = job.error
+        if job in not_run or err is None:
             continue
-        cell = "" if err.get("cell_index") is None else f" (cell {err['cell_index']})"
+        cell = "" if err.cell_index is None else f" (cell {err.cell_index})"
         print(
-            f"FAILED {job.kind} {job.id}{cell}: {err.get('ename')}: {err.get('evalue', '')}".rstrip(),
+            f"FAILED {job.kind} {job.id}{cell}: {err.ename}: {err.evalue}".rstrip(),
             file=sys.stderr,
         )
     if not_run:
@@ -379,24 +393,47 @@ def _print_run(result: Any) -> None:
         print(f"reportkit: {error}", file=sys.stderr)
 
 
+def _add_lang(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", default=DEFAULTS.lang, choices=["zh-CN", "en"])
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
+    d = DEFAULTS
     p.add_argument(
-        "--formats", type=_formats, default=("html", "pdf"), help="html,pdf (default both)"
+        "--jobs", type=int, default=d.jobs, help=f"notebooks executed at once (default {d.jobs})"
     )
-    p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
-    p.add_argument("--retries", type=int, default=1, help="retries of a failed report (default 1)")
     p.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds a cell may run (default 300)"
+        "--formats",
+        type=_formats,
+        default=d.formats,
+        help=f"html,pdf (default {','.join(d.formats)})",
     )
-    p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    _add_lang(p)
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=d.retries,
+        help=f"retries of a failed report (default {d.retries})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=d.timeout,
+        help=f"seconds a cell may run (default {d.timeout:g})",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=d.dask,
+        help="run on a Dask cluster, e.g. tcp://host:8786",
+    )
     p.add_argument(
         "--kernel-reuse",
         type=_positive_int,
-        default=20,
+        default=d.kernel_reuse,
         metavar="N",
-        help="reports one kernel runs in turn, reset between them (default 20; 1: a fresh "
-        "kernel per report)",
+        help=f"reports one kernel runs in turn, reset between them (default {d.kernel_reuse}; "
+        "1: a fresh kernel per report)",
     )
 
 
@@ -416,15 +453,7 @@ def _positive_int(text: str) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     from reportkit.delivery import send_reports, summary_lines
 
-    result = send_reports(
-        _settings(args),
-        args.date,
-        args.school,
-        args.district,
-        dry_run=args.dry_run,
-        force=args.force,
-        lang=args.lang,
-    )
+    result = send_reports(_context(args, sync=True), args.date, args.school, args.district)
     if args.json:
         _print_json(result)
         return EXIT_OK if result.ok else EXIT_FAILED
@@ -436,9 +465,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_remind(args: argparse.Namespace) -> int:
     from reportkit.delivery import send_reminders, summary_lines
 
-    result = send_reminders(
-        _settings(args), args.date, force=args.force, dry_run=args.dry_run, lang=args.lang
-    )
+    result = send_reminders(_context(args, sync=True), args.date)
     if args.json:
         _print_json(result)
         return EXIT_OK if result.ok else EXIT_FAILED
@@ -453,27 +480,13 @@ def cmd_remind(args: argparse.Namespace) -> int:
 def cmd_daily(args: argparse.Namespace) -> int:
     from reportkit import daily
 
-    settings = _settings(args)
     if args.check:
-        ok, lines = daily.check_daily(settings, Path(args.inbox), Path(args.archive))
+        ok, lines = daily.check_daily(_context(args), Path(args.inbox), Path(args.archive))
         print("\n".join(lines))
         print(f"reportkit daily: {'ready' if ok else 'would not start'}")
         return EXIT_OK if ok else EXIT_USAGE
-    result = daily.run_daily(
-        settings,
-        args.date,
-        inbox=Path(args.inbox),
-        archive=Path(args.archive),
-        jobs=args.jobs,
-        lang=args.lang,
-        formats=args.formats,
-        retries=args.retries,
-        timeout=args.timeout,
-        send=not args.no_send,
-        dry_run=args.dry_run,
-        executor=_dask_executor(args),
-        kernel_reuse=args.kernel_reuse,
-    )
+    ctx = _context(args, sync=True)
+    result = daily.run_daily(ctx, args.date, inbox=Path(args.inbox), archive=Path(args.archive))
     if args.json:
         _print_json(result)
     else:
@@ -490,10 +503,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"reportkit: --at must be HH:MM (got {args.at!r})", file=sys.stderr)
         return EXIT_USAGE
-    settings = _settings(args)
-    tz = settings.schools().timezone
+    ctx = _context(args)
+    tz = ctx.schools.timezone
     job = schedule.plan(
-        settings,
+        ctx.settings,
         at,
         tz,
         Path.cwd(),
@@ -535,12 +548,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace) -> int:
     from reportkit.console import launch_console
-    from reportkit.store import require_store
 
-    settings = _settings(args)
-    require_store(settings, rosters=False)  # the console reads the store: it must be there
+    ctx = _context(args)
+    ctx.require_store(rosters=False)  # the console reads the store: it must be there
     return launch_console(
-        settings,
+        ctx.settings,
         app=args.app,
         port=args.port,
         ip=args.ip,
@@ -611,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, required=True)
     p.add_argument("--school", action="append", help="school id (repeatable; default all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
+    _add_lang(p)
 
     p = add("run", cmd_run, "execute and render the daily reports of schools and their districts")
     p.add_argument("--date", type=_date, required=True)
@@ -639,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="send again what was already sent, or what may have arrived (outcome unknown)",
         )
-        p.add_argument("--lang", default="zh-CN", choices=["zh-CN", "en"])
+        _add_lang(p)
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add(

@@ -19,7 +19,10 @@
 
 A rerun the same day is safe: archived files are not seen again (and a file
 seen again is recognised by its content hash), reports are re-rendered, and
-the sent-log keeps messages from going twice. Everything is logged to
+the sent-log keeps messages from going twice. One run context
+(:class:`~reportkit.context.RunContext`) serves the whole run: ``schools.yaml`` is
+parsed once, its schools written into the store once, and the findings computed
+once, by the runner, whose result hands them to delivery. Everything is logged to
 ``outputs/<date>/daily.log`` (0600), each line with the deployment's local time
 and its offset, the error that stops a run included. :func:`check_daily`
 (``reportkit daily --check``) says whether the job would start, running nothing.
@@ -37,11 +40,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING
 
-from reportkit.errors import ReportkitError
-from reportkit.store import require_store
+from reportkit.context import RunContext
+from reportkit.errors import ReportExecutionError, ReportkitError
 from reportkit.store.engine import private_mode
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from reportkit.config import SchoolsConfig, Settings
+    from reportkit.execution import Executor
+    from reportkit.ingest import FileReport
 
 __all__ = [
     "DailyResult",
@@ -62,7 +73,7 @@ class LockedError(ReportkitError):
     exit_code = 1
 
 
-def today(config: Any) -> date:
+def today(config: SchoolsConfig) -> date:
     """Today's date in the deployment's time zone."""
     return datetime.now(config.zone()).date()
 
@@ -175,7 +186,7 @@ class _Lock:
 
 
 def ingest_inbox(
-    settings: Any,
+    context: RunContext | Settings,
     report_date: date,
     inbox: Path,
     archive: Path,
@@ -188,14 +199,13 @@ def ingest_inbox(
     holds goes to ``rejected`` (default ``<archive>/../rejected``) ``/<date>/`` under
     its inbox path, with ``<name>.reason.txt``, and is recorded as a ``file_rejected``
     finding of its school and date; a file that failed otherwise (no roster yet, an
-    unknown school folder) stays in the inbox for the next run.
+    unknown school folder) stays in the inbox for the next run. ``context``: the run's
+    (or settings: a store that is not there is then created).
     """
-    from reportkit import ingest, store
+    from reportkit import ingest
 
-    config = settings.schools()
-    rules = settings.rules()
-    engine = store.connect(settings.db)
-    store.sync_schools(engine, config)
+    ctx = RunContext.of(context, create=True, sync=True)
+    config, rules, engine = ctx.schools, ctx.rules, ctx.engine
     day = report_date.isoformat()
     day_dir = Path(inbox) / day
     rejected_dir = (Path(rejected) if rejected else Path(archive).parent / "rejected") / day
@@ -241,15 +251,15 @@ def _move(source: Path, target: Path) -> Path:
     return target
 
 
-def _reason(f: Any) -> str:
+def _reason(f: FileReport) -> str:
     """A report's error without the file name it starts with."""
     return str(f.error).removeprefix(f"{f.path}: ")
 
 
 def _reject(
-    engine: Any,
-    config: Any,
-    f: Any,
+    engine: Engine,
+    config: SchoolsConfig,
+    f: FileReport,
     source: Path,
     target: Path,
     day_dir: Path,
@@ -295,26 +305,43 @@ def _reject(
 
 
 def run_daily(
-    settings: Any,
+    context: RunContext | Settings,
     report_date: date | None = None,
     *,
     inbox: Path = Path("data/inbox"),
     archive: Path = Path("data/archive"),
-    jobs: int = 2,
-    lang: str = "zh-CN",
-    formats: Sequence[str] = ("html", "pdf"),
-    retries: int = 1,
-    timeout: float = 300.0,
-    send: bool = True,
-    dry_run: bool = False,
-    executor: Any = None,
+    jobs: int | None = None,
+    lang: str | None = None,
+    formats: Sequence[str] | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
+    send: bool | None = None,
+    dry_run: bool | None = None,
+    executor: Executor | None = None,
     progress: bool | None = None,
-    kernel_reuse: int = 20,
+    kernel_reuse: int | None = None,
 ) -> DailyResult:
-    """The whole afternoon for one date; never raises for one school's or file's failure."""
+    """The whole afternoon for one date; never raises for one school's or file's failure.
+
+    ``context``: the command's :class:`~reportkit.context.RunContext` (or settings); each
+    option left out (None) is its options'. The store is connected once the lock is
+    held, so that a second run is refused before anything else is tried.
+    """
     from reportkit.execution import run_reports
 
-    config = settings.schools()
+    ctx = RunContext.of(context, sync=True).with_options(
+        jobs=jobs,
+        lang=lang,
+        formats=None if formats is None else tuple(formats),
+        retries=retries,
+        timeout=timeout,
+        send=send,
+        dry_run=dry_run,
+        progress=progress,
+        kernel_reuse=kernel_reuse,
+    )
+    options, settings = ctx.options, ctx.settings
+    config = ctx.schools
     zone = config.zone()
     day = report_date or today(config)
     out_dir = Path(settings.outputs) / day.isoformat()
@@ -322,7 +349,7 @@ def run_daily(
 
     ensure_dir(out_dir)  # private (0700), like everything the run writes there
     ensure_dir(Path(archive) / day.isoformat())  # the schools' own files go here
-    result = DailyResult(day, out_dir / "daily.log", dry_run=dry_run)
+    result = DailyResult(day, out_dir / "daily.log", dry_run=options.dry_run)
     with (
         _log_to(result.log_path, zone),
         _stopped_in_log(day),
@@ -330,35 +357,20 @@ def run_daily(
     ):
         lock.hold(day, zone)
         log.info("daily run for %s started (pid %d)", day, os.getpid())
-        engine = require_store(settings, rosters=False)  # a store that is not there: exit 2
+        ctx.require_store(rosters=False)  # a store that is not there: exit 2
         started = time.perf_counter()
         _announce(f"ingesting the inbox of {day}")
         result.ingested, result.ingest_failures, result.archived, result.rejected = ingest_inbox(
-            settings, day, inbox, archive
+            ctx, day, inbox, archive
         )
         result.seconds["ingest"] = time.perf_counter() - started
-        ready = _with_rosters(engine, settings, result)  # schools without a roster fail
+        ready = _with_rosters(ctx, result)  # schools without a roster fail
 
         started = time.perf_counter()
-        run = run_reports(
-            settings,
-            day,
-            **ready,
-            jobs=jobs,
-            lang=lang,
-            formats=formats,
-            retries=retries,
-            timeout=timeout,
-            executor=executor,
-            progress=progress,
-            kernel_reuse=kernel_reuse,
-        )
+        run = run_reports(ctx, day, **ready, executor=executor)
         result.seconds["reports"] = time.perf_counter() - started
         result.reports_ok = len(run.jobs) - len(run.failed)
-        result.reports_failed = [
-            f"{j.kind} {j.id}: {(j.error or {}).get('ename')}: {(j.error or {}).get('evalue', '')}"
-            for j in run.failed
-        ]
+        result.reports_failed = [f"{j.kind} {j.id}: {_job_error(j.error)}" for j in run.failed]
         result.submissions = dict(run.submissions)
         result.reports_failed += [f"run: {e}" for e in run.errors]
         for note in run.notes:
@@ -366,12 +378,13 @@ def run_daily(
         for line in result.reports_failed:
             log.error("report %s", line)
 
-        if send or dry_run:
+        if options.send or options.dry_run:
             from reportkit.delivery import send_reports, summary_lines
 
             started = time.perf_counter()
-            _announce("writing the emails (dry run)" if dry_run else "sending the emails")
-            delivery = send_reports(settings, day, dry_run=dry_run, lang=lang, **ready)
+            _announce("writing the emails (dry run)" if options.dry_run else "sending the emails")
+            # from the findings the reports were rendered from: computed once, by the run
+            delivery = send_reports(ctx, day, findings=run.findings, **ready)
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
             result.message_failures = [
@@ -388,7 +401,14 @@ def run_daily(
     return result
 
 
-def check_daily(settings: Any, inbox: Path, archive: Path) -> tuple[bool, list[str]]:
+def _job_error(error: ReportExecutionError | None) -> str:
+    """A failed job's error as the summary shows it: ``ename: evalue``."""
+    return "None: " if error is None else f"{error.ename}: {error.evalue}"
+
+
+def check_daily(
+    context: RunContext | Settings, inbox: Path, archive: Path
+) -> tuple[bool, list[str]]:
     """``reportkit daily --check``: would the afternoon job start here? Writes nothing.
 
     The params load, the store is there (and which schools have no roster), the
@@ -398,13 +418,15 @@ def check_daily(settings: Any, inbox: Path, archive: Path) -> tuple[bool, list[s
     """
     from reportkit import store
 
+    ctx = RunContext.of(context)
+    settings = ctx.settings
     lines: list[str] = []
     problems: list[str] = []
     config = None
     try:
-        config = settings.schools()
-        settings.rules()
-        delivery = settings.delivery()
+        config = ctx.schools
+        ctx.rules  # noqa: B018 (parsed: a bad rules.yaml is a problem)
+        delivery = ctx.delivery
         lines.append(f"params: {Path(settings.params).resolve()} ({len(config.schools)} schools)")
         smtp = delivery.smtp
         if smtp.username and not os.environ.get(smtp.password_env):
@@ -412,7 +434,7 @@ def check_daily(settings: Any, inbox: Path, archive: Path) -> tuple[bool, list[s
     except ReportkitError as exc:
         problems.append(f"params: {exc}")
     try:
-        engine = require_store(settings, rosters=False)
+        engine = ctx.require_store(rosters=False)
         lines.append(f"store: {store.describe_url(settings.db)}")
         if config is not None:
             lacking = store.schools_without_roster(engine, [s.id for s in config.schools])
@@ -444,7 +466,7 @@ def check_daily(settings: Any, inbox: Path, archive: Path) -> tuple[bool, list[s
     return not problems, lines
 
 
-def _with_rosters(engine: Any, settings: Any, result: DailyResult) -> dict[str, Any]:
+def _with_rosters(ctx: RunContext, result: DailyResult) -> dict[str, list[str]]:
     """The selection for the runner and the sender: every school with people on its
     roster (and the roll-ups of their districts). The others are failures of the day,
     named in the log and the summary, never reports of zeros; when no school has a
@@ -452,12 +474,12 @@ def _with_rosters(engine: Any, settings: Any, result: DailyResult) -> dict[str, 
     from reportkit import store
     from reportkit.errors import RosterMissingError
 
-    config = settings.schools()
+    config = ctx.schools
     every = [s.id for s in config.schools]
-    lacking = store.schools_without_roster(engine, every)
+    lacking = store.schools_without_roster(ctx.engine, every)
     if not lacking:
         return {}
-    shown = store.describe_url(settings.db)
+    shown = store.describe_url(ctx.settings.db)
     if len(lacking) == len(every):
         raise RosterMissingError(lacking, shown)
     for sid in lacking:
@@ -525,7 +547,12 @@ class _stopped_in_log:
     def __enter__(self) -> _stopped_in_log:
         return self
 
-    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
         if exc is None:
             return
         pid = os.getpid()  # a refused second run writes here too: say which run stopped

@@ -10,12 +10,13 @@ snake_case; families share a prefix so callers can build them from data:
 sentence explaining why a person needs attention) and ``sep_<kind>`` (list
 separators). Everything else is a column header or a heading.
 
-An unknown key or language raises :class:`UnknownLabelError` (a ``KeyError``
-and a ``ValueError``) naming it.
+An unknown key or language raises :class:`UnknownLabelError` (a
+:class:`~reportkit.errors.ReportkitError`, a ``KeyError`` and a ``ValueError``) naming it.
 """
 
 from __future__ import annotations
 
+from reportkit.errors import ReportkitError
 from reportkit.schema import SYMPTOMS
 
 __all__ = ["CATALOG", "LANGS", "UnknownLabelError", "labels", "t"]
@@ -23,8 +24,9 @@ __all__ = ["CATALOG", "LANGS", "UnknownLabelError", "labels", "t"]
 LANGS = ("zh-CN", "en")
 
 
-class UnknownLabelError(KeyError, ValueError):
-    """A label key or language the catalog does not have."""
+class UnknownLabelError(ReportkitError, KeyError, ValueError):
+    """A label key or language the catalog does not have (exit 1: a key is the program's
+    own; the command offers only the languages there are)."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -25,7 +25,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reportkit.config import Settings
 
 __all__ = [
     "MARK",
@@ -91,7 +94,7 @@ def _database(url: str) -> tuple[str, list[str]]:
 
 
 def plan(
-    settings: Any,
+    settings: Settings,
     at: str,
     timezone: str,
     workdir: Path,
@@ -138,7 +141,7 @@ def plan(
     )
 
 
-def _smtp_password_env(settings: Any) -> str | None:
+def _smtp_password_env(settings: Settings) -> str | None:
     """The SMTP password variable, when delivery.yaml logs in with a user name."""
     try:
         smtp = settings.delivery().smtp

@@ -18,7 +18,10 @@ import sys
 import threading
 import webbrowser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reportkit.config import Settings
 
 __all__ = ["console_command", "launch_console"]
 
@@ -38,7 +41,7 @@ def _absolute_db(url: str) -> str:
 
 
 def console_command(
-    settings: Any, app: bool, port: int, ip: str, token: str
+    settings: Settings, app: bool, port: int, ip: str, token: str
 ) -> tuple[list[str], dict[str, str], Path, str]:
     """The server's argv, environment, working folder and the URL to open (with the token)."""
     notebook = _console_notebook()
@@ -70,7 +73,7 @@ def console_command(
 
 
 def launch_console(
-    settings: Any, app: bool, port: int, ip: str, token: str | None, open_browser: bool
+    settings: Settings, app: bool, port: int, ip: str, token: str | None, open_browser: bool
 ) -> int:
     """``reportkit console``: serve the officer console until Ctrl-C; the server's exit code.
 

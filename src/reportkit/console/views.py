@@ -15,18 +15,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
 
 from reportkit import store
 from reportkit.clock import local_time
+from reportkit.context import RunContext
 from reportkit.findings import compute_findings, span_days
 from reportkit.i18n import t
 from reportkit.privacy import mask_phones
 from reportkit.store import list_followups, record_followup
 from reportkit.xlsx import write_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from reportkit.config import Settings
+    from reportkit.execution import JobResult, JobSpec
+    from reportkit.findings import Findings
 
 __all__ = ["COLUMNS", "VIEWS", "ConsoleModel"]
 
@@ -78,23 +86,25 @@ def _class_label(grade: Any, klass: Any) -> str:
 class ConsoleModel:
     """A date's findings for a set of schools, as the console's views.
 
-    ``school_ids`` restricts the console (a school report's controls); None is
+    ``settings``: the deployment's (or a run context, whose parsed params and store it
+    uses); ``school_ids`` restricts the console (a school report's controls); None is
     every school of ``schools.yaml``.
     """
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings | RunContext,
         *,
         lang: str = "zh-CN",
         school_ids: Sequence[str] | None = None,
-        engine: Any = None,
+        engine: Engine | None = None,
     ) -> None:
-        self.settings = settings
-        self.config = settings.schools()
-        self.rules = settings.rules()
+        self.context = RunContext.of(settings)  # params parsed once, for render() too
+        self.settings = self.context.settings
+        self.config = self.context.schools
+        self.rules = self.context.rules
         # a store that is not there is refused (StoreMissingError), never shown as zeros
-        self.engine = engine if engine is not None else store.connect(settings.db, create=False)
+        self.engine = engine if engine is not None else self.context.engine
         self.lang = lang
         ids = list(school_ids) if school_ids else [s.id for s in self.config.schools]
         for sid in ids:
@@ -106,7 +116,7 @@ class ConsoleModel:
         self.day: date | None = None
         self.findings: Any = None
         self._frames: dict[date, tuple[pd.DataFrame, ...]] = {}
-        self._findings: dict[tuple[date, float], Any] = {}
+        self._findings: dict[tuple[date, float], Findings] = {}
         self._views: dict[str, pd.DataFrame] = {}
         self._history: pd.DataFrame | None = None
         self._loaded: tuple[date, date, pd.DataFrame] | None = None
@@ -474,11 +484,11 @@ class ConsoleModel:
         # text as text (a note "=HYPERLINK(...)" is no formula), 0600, written whole
         return write_table(path, {t(f"view_{name}", self.lang): shown})
 
-    def render(self, school_id: str) -> Any:
+    def render(self, school_id: str) -> JobResult:
         """Run and render one school's report (never the district's); its JobResult."""
         from reportkit.execution import close_printer, run_job, run_reports
 
-        def school_only(specs: Sequence[Any], _done: Any) -> list[Any]:
+        def school_only(specs: Sequence[JobSpec], _done: object) -> list[JobResult]:
             # a one-school run must not re-run (and so break) its district's roll-up
             results = []
             try:
@@ -491,7 +501,7 @@ class ConsoleModel:
 
         assert self.day is not None
         result = run_reports(
-            self.settings,
+            self.context,
             self.day,
             [school_id],
             jobs=1,

@@ -434,7 +434,7 @@ class Console:
         finally:
             self.render.disabled = False
         if job.status != "ok":
-            error = (job.error or {}).get("evalue", "")
+            error = job.error.evalue if job.error is not None else ""
             self.links.value = _msg(t("render_failed", self.lang, error=error), "error")
             return
         links = " · ".join(

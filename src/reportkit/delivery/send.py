@@ -7,10 +7,12 @@ says comes from :mod:`reportkit.delivery.body`, how it is assembled and carried
 
 Never stale: a report is attached only when ``outputs/<date>/manifest.json``
 says its last run ended ``ok``, from findings that hash the same as the findings
-computed from the store now (the follow-ups attached as the runner attaches
-them), and the PDF on disk has the sha256 the run recorded
-(:func:`check_report`). With ``mask_names`` the masked rendering is attached,
-never the full one.
+it is sent from, and the PDF on disk has the sha256 the run recorded
+(:func:`check_report`). Standalone (``reportkit send``) those are computed from the
+store now, the follow-ups attached as the runner attaches them, so that a report
+the data has moved on from is not sent; the afternoon job hands over the findings
+its run rendered from (``RunResult.findings``), computed once in the process. With
+``mask_names`` the masked rendering is attached, never the full one.
 
 Sent once (:mod:`reportkit.store.sentlog`): a report's version is a hash of the
 manifest's content hash and the message text; each recipient gets one message
@@ -38,9 +40,10 @@ from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from reportkit.context import RunContext
 from reportkit.delivery.checks import NotSendable, ReportFile, check_report, read_manifest
 from reportkit.delivery.outcome import DeliveryResult, Kind, MessageOutcome, Status
 from reportkit.delivery.transport import (
@@ -51,8 +54,17 @@ from reportkit.delivery.transport import (
     get_sender,
     stable_message_id,
 )
+from reportkit.errors import DeliveryError
 from reportkit.i18n import t
-from reportkit.store import SentLog, SentLogError, require_store
+from reportkit.store import SentLog, SentLogError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
+
+    from reportkit.config import DeliveryConfig, Recipient, SchoolsConfig, Settings
+    from reportkit.delivery.body import MailBody
+    from reportkit.findings import Findings
+    from reportkit.store.sentlog import RecipientState
 
 __all__ = [
     "send_reminders",
@@ -73,9 +85,9 @@ class Outgoing:
     target_id: str
     name: str
     report_date: date
-    recipients: list[Any]
+    recipients: list[Recipient]
     zone: ZoneInfo
-    body: Any = None  # mailbody.MailBody
+    body: MailBody | None = None
     report: ReportFile | None = None
     pdf_name: str = ""
     error: str | None = None
@@ -124,14 +136,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
-class _Stop(Exception):
+class _Stop(DeliveryError):
     """The sent log failed: the batch must not send anything more."""
 
 
 class _Batch:
     """Sends the messages of one run, keeping track of a server that is down."""
 
-    def __init__(self, config: Any, sender: Sender, sent_log: SentLog | None) -> None:
+    def __init__(self, config: DeliveryConfig, sender: Sender, sent_log: SentLog | None) -> None:
         self.config = config
         self.sender = sender
         self.log = sent_log  # None: a dry run, nothing recorded
@@ -189,7 +201,7 @@ class _Batch:
     def _key(out: Outgoing) -> tuple[str, str, date]:
         return out.kind, out.target_id, out.report_date
 
-    def _one(self, out: Outgoing, rcpt: Any, digest: str, result: MessageOutcome) -> None:
+    def _one(self, out: Outgoing, rcpt: Recipient, digest: str, result: MessageOutcome) -> None:
         """Send to one recipient and record it; raises :class:`_Stop` if the log fails."""
         envelope = Envelope(
             out.kind, out.target_id, out.report_date, self.envelope_from, rcpt.email
@@ -299,7 +311,7 @@ def _status(result: MessageOutcome, *, dry_run: bool) -> Status:
     return "skipped_already_sent"
 
 
-def _open_attempt(state: Any, zone: ZoneInfo) -> str:
+def _open_attempt(state: RecipientState, zone: ZoneInfo) -> str:
     when = ""
     if state.open_started_at is not None:
         local = state.open_started_at.replace(tzinfo=UTC).astimezone(zone)
@@ -315,7 +327,7 @@ def _open_attempt(state: Any, zone: ZoneInfo) -> str:
 # -- public entry points -----------------------------------------------------------
 
 
-def _lock(settings: Any, report_date: date) -> Any:
+def _lock(settings: Settings, report_date: date) -> FileLock:
     from filelock import FileLock
 
     folder = Path(settings.outputs) / report_date.isoformat()
@@ -324,7 +336,7 @@ def _lock(settings: Any, report_date: date) -> Any:
 
 
 def _run(
-    settings: Any,
+    ctx: RunContext,
     report_date: date,
     outgoing: Sequence[Outgoing],
     *,
@@ -333,15 +345,11 @@ def _run(
     resend_changed: bool,
     sender: str | None = None,
 ) -> DeliveryResult:
-    config = settings.delivery()
-    mail_dir = Path(settings.outputs) / report_date.isoformat() / "mail"
+    config = ctx.delivery
+    mail_dir = Path(ctx.settings.outputs) / report_date.isoformat() / "mail"
     factory = get_sender(sender or ("eml" if dry_run else "smtp"))
-    with _lock(settings, report_date):
-        sent_log = None
-        if not dry_run:
-            from reportkit import store
-
-            sent_log = SentLog(store.connect(settings.db), config.sent_log_timeout)
+    with _lock(ctx.settings, report_date):
+        sent_log = None if dry_run else SentLog(ctx.engine, config.sent_log_timeout)
         transport = factory(config, mail_dir)
         batch = _Batch(config, transport, sent_log)
         outcomes = []
@@ -372,14 +380,15 @@ def _run(
 
 
 def send_reports(
-    settings: Any,
+    context: RunContext | Settings,
     report_date: date,
     school_ids: Sequence[str] | None = None,
     district_ids: Sequence[str] | None = None,
     *,
-    dry_run: bool = False,
-    force: bool = False,
-    lang: str = "zh-CN",
+    findings: Findings | None = None,
+    dry_run: bool | None = None,
+    force: bool | None = None,
+    lang: str | None = None,
     sender: str | None = None,
 ) -> DeliveryResult:
     """Email each selected school's report and each selected district's roll-up.
@@ -389,16 +398,28 @@ def send_reports(
     roll-ups and their schools (narrowed by ``school_ids`` when both are given).
     A report that :func:`check_report` refuses is not sent: ``stale`` or ``failed``
     with the reason.
+
+    ``context``: the command's :class:`~reportkit.context.RunContext` (or settings);
+    ``dry_run``, ``force`` and ``lang`` left out are its options'. ``findings``: what
+    to send from, the run's (:attr:`reportkit.execution.RunResult.findings`, which must
+    hold every school sent and every school of each roll-up sent); without them they
+    are computed from the store now, so that a report the data moved on from is
+    refused as stale.
     """
-    require_store(settings, school_ids, district_ids)  # no store or no roster: never zeros
+    ctx = RunContext.of(context, sync=True)
+    options = ctx.options.merged(dry_run=dry_run, force=force, lang=lang)
+    lang = options.lang
+    ctx.require_store(school_ids, district_ids)  # no store or no roster: never zeros
     from reportkit.delivery.body import district_body, school_body
     from reportkit.execution import output_dir
     from reportkit.findings import findings_hash, rollup_hash
 
-    config = settings.schools()
-    delivery = settings.delivery()
+    settings, config, delivery = ctx.settings, ctx.schools, ctx.delivery
     schools, districts = _selection(config, school_ids, district_ids)
-    findings = _findings(settings, config, report_date, schools, districts)
+    if findings is None:
+        findings = _findings(ctx, report_date, schools, districts)
+    else:
+        _check_covers(findings, config, report_date, schools, districts)
     manifest = read_manifest(settings.outputs, report_date)
     day = report_date.isoformat()
     outgoing: list[Outgoing] = []
@@ -439,17 +460,17 @@ def send_reports(
         )
         outgoing.append(out)
     return _run(
-        settings,
+        ctx,
         report_date,
         outgoing,
-        dry_run=dry_run,
-        force=force,
+        dry_run=options.dry_run,
+        force=options.force,
         resend_changed=True,
         sender=sender,
     )
 
 
-def _prepare(out: Outgoing, check: Callable[[], ReportFile], build: Callable[[], Any]) -> None:
+def _prepare(out: Outgoing, check: Callable[[], ReportFile], build: Callable[[], MailBody]) -> None:
     """Check the report and build the body; a report that cannot go is the target's outcome."""
     try:
         out.report = check()
@@ -464,13 +485,13 @@ def _prepare(out: Outgoing, check: Callable[[], ReportFile], build: Callable[[],
 
 
 def send_reminders(
-    settings: Any,
+    context: RunContext | Settings,
     report_date: date,
     *,
-    force: bool = False,
-    dry_run: bool = False,
+    force: bool | None = None,
+    dry_run: bool | None = None,
     now: datetime | None = None,
-    lang: str = "zh-CN",
+    lang: str | None = None,
     sender: str | None = None,
 ) -> DeliveryResult:
     """Remind each school whose submission or people are missing: classes and counts.
@@ -478,15 +499,17 @@ def send_reminders(
     Sent once per school and day (``sent_log`` kind ``reminder``) unless ``force``.
     A reminder is for before the school's deadline: once it has passed (at ``now``,
     in the school's time zone) the school is listed as ``past_deadline`` and nothing
-    is sent, unless ``force``.
+    is sent, unless ``force``. ``context``: as :func:`send_reports`'s.
     """
-    require_store(settings, rosters=False)  # no store: nothing to remind about
+    ctx = RunContext.of(context, sync=True)
+    options = ctx.options.merged(dry_run=dry_run, force=force, lang=lang)
+    force, lang = options.force, options.lang
+    ctx.require_store(rosters=False)  # no store: nothing to remind about
     from reportkit.delivery.body import reminder_body
 
-    config = settings.schools()
-    delivery = settings.delivery()
+    config, delivery = ctx.schools, ctx.delivery
     ids = [s.id for s in config.schools]
-    findings = _findings(settings, config, report_date, ids, ())
+    findings = _findings(ctx, report_date, ids, ())
     outgoing = []
     late: list[MessageOutcome] = []
     for row in findings.schools.to_dict("records"):
@@ -513,10 +536,10 @@ def send_reminders(
         out.body = reminder_body(findings, school, delivery, at, lang)
         outgoing.append(out)
     result = _run(
-        settings,
+        ctx,
         report_date,
         outgoing,
-        dry_run=dry_run,
+        dry_run=options.dry_run,
         force=force,
         resend_changed=False,
         sender=sender,
@@ -526,7 +549,7 @@ def send_reminders(
 
 
 def _selection(
-    config: Any, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
+    config: SchoolsConfig, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
 ) -> tuple[list[str], list[str]]:
     for s in school_ids or ():
         config.school(s)
@@ -544,25 +567,45 @@ def _selection(
     return [s.id for s in config.schools], [d.id for d in config.districts if d.id in used]
 
 
-def _findings(
-    settings: Any,
-    config: Any,
-    report_date: date,
-    school_ids: Sequence[str],
-    district_ids: Sequence[str],
-) -> Any:
-    """The findings computed from the store now, with each flagged person's latest
-    follow-up attached as :func:`reportkit.execution.plan_jobs` attaches them, so that
-    their hash is the one a report rendered from the same data recorded."""
-    from reportkit import store
-    from reportkit.findings import load_findings
-    from reportkit.store import latest_followups
-
+def _covered(
+    config: SchoolsConfig, school_ids: Sequence[str], district_ids: Sequence[str]
+) -> list[str]:
+    """The schools whose findings the messages need, in ``schools.yaml``'s order: those
+    sent and every school of each roll-up sent."""
     wanted = set(school_ids)
     for d in district_ids:
         wanted |= {s.id for s in config.schools_in(d)}  # a roll-up needs all its schools
-    engine = store.connect(settings.db)
-    store.sync_schools(engine, config)
-    ordered = [s.id for s in config.schools if s.id in wanted]
-    findings = load_findings(engine, config, settings.rules(), report_date, ordered)
-    return replace(findings, followups=latest_followups(engine, ordered, report_date))
+    return [s.id for s in config.schools if s.id in wanted]
+
+
+def _check_covers(
+    findings: Findings,
+    config: SchoolsConfig,
+    report_date: date,
+    school_ids: Sequence[str],
+    district_ids: Sequence[str],
+) -> None:
+    """Findings handed over must be of the day and hold every school the messages need."""
+    if findings.date != report_date:
+        raise ValueError(f"the findings are of {findings.date}, not {report_date}")
+    have = set(findings.school_ids)
+    lacking = [s for s in _covered(config, school_ids, district_ids) if s not in have]
+    if lacking:
+        raise ValueError(f"the findings handed over do not hold {', '.join(lacking)}")
+
+
+def _findings(
+    ctx: RunContext,
+    report_date: date,
+    school_ids: Sequence[str],
+    district_ids: Sequence[str],
+) -> Findings:
+    """The findings computed from the store now, with each flagged person's latest
+    follow-up attached as :func:`reportkit.execution.plan_jobs` attaches them, so that
+    their hash is the one a report rendered from the same data recorded."""
+    from reportkit.findings import load_findings
+    from reportkit.store import latest_followups
+
+    ordered = _covered(ctx.schools, school_ids, district_ids)
+    findings = load_findings(ctx.engine, ctx.schools, ctx.rules, report_date, ordered)
+    return replace(findings, followups=latest_followups(ctx.engine, ordered, report_date))

@@ -11,6 +11,9 @@ from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.execution.batch import (
+        Executor as Executor,
+    )
+    from reportkit.execution.batch import (
         RunResult as RunResult,
     )
     from reportkit.execution.batch import (
@@ -61,6 +64,7 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "Executor": "batch",
         "FORMATS": "job",
         "JobResult": "job",
         "JobSpec": "job",

@@ -2,7 +2,8 @@
 
 For one date the runner computes the findings once for every selected school
 (:func:`reportkit.findings.load_findings`), saves them as one non-executable file
-per school and per district (:mod:`reportkit.findings.files`), then executes
+per school and per district (:mod:`reportkit.findings.files`) and hands them on
+in its :class:`RunResult` (delivery and the daily summary go on from them), then executes
 ``school_daily.ipynb`` once per school and ``district_daily.ipynb`` once per
 district involved with papermill (kernels are subprocesses, so a thread pool of
 ``jobs`` workers is enough), and renders each executed notebook to HTML and PDF
@@ -34,23 +35,25 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reportkit.context import DEFAULT_KERNEL_REUSE, FORMATS, RunContext, RunOptions
 from reportkit.errors import ReportkitError
-from reportkit.execution.job import (
-    DEFAULT_KERNEL_REUSE,
-    FORMATS,
-    JobResult,
-    JobSpec,
-    close_printer,
-    output_dir,
-)
-from reportkit.store import require_store
+from reportkit.execution.job import JobResult, JobSpec, close_printer, output_dir
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from reportkit.config import SchoolsConfig, Settings
+    from reportkit.execution.progress import Progress
+    from reportkit.execution.workers import ThreadExecutor
+    from reportkit.findings import Findings
 
 __all__ = [
+    "Executor",
     "RunResult",
     "new_run_id",
     "plan_jobs",
@@ -62,12 +65,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def new_run_id(zone: Any = None) -> str:
+def new_run_id(zone: ZoneInfo | None = None) -> str:
     """A run's id: its local start time and a random suffix (``20200228T163005-1a2b3c``)."""
     return f"{datetime.now(zone):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def _run_time(zone: Any) -> datetime:
+def _run_time(zone: ZoneInfo) -> datetime:
     """When the run's files say they were made: ``SOURCE_DATE_EPOCH`` if set, else now."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch.isdigit():
@@ -77,6 +80,10 @@ def _run_time(zone: Any) -> datetime:
 
 @dataclass
 class RunResult:
+    """What a run did, and the findings it rendered from (``findings``: every school the
+    run's reports cover, the follow-ups attached), for delivery and the daily summary
+    to go on from without computing them again."""
+
     date: str
     manifest: Path
     jobs: list[JobResult]
@@ -84,14 +91,28 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     submissions: dict[str, int] = field(default_factory=dict)
+    findings: Findings | None = field(default=None, repr=False, compare=False)
 
     @property
     def failed(self) -> list[JobResult]:
         return [j for j in self.jobs if j.status != "ok"]
 
     @property
+    def not_run(self) -> list[JobResult]:
+        """The reports the batch did not start because it stopped (a full disk)."""
+        return [j for j in self.failed if j.error is not None and j.error.ename == "NotRun"]
+
+    @property
     def ok(self) -> bool:
         return not self.failed and not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as ``--json`` shows it: its fields (the findings left out) and ``ok``."""
+        out: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "findings"
+        }
+        out["ok"] = self.ok
+        return out
 
 
 # --- a batch ------------------------------------------------------------------
@@ -102,52 +123,50 @@ class _Plan:
     specs: list[JobSpec]
     submissions: dict[str, int]
     notes: list[str]
+    findings: Findings
     save: Callable[[], list[str]]  # writes the findings files; the errors
 
 
 def plan_jobs(
-    settings: Any,
+    context: RunContext | Settings,
     report_date: date,
     school_ids: Sequence[str] | None = None,
     district_ids: Sequence[str] | None = None,
     *,
-    lang: str = "zh-CN",
-    formats: Sequence[str] = FORMATS,
-    retries: int = 1,
-    timeout: float = 300.0,
+    lang: str | None = None,
+    formats: Sequence[str] | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
     run_id: str | None = None,
 ) -> list[JobSpec]:
-    """Compute the findings once for all selected schools, save them, plan one job per report."""
-    plan = _plan(
-        settings,
-        report_date,
-        school_ids,
-        district_ids,
+    """Compute the findings once for all selected schools, save them, plan one job per report.
+
+    ``context``: the command's :class:`~reportkit.context.RunContext` (or settings, for
+    a context of its own); the options left out are the context's.
+    """
+    ctx = RunContext.of(context, sync=True)
+    options = ctx.options.merged(
         lang=lang,
-        formats=formats,
+        formats=None if formats is None else tuple(formats),
         retries=retries,
         timeout=timeout,
-        run_id=run_id,
     )
+    plan = _plan(ctx, options, report_date, school_ids, district_ids, run_id=run_id)
     plan.save()
     return plan.specs
 
 
 def _plan(
-    settings: Any,
+    ctx: RunContext,
+    options: RunOptions,
     report_date: date,
     school_ids: Sequence[str] | None,
     district_ids: Sequence[str] | None,
     *,
-    lang: str,
-    formats: Sequence[str],
-    retries: int,
-    timeout: float,
     run_id: str | None = None,
     run_time: datetime | None = None,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> _Plan:
-    from reportkit import store
     from reportkit.execution.manifest import read_manifest
     from reportkit.files import ensure_dir
     from reportkit.findings import (
@@ -159,21 +178,20 @@ def _plan(
     )
     from reportkit.store import latest_followups
 
-    config = settings.schools()
+    settings, config, formats = ctx.settings, ctx.schools, options.formats
     zone = config.zone()
     run_id = run_id or new_run_id(zone)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ReportkitError(f"unknown format {unknown[0]!r}; known: {', '.join(FORMATS)}")
     selected = _select(config, school_ids, district_ids)
-    engine = store.connect(settings.db)
-    store.sync_schools(engine, config)
+    engine = ctx.engine
     districts = list(dict.fromkeys(config.school(s).district for s in selected))
     # a district's roll-up needs every school of the district, not just the selected ones
     covered = [s.id for d in districts for s in config.schools_in(d)]
     if progress is not None:
         progress.phase(f"computing the findings of {len(covered)} schools for {report_date}")
-    findings = load_findings(engine, config, settings.rules(), report_date, covered)
+    findings = load_findings(engine, config, ctx.rules, report_date, covered)
     # each flagged person's latest follow-up, shown beside them in the report
     findings = replace(findings, followups=latest_followups(engine, covered, report_date))
     rollups = {d: findings.district(d, config) for d in districts}
@@ -194,16 +212,17 @@ def _plan(
             return [message]
         return []
 
-    masked = _mask_names(settings)
+    masked = _mask_names(ctx)
     created = (run_time or _run_time(zone)).isoformat()
+    lang = options.lang
     common = dict(
         report_date=report_date.isoformat(),
         findings_dir=str(folder),
         db=settings.db,
         params_dir=str(Path(settings.params).resolve()),
         formats=tuple(formats),
-        retries=retries,
-        timeout=timeout,
+        retries=options.retries,
+        timeout=options.timeout,
         run_id=run_id,
         created=created,
         zone=str(getattr(zone, "key", "") or ""),
@@ -247,22 +266,22 @@ def _plan(
         )
     chosen = findings.schools[findings.schools["school_id"].isin(set(selected))]
     submissions = {k: int(v) for k, v in chosen["submission"].value_counts().items()}
-    return _Plan(specs, submissions, notes, save)
+    return _Plan(specs, submissions, notes, findings, save)
 
 
-def _mask_names(settings: Any) -> bool:
+def _mask_names(ctx: RunContext) -> bool:
     """Whether ``delivery.yaml`` masks names (then each school also gets a masked PDF)."""
     from reportkit.errors import ConfigError
 
     try:
-        return bool(settings.delivery().mask_names)
+        return bool(ctx.delivery.mask_names)
     except ConfigError as exc:
         log.warning("delivery settings unreadable (%s); no masked PDF this run", exc)
         return False
 
 
 def _select(
-    config: Any, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
+    config: SchoolsConfig, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
 ) -> list[str]:
     if school_ids:
         for s in school_ids:
@@ -280,7 +299,7 @@ def _select(
 Executor = Callable[[Sequence[JobSpec], Callable[[JobResult], None]], list[JobResult]]
 
 
-def thread_executor(jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> Any:
+def thread_executor(jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> ThreadExecutor:
     """The local executor: a :class:`reportkit.execution.ThreadExecutor`."""
     from reportkit.execution.workers import ThreadExecutor
 
@@ -288,43 +307,62 @@ def thread_executor(jobs: int, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> Any:
 
 
 def run_reports(
-    settings: Any,
+    context: RunContext | Settings,
     report_date: date,
     school_ids: Sequence[str] | None = None,
     district_ids: Sequence[str] | None = None,
     *,
-    jobs: int = 2,
-    lang: str = "zh-CN",
-    formats: Sequence[str] = FORMATS,
-    retries: int = 1,
-    timeout: float = 300.0,
+    jobs: int | None = None,
+    lang: str | None = None,
+    formats: Sequence[str] | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
     executor: Executor | None = None,
     progress: bool | None = None,
-    kernel_reuse: int = DEFAULT_KERNEL_REUSE,
+    kernel_reuse: int | None = None,
     run_time: datetime | None = None,
 ) -> RunResult:
     """Run every selected school's report and the roll-up of each district involved.
 
-    With the local thread pool, each of the ``jobs`` workers keeps a warm kernel for up
-    to ``kernel_reuse`` reports in turn, reset between them (:mod:`reportkit.execution.kernels`);
-    ``kernel_reuse=1`` starts a fresh kernel per report. An ``executor`` of its own
-    (a Dask cluster) starts a kernel per report. ``run_time``: the time the PDFs
-    say they were made (default ``SOURCE_DATE_EPOCH``, else now).
+    ``context``: the command's :class:`~reportkit.context.RunContext`, or settings (a
+    context of its own is built); each option left out (None) is the context's
+    :class:`~reportkit.context.RunOptions`. With the local thread pool, each of the
+    ``jobs`` workers keeps a warm kernel for up to ``kernel_reuse`` reports in turn,
+    reset between them (:mod:`reportkit.execution.kernels`); ``kernel_reuse=1`` starts a
+    fresh kernel per report. An ``executor`` of its own, or the options' ``dask``
+    scheduler, runs the jobs elsewhere. ``run_time``: the time the PDFs say they were
+    made (default ``SOURCE_DATE_EPOCH``, else now). The result carries the findings
+    the reports were rendered from.
     """
-    require_store(settings, school_ids, district_ids)  # no store or no roster: never zeros
+    ctx = RunContext.of(context, sync=True)
+    options = ctx.options.merged(
+        jobs=jobs,
+        lang=lang,
+        formats=None if formats is None else tuple(formats),
+        retries=retries,
+        timeout=timeout,
+        progress=progress,
+        kernel_reuse=kernel_reuse,
+    )
+    ctx.require_store(school_ids, district_ids)  # no store or no roster: never zeros
     from reportkit.execution.manifest import Manifest
     from reportkit.execution.progress import Progress
 
-    config = settings.schools()
+    config = ctx.schools
     zone = config.zone()
     run_id = new_run_id(zone)
-    local = thread_executor(jobs, kernel_reuse) if executor is None else None
+    lang, formats = options.lang, options.formats
+    if executor is None and options.dask:
+        from reportkit.execution.cluster import dask_executor
+
+        executor = dask_executor(options.dask, kernel_reuse=options.kernel_reuse)
+    local = thread_executor(options.jobs, options.kernel_reuse) if executor is None else None
     execute: Executor = executor or local  # type: ignore[assignment]
     stop = threading.Event()
-    base = Path(settings.outputs) / report_date.isoformat()
+    base = Path(ctx.settings.outputs) / report_date.isoformat()
     manifest = Manifest(base, report_date, run_id, zone)
     results: list[JobResult] = []
-    with Progress(progress) as bar:
+    with Progress(options.progress) as bar:
         try:
             if local is not None:
                 bar.phase(
@@ -333,14 +371,11 @@ def run_reports(
                 )
                 local.prepare(lang, formats)  # kernels and Chromium start while findings compute
             plan = _plan(
-                settings,
+                ctx,
+                options,
                 report_date,
                 school_ids,
                 district_ids,
-                lang=lang,
-                formats=formats,
-                retries=retries,
-                timeout=timeout,
                 run_id=run_id,
                 run_time=run_time,
                 progress=bar,
@@ -385,7 +420,7 @@ def run_reports(
     results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
     errors = list(save_errors)
     if stop.is_set():
-        not_run = sum(1 for r in results if (r.error or {}).get("ename") == "NotRun")
+        not_run = sum(1 for r in results if r.error is not None and r.error.ename == "NotRun")
         errors.append(
             f"no space left on the disk of {base}: the batch stopped"
             + (f", {not_run} report(s) not run" if not_run else "")
@@ -406,6 +441,7 @@ def run_reports(
         errors=errors,
         notes=plan.notes,
         submissions=plan.submissions,
+        findings=plan.findings,
     )
 
 
@@ -418,7 +454,7 @@ def write_manifest(
     formats: Sequence[str] = FORMATS,
     *,
     run_id: str = "",
-    zone: Any = None,
+    zone: ZoneInfo | None = None,
 ) -> Path:
     """Merge finished jobs into ``outputs/<date>/manifest.json`` (written atomically).
 
@@ -436,7 +472,7 @@ def write_manifest(
     return manifest.path
 
 
-def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
+def write_index(manifest_path: Path, config: SchoolsConfig, lang: str = "zh-CN") -> Path:
     """``outputs/<date>/index.html`` (see :func:`reportkit.execution.write_index`)."""
     from reportkit.execution.manifest import write_index as write
 

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reportkit.execution.job import DEFAULT_KERNEL_REUSE, JobResult, JobSpec, run_job
+from reportkit.context import DEFAULT_KERNEL_REUSE
+from reportkit.execution.job import JobResult, JobSpec, failed_result, run_job
 
 __all__ = ["dask_executor", "run_job_warm"]
 
@@ -72,22 +73,7 @@ def dask_executor(
                 try:
                     result = future.result()
                 except Exception as exc:  # the task itself was lost (KilledWorker …)
-                    spec = by_key[future.key]
-                    result = JobResult(
-                        spec.kind,
-                        spec.target_id,
-                        "failed",
-                        0.0,
-                        0,
-                        {},
-                        {
-                            "cell_index": None,
-                            "ename": type(exc).__name__,
-                            "evalue": str(exc)[:500],
-                        },
-                        run_id=spec.run_id,
-                        lang=spec.lang,
-                    )
+                    result = failed_result(by_key[future.key], type(exc).__name__, str(exc))
                 results.append(result)
                 done(result)
         finally:

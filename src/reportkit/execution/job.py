@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from reportkit.errors import ReportkitError
+from reportkit.context import DEFAULT_KERNEL_REUSE, FORMATS
+from reportkit.errors import ReportExecutionError, ReportkitError
 
 __all__ = [
     "DEFAULT_KERNEL_REUSE",
@@ -38,6 +39,7 @@ __all__ = [
     "JobResult",
     "JobSpec",
     "close_printer",
+    "failed_result",
     "find_notebook",
     "notebook_path",
     "output_dir",
@@ -46,9 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("html", "pdf")
-# reports one warm kernel runs in turn, reset between them, before it is replaced
-DEFAULT_KERNEL_REUSE = 20
 NOTEBOOKS = {"school": "school_daily.ipynb", "district": "district_daily.ipynb"}
 NO_SPACE = ("ENOSPC", "EDQUOT")  # errno names of a full disk or quota
 
@@ -127,7 +126,7 @@ class JobResult:
     seconds: float
     attempts: int
     outputs: dict[str, str] = field(default_factory=dict)
-    error: dict[str, Any] | None = None
+    error: ReportExecutionError | None = None
     run_id: str = ""
     lang: str = ""
     findings_hash: str | None = None
@@ -136,10 +135,14 @@ class JobResult:
     started_at: str | None = None
     ended_at: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.error, dict):  # an error as a manifest records it
+            self.error = ReportExecutionError.from_json(self.error, self.id, kind=self.kind)
+
     @property
     def no_space(self) -> bool:
         """The job failed because the disk (or quota) is full."""
-        return bool(self.error and self.error.get("errno") in NO_SPACE)
+        return self.error is not None and self.error.errno in NO_SPACE
 
 
 _printer_lock = threading.Lock()
@@ -258,31 +261,40 @@ def _execute(spec: JobSpec, out_ipynb: Path, kernel: Any = None) -> Any:
             kernel.release(ok)  # a failed notebook's kernel is never reused
 
 
-def _error_summary(exc: BaseException, executed: Path | None = None) -> dict[str, Any]:
+def _execution_error(
+    exc: BaseException, spec: JobSpec, executed: Path | None = None
+) -> ReportExecutionError:
+    """The :class:`ReportExecutionError` a failed attempt of ``spec`` ends with."""
     from papermill.exceptions import PapermillExecutionError
 
+    def error(cell_index: int | None, ename: str, evalue: str, **kw: Any) -> ReportExecutionError:
+        return ReportExecutionError(
+            spec.target_id, spec.report_date, cell_index, ename, evalue[:500], kind=spec.kind, **kw
+        )
+
     if isinstance(exc, PapermillExecutionError):
-        return {
-            "cell_index": exc.cell_index,
-            "exec_count": exc.exec_count,
-            "ename": exc.ename,
-            "evalue": str(exc.evalue)[:500],
-        }
+        return error(exc.cell_index, exc.ename, str(exc.evalue), exec_count=exc.exec_count)
     if isinstance(exc, OSError) and exc.errno is not None:
         where = f" ({exc.filename})" if exc.filename else ""
-        return {
-            "cell_index": None,
-            "ename": type(exc).__name__,
-            "evalue": f"{exc.strerror or exc}{where}"[:500],
-            "errno": errno.errorcode.get(exc.errno, str(exc.errno)),
-        }
+        return error(
+            None,
+            type(exc).__name__,
+            f"{exc.strerror or exc}{where}",
+            errno=errno.errorcode.get(exc.errno, str(exc.errno)),
+        )
     # a timeout or a dead kernel (nbclient's errors) stopped in a cell the kept notebook marks
     stopped = type(exc).__module__.startswith("nbclient")
-    return {
-        "cell_index": _failed_cell(executed) if stopped else None,
-        "ename": type(exc).__name__,
-        "evalue": str(exc)[:500],
-    }
+    return error(_failed_cell(executed) if stopped else None, type(exc).__name__, str(exc))
+
+
+def failed_result(spec: JobSpec, ename: str, evalue: str) -> JobResult:
+    """A job that did not run (the batch stopped, its worker was lost): failed, no cell."""
+    error = ReportExecutionError(
+        spec.target_id, spec.report_date, None, ename, evalue[:500], kind=spec.kind
+    )
+    return JobResult(
+        spec.kind, spec.target_id, "failed", 0.0, 0, {}, error, run_id=spec.run_id, lang=spec.lang
+    )
 
 
 def _failed_cell(executed: Path | None) -> int | None:
@@ -375,7 +387,7 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
     out_ipynb = out_dir / f"{spec.stem}.ipynb"
     started = time.perf_counter()
     started_at = _now(spec)
-    error: dict[str, Any] | None = None
+    error: ReportExecutionError | None = None
     attempts = 0
     old_notebook = _inode(out_ipynb)  # an earlier run's, until this run writes its own
 
@@ -423,19 +435,19 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
         except (Exception, asyncio.CancelledError) as exc:  # never stops the batch
             if old_notebook is not None and _inode(out_ipynb) == old_notebook:
                 _remove(out_ipynb)  # this run could not write its own notebook
-            error = _error_summary(exc, out_ipynb)
+            error = _execution_error(exc, spec, out_ipynb)
             log.warning(
                 "%s %s attempt %d failed: %s: %s",
                 spec.kind,
                 spec.target_id,
                 attempt,
-                error["ename"],
-                error["evalue"].splitlines()[0] if error["evalue"] else "",
+                error.ename,
+                error.evalue.splitlines()[0] if error.evalue else "",
             )
             # stale renderings of an earlier run must not pass for this one
             for ext in ("html", "pdf", "pdf_masked"):
                 _remove(_output_file(out_dir, spec.stem, ext))
-            if error.get("errno") in NO_SPACE:
+            if error.errno in NO_SPACE:
                 break  # a full disk is not a reason to try again
     return result(
         "failed",

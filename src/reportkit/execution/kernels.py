@@ -30,6 +30,9 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
+from reportkit.context import DEFAULT_KERNEL_REUSE
+from reportkit.errors import ReportkitError
+
 __all__ = [
     "ENGINE",
     "KERNEL_ARGS",
@@ -56,8 +59,9 @@ get_ipython().execution_count = 1
 """
 
 
-class KernelError(RuntimeError):
-    """A warm kernel could not be started or reset."""
+class KernelError(ReportkitError, RuntimeError):
+    """A warm kernel could not be started or reset (the job using it fails, the batch
+    goes on)."""
 
 
 class WarmKernelEngine(NBClientEngine):
@@ -180,7 +184,10 @@ class WarmKernel:
     """
 
     def __init__(
-        self, max_uses: int = 20, kernel_name: str = "python3", timeout: float = 60.0
+        self,
+        max_uses: int = DEFAULT_KERNEL_REUSE,
+        kernel_name: str = "python3",
+        timeout: float = 60.0,
     ) -> None:
         self.max_uses = max(1, max_uses)
         self.kernel_name = kernel_name

@@ -87,7 +87,9 @@ def read_manifest(path: Path | str) -> dict[tuple[str, str], dict[str, Any]]:
 class Manifest:
     """The day's manifest, kept in memory and rewritten on every change (thread-safe)."""
 
-    def __init__(self, folder: Path | str, report_date: date, run_id: str, zone: tzinfo) -> None:
+    def __init__(
+        self, folder: Path | str, report_date: date, run_id: str, zone: tzinfo | None
+    ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / "manifest.json"
         self.date = report_date
@@ -131,7 +133,7 @@ class Manifest:
                     "sha256": dict(result.sha256),
                     "seconds": result.seconds,
                     "attempts": result.attempts,
-                    "error": result.error,
+                    "error": None if result.error is None else result.error.to_json(),
                     "started_at": result.started_at or job.get("started_at"),
                     "ended_at": result.ended_at or _now(self.zone),
                 }

@@ -99,7 +99,7 @@ class Progress:
                         self._reports, advance=1, description=f"{result.kind} {result.id}"
                     )
                 return
-            msg = "" if result.status == "ok" else f" {(result.error or {}).get('ename')}"
+            msg = "" if result.error is None else f" {result.error.ename}"
             print(
                 f"[{self.count}/{self.total}] {result.kind} {result.id} {result.status}"
                 f" {result.seconds:.1f}s{msg}",

@@ -12,12 +12,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from reportkit.context import DEFAULT_KERNEL_REUSE, FORMATS
 from reportkit.execution.job import (
-    DEFAULT_KERNEL_REUSE,
-    FORMATS,
     JobResult,
     JobSpec,
     _shared_printer,
+    failed_result,
     run_job,
 )
 
@@ -82,19 +82,7 @@ class ThreadExecutor:
         ran = {(r.kind, r.id) for r in results}
         for spec in specs:
             if (spec.kind, spec.target_id) not in ran:
-                error = {"cell_index": None, "ename": "WorkerError"}
-                error["evalue"] = "no worker was left to run this report"
-                result = JobResult(
-                    spec.kind,
-                    spec.target_id,
-                    "failed",
-                    0.0,
-                    0,
-                    {},
-                    error,
-                    run_id=spec.run_id,
-                    lang=spec.lang,
-                )
+                result = failed_result(spec, "WorkerError", "no worker was left to run this report")
                 results.append(result)
                 done(result)
         return results
@@ -144,11 +132,7 @@ class ThreadExecutor:
 
 def _not_run(spec: JobSpec) -> JobResult:
     """A report the batch did not start because it stopped (a full disk)."""
-    error = {"cell_index": None, "ename": "NotRun"}
-    error["evalue"] = "not run: the batch stopped (no space left on the disk)"
-    return JobResult(
-        spec.kind, spec.target_id, "failed", 0.0, 0, {}, error, run_id=spec.run_id, lang=spec.lang
-    )
+    return failed_result(spec, "NotRun", "not run: the batch stopped (no space left on the disk)")
 
 
 WARM_UP_CODE = """import reportkit.reports.sections as __rk_report, reportkit.findings.compute as __rk_flags

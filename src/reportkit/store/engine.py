@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import tenacity
@@ -38,6 +38,9 @@ from reportkit.errors import (
 )
 from reportkit.files import dir_mode, ensure_dir, file_mode, give_to_group
 from reportkit.store.tables import metadata, people
+
+if TYPE_CHECKING:
+    from reportkit.config import SchoolsConfig
 
 __all__ = [
     "BACKOFF_ENV",
@@ -371,6 +374,7 @@ def require_store(
     district_ids: Sequence[str] | None = None,
     *,
     rosters: bool = True,
+    config: SchoolsConfig | None = None,
 ) -> Engine:
     """The store of ``settings``, refused unless it is there with a roster for each school.
 
@@ -381,12 +385,12 @@ def require_store(
     schools with nobody active on their roster: reading them would report zeros.
     ``rosters=False`` checks only that the store is there. One line at the start of
     every function that reads the store, so the library never reports zeros for what
-    it does not have.
+    it does not have. ``config``: ``schools.yaml`` when the caller has parsed it already.
     """
     engine = connect(settings.db, create=False)
     if not rosters:
         return engine
-    config = settings.schools()
+    config = config or settings.schools()
     if school_ids:
         selected = [config.school(s).id for s in school_ids]
     else:
