@@ -308,3 +308,77 @@ def test_daily_check_says_whether_it_would_start(tmp_path, capsys):
     assert "would not start" in out
     assert not (tmp_path / "nope.db").exists()
     assert not (settings.outputs / DAY.isoformat()).exists()  # a check writes nothing
+
+
+def test_one_daily_parses_the_params_once_and_computes_the_findings_once(tmp_path, monkeypatch):
+    """One context for the command: schools.yaml read once, schools.yaml's schools
+    written once, the findings computed once and handed from the run to delivery."""
+    from collections import Counter
+
+    import reportkit.config
+    import reportkit.findings.compute
+    import reportkit.store.writes
+
+    settings = _small_deployment(tmp_path)
+    schools = (settings.params / "schools.yaml").read_text(encoding="utf-8")
+    schools = schools.replace(
+        "district: d1}", "district: d1, recipients: [{name: 校长, email: head@example.org}]}"
+    )
+    (settings.params / "schools.yaml").write_text(schools, encoding="utf-8")
+    (settings.params / "rules.yaml").write_text("fever_celsius: 37.3\n", encoding="utf-8")
+    (settings.params / "delivery.yaml").write_text("retries: 0\n", encoding="utf-8")
+    calls: Counter[str] = Counter()
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    parse = reportkit.config.load_yaml_model
+    monkeypatch.setattr(
+        reportkit.config,
+        "load_yaml_model",
+        lambda path, model: counted(Path(path).name, parse)(path, model),
+    )
+    monkeypatch.setattr(
+        reportkit.store.writes,
+        "sync_schools",
+        counted("sync_schools", reportkit.store.writes.sync_schools),
+    )
+    monkeypatch.setattr(store, "sync_schools", reportkit.store.writes.sync_schools)
+    monkeypatch.setattr(
+        reportkit.findings.compute,
+        "compute_findings",
+        counted("compute_findings", reportkit.findings.compute.compute_findings),
+    )
+    code = cli.main(
+        [
+            "daily",
+            "--date",
+            DAY.isoformat(),
+            "--dry-run",
+            "--db",
+            settings.db,
+            "--params",
+            str(settings.params),
+            "--outputs",
+            str(settings.outputs),
+            "--inbox",
+            str(tmp_path / "inbox"),
+            "--archive",
+            str(tmp_path / "archive"),
+        ]
+    )
+
+    assert code == 0
+    assert len(list((settings.outputs / DAY.isoformat() / "mail").rglob("*.eml"))) == 2
+    # in this process; each report's kernel reads the params of its own notebook
+    assert calls == {
+        "schools.yaml": 1,
+        "rules.yaml": 1,
+        "delivery.yaml": 1,
+        "sync_schools": 1,
+        "compute_findings": 1,
+    }

@@ -459,7 +459,9 @@ class Settings:
 
     Explicit arguments win over ``REPORTKIT_DB``/``REPORTKIT_PARAMS``/
     ``REPORTKIT_OUTPUTS``, which win over the defaults (relative to the working
-    directory).
+    directory). :meth:`schools`, :meth:`rules` and :meth:`delivery` parse their file
+    on every call; a command parses each once, through its
+    :class:`reportkit.context.RunContext`.
     """
 
     db: str

@@ -144,24 +144,18 @@ class RunContext:
 
     @property
     def schools(self) -> SchoolsConfig:
-        """``schools.yaml``, parsed."""
-        from reportkit.config import load_schools
-
-        return self._loaded.get("schools", lambda: load_schools(self.settings.params))
+        """``schools.yaml``, parsed (:meth:`Settings.schools <reportkit.config.Settings.schools>`)."""
+        return self._loaded.get("schools", self.settings.schools)
 
     @property
     def rules(self) -> Rules:
         """``rules.yaml`` (the defaults when there is none), parsed."""
-        from reportkit.config import load_rules
-
-        return self._loaded.get("rules", lambda: load_rules(self.settings.params))
+        return self._loaded.get("rules", self.settings.rules)
 
     @property
     def delivery(self) -> DeliveryConfig:
         """``delivery.yaml`` (the defaults when there is none), parsed."""
-        from reportkit.config import load_delivery
-
-        return self._loaded.get("delivery", lambda: load_delivery(self.settings.params))
+        return self._loaded.get("delivery", self.settings.delivery)
 
     @property
     def zone(self) -> ZoneInfo:

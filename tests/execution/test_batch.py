@@ -191,3 +191,37 @@ def test_findings_are_saved_once_for_the_batch(small_demo, demo_settings):
     assert not list(folder.parent.glob("*.pkl"))
     with store.connect(small_demo.db_url).connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(store.schools)).scalar() >= 20
+
+
+def test_a_failed_job_carries_a_report_execution_error(
+    small_demo, demo_settings, tmp_path, monkeypatch
+):
+    from reportkit.errors import ReportExecutionError
+
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(notebook_path("school").parent, notebooks)
+    nb = nbformat.read(notebooks / "school_daily.ipynb", as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("no such column: 体温")'))
+    nbformat.write(nb, notebooks / "school_daily.ipynb")
+    monkeypatch.setenv("REPORTKIT_NOTEBOOKS", str(notebooks))
+    school = small_demo.events["zero_report_school"]
+
+    result = run_reports(demo_settings, DAY, [school], formats=("html",), retries=0, progress=False)
+
+    [failed] = [j for j in result.failed if j.kind == "school"]
+    error = failed.error
+    assert isinstance(error, ReportExecutionError)
+    assert (error.kind, error.school_id, error.date) == ("school", school, DAY.isoformat())
+    assert error.cell_index == 4  # the injected parameters cell comes after cell 0
+    assert (error.ename, error.evalue) == ("ValueError", "no such column: 体温")
+    assert isinstance(error.exec_count, int)
+    assert f"school {school} {DAY.isoformat()}: report failed in cell 4" in str(error)
+    # the manifest and --json keep the error's JSON shape
+    jobs = json.loads(result.manifest.read_text("utf-8"))["jobs"]
+    [entry] = [j for j in jobs if j["id"] == school]
+    assert entry["error"] == error.to_json()
+    assert list(entry["error"]) == ["cell_index", "exec_count", "ename", "evalue"]
+    assert cli._jsonable(result)["jobs"][0]["error"] == entry["error"]
+    assert "findings" not in cli._jsonable(result)  # the run's findings stay in the process
+    assert result.findings is not None
+    assert school in result.findings.school_ids

@@ -135,7 +135,7 @@ def test_a_failing_school_on_the_cluster_is_recorded_not_lost(
     assert status[("school", bad)] == "failed"
     assert status[("school", good)] == "ok"
     failed = next(j for j in result.jobs if j.id == bad)
-    assert failed.error["ename"] == "AssertionError"
+    assert failed.error.ename == "AssertionError"
 
 
 @pytest.mark.timeout(300)

@@ -117,7 +117,7 @@ def test_a_failed_report_never_hands_its_kernel_on(tmp_path):
     )
     results = _run([_spec(tmp_path, s, nb) for s in ("s001", "s002", "s003")], reuse=10)
     assert results["s002"].status == "failed"
-    assert results["s002"].error["ename"] == "RuntimeError"
+    assert results["s002"].error.ename == "RuntimeError"
     assert results["s003"].status == "ok"
     pid = {s: _printed(results[s])["pid"] for s in ("s001", "s002", "s003")}
     assert pid["s001"] == pid["s002"]  # s002 ran on the warm kernel ...
@@ -138,7 +138,7 @@ def test_a_timed_out_report_is_recorded_and_the_next_school_runs(tmp_path):
     assert re.search("timeout|timed out", str(results["s001"].error), re.IGNORECASE)
     # the timed-out notebook is kept, and the manifest names the cell that hung
     kept = nbformat.read(results["s001"].outputs["ipynb"], as_version=4)
-    hung = results["s001"].error["cell_index"]
+    hung = results["s001"].error.cell_index
     assert "time.sleep(60)" in kept.cells[hung].source
     assert kept.cells[hung].metadata["papermill"]["status"] == "failed"
     assert results["s002"].status == "ok"
@@ -240,7 +240,7 @@ def test_a_worker_that_dies_leaves_its_reports_recorded(tmp_path, monkeypatch):
     )
     assert sorted(r.id for r in results) == ["s001", "s002"]
     assert {r.status for r in results} == {"failed"}
-    assert results[0].error["ename"] == "WorkerError"
+    assert results[0].error.ename == "WorkerError"
     assert sorted(seen) == ["s001", "s002"]
 
 
