@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import date, datetime
 from datetime import time as time_of_day
 from pathlib import Path, PurePath
@@ -87,8 +87,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _options(args: argparse.Namespace) -> RunOptions:
     """The run options the command's arguments give; the others are the defaults."""
-    names = ("jobs", "lang", "formats", "retries", "timeout", "kernel_reuse", "dask")
-    names += ("dry_run", "force")
+    names: tuple[str, ...] = ("jobs", "lang", "formats", "retries", "timeout", "kernel_reuse")
+    names += ("dask", "dry_run", "force")
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if hasattr(args, "no_send"):
         given["send"] = not args.no_send
@@ -117,7 +117,7 @@ def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
         if isinstance(getattr(type(value), "ok", None), property):
-            out["ok"] = bool(value.ok)
+            out["ok"] = bool(value.ok)  # type: ignore[attr-defined]
         return out
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -207,12 +207,12 @@ def _print_ingest(report: IngestReport) -> None:
         else:
             by_kind.setdefault(skipped.kind, []).append(skipped.path)
     what = {"roster": "rosters", "logs": "health logs", "entries": "gate registers"}
-    for kind, paths in by_kind.items():
-        names = sorted({p.name for p in paths})
-        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+    for named, paths in by_kind.items():
+        files = sorted({p.name for p in paths})
+        shown = ", ".join(files[:3]) + (", …" if len(files) > 3 else "")
         lines.append(
-            f"skipped {len(paths)} files named as {what[kind]} ({shown}): "
-            f"read them with `reportkit ingest {kind} PATH ...`"
+            f"skipped {len(paths)} files named as {what[named]} ({shown}): "
+            f"read them with `reportkit ingest {named} PATH ...`"
         )
     for line in lines:  # plain lines: they wrap at the terminal's width, not in a cell
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -301,7 +301,7 @@ def _width() -> int:
 
 # figures of ``reportkit flags``; those of _NEED_CHECKINS mean nothing without check-ins
 # and show "—" for a school that sent none (a 0 would say "all clear")
-_FLAG_FIGURES = ("expected", "reported", "missing", "coverage", "unreachable")
+_FLAG_FIGURES: tuple[str, ...] = ("expected", "reported", "missing", "coverage", "unreachable")
 _FLAG_FIGURES += ("fever", "symptomatic", "suspected", "key_persons", "clusters")
 _FLAG_FIGURES += ("illness_absence_unexplained", "data_quality")
 _NEED_CHECKINS = {"coverage", "fever", "symptomatic", "suspected", "key_persons", "clusters"}
@@ -337,7 +337,7 @@ def _flags_text(findings: Findings, lang: str = DEFAULTS.lang, width: int = 80) 
     return lines
 
 
-def _figure(row: dict[str, Any], column: str, nothing: bool) -> str:
+def _figure(row: dict[Hashable, Any], column: str, nothing: bool) -> str:
     value = row.get(column)
     if nothing and column in _NEED_CHECKINS:
         return "—"

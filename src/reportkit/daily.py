@@ -364,10 +364,10 @@ def run_daily(
             ctx, day, inbox, archive
         )
         result.seconds["ingest"] = time.perf_counter() - started
-        ready = _with_rosters(ctx, result)  # schools without a roster fail
+        schools, districts = _with_rosters(ctx, result)  # schools without a roster fail
 
         started = time.perf_counter()
-        run = run_reports(ctx, day, **ready, executor=executor)
+        run = run_reports(ctx, day, schools, districts, executor=executor)
         result.seconds["reports"] = time.perf_counter() - started
         result.reports_ok = len(run.jobs) - len(run.failed)
         result.reports_failed = [f"{j.kind} {j.id}: {_job_error(j.error)}" for j in run.failed]
@@ -384,7 +384,7 @@ def run_daily(
             started = time.perf_counter()
             _announce("writing the emails (dry run)" if options.dry_run else "sending the emails")
             # from the findings the reports were rendered from: computed once, by the run
-            delivery = send_reports(ctx, day, findings=run.findings, **ready)
+            delivery = send_reports(ctx, day, schools, districts, findings=run.findings)
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
             result.message_failures = [
@@ -466,7 +466,9 @@ def check_daily(
     return not problems, lines
 
 
-def _with_rosters(ctx: RunContext, result: DailyResult) -> dict[str, list[str]]:
+def _with_rosters(
+    ctx: RunContext, result: DailyResult
+) -> tuple[list[str] | None, list[str] | None]:
     """The selection for the runner and the sender: every school with people on its
     roster (and the roll-ups of their districts). The others are failures of the day,
     named in the log and the summary, never reports of zeros; when no school has a
@@ -478,7 +480,7 @@ def _with_rosters(ctx: RunContext, result: DailyResult) -> dict[str, list[str]]:
     every = [s.id for s in config.schools]
     lacking = store.schools_without_roster(ctx.engine, every)
     if not lacking:
-        return {}
+        return None, None  # every school, every district
     shown = store.describe_url(ctx.settings.db)
     if len(lacking) == len(every):
         raise RosterMissingError(lacking, shown)
@@ -488,7 +490,7 @@ def _with_rosters(ctx: RunContext, result: DailyResult) -> dict[str, list[str]]:
         log.error("%s", line)
     ready = [s for s in every if s not in lacking]
     districts = list(dict.fromkeys(config.school(s).district for s in ready))
-    return {"school_ids": ready, "district_ids": districts}
+    return ready, districts
 
 
 def _announce(text: str) -> None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -98,13 +99,14 @@ class Outgoing:
         """The report's version: what it shows (the rendering's content hash, masked or
         not) and what the message says; no timestamps, so an unchanged rerun matches."""
         digest = hashlib.sha256()
-        report = self.report
+        report, body = self.report, self.body
+        assert body is not None  # only a message that was built is hashed (and sent)
         parts = (
             report.content_hash if report else "",
             "masked" if report and report.masked else "",
-            self.body.subject,
-            self.body.text,
-            self.body.html,
+            body.subject,
+            body.text,
+            body.html,
         )
         for part in parts:
             data = part.encode()
@@ -431,14 +433,17 @@ def send_reports(
         out.pdf_name = f"{school.name}_{day}_{t('pdf_suffix_school', lang)}.pdf"
         _prepare(
             out,
-            lambda s=school: check_report(
-                manifest.get(("school", s.id)),
-                findings_hash(findings, s.id),
-                output_dir(settings.outputs, report_date, "school", s.id),
+            partial(
+                check_report,
+                manifest.get(("school", sid)),
+                findings_hash(findings, sid),
+                output_dir(settings.outputs, report_date, "school", sid),
                 masked=bool(delivery.mask_names),
                 lang=lang,
             ),
-            lambda s=school: school_body(findings, s, config.district(s.district), delivery, lang),
+            partial(
+                school_body, findings, school, config.district(school.district), delivery, lang
+            ),
         )
         outgoing.append(out)
     for did in districts:
@@ -450,13 +455,14 @@ def send_reports(
         out.pdf_name = f"{district.name}_{day}_{t('pdf_suffix_district', lang)}.pdf"
         _prepare(
             out,
-            lambda r=rollup, d=district: check_report(
-                manifest.get(("district", d.id)),
-                rollup_hash(r),
-                output_dir(settings.outputs, report_date, "district", d.id),
+            partial(
+                check_report,
+                manifest.get(("district", did)),
+                rollup_hash(rollup),
+                output_dir(settings.outputs, report_date, "district", did),
                 lang=lang,
             ),
-            lambda r=rollup, d=district: district_body(r, d, delivery, lang),
+            partial(district_body, rollup, district, delivery, lang),
         )
         outgoing.append(out)
     return _run(

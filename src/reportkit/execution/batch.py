@@ -265,7 +265,7 @@ def _plan(
             )
         )
     chosen = findings.schools[findings.schools["school_id"].isin(set(selected))]
-    submissions = {k: int(v) for k, v in chosen["submission"].value_counts().items()}
+    submissions = {str(k): int(v) for k, v in chosen["submission"].value_counts().items()}
     return _Plan(specs, submissions, notes, findings, save)
 
 
@@ -416,7 +416,7 @@ def run_reports(
                 close_printer()
     ran = {(r.kind, r.id) for r in results}
     manifest.restore((s.kind, s.target_id) for s in specs if (s.kind, s.target_id) not in ran)
-    order = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
+    order: dict[tuple[str, str], int] = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
     errors = list(save_errors)
     if stop.is_set():

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reportkit.context import DEFAULT_KERNEL_REUSE
 from reportkit.execution.job import JobResult, JobSpec, failed_result, run_job
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["dask_executor", "run_job_warm"]
 
@@ -41,7 +44,7 @@ def run_job_warm(spec: JobSpec, kernel_reuse: int = DEFAULT_KERNEL_REUSE) -> Job
 
 
 def dask_executor(
-    address: str | Any, *, allowed_failures: int = 3, kernel_reuse: int = DEFAULT_KERNEL_REUSE
+    address: str | Client, *, allowed_failures: int = 3, kernel_reuse: int = DEFAULT_KERNEL_REUSE
 ) -> Callable[..., list[JobResult]]:
     """An executor for :func:`reportkit.execution.run_reports` on the cluster at ``address``.
 
@@ -52,8 +55,8 @@ def dask_executor(
     def execute(specs: Sequence[JobSpec], done: Callable[[JobResult], None]) -> list[JobResult]:
         from distributed import Client, as_completed
 
-        own = not hasattr(address, "submit")
-        client = Client(address) if own else address
+        own = not hasattr(address, "submit")  # an address (or a cluster object) of its own
+        client: Client = Client(address) if own else address  # type: ignore[assignment]
         results: list[JobResult] = []
         try:
             # a task whose worker died is re-run elsewhere by the scheduler, up to its
