@@ -70,10 +70,10 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.findings.model import (
         Findings as Findings,
     )
-    from reportkit.findings.model import (
+    from reportkit.findings.summary import (
         summary_lines as summary_lines,
     )
-    from reportkit.findings.model import (
+    from reportkit.findings.summary import (
         summary_table as summary_table,
     )
 
@@ -99,8 +99,8 @@ __getattr__, __dir__, __all__ = attach(
         "save_findings": "files",
         "school_path": "files",
         "span_days": "compute",
-        "summary_lines": "model",
-        "summary_table": "model",
+        "summary_lines": "summary",
+        "summary_table": "summary",
         "verified_hash": "files",
     },
 )
