@@ -29,8 +29,8 @@ school_id, person_id, name, role, grade, class; person ids are strings):
   entries_still_inside
 * ``missing``: PERSON_COLUMNS + days_missing; ``unreachable``: + days;
   ``missing_sessions``: + session (one row per person and session)
-* ``attention``: PERSON_COLUMNS + level ("suspected"|"symptomatic"|
-  "key_person"), reasons (tuple of codes: "fever", symptom codes, "key_area",
+* ``attention``: PERSON_COLUMNS + level (a :class:`~reportkit.schema.FlagLevel`
+  value: "suspected"|"symptomatic"|"key_person"), reasons (tuple of codes: "fever", symptom codes, "key_area",
   "contact"), reason_zh, reason_en, temperature (the day's highest, NaN if
   none), symptoms ("cough,fever"), key_area, contact (bool), key_area_place,
   exposure_date, monitoring_day (Int64), monitoring_ends (the last three for
@@ -66,6 +66,8 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+
+from reportkit.schema import FlagLevel
 
 __all__ = [
     "DQ_COLUMNS",
@@ -257,7 +259,7 @@ class Findings:
 def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
     row = f["schools"].to_dict("records")[0]
     att = f["attention"]
-    key = att[att["level"] == "key_person"].sort_values("person_id")
+    key = att[att["level"] == FlagLevel.KEY_PERSON].sort_values("person_id")
     ms = f["missing_sessions"]
     ms = ms.assign(_o=ms["session"].map(_SESSION_ORDER)).sort_values(["person_id", "_o"])
     clusters = sorted(
@@ -287,8 +289,8 @@ def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
             for r in f["unreachable"].sort_values("person_id").itertuples()
         ],
         "fever": _ids(f["fever"]),
-        "symptomatic": _ids(att[att["level"] == "symptomatic"]),
-        "suspected": _ids(att[att["level"] == "suspected"]),
+        "symptomatic": _ids(att[att["level"] == FlagLevel.SYMPTOMATIC]),
+        "suspected": _ids(att[att["level"] == FlagLevel.SUSPECTED]),
         "key_persons": [
             {
                 "person_id": str(r.person_id),
