@@ -301,9 +301,9 @@ def measure_workbooks(files: int = 200) -> dict[str, float]:
 
 
 def write_bombs(folder: Path) -> dict[str, str]:
-    """The three hostile workbooks of tests/test_hostile_files.py, written to ``folder``."""
+    """The three hostile workbooks of tests/ingest/test_hostile_files.py, written to ``folder``."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.test_hostile_files import blank_rows, corner_cell, giant_string
+    from tests.factories import blank_rows, corner_cell, giant_string
 
     return {
         "corner cell XFD1048576": str(corner_cell(folder / "corner.xlsx")),

@@ -56,6 +56,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def pg_url(pg_cluster: PgCluster | str) -> str:
+    """A URL of a new, empty PostgreSQL database."""
+    return _new_pg_db(pg_cluster)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'reportkit.db'}"
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -188,11 +187,27 @@ def test_schedule_prints_cron_and_systemd(tmp_path, capsys, monkeypatch):
     assert cli.main(["schedule", "--at", "25:00", "--params", str(params)]) == 2
 
 
-def test_today_is_in_the_configured_zone():
+@pytest.mark.parametrize(
+    ("utc", "expected"),
+    [
+        # Asia/Shanghai is UTC+8 all year: its day begins at 16:00 UTC the day before
+        (datetime(2020, 2, 27, 15, 59, tzinfo=UTC), date(2020, 2, 27)),
+        (datetime(2020, 2, 27, 16, 0, tzinfo=UTC), date(2020, 2, 28)),
+        (datetime(2020, 2, 28, 15, 59, tzinfo=UTC), date(2020, 2, 28)),
+    ],
+)
+def test_today_is_in_the_configured_zone(monkeypatch, utc, expected):
     from reportkit.config import load_schools
 
+    class Clock(datetime):  # the machine's clock at ``utc``
+        @classmethod
+        def now(cls, tz=None):
+            return utc.astimezone(tz) if tz is not None else utc.replace(tzinfo=None)
+
     config = load_schools(Path(__file__).resolve().parents[1] / "params")
-    assert abs((daily.today(config) - date.fromtimestamp(time.time())).days) <= 1
+    assert config.timezone == "Asia/Shanghai"
+    monkeypatch.setattr(daily, "datetime", Clock)
+    assert daily.today(config) == expected
 
 
 # --- a locked store, a school without a roster, the log's clock, --check -------------------
@@ -208,8 +223,8 @@ _OFFSET = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00 "
 
 
 def _small_deployment(root: Path) -> Settings:
-    """Three schools in two districts, rosters and two days of check-ins (tests.test_widgets)."""
-    from tests.console.test_widgets import build_district
+    """Three schools in two districts, rosters and two days of check-ins (tests.factories)."""
+    from tests.factories import build_district
 
     return build_district(root)
 

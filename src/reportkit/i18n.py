@@ -5,8 +5,9 @@ snake_case; families share a prefix so callers can build them from data:
 ``level_<FlagLevel>``, ``submission_<status>``, ``symptom_<code>``,
 ``session_<Session>``, ``role_<Role>``, ``status_<Status>``, ``absence_<reason>``,
 ``kind_<EntryKind>``, ``rule_<cluster rule>`` (and ``rule_<rule>_desc``),
-``reason_<schema.Reason>`` (data-quality reasons), ``entry_flag_<flag>``,
-``entries_<count>``, ``chart_<series>``, ``flag_<fragment>`` (the pieces of the
+``reason_<schema.Reason>`` (data-quality reasons), ``issue_<schema.Reason>``
+(the message of one quarantined row or finding, :func:`issue_message`),
+``entry_flag_<flag>``, ``entries_<count>``, ``chart_<series>``, ``flag_<fragment>`` (the pieces of the
 sentence explaining why a person needs attention) and ``sep_<kind>`` (list
 separators). Everything else is a column header or a heading.
 
@@ -17,9 +18,9 @@ An unknown key or language raises :class:`UnknownLabelError` (a
 from __future__ import annotations
 
 from reportkit.errors import ReportkitError
-from reportkit.schema import SYMPTOMS
+from reportkit.schema import SYMPTOMS, Reason
 
-__all__ = ["CATALOG", "LANGS", "UnknownLabelError", "labels", "t"]
+__all__ = ["CATALOG", "LANGS", "UnknownLabelError", "issue_message", "labels", "t"]
 
 LANGS = ("zh-CN", "en")
 
@@ -412,6 +413,81 @@ _PAIRS.update(
     }
 )
 
+# Reason texts of quarantined rows and data-quality findings (reportkit.ingest.write):
+# issue_<schema.Reason>, {row}, {value} and {column} filled in (see issue_message)
+_ISSUES: dict[Reason, tuple[str, str]] = {
+    Reason.MISSING_PERSON_ID: ("第{row}行没有学号", "row {row} has no person id"),
+    Reason.MISSING_DATE: ("第{row}行没有日期", "row {row} has no date"),
+    Reason.BAD_DATE: ("第{row}行日期无法识别：{value}", "row {row}: unreadable date {value}"),
+    Reason.UNKNOWN_PERSON: ("第{row}行学号{value}不在花名册中", "row {row}: {value} not on roster"),
+    Reason.UNKNOWN_SCHOOL: ("第{row}行学校无法识别：{value}", "row {row}: unknown school {value}"),
+    Reason.MISSING_SCHOOL: ("第{row}行没有学校", "row {row} has no school"),
+    Reason.MISSING_NAME: ("第{row}行没有姓名", "row {row} has no name"),
+    Reason.DUPLICATE_ROW: ("第{row}行被同键的后一行取代", "row {row} replaced by a later row"),
+    Reason.MISSING_ENTRY_TIME: ("第{row}行没有进校时间", "row {row} has no entry time"),
+    Reason.BAD_ENTRY_TIME: (
+        "第{row}行进校时间无法识别：{value}",
+        "row {row}: bad entry time {value}",
+    ),
+    Reason.BAD_TEMPERATURE: (
+        "第{row}行体温无法识别：{value}",
+        "row {row}: bad temperature {value}",
+    ),
+    Reason.IMPOSSIBLE_TEMPERATURE: (
+        "第{row}行体温不可能：{value}",
+        "row {row}: impossible {value}",
+    ),
+    Reason.FAHRENHEIT_CONVERTED: (
+        "第{row}行体温{value}按华氏度换算",
+        "row {row}: {value} °F converted",
+    ),
+    Reason.UNKNOWN_SYMPTOM: (
+        "第{row}行症状无法识别：{value}",
+        "row {row}: unknown symptom {value}",
+    ),
+    Reason.BAD_SESSION: (
+        "第{row}行时段{value}按晨检处理",
+        "row {row}: session {value} taken as morning",
+    ),
+    Reason.BAD_YES_NO: (
+        "第{row}行{column}应为是/否：{value}",
+        "row {row}: {column} {value} taken as no",
+    ),
+    Reason.BAD_TIMESTAMP: ("第{row}行时间无法识别：{value}", "row {row}: unreadable time {value}"),
+    Reason.BAD_ROLE: ("第{row}行身份{value}按学生处理", "row {row}: role {value} taken as student"),
+    Reason.BAD_STATUS: (
+        "第{row}行状态{value}按在校处理",
+        "row {row}: status {value} taken as active",
+    ),
+    Reason.BAD_ABSENCE_REASON: (
+        "第{row}行缺勤原因{value}归为其他",
+        "row {row}: reason {value} as other",
+    ),
+    Reason.NAME_MISMATCH: (
+        "第{row}行姓名{value}与花名册不符",
+        "row {row}: name {value} not as on roster",
+    ),
+    Reason.UNKNOWN_COLUMNS: ("未识别的列：{value}", "unknown columns: {value}"),
+    Reason.WRONG_SCHOOL: (
+        "第{row}行学校{value}不是本文件所属学校，未写入",
+        "row {row}: school {value} is not this file's school; not written",
+    ),
+    Reason.BAD_ENCODING: (
+        "第{row}行无法按文件编码解码：{value}",
+        "line {row} cannot be decoded in the file's encoding: {value}",
+    ),
+    Reason.DUPLICATE_COLUMN: (
+        "重复的列：{value}（使用第一列）",
+        "duplicated column: {value} (the first is used)",
+    ),
+    Reason.CONFLICTING_VALUES: (
+        "第{row}行{column}两列不一致：{value}（使用第一列）",
+        "row {row}: the two {column} columns differ: {value} (the first is used)",
+    ),
+    Reason.FILE_REJECTED: ("文件被拒收：{value}", "file rejected: {value}"),
+}
+_PAIRS.update({f"issue_{reason.value}": pair for reason, pair in _ISSUES.items()})
+
 _PAIRS.update(
     {f"symptom_{code}": (terms[0], _SYMPTOM_EN[code]) for code, (terms, _) in SYMPTOMS.items()}
 )
@@ -443,3 +519,11 @@ def labels(lang: str = "zh-CN") -> dict[str, str]:
     """Every label in ``lang`` (unformatted), key -> text."""
     _check_lang(lang)
     return {key: texts[lang] for key, texts in CATALOG.items()}
+
+
+def issue_message(reason: str, row: int, value: str | None, column: str) -> str:
+    """The message of a quarantined row or a data-quality finding in both languages,
+    ``"中文 / English"``: the ``issue_<reason>`` text with its row, value and column."""
+    key = f"issue_{Reason(reason).value}"
+    fields = {"row": row, "value": "" if value is None else value, "column": column}
+    return f"{t(key, 'zh-CN', **fields)} / {t(key, 'en', **fields)}"

@@ -74,12 +74,39 @@ class EntryKind(StrEnum):
 
 
 class FlagLevel(StrEnum):
-    """Levels of attention, lowest first; a person is listed at the highest only."""
+    """Levels of attention, lowest first; a person is listed at the highest only.
+
+    The one ordering of levels: :attr:`rank` (fever 1, key person 2, symptomatic 3,
+    suspected 4; 0 is no level) is what the flag engine computes with, and
+    :meth:`most_urgent_first` is the order lists show people in (suspected first).
+    ``fever`` is not a level a person is listed at (fever makes a person
+    symptomatic); it is the lowest so that the fever list sorts after the others.
+    """
 
     FEVER = "fever"
     KEY_PERSON = "key_person"
     SYMPTOMATIC = "symptomatic"
     SUSPECTED = "suspected"
+
+    @property
+    def rank(self) -> int:
+        """1 (fever) to 4 (suspected): a higher rank needs attention first; 0 is no level."""
+        return _FLAG_RANKS[self]
+
+    @classmethod
+    def from_rank(cls, rank: int) -> FlagLevel | None:
+        """The level of ``rank``; None for 0 (no level)."""
+        return None if rank == 0 else _FLAG_LEVELS[rank - 1]
+
+    @classmethod
+    def most_urgent_first(cls) -> dict[str, int]:
+        """value -> place in a list shown most urgent first (``suspected`` 0 ... ``fever``
+        3), for sorting rows by their ``level``: ``frame["level"].map(...)``."""
+        return {level.value: len(_FLAG_LEVELS) - level.rank for level in _FLAG_LEVELS}
+
+
+_FLAG_LEVELS = tuple(FlagLevel)
+_FLAG_RANKS = {level: i + 1 for i, level in enumerate(_FLAG_LEVELS)}
 
 
 class Reason(StrEnum):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import ipywidgets
@@ -23,90 +22,10 @@ from reportkit.console import (
 from reportkit.console.views import COLUMNS
 from reportkit.i18n import t as label
 from reportkit.privacy import mask_phones
-
-DAY = date(2020, 2, 28)
-SCHOOLS_YAML = """\
-timezone: Asia/Shanghai
-districts:
-- {id: d1, name: 示范县}
-- {id: d2, name: 邻县}
-schools:
-- {id: a1, name: 第一小学, district: d1}
-- {id: a2, name: 第二小学, district: d1}
-- {id: b1, name: 邻县小学, district: d2}
-"""
-# school, person, name, grade, class; then the demo date's check-in (None: missing)
-PEOPLE = [
-    ("a1", "p01", "张三", "一年级", "1班", {"temperature": 37.1}),
-    ("a1", "p02", "李四", "一年级", "1班", {}),
-    ("a1", "p03", "王五", "一年级", "1班", None),
-    ("a1", "p04", "赵六", "一年级", "2班", {"temperature": 38.0, "symptoms": "cough"}),
-    ("a1", "p05", "钱七", "一年级", "2班", {}),
-    ("a2", "q01", "孙八", "二年级", "1班", None),
-    ("a2", "q02", "周九", "二年级", "1班", {"temperature": 37.5}),
-    ("a2", "q03", "吴十", "二年级", "1班", {"absent": True, "absence_reason": "illness"}),
-    ("b1", "r01", "郑一", "三年级", "1班", None),
-    ("b1", "r02", "冯二", "三年级", "1班", {}),
-]
-
-
-def _checkin(school: str, person: str, name: str, day: date, **kw: object) -> dict:
-    row = {
-        "school_id": school,
-        "person_id": person,
-        "date": day,
-        "session": "morning",
-        "name": name,
-        "temperature": 36.5,
-        "symptoms": "",
-        "symptoms_other": "",
-        "absent": False,
-        "absence_reason": None,
-        "key_area": False,
-        "key_area_place": None,
-        "contact": False,
-        "reported_at": datetime(day.year, day.month, day.day, 9, 0),
-        "row_hash": f"{person}{day}",
-        "source_file": "test.csv",
-        "source_row": 2,
-        "updated_at": store.utcnow(),
-    }
-    row.update(kw)
-    return row
-
-
-def build_district(root: Path) -> Settings:
-    """Three schools in two districts; the demo date has a 37.1 reading (张三)."""
-    params = root / "params"
-    params.mkdir(parents=True)
-    (params / "schools.yaml").write_text(SCHOOLS_YAML, encoding="utf-8")
-    settings = Settings(db=f"sqlite:///{root / 'rk.db'}", params=params, outputs=root / "outputs")
-    engine = store.connect(settings.db)
-    now = store.utcnow()
-    people = [
-        {
-            "school_id": s,
-            "person_id": p,
-            "name": n,
-            "role": "student",
-            "grade": g,
-            "class": c,
-            "status": "active",
-            "row_hash": p,
-            "source_file": "roster.csv",
-            "updated_at": now,
-        }
-        for s, p, n, g, c, _ in PEOPLE
-    ]
-    checkins = [_checkin(s, p, n, DAY - timedelta(days=1)) for s, p, n, *_ in PEOPLE]
-    checkins += [
-        _checkin(s, p, n, DAY, **today) for s, p, n, _, _, today in PEOPLE if today is not None
-    ]
-    with engine.begin() as conn:
-        store.upsert(conn, store.people, people)
-        store.upsert(conn, store.checkins, checkins)
-    store.sync_schools(engine, settings.schools())
-    return settings
+from tests.factories import DISTRICT_DAY as DAY
+from tests.factories import DISTRICT_PEOPLE as PEOPLE
+from tests.factories import DISTRICT_SCHOOLS_YAML as SCHOOLS_YAML
+from tests.factories import build_district, district_checkin
 
 
 @pytest.fixture
@@ -339,7 +258,7 @@ def test_reload_picks_up_new_checkins(console: Console, district):
     console.view.value = "missing"
     engine = store.connect(district.db)
     with engine.begin() as conn:
-        store.upsert(conn, store.checkins, [_checkin("a1", "p03", "王五", DAY)])
+        store.upsert(conn, store.checkins, [district_checkin("a1", "p03", "王五", DAY)])
     assert "王五" in _names(console)  # in memory until reloaded
     console.reload.click()
     assert sorted(_names(console)) == sorted(["孙八", "郑一"])
@@ -444,47 +363,6 @@ def test_launch_console_generates_a_token_and_prints_the_url(
     assert f"?token={token}" in out
     assert "http://127.0.0.1:" in out
     assert started["env"]["REPORTKIT_PARAMS"] == str(district.params.resolve())
-
-
-# -- on the demo county -----------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_control_changes_on_the_full_demo_county(tmp_path: Path):
-    """Times each control change on the full demo county; printed, never asserted."""
-    from reportkit.demo import build_demo
-
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    demo = build_demo(tmp_path, tmp_path / "params", url)
-    started = time.perf_counter()
-    console = Console.open(url, demo.params_dir, tmp_path / "outputs")
-    timings = {"open (load the window, compute)": time.perf_counter() - started}
-    sid = demo.events["cluster"][0]
-
-    def timed(name: str, change) -> None:
-        t0 = time.perf_counter()
-        change()
-        timings[name] = time.perf_counter() - t0
-
-    timed("view -> missing", lambda: setattr(console.view, "value", "missing"))
-    timed("school", lambda: setattr(console.school, "value", sid))
-    timed("class", lambda: setattr(console.klass, "value", console.klass.options[1][1]))
-    timed("search", lambda: setattr(console.search, "value", "G"))
-    timed("search cleared", lambda: setattr(console.search, "value", ""))
-    timed("all schools", lambda: setattr(console.school, "value", ""))
-    timed("view -> attention", lambda: setattr(console.view, "value", "attention"))
-    timed("threshold 37.0", lambda: setattr(console.threshold, "value", 37.0))
-    timed("threshold 37.3 (cached)", lambda: setattr(console.threshold, "value", 37.3))
-    timed("threshold 37.5", lambda: setattr(console.threshold, "value", 37.5))
-    timed(
-        "date -1 day (store load)",
-        lambda: setattr(console.day, "value", demo.demo_date - timedelta(days=1)),
-    )
-    print(f"\nfull demo county: {demo.schools} schools, {demo.people} people")
-    for name, seconds in timings.items():
-        print(f"  {name:32s} {seconds * 1000:8.1f} ms")
-    assert len(console.model.findings.schools) == demo.schools
 
 
 @pytest.mark.slow

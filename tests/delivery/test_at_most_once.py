@@ -23,15 +23,15 @@ import sqlalchemy as sa
 from reportkit import cli, store
 from reportkit.delivery import NotSendable, check_report, send_reports, summary_lines
 from reportkit.delivery.transport import Envelope, stable_message_id
-from tests.delivery.test_send import (
+from tests.factories import (
     ALL_RECIPIENTS,
-    DAY,
     Deployment,
-    _deployment,
+    build_deployment,
     by_recipient,
     statuses,
     tiny_pdf,
 )
+from tests.factories import DEPLOYMENT_DAY as DAY
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
@@ -43,13 +43,13 @@ PRINCIPAL = "principal@s001.example.org"
 @pytest.fixture
 def deployment(tmp_path: Path, db_url: str) -> Deployment:
     """test_deliver's two schools and district, on SQLite and on PostgreSQL."""
-    return _deployment(tmp_path, db_url)
+    return build_deployment(tmp_path, db_url)
 
 
 @pytest.fixture
 def lite(tmp_path: Path, sqlite_url: str) -> Deployment:
     """The same on SQLite only."""
-    return _deployment(tmp_path, sqlite_url)
+    return build_deployment(tmp_path, sqlite_url)
 
 
 class StoreBreaker:
@@ -289,7 +289,7 @@ def test_an_older_store_gains_the_attempts_table(
         assert "send_attempts" not in sa.inspect(conn).get_table_names()
     engine.dispose()
 
-    dep = _deployment(tmp_path, db_url)
+    dep = build_deployment(tmp_path, db_url)
     dep.configure(smtp_server)
     assert send_reports(dep.settings, DAY).ok
     with store.connect(db_url).connect() as conn:

@@ -7,16 +7,13 @@ directly) is built per test; its PDFs are minimal valid PDFs written in code.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import re
 import smtplib
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -26,277 +23,33 @@ from reportkit import store
 from reportkit.config import SchoolsConfig, Settings
 from reportkit.delivery import school_body, send, summary_lines, transport
 from reportkit.errors import ConfigError, DeliveryError
-from reportkit.findings import findings_hash, rollup_hash
 from reportkit.privacy import mask_name
+from tests.factories import (
+    ALL_RECIPIENTS,
+    SCRIPT_NAME,
+    Deployment,
+    build_deployment,
+    by_recipient,
+    statuses,
+    tiny_pdf,
+)
+from tests.factories import DEPLOYMENT_DAY as DAY
+from tests.factories import DEPLOYMENT_PEOPLE as PEOPLE
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
 
 
-DAY = date(2020, 2, 10)
-SCHOOLS: dict[str, Any] = {
-    "timezone": "Asia/Shanghai",
-    "districts": [
-        {
-            "id": "d01",
-            "name": "靠山镇教育办",
-            "recipients": [{"name": "刘局长", "email": "chief@district.example.org"}],
-        }
-    ],
-    "schools": [
-        {
-            "id": "s001",
-            "name": "靠山镇中心小学",
-            "district": "d01",
-            "town": "靠山镇",
-            "recipients": [
-                {"name": "王校长", "email": "principal@s001.example.org"},
-                {"name": "李副校长", "email": "vice@s001.example.org"},
-            ],
-        },
-        {
-            "id": "s002",
-            "name": "靠山镇第二小学",
-            "district": "d01",
-            "recipients": [{"name": "Head", "email": "head@s002.example.org"}],
-        },
-    ],
-}
-SCRIPT_NAME = "<script>alert(1)</script>"
-PEOPLE = [
-    ("s001", "1001", "张小丽", "student", "一年级", "1班"),
-    ("s001", "1002", "李明", "student", "一年级", "1班"),
-    ("s001", "1003", "王大伟", "student", "一年级", "1班"),
-    ("s001", "1004", "赵六", "student", "一年级", "1班"),
-    ("s001", "2001", "孙七", "student", "二年级", "1班"),
-    ("s001", "2002", SCRIPT_NAME, "student", "二年级", "1班"),
-    ("s001", "2003", "周八", "student", "二年级", "1班"),
-    ("s001", "9001", "陈老师", "staff", "", "语文组"),
-    ("s002", "5001", "钱多多", "student", "三年级", "2班"),
-    ("s002", "5002", "吴用", "student", "三年级", "2班"),
-    ("s002", "5003", "郑成功", "student", "三年级", "2班"),
-]
-TODAY: dict[str, dict[str, Any]] = {
-    "1003": {"temperature": 38.2, "symptoms": "fever,cough", "contact": True},  # suspected
-    "1004": {"absent": True, "absence_reason": "illness"},  # unexplained illness absence
-    "2001": {"symptoms": "cough"},  # symptomatic
-    "2003": {"key_area": True, "key_area_place": "武汉"},  # key person
-    "5003": {"temperature": 37.9, "symptoms": "fever"},
-}
-NOT_REPORTED = {"1002", "2002", "5001"}
-REPORTED_AT = {"s001": (15, 0), "s002": (17, 10)}  # s002 is late
-ALL_RECIPIENTS = {
-    "principal@s001.example.org",
-    "vice@s001.example.org",
-    "head@s002.example.org",
-    "chief@district.example.org",
-}
-
-
-def tiny_pdf(text: str) -> bytes:
-    """A minimal valid one-page PDF showing ``text`` (ASCII)."""
-    content = f"BT /F1 14 Tf 72 760 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
-def findings_now(settings: Settings) -> Any:
-    """The day's findings with the follow-ups attached, as the runner computes them."""
-    from reportkit.findings import load_findings
-    from reportkit.store import latest_followups
-
-    config = settings.schools()
-    engine = store.connect(settings.db)
-    ids = [s.id for s in config.schools]
-    findings = load_findings(engine, config, settings.rules(), DAY, ids)
-    return replace(findings, followups=latest_followups(engine, ids, DAY))
-
-
-@dataclass
-class Deployment:
-    root: Path
-    settings: Settings
-
-    @property
-    def params(self) -> Path:
-        return self.settings.params
-
-    def configure(self, server: SmtpServer | None = None, **delivery: Any) -> None:
-        """Write delivery.yaml: SMTP pointing at ``server``, no back-off, then ``delivery``."""
-        data: dict[str, Any] = {"retries": 2, "backoff_seconds": 0, **delivery}
-        if server is not None:
-            data["smtp"] = {**server.smtp_settings(), **data.get("smtp", {})}
-        (self.params / "delivery.yaml").write_text(
-            yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
-        )
-
-    def pdf_path(self, kind: str, target: str, masked: bool = False) -> Path:
-        base = self.settings.outputs / DAY.isoformat()
-        if kind == "district":
-            return base / "district" / f"{target}.pdf"
-        return base / target / ("report.masked.pdf" if masked else "report.pdf")
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.settings.outputs / DAY.isoformat() / "manifest.json"
-
-    def manifest(self) -> dict[str, Any]:
-        if not self.manifest_path.exists():
-            return {"date": DAY.isoformat(), "jobs": []}
-        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-
-    def job(self, kind: str, target: str) -> dict[str, Any]:
-        return next(j for j in self.manifest()["jobs"] if (j["kind"], j["id"]) == (kind, target))
-
-    def set_job(self, kind: str, target: str, **changes: Any) -> None:
-        manifest = self.manifest()
-        for job in manifest["jobs"]:
-            if (job["kind"], job["id"]) == (kind, target):
-                job.update(changes)
-        self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-
-    def write_pdf(self, kind: str, target: str, text: str, masked_text: str | None = None) -> None:
-        """Render ``target`` as a run would: its PDF (and masked PDF) and its manifest job,
-        with the findings hash of the store as it is now and ``text`` as its content."""
-        findings = findings_now(self.settings)
-        if kind == "district":
-            hashed = rollup_hash(findings.district(target, self.settings.schools()))
-        else:
-            hashed = findings_hash(findings, target)
-        job: dict[str, Any] = {
-            "kind": kind,
-            "id": target,
-            "status": "ok",
-            "run_id": "run-1",
-            "lang": "zh-CN",
-            "findings_hash": hashed,
-            "content_hash": hashlib.sha256(text.encode()).hexdigest(),
-            "outputs": {},
-            "sha256": {},
-        }
-        for key, shown, masked in (("pdf", text, False), ("pdf_masked", masked_text, True)):
-            if shown is None:
-                continue
-            path = self.pdf_path(kind, target, masked)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(tiny_pdf(shown))
-            job["outputs"][key] = str(path)
-            job["sha256"][key] = hashlib.sha256(path.read_bytes()).hexdigest()
-        manifest = self.manifest()
-        manifest["jobs"] = [
-            j for j in manifest["jobs"] if (j["kind"], j["id"]) != (kind, target)
-        ] + [job]
-        self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        self.manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-
-    def sent_rows(self) -> list[Any]:
-        engine = store.connect(self.settings.db)
-        with engine.connect() as conn:
-            return list(conn.execute(sa.select(store.sent_log).order_by(store.sent_log.c.id)))
-
-    def attempts(self) -> list[Any]:
-        engine = store.connect(self.settings.db)
-        with engine.connect() as conn:
-            stmt = sa.select(store.send_attempts).order_by(store.send_attempts.c.id)
-            return list(conn.execute(stmt))
-
-
-def fill_store(db_url: str) -> None:
-    engine = store.connect(db_url)
-    now = store.utcnow()
-    people = [
-        {
-            "school_id": s,
-            "person_id": p,
-            "name": n,
-            "role": r,
-            "grade": g,
-            "class": c,
-            "status": "active",
-            "row_hash": "r",
-            "source_file": "roster.csv",
-            "updated_at": now,
-        }
-        for s, p, n, r, g, c in PEOPLE
-    ]
-    checkins = []
-    for back in range(4):
-        day = DAY - timedelta(days=back)
-        for s, p, n, *_ in PEOPLE:
-            if back == 0 and p in NOT_REPORTED:
-                continue
-            hh, mm = REPORTED_AT[s] if back == 0 else (8, 0)
-            row = {
-                "school_id": s,
-                "person_id": p,
-                "date": day,
-                "session": "morning",
-                "name": n,
-                "temperature": 36.5,
-                "symptoms": "",
-                "symptoms_other": "",
-                "absent": False,
-                "absence_reason": None,
-                "key_area": False,
-                "key_area_place": None,
-                "contact": False,
-                "reported_at": datetime(day.year, day.month, day.day, hh, mm),
-                "row_hash": "h",
-                "source_file": "log.csv",
-                "source_row": 1,
-                "updated_at": now,
-            }
-            if back == 0:
-                row.update(TODAY.get(p, {}))
-            checkins.append(row)
-    with engine.begin() as conn:
-        store.upsert(conn, store.people, people)
-        store.upsert(conn, store.checkins, checkins)
-
-
-def _deployment(tmp_path: Path, db_url: str) -> Deployment:
-    params = tmp_path / "params"
-    params.mkdir()
-    (params / "schools.yaml").write_text(
-        yaml.safe_dump(SCHOOLS, allow_unicode=True), encoding="utf-8"
-    )
-    fill_store(db_url)
-    dep = Deployment(tmp_path, Settings(db=db_url, params=params, outputs=tmp_path / "outputs"))
-    dep.write_pdf("school", "s001", "report s001")
-    dep.write_pdf("school", "s002", "report s002")
-    dep.write_pdf("district", "d01", "roll-up d01")
-    return dep
-
-
 @pytest.fixture
 def deployment(tmp_path: Path, db_url: str) -> Deployment:
     """On SQLite and on PostgreSQL."""
-    return _deployment(tmp_path, db_url)
+    return build_deployment(tmp_path, db_url)
 
 
 @pytest.fixture
 def lite(tmp_path: Path, sqlite_url: str) -> Deployment:
     """On SQLite only."""
-    return _deployment(tmp_path, sqlite_url)
+    return build_deployment(tmp_path, sqlite_url)
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -304,14 +57,6 @@ def lite(tmp_path: Path, sqlite_url: str) -> Deployment:
 
 def parse(data: bytes) -> EmailMessage:
     return message_from_bytes(data, policy=policy.default)  # type: ignore[return-value]
-
-
-def by_recipient(server: SmtpServer) -> dict[str, EmailMessage]:
-    out = {}
-    for env in server.received:
-        assert len(env.rcpt_tos) == 1  # one message per recipient
-        out[env.rcpt_tos[0]] = env.message()
-    return out
 
 
 def html_of(msg: EmailMessage) -> str:
@@ -324,10 +69,6 @@ def text_of(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
     return part.get_content()
-
-
-def statuses(result: send.DeliveryResult) -> dict[str, str]:
-    return {f"{o.kind}:{o.target_id}": o.status for o in result.outcomes}
 
 
 # -- registry and small helpers ------------------------------------------------------

@@ -15,7 +15,8 @@ from reportkit import cli
 from reportkit.config import SmtpConfig, is_loopback_host
 from reportkit.delivery import send_reports, summary_lines
 from reportkit.errors import ConfigError
-from tests.delivery.test_send import DAY, Deployment, _deployment
+from tests.factories import DEPLOYMENT_DAY as DAY
+from tests.factories import Deployment, build_deployment
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def lite(tmp_path: Path, sqlite_url: str) -> Deployment:
-    return _deployment(tmp_path, sqlite_url)
+    return build_deployment(tmp_path, sqlite_url)
 
 
 def _send(dep: Deployment, *extra: str) -> int:

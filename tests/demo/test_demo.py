@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from reportkit import demo, ingest, store
 from reportkit.config import Rules, load_schools
-from reportkit.demo import build
+from reportkit.demo import files, plan
 from reportkit.errors import ConfigError
 from reportkit.findings import load_findings
 
@@ -61,6 +62,32 @@ def test_same_seed_same_bytes(tmp_path: Path, small_demo: demo.DemoResult) -> No
     )
     assert _hashes(tmp_path / "p2") != _hashes(tmp_path / "params")
     assert other.files == 1 + 22 + 2 * (22 * 2) - 2  # yaml, rosters, 2 days, no missing school
+
+
+def _content_digest(root: Path) -> str:
+    """sha256 of every file's path and content; a workbook's by its members' content (the
+    compressed bytes depend on the zlib in use)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as book:
+                for name in sorted(book.namelist()):
+                    digest.update(name.encode() + b"\0" + book.read(name))
+        else:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_the_same_seed_writes_the_files_it_always_wrote(small_demo: demo.DemoResult) -> None:
+    # the small demo's files as reportkit wrote them before and after the demo was split
+    # into plan, events and files; only a change meant to change the demo's data may
+    # change this digest
+    assert _content_digest(small_demo.root) == (
+        "d4a03c1ad4469dca16e3c91b4e1b6fe654d5cd7c2d505abf4b6c107dbf324101"
+    )
 
 
 def test_schools_yaml_is_a_valid_county(small_demo: demo.DemoResult) -> None:
@@ -140,7 +167,7 @@ def test_files_are_in_the_formats_schools_send(small_demo: demo.DemoResult) -> N
     ]
     assert {"1、学号", "3、今日体温", "4、是否有以下症状"} <= set(survey.columns)
     gate = pd.read_csv(_inbox(small_demo, D, "s001") / "门卫登记.csv", dtype=str)
-    assert list(gate.columns) == build.ENTRY_HEADER.split()
+    assert list(gate.columns) == files.ENTRY_HEADER.split()
     assert gate["联系电话"].str.fullmatch(r"1[358]\d{9}").all()
     roster = pd.read_csv(small_demo.root / "data/inbox/roster/s002/名册.csv", dtype=str)
     students = roster[roster["身份"] == "学生"]
@@ -170,7 +197,7 @@ def test_scale_multiplies_counties(tmp_path: Path) -> None:
     assert result.schools == len(config.schools) == 44
     assert [d.id for d in config.districts] == ["d01", "d02"]
     assert len({s.name for s in config.schools}) == 44
-    _, schools = build._plan_schools(50, 0)
+    _, schools = plan.plan_schools(50, 0)
     assert schools[0].id == "s0001"
     assert len({s.id for s in schools}) == 1100
 
@@ -179,7 +206,7 @@ def test_write_log_csv(tmp_path: Path) -> None:
     log = demo.write_log_csv(tmp_path / "log.csv", 5000, 1000, roster=tmp_path / "roster.csv")
     frame = pd.read_csv(log, dtype=str)
     assert len(frame) == 5000
-    assert list(frame.columns) == build.LOG_HEADER.split()
+    assert list(frame.columns) == files.LOG_HEADER.split()
     assert not frame.duplicated(["日期", "时段", "学号"]).any()
     roster = pd.read_csv(tmp_path / "roster.csv", dtype=str)
     assert set(frame["学号"]) == set(roster["学号"])

@@ -140,16 +140,16 @@ def test_a_failing_school_on_the_cluster_is_recorded_not_lost(
 
 @pytest.mark.timeout(300)
 def test_cluster_workers_reuse_a_warm_kernel_and_keep_nothing_between_schools(tmp_path):
-    from tests.execution.test_kernels import LEAVE_STATE, PROBE, _notebook, _printed, _spec
+    from tests.factories import LEAVE_STATE, PROBE, probe_lines, probe_notebook, probe_spec
 
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE, LEAVE_STATE)
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE, LEAVE_STATE)
     schools = ["s001", "s002", "s003"]
     with _loopback_cluster(workers=1, threads=1) as client:
         results = dask_executor(client, kernel_reuse=2)(
-            [_spec(tmp_path, s, nb) for s in schools], lambda r: None
+            [probe_spec(tmp_path, s, nb) for s in schools], lambda r: None
         )
     by_id = {r.id: r for r in results}
     assert all(by_id[s].status == "ok" for s in schools), results
-    printed = {s: _printed(by_id[s]) for s in schools}
+    printed = {s: probe_lines(by_id[s]) for s in schools}
     assert printed["s001"]["pid"] == printed["s002"]["pid"] != printed["s003"]["pid"]
     assert all(printed[s]["leftover"] == "[]" for s in schools)

@@ -10,69 +10,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from reportkit.execution import JobResult, JobSpec, WarmKernel, run_job, run_reports
 from reportkit.execution.batch import thread_executor
+from tests.factories import LEAVE_STATE, PROBE, probe_lines, probe_notebook, probe_spec
 
 pytestmark = pytest.mark.slow
-
-PROBE = """\
-import os, matplotlib
-matplotlib.use("agg")
-import matplotlib.pyplot as plt
-print("pid", os.getpid())
-print("leftover", sorted(k for k in globals() if k.startswith("secret_")))
-print("figures", len(plt.get_fignums()))
-"""
-LEAVE_STATE = """\
-globals()["secret_" + school_id] = "health data of " + school_id
-plt.figure()
-"""
-
-
-def _notebook(path: Path, *cells: str) -> Path:
-    nb = new_notebook(
-        cells=[
-            new_code_cell('school_id = "none"', metadata={"tags": ["parameters"]}),
-            *(new_code_cell(c) for c in cells),
-        ]
-    )
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
-
-
-def _spec(tmp_path: Path, school: str, notebook: Path, **kw: object) -> JobSpec:
-    options: dict = {"formats": (), "retries": 0, **kw}
-    return JobSpec(
-        kind="school",
-        target_id=school,
-        report_date="2020-02-28",
-        findings_dir="",
-        out_dir=str(tmp_path / "out" / school),
-        db="sqlite://",
-        params_dir=str(tmp_path),
-        notebook=str(notebook),
-        **options,
-    )
 
 
 def _run(specs: list[JobSpec], reuse: int, jobs: int = 1) -> dict[str, JobResult]:
     results = thread_executor(jobs, kernel_reuse=reuse)(specs, lambda r: None)
     return {r.id: r for r in results}
-
-
-def _printed(result: JobResult) -> dict[str, str]:
-    """The probe cell's printed lines of an executed notebook, as {key: rest}."""
-    nb = nbformat.read(result.outputs["ipynb"], as_version=4)
-    probe = next(c for c in nb.cells if c.cell_type == "code" and "leftover" in c.source)
-    text = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
-    return dict(line.split(" ", 1) for line in text.splitlines())
 
 
 def _first_count(result: JobResult) -> int:
@@ -81,12 +29,12 @@ def _first_count(result: JobResult) -> int:
 
 
 def test_one_kernel_serves_several_schools_and_keeps_nothing_between_them(tmp_path):
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE, LEAVE_STATE)
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE, LEAVE_STATE)
     schools = ["s001", "s002", "s003"]
-    results = _run([_spec(tmp_path, s, nb) for s in schools], reuse=10)
+    results = _run([probe_spec(tmp_path, s, nb) for s in schools], reuse=10)
 
     assert all(results[s].status == "ok" for s in schools), results
-    printed = {s: _printed(results[s]) for s in schools}
+    printed = {s: probe_lines(results[s]) for s in schools}
     assert len({printed[s]["pid"] for s in schools}) == 1  # one warm kernel ran all three
     for s in schools:
         assert printed[s]["leftover"] == "[]"  # s001's variable never reached s002
@@ -96,43 +44,43 @@ def test_one_kernel_serves_several_schools_and_keeps_nothing_between_them(tmp_pa
 
 
 def test_kernel_reuse_one_gives_every_report_a_fresh_kernel(tmp_path):
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
-    results = _run([_spec(tmp_path, s, nb) for s in ("s001", "s002")], reuse=1)
-    assert _printed(results["s001"])["pid"] != _printed(results["s002"])["pid"]
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
+    results = _run([probe_spec(tmp_path, s, nb) for s in ("s001", "s002")], reuse=1)
+    assert probe_lines(results["s001"])["pid"] != probe_lines(results["s002"])["pid"]
 
 
 def test_a_kernel_is_retired_after_max_uses(tmp_path):
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
     schools = ["s001", "s002", "s003"]
-    results = _run([_spec(tmp_path, s, nb) for s in schools], reuse=2)
-    pids = [_printed(results[s])["pid"] for s in schools]
+    results = _run([probe_spec(tmp_path, s, nb) for s in schools], reuse=2)
+    pids = [probe_lines(results[s])["pid"] for s in schools]
     assert pids[0] == pids[1] != pids[2]
 
 
 def test_a_failed_report_never_hands_its_kernel_on(tmp_path):
-    nb = _notebook(
+    nb = probe_notebook(
         tmp_path / "probe.ipynb",
         PROBE,
         LEAVE_STATE + 'if school_id == "s002":\n    raise RuntimeError("broken export")',
     )
-    results = _run([_spec(tmp_path, s, nb) for s in ("s001", "s002", "s003")], reuse=10)
+    results = _run([probe_spec(tmp_path, s, nb) for s in ("s001", "s002", "s003")], reuse=10)
     assert results["s002"].status == "failed"
     assert results["s002"].error.ename == "RuntimeError"
     assert results["s003"].status == "ok"
-    pid = {s: _printed(results[s])["pid"] for s in ("s001", "s002", "s003")}
+    pid = {s: probe_lines(results[s])["pid"] for s in ("s001", "s002", "s003")}
     assert pid["s001"] == pid["s002"]  # s002 ran on the warm kernel ...
     assert pid["s003"] != pid["s002"]  # ... which was shut down after it failed
-    assert _printed(results["s003"])["leftover"] == "[]"
+    assert probe_lines(results["s003"])["leftover"] == "[]"
 
 
 def test_a_timed_out_report_is_recorded_and_the_next_school_runs(tmp_path):
-    nb = _notebook(
+    nb = probe_notebook(
         tmp_path / "probe.ipynb",
         PROBE,
         'if school_id == "s001":\n    import time\n    time.sleep(60)',
     )
     started = time.perf_counter()
-    results = _run([_spec(tmp_path, s, nb, timeout=3.0) for s in ("s001", "s002")], reuse=10)
+    results = _run([probe_spec(tmp_path, s, nb, timeout=3.0) for s in ("s001", "s002")], reuse=10)
     assert time.perf_counter() - started < 45
     assert results["s001"].status == "failed"
     assert re.search("timeout|timed out", str(results["s001"].error), re.IGNORECASE)
@@ -142,13 +90,15 @@ def test_a_timed_out_report_is_recorded_and_the_next_school_runs(tmp_path):
     assert "time.sleep(60)" in kept.cells[hung].source
     assert kept.cells[hung].metadata["papermill"]["status"] == "failed"
     assert results["s002"].status == "ok"
-    assert _printed(results["s002"])["pid"] != _printed(results["s001"])["pid"]
+    assert probe_lines(results["s002"])["pid"] != probe_lines(results["s001"])["pid"]
 
 
 def test_kernels_are_shut_down_when_the_batch_ends(tmp_path):
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
-    results = _run([_spec(tmp_path, s, nb) for s in ("s001", "s002", "s003")], reuse=10, jobs=2)
-    pids = {int(_printed(r)["pid"]) for r in results.values()}
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
+    results = _run(
+        [probe_spec(tmp_path, s, nb) for s in ("s001", "s002", "s003")], reuse=10, jobs=2
+    )
+    pids = {int(probe_lines(r)["pid"]) for r in results.values()}
     assert 1 <= len(pids) <= 2
     for pid in pids:
         with pytest.raises(ProcessLookupError):
@@ -174,13 +124,13 @@ def test_warm_kernel_restarts_a_dead_kernel(tmp_path):
 
 
 def test_warm_up_code_leaves_nothing_for_the_first_report(tmp_path):
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
     with WarmKernel(max_uses=5) as kernel:
         kernel.warm('secret_warm_up = "x"\nimport matplotlib.pyplot as plt\nplt.figure()')
-        result = run_job(_spec(tmp_path, "s001", nb), kernel)
+        result = run_job(probe_spec(tmp_path, "s001", nb), kernel)
     assert result.status == "ok"
-    assert _printed(result)["leftover"] == "[]"
-    assert _printed(result)["figures"] == "0"
+    assert probe_lines(result)["leftover"] == "[]"
+    assert probe_lines(result)["figures"] == "0"
     assert _first_count(result) == 1
 
 
@@ -214,12 +164,12 @@ def test_warm_kernels_stop_when_planning_fails(tmp_path, demo_settings):
 
 
 def test_a_kernel_that_hangs_warming_up_is_replaced(tmp_path):
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
     with WarmKernel(max_uses=5, timeout=2.0) as kernel:
         with pytest.raises(TimeoutError):
             kernel.warm("import time\ntime.sleep(30)")
         assert kernel.km is None  # shut down, not kept busy
-        result = run_job(_spec(tmp_path, "s001", nb), kernel)
+        result = run_job(probe_spec(tmp_path, "s001", nb), kernel)
     assert result.status == "ok"
     assert kernel.started == 2
 
@@ -228,7 +178,7 @@ def test_a_kernel_that_hangs_warming_up_is_replaced(tmp_path):
 def test_a_worker_that_dies_leaves_its_reports_recorded(tmp_path, monkeypatch):
     from reportkit.execution import workers
 
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
 
     def broken_worker(self, lang, formats):
         raise RuntimeError("worker thread crashed")
@@ -236,7 +186,7 @@ def test_a_worker_that_dies_leaves_its_reports_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(workers.ThreadExecutor, "_work", broken_worker)
     seen: list[str] = []
     results = thread_executor(1)(
-        [_spec(tmp_path, s, nb) for s in ("s001", "s002")], lambda r: seen.append(r.id)
+        [probe_spec(tmp_path, s, nb) for s in ("s001", "s002")], lambda r: seen.append(r.id)
     )
     assert sorted(r.id for r in results) == ["s001", "s002"]
     assert {r.status for r in results} == {"failed"}
@@ -245,10 +195,10 @@ def test_a_worker_that_dies_leaves_its_reports_recorded(tmp_path, monkeypatch):
 
 
 def test_a_failing_progress_display_does_not_stop_the_batch(tmp_path):
-    nb = _notebook(tmp_path / "probe.ipynb", PROBE)
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
 
     def display(result):
         raise ValueError("terminal gone")
 
-    results = thread_executor(1)([_spec(tmp_path, s, nb) for s in ("s001", "s002")], display)
+    results = thread_executor(1)([probe_spec(tmp_path, s, nb) for s in ("s001", "s002")], display)
     assert sorted((r.id, r.status) for r in results) == [("s001", "ok"), ("s002", "ok")]

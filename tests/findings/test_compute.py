@@ -21,6 +21,7 @@ from reportkit.findings import (
     summary_lines,
     summary_table,
 )
+from tests.factories import checkin, checkins_frame, person
 
 D = date(2020, 2, 10)
 CONFIG = SchoolsConfig.model_validate(
@@ -39,51 +40,8 @@ CONFIG = SchoolsConfig.model_validate(
 # -- builders -------------------------------------------------------------------------
 
 
-def person(pid, school="s1", *, name=None, role="student", grade="三年级", klass="2班",
-           status="active"):  # fmt: skip
-    return {
-        "school_id": school,
-        "person_id": str(pid),
-        "name": name or f"学生{pid}",
-        "role": role,
-        "grade": grade,
-        "class": klass,
-        "status": status,
-    }
-
-
-def checkin(pid, day=D, school="s1", *, session="morning", temperature=36.5, symptoms="",
-            symptoms_other="", absent=False, absence_reason=None, key_area=False,
-            key_area_place=None, contact=False, at=time(9, 0)):  # fmt: skip
-    if isinstance(day, int):
-        day = D - timedelta(days=day)
-    reported_at = at if at is None or isinstance(at, datetime) else datetime.combine(day, at)
-    return {
-        "school_id": school,
-        "person_id": str(pid),
-        "date": day,
-        "session": session,
-        "name": None,
-        "temperature": temperature,
-        "symptoms": symptoms,
-        "symptoms_other": symptoms_other,
-        "absent": absent,
-        "absence_reason": absence_reason,
-        "key_area": key_area,
-        "key_area_place": key_area_place,
-        "contact": contact,
-        "reported_at": reported_at,
-    }
-
-
 def frame(rows, columns=None):
     return pd.DataFrame(rows, columns=columns or (list(rows[0]) if rows else None))
-
-
-def checkins_frame(rows):
-    out = pd.DataFrame(rows, columns=store.CHECKIN_COLUMNS)
-    out["reported_at"] = pd.to_datetime(out["reported_at"])
-    return out
 
 
 def run(people, checkins, rules=None, *, config=CONFIG, school_ids=None, dq=None, entries=None,

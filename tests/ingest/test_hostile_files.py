@@ -28,103 +28,19 @@ from reportkit.errors import RefusedFileError
 from reportkit.findings import load_findings
 from reportkit.ingest import SheetReader, ingest_paths, readers
 from reportkit.ingest.sheets import check_workbook
+from tests.factories import (
+    GOOD,
+    LOG_HEADER,
+    blank_rows,
+    cell,
+    corner_cell,
+    giant_string,
+    table_rows,
+    workbook,
+)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 DAY = date(2020, 2, 10)
-NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
-REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-PKG = "http://schemas.openxmlformats.org/package/2006"
-HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-LOG_HEADER = ["学号", "姓名", "日期", "体温"]
-
-
-def cell(ref: str, text: str) -> str:
-    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
-
-
-def table_rows(rows: list[list[str]], first: int = 1) -> str:
-    out = []
-    for i, row in enumerate(rows, start=first):
-        cells = "".join(cell(f"{chr(65 + j)}{i}", v) for j, v in enumerate(row) if v)
-        out.append(f'<row r="{i}">{cells}</row>')
-    return "".join(out)
-
-
-GOOD = table_rows([LOG_HEADER, ["001", "张三", "2020-02-10", "36.5"]])
-
-
-def workbook(
-    path: Path,
-    sheet_xml: str | list[str] = GOOD,
-    *,
-    dimension: str | None = None,
-    shared: str | None = None,
-    shared_repeat: int = 0,
-) -> Path:
-    """An XLSX of one sheet: ``sheet_xml`` is the sheetData's rows (or chunks of them,
-    written one after another); ``shared`` one shared string, written ``shared_repeat``
-    times over (so that a 300 MB string never sits in memory)."""
-    parts = {
-        "[Content_Types].xml": f'<Types xmlns="{PKG}/content-types">'
-        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
-        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
-        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
-        'officedocument.spreadsheetml.sheet.main+xml"/></Types>',
-        "_rels/.rels": f'<Relationships xmlns="{PKG}/relationships"><Relationship Id="rId1" '
-        f'Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-        "xl/workbook.xml": f'<workbook {NS} xmlns:r="{REL}"><sheets><sheet name="Sheet1" '
-        'sheetId="1" r:id="rId1"/></sheets></workbook>',
-        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{PKG}/relationships">'
-        f'<Relationship Id="rId1" Type="{REL}/worksheet" Target="worksheets/sheet1.xml"/>'
-        + (
-            f'<Relationship Id="rId2" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>'
-            if shared is not None
-            else ""
-        )
-        + "</Relationships>",
-    }
-    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
-    chunks = [sheet_xml] if isinstance(sheet_xml, str) else sheet_xml
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
-        for name, xml in parts.items():
-            book.writestr(name, HEAD + xml)
-        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
-            part.write(f"{HEAD}<worksheet {NS}>{dim}<sheetData>".encode())
-            for chunk in chunks:
-                part.write(chunk.encode())
-            part.write(b"</sheetData></worksheet>")
-        if shared is not None:
-            with book.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
-                part.write(f'{HEAD}<sst {NS} count="1" uniqueCount="1"><si><t>'.encode())
-                for _ in range(max(1, shared_repeat)):
-                    part.write(shared.encode())
-                part.write(b"</t></si></sst>")
-    return path
-
-
-def corner_cell(path: Path) -> Path:
-    """The 2 KB workbook whose one cell at XFD1048576 made the reader ask for 512 GB."""
-    return workbook(path, GOOD + f'<row r="1048576">{cell("XFD1048576", "x")}</row>')
-
-
-def giant_string(path: Path) -> Path:
-    """One shared string of 300 MB, packed to some 300 KB."""
-    head = table_rows([LOG_HEADER])
-    row = '<row r="2"><c r="A2" t="s"><v>0</v></c></row>'
-    return workbook(path, head + row, shared="A" * (1 << 20), shared_repeat=300)
-
-
-def blank_rows(path: Path, rows: int = 1_048_576) -> Path:
-    """A sheet of a million blank rows below a header: each row holds one empty cell."""
-    chunks = [table_rows([LOG_HEADER])]
-    for start in range(2, rows + 1, 100_000):
-        chunks.append(
-            "".join(
-                f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t></t></is></c></row>'
-                for r in range(start, min(start + 100_000, rows + 1))
-            )
-        )
-    return workbook(path, chunks)
 
 
 def run_ingest(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

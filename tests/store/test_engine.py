@@ -7,31 +7,14 @@ import sqlalchemy as sa
 from reportkit import store
 from reportkit.store import require_store
 from reportkit.store.engine import SQLITE_PAGE_SIZE
+from tests.factories import checkin, stored_checkin
 
 
 def _checkin(**kw):
-    row = {
-        "school_id": "s001",
-        "person_id": "p1",
-        "date": date(2020, 2, 10),
-        "session": "morning",
-        "name": "张三",
-        "temperature": 36.5,
-        "symptoms": "",
-        "symptoms_other": "",
-        "absent": False,
-        "absence_reason": None,
-        "key_area": False,
-        "key_area_place": None,
-        "contact": False,
-        "reported_at": None,
-        "row_hash": "a",
-        "source_file": "f.csv",
-        "source_row": 2,
-        "updated_at": store.utcnow(),
-    }
-    row.update(kw)
-    return row
+    """p1 of s001 on 2020-02-10, as the store holds it (row hash "a")."""
+    row_hash = kw.pop("row_hash", "a")
+    row = checkin("p1", date(2020, 2, 10), "s001", name="张三", at=None, **kw)
+    return stored_checkin(row, row_hash=row_hash)
 
 
 def test_tables_created_and_upsert_replaces_by_key(engine):

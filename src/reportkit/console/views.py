@@ -26,6 +26,7 @@ from reportkit.context import RunContext
 from reportkit.findings import compute_findings, span_days
 from reportkit.i18n import t
 from reportkit.privacy import mask_phones
+from reportkit.schema import FlagLevel
 from reportkit.store import list_followups, record_followup
 from reportkit.xlsx import write_table
 
@@ -58,7 +59,7 @@ _STATUS_LABELS = {
     "late": "submission_late_short",
     "missing": "submission_missing",
 }
-_LEVEL_ORDER = {"suspected": 0, "symptomatic": 1, "key_person": 2}
+_LEVEL_ORDER = FlagLevel.most_urgent_first()  # suspected first
 # view -> its columns, in order; each is also the label key of its header
 COLUMNS: dict[str, list[str]] = {
     "missing": _columns("school class person_id name days_missing session followup"),

@@ -1,5 +1,17 @@
 """Findings: the rules applied to a date's check-ins, the model they fill, their files.
 
+::
+
+    rules      every definition (fever, symptomatic, suspected, key person, missing,
+               unreachable, clusters, illness absence, submission, gate register,
+               zero report), a named function each, with its source
+    matrices   check-ins as person x day arrays: the layout, no rule
+    compute    compute_findings / load_findings: the rules applied in order
+    attention  the attention and fever lists, and the sentence saying why
+    model      Findings and DistrictRollup, their frames, slices and JSON
+    summary    the printable summary of ``reportkit flags``
+    files      per-school Arrow files and content hashes
+
 The next stages use what this package names; its modules are its own.
 """
 
@@ -70,10 +82,10 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.findings.model import (
         Findings as Findings,
     )
-    from reportkit.findings.model import (
+    from reportkit.findings.summary import (
         summary_lines as summary_lines,
     )
-    from reportkit.findings.model import (
+    from reportkit.findings.summary import (
         summary_table as summary_table,
     )
 
@@ -99,8 +111,8 @@ __getattr__, __dir__, __all__ = attach(
         "save_findings": "files",
         "school_path": "files",
         "span_days": "compute",
-        "summary_lines": "model",
-        "summary_table": "model",
+        "summary_lines": "summary",
+        "summary_table": "summary",
         "verified_hash": "files",
     },
 )

@@ -2,10 +2,11 @@
 
 This module owns :class:`Findings` (frames per school: coverage, people who
 need attention, clusters, trend …; slicing per school, JSON; saved per school
-by :mod:`reportkit.findings.files`, never pickled),
-:class:`DistrictRollup` (a district's counts school by school, never a person)
-and the printable summary used by ``reportkit flags``. Nothing here computes a
-rule; :func:`reportkit.findings.compute_findings` builds a :class:`Findings`.
+by :mod:`reportkit.findings.files`, never pickled) and :class:`DistrictRollup`
+(a district's counts school by school, never a person). Nothing here computes a
+rule; :func:`reportkit.findings.compute_findings` builds a :class:`Findings`
+(the rules are :mod:`reportkit.findings.rules`), and :mod:`reportkit.findings.summary`
+prints one for ``reportkit flags``.
 
 Counting conventions, the same in every frame: ``fever`` counts everyone with
 fever; ``symptomatic``, ``suspected`` and ``key_persons`` count people at that
@@ -28,8 +29,8 @@ school_id, person_id, name, role, grade, class; person ids are strings):
   entries_still_inside
 * ``missing``: PERSON_COLUMNS + days_missing; ``unreachable``: + days;
   ``missing_sessions``: + session (one row per person and session)
-* ``attention``: PERSON_COLUMNS + level ("suspected"|"symptomatic"|
-  "key_person"), reasons (tuple of codes: "fever", symptom codes, "key_area",
+* ``attention``: PERSON_COLUMNS + level (a :class:`~reportkit.schema.FlagLevel`
+  value: "suspected"|"symptomatic"|"key_person"), reasons (tuple of codes: "fever", symptom codes, "key_area",
   "contact"), reason_zh, reason_en, temperature (the day's highest, NaN if
   none), symptoms ("cough,fever"), key_area, contact (bool), key_area_place,
   exposure_date, monitoring_day (Int64), monitoring_ends (the last three for
@@ -60,25 +61,24 @@ school_id, person_id, name, role, grade, class; person ids are strings):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from reportkit.i18n import t
+from reportkit.schema import FlagLevel
 
 __all__ = [
     "DQ_COLUMNS",
+    "ENTRY_DETAIL",
+    "ENTRY_FLAGS",
+    "ENTRY_KINDS",
     "PERSON_COLUMNS",
     "ROLLUP_COLUMNS",
     "SCHOOL_COLUMNS",
     "DistrictRollup",
     "Findings",
-    "summary_lines",
-    "summary_table",
 ]
 
 PERSON_COLUMNS = ["school_id", "person_id", "name", "role", "grade", "class"]
@@ -259,7 +259,7 @@ class Findings:
 def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
     row = f["schools"].to_dict("records")[0]
     att = f["attention"]
-    key = att[att["level"] == "key_person"].sort_values("person_id")
+    key = att[att["level"] == FlagLevel.KEY_PERSON].sort_values("person_id")
     ms = f["missing_sessions"]
     ms = ms.assign(_o=ms["session"].map(_SESSION_ORDER)).sort_values(["person_id", "_o"])
     clusters = sorted(
@@ -289,8 +289,8 @@ def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
             for r in f["unreachable"].sort_values("person_id").itertuples()
         ],
         "fever": _ids(f["fever"]),
-        "symptomatic": _ids(att[att["level"] == "symptomatic"]),
-        "suspected": _ids(att[att["level"] == "suspected"]),
+        "symptomatic": _ids(att[att["level"] == FlagLevel.SYMPTOMATIC]),
+        "suspected": _ids(att[att["level"] == FlagLevel.SUSPECTED]),
         "key_persons": [
             {
                 "person_id": str(r.person_id),
@@ -366,179 +366,3 @@ class DistrictRollup:
                 for rec in self.trend.to_dict(orient="records")
             ],
         }
-
-
-# -- school-level parts of a day (used by reportkit.findings.compute) ---------------------------
-
-
-def _rank(frame: pd.DataFrame, school_ids: Sequence[str]) -> pd.Series:
-    return frame["school_id"].map({s: i for i, s in enumerate(school_ids)})
-
-
-def submission_frame(
-    row_school: np.ndarray,
-    rostered: np.ndarray,
-    reported_at: pd.Series,
-    config: Any,
-    school_ids: Sequence[str],
-    report_date: date,
-) -> pd.DataFrame:
-    """Per school: rows, unrostered, submission, last_received, minutes_late, deadline.
-
-    ``row_school`` (position in ``school_ids``), ``rostered`` and ``reported_at``
-    (naive local time) describe every check-in row of the report date.
-    """
-    n = len(school_ids)
-    rows = np.bincount(row_school, minlength=n)
-    unrostered = np.bincount(row_school[~rostered], minlength=n)
-    last = reported_at.groupby(row_school).max() if len(row_school) else pd.Series()
-    out = []
-    for i, sid in enumerate(school_ids):
-        school = config.school(sid)
-        deadline = datetime.combine(report_date, school.deadline_time())
-        received = last.get(i, pd.NaT)
-        status, minutes = ("on_time" if rows[i] else "missing"), 0
-        if rows[i] and pd.notna(received) and received > deadline:
-            status = "late"
-            minutes = -int((deadline - received) // pd.Timedelta(minutes=1))  # rounded up
-        out.append(
-            {
-                "rows": int(rows[i]),
-                "unrostered": int(unrostered[i]),
-                "submission": status,
-                "last_received": received.isoformat() if pd.notna(received) else None,
-                "minutes_late": minutes,
-                "deadline": deadline.replace(tzinfo=config.zone(sid)).isoformat(),
-            }
-        )
-    cols = ["rows", "unrostered", "submission", "last_received", "minutes_late", "deadline"]
-    return pd.DataFrame(out, columns=cols)
-
-
-def data_quality_frame(
-    data_quality: pd.DataFrame | None, school_ids: Sequence[str], report_date: date
-) -> pd.DataFrame:
-    """The ingestion findings of the report date for the schools, in file and row order."""
-    if data_quality is None or data_quality.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in DQ_COLUMNS})
-    frame = data_quality.reindex(columns=DQ_COLUMNS)
-    days = pd.to_datetime(frame["date"], errors="coerce").dt.date
-    keep = (days == report_date).to_numpy() & frame["school_id"].isin(set(school_ids)).to_numpy()
-    frame = frame.loc[keep]
-    frame = frame.assign(
-        quarantined=frame["quarantined"].astype(object).fillna(False).astype(bool),
-        _s=_rank(frame, school_ids),
-    )
-    frame = frame.sort_values(["_s", "file", "row"], kind="stable", na_position="last")
-    return frame.drop(columns="_s").reset_index(drop=True)
-
-
-def _blank_text(series: pd.Series) -> pd.Series:
-    return series.astype(object).fillna("").astype(str).str.strip() == ""
-
-
-def entries_frames(
-    entries: pd.DataFrame | None,
-    config: Any,
-    fever_celsius: float,
-    school_ids: Sequence[str],
-    report_date: date,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The gate register of the report date: a summary per school and the flagged entries.
-
-    ``still_inside``: left after the school's closing time, or never signed out
-    having entered at or before closing (an entry after closing without a
-    sign-out is not counted: night duty is not a lingering visitor).
-    """
-    columns = ["total", *ENTRY_FLAGS, *ENTRY_KINDS]
-    summary = pd.DataFrame(0, index=pd.Index(list(school_ids), name="school_id"), columns=columns)
-    detail = pd.DataFrame({c: pd.Series(dtype=object) for c in ENTRY_DETAIL})
-    if entries is None or entries.empty:
-        return summary.reset_index(), detail
-    frame = entries.reindex(columns=[c for c in ENTRY_DETAIL if c != "flag"] + ["date"])
-    entered = pd.to_datetime(frame["entered_at"], errors="coerce")
-    days = pd.to_datetime(frame["date"], errors="coerce").fillna(entered.dt.normalize()).dt.date
-    keep = (days == report_date).to_numpy() & frame["school_id"].isin(set(school_ids)).to_numpy()
-    frame, entered = frame.loc[keep].reset_index(drop=True), entered[keep].reset_index(drop=True)
-    if frame.empty:
-        return summary.reset_index(), detail
-    left = pd.to_datetime(frame["left_at"], errors="coerce")
-    closing = pd.to_datetime(
-        frame["school_id"].map(
-            {s: datetime.combine(report_date, config.school(s).closing()) for s in school_ids}
-        )
-    )
-    temp = pd.to_numeric(frame["temperature"], errors="coerce")
-    kind = frame["kind"].where(frame["kind"].isin(ENTRY_KINDS), "other")
-    flags = pd.DataFrame(
-        {
-            "fever": temp >= fever_celsius - 1e-6,
-            "unapproved": (kind == "visitor") & _blank_text(frame["approved_by"]),
-            "no_temperature": temp.isna(),
-            "still_inside": (left.isna() & (entered <= closing)) | (left > closing),
-        }
-    )
-    by_school = frame["school_id"].to_numpy()
-    summary["total"] = frame.groupby(by_school).size().reindex(school_ids, fill_value=0)
-    counts = flags.groupby(by_school).sum()
-    for col in ENTRY_FLAGS:
-        summary[col] = counts[col].reindex(school_ids, fill_value=0)
-    kinds = pd.crosstab(by_school, kind.to_numpy())
-    for col in ENTRY_KINDS:
-        if col in kinds:
-            summary[col] = kinds[col].reindex(school_ids, fill_value=0)
-    parts = [frame.loc[flags[f].to_numpy()].assign(flag=f) for f in ENTRY_FLAGS]
-    detail = pd.concat(parts, ignore_index=True)
-    detail = detail.assign(_s=_rank(detail, school_ids)).sort_values("_s", kind="stable")
-    return summary.astype(np.int64).reset_index(), detail[ENTRY_DETAIL].reset_index(drop=True)
-
-
-# -- printable summary (reportkit flags) ------------------------------------------
-
-_SUMMARY_COLUMNS = [
-    *("expected", "reported", "coverage", "missing", "unreachable", "fever", "symptomatic"),
-    *("suspected", "key_persons", "clusters", "illness_absence_unexplained", "data_quality"),
-]
-
-
-def _status(row: Any, lang: str) -> str:
-    text = t(f"submission_{row['submission']}", lang, n=int(row["minutes_late"]))
-    if row["zero_report"]:
-        text += f" · {t('zero_report_short', lang)}"
-    return text
-
-
-def _cell(row: Any, col: str) -> str:
-    value = row[col]
-    if col == "coverage":
-        return "" if pd.isna(value) else f"{value:.1f}%"
-    return str(int(value))
-
-
-def summary_lines(findings: Findings, lang: str = "zh-CN") -> list[str]:
-    """One line per school: id, name, submission and the counts, in ``lang``."""
-    lines = [f"{t('date', lang)} {findings.date.isoformat()}"]
-    for _, row in findings.schools.iterrows():
-        counts = " ".join(f"{t(c, lang)} {_cell(row, c)}" for c in _SUMMARY_COLUMNS)
-        lines.append(f"{row['school_id']} {row['name']} [{_status(row, lang)}] {counts}")
-    return lines
-
-
-def summary_table(findings: Findings, lang: str = "zh-CN") -> Any:
-    """A :class:`rich.table.Table` of the schools, one row each, for the terminal."""
-    from rich.table import Table
-
-    table = Table(title=f"{t('daily_report', lang)} {findings.date.isoformat()}")
-    table.add_column(t("school_id", lang))
-    table.add_column(t("school", lang))
-    table.add_column(t("submission", lang))
-    for col in _SUMMARY_COLUMNS:
-        table.add_column(t(col, lang), justify="right")
-    for _, row in findings.schools.iterrows():
-        table.add_row(
-            str(row["school_id"]),
-            str(row["name"]),
-            _status(row, lang),
-            *(_cell(row, c) for c in _SUMMARY_COLUMNS),
-        )
-    return table

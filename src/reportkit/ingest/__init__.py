@@ -11,16 +11,16 @@ from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.ingest.pipeline import (
-        FileReport as FileReport,
-    )
-    from reportkit.ingest.pipeline import (
-        IngestReport as IngestReport,
-    )
-    from reportkit.ingest.pipeline import (
         ingest_paths as ingest_paths,
     )
     from reportkit.ingest.readers import expand_paths as expand_paths
     from reportkit.ingest.readers import read_table as read_table
+    from reportkit.ingest.report import (
+        FileReport as FileReport,
+    )
+    from reportkit.ingest.report import (
+        IngestReport as IngestReport,
+    )
     from reportkit.ingest.routing import (
         KINDS as KINDS,
     )
@@ -43,8 +43,8 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
-        "FileReport": "pipeline",
-        "IngestReport": "pipeline",
+        "FileReport": "report",
+        "IngestReport": "report",
         "KINDS": "routing",
         "Kind": "sheets",
         "Routed": "routing",

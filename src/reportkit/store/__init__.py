@@ -9,7 +9,9 @@ PostgreSQL through psycopg 3 in particular.
     tables        the tables, the form of timestamps (utcnow)
     engine        connect: a store that is there or a clear refusal; private SQLite
                   files; a busy store waited for, retried, then named
-    writes        idempotent upserts, insert-or-ignore, the schools of schools.yaml
+    writes        idempotent upserts, insert-or-ignore, a frame's rows upserted by the
+                  dialect's fast path (_sqlite: executemany; _postgres: COPY), the
+                  schools of schools.yaml
     loads         people, check-ins, data-quality findings, gate entries as frames
     followup_log  the officer's follow-ups, append-only
     sentlog       what was handed to the mail server, once per recipient and version
@@ -50,7 +52,7 @@ from reportkit.store.tables import (
     sent_log,
     utcnow,
 )
-from reportkit.store.writes import insert_ignore, sync_schools, upsert
+from reportkit.store.writes import insert_ignore, sync_schools, upsert, upsert_frame
 
 __all__ = [
     "ACTIONS",
@@ -84,5 +86,6 @@ __all__ = [
     "sent_log",
     "sync_schools",
     "upsert",
+    "upsert_frame",
     "utcnow",
 ]

@@ -1,22 +1,30 @@
 """Idempotent writes: upserts and insert-or-ignore on SQLite and PostgreSQL, the schools.
 
-The bulk paths of ingestion (:mod:`reportkit.ingest.write`) build on
-:func:`upsert`; the dialect fast paths live in :mod:`reportkit.store._sqlite` and
-:mod:`reportkit.store._postgres`.
+:func:`upsert` and :func:`insert_ignore` take records; :func:`upsert_frame` takes a
+frame of rows (ingestion's changed rows, :mod:`reportkit.ingest.write`) and writes
+it the fastest way the dialect allows: the driver's ``executemany`` on SQLite
+(:mod:`reportkit.store._sqlite`), ``COPY`` on PostgreSQL for big writes
+(:mod:`reportkit.store._postgres`), :func:`upsert` otherwise. Every path stores
+the same values.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reportkit.errors import StoreError
+from reportkit.store import _postgres, _sqlite
 from reportkit.store.tables import schools, utcnow
 
-__all__ = ["insert_ignore", "sync_schools", "upsert"]
+__all__ = ["insert_ignore", "sync_schools", "upsert", "upsert_frame"]
 
 
 def _dialect_insert(engine_or_conn: Engine | sa.Connection, table: sa.Table) -> Any:
@@ -53,6 +61,70 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str,
     for chunk in _chunks(rows, 5000):
         count += len(conn.execute(stmt, chunk).all())
     return count
+
+
+def upsert_frame(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    rows: pd.DataFrame,
+    constants: dict[str, Any],
+) -> None:
+    """Insert or replace ``rows`` by ``keys``, inside the caller's transaction.
+
+    ``rows`` hold table columns (text as str, categoricals of str or None, dates as
+    ISO text, bool, float, datetime64); ``constants`` are columns with one value
+    on every row (``updated_at``). A raw ``executemany`` on SQLite and ``COPY`` on
+    PostgreSQL, for speed; the stored values are those of :func:`upsert`.
+    """
+    if rows.empty:
+        return
+    if conn.dialect.name == "sqlite":
+        _sqlite.upsert_frame(conn, table, keys, rows, constants)
+        return
+    names = [*rows.columns, *constants]
+    columns: list[Any] = [_db_values(rows[c], c) for c in rows.columns]
+    columns += [itertools.repeat(value, len(rows)) for value in constants.values()]
+    if conn.dialect.name == "postgresql" and len(rows) >= _postgres.COPY_MIN_ROWS:
+        _postgres.copy_upsert(conn, table, keys, names, zip(*columns, strict=True))
+        return
+    records = [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
+    upsert(conn, table, records)
+
+
+def _db_values(values: pd.Series, column: str) -> np.ndarray:
+    """A column as psycopg wants it: Python objects, None for missing."""
+    array = values.to_numpy()
+    if array.dtype.kind == "M":
+        out = array.astype("datetime64[us]").astype(object)
+        out[pd.isna(array)] = None
+        return out
+    if column == "date":
+        return _dates(values)
+    if array.dtype.kind == "f":
+        out = array.astype(object)
+        out[np.isnan(array)] = None
+        return out
+    out = array.astype(object)  # Python bool, int and str, not numpy scalars
+    if array.dtype.kind == "O":
+        out[pd.isna(array)] = None  # a NaN in a text column is NULL, never the text 'NaN'
+    return out
+
+
+def _dates(values: pd.Series) -> np.ndarray:
+    """ISO date texts as dates, each distinct text parsed once; None for a missing one."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    days = np.empty(len(uniques) + 1, dtype=object)  # code -1, missing: the last
+    days[:] = [*(_iso_date(v) for v in uniques.tolist()), None]
+    return days[codes]
+
+
+def _iso_date(value: Any) -> date | None:
+    """A date from its ISO text (or a value whose text is one); None for an empty one."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    return date.fromisoformat(text) if text else None
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
