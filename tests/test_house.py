@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "reportkit"
 
 # lower numbers are further left in the pipeline; a module may import only its
 # own place and places of a lower rank
-RANKS: dict[str, int] = {
+RANKS: dict[str, float] = {
     # cross-cutting: no stage below them
     "errors": 0,
     "_lazy": 0,
@@ -29,6 +29,7 @@ RANKS: dict[str, int] = {
     "files": 2,
     "xlsx": 3,
     "config": 3,
+    "layout": 3.5,  # every output path; checks ids with config's SAFE_ID, below every stage
     # the stages, in the order data flows through them
     "store": 4,
     "ingest": 5,

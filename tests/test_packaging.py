@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reportkit.errors import ReportkitError
-from reportkit.execution import find_notebook, notebook_path
+from reportkit.layout import find_notebook, notebook_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -46,8 +46,8 @@ from reportkit.execution.job import (
     JobResult,
     JobSpec,
     close_printer,
-    output_dir,
 )
+from reportkit.layout import day_outputs, output_dir
 from reportkit.store import require_store
 
 __all__ = [
@@ -177,8 +177,8 @@ def _plan(
     # each flagged person's latest follow-up, shown beside them in the report
     findings = replace(findings, followups=latest_followups(engine, covered, report_date))
     rollups = {d: findings.district(d, config) for d in districts}
-    base = Path(settings.outputs).resolve() / report_date.isoformat()
-    folder = base / "findings"
+    day = day_outputs(Path(settings.outputs).resolve(), report_date)
+    base, folder = day.folder, day.findings
     hashes = findings_hashes(findings)
 
     def save() -> list[str]:
@@ -224,7 +224,7 @@ def _plan(
     # a partial run keeps each finished roll-up in the language it was made in
     notes: list[str] = []
     partial = bool(school_ids) and not district_ids
-    earlier = read_manifest(base / "manifest.json") if partial else {}
+    earlier = read_manifest(day.manifest) if partial else {}
     for d in districts:
         before = earlier.get(("district", d), {})
         district_lang = lang
@@ -321,7 +321,8 @@ def run_reports(
     local = thread_executor(jobs, kernel_reuse) if executor is None else None
     execute: Executor = executor or local  # type: ignore[assignment]
     stop = threading.Event()
-    base = Path(settings.outputs) / report_date.isoformat()
+    day = day_outputs(settings.outputs, report_date)
+    base = day.folder
     manifest = Manifest(base, report_date, run_id, zone)
     results: list[JobResult] = []
     with Progress(progress) as bar:
@@ -396,7 +397,7 @@ def run_reports(
         try:
             write_index(manifest.path, config, lang)
         except OSError as exc:
-            errors.append(f"cannot write {base / 'index.html'}: {exc.strerror or exc}")
+            errors.append(f"cannot write {day.index}: {exc.strerror or exc}")
             log.error("%s", errors[-1])
     return RunResult(
         report_date.isoformat(),
@@ -428,7 +429,7 @@ def write_manifest(
     """
     from reportkit.execution.manifest import Manifest
 
-    manifest = Manifest(Path(outputs) / report_date.isoformat(), report_date, run_id, zone)
+    manifest = Manifest(day_outputs(outputs, report_date).folder, report_date, run_id, zone)
     for r in results:
         manifest.end(r if r.lang else replace(r, lang=lang))
     if not manifest.written:
@@ -438,6 +439,6 @@ def write_manifest(
 
 def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
     """``outputs/<date>/index.html`` (see :func:`reportkit.execution.write_index`)."""
-    from reportkit.execution.manifest import write_index as write
+    from reportkit.execution.index import write_index as write
 
     return write(manifest_path, config, lang)
