@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reportkit.layout import cron_log
+
 __all__ = [
     "MARK",
     "CheckResult",
@@ -133,7 +135,7 @@ def plan(
         env=carried,
         env_file=absolute(env_file) if env_file else workdir / ".env",
         secrets=secrets,
-        log=outputs / "cron.log",
+        log=cron_log(outputs),
         group=bool(environ.get("REPORTKIT_GROUP", "").strip()),
     )
 

@@ -37,7 +37,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,6 +51,7 @@ from reportkit.delivery.transport import (
     stable_message_id,
 )
 from reportkit.i18n import t
+from reportkit.layout import day_outputs, output_dir
 from reportkit.store import SentLog, SentLogError, require_store
 
 __all__ = [
@@ -318,9 +318,9 @@ def _open_attempt(state: Any, zone: ZoneInfo) -> str:
 def _lock(settings: Any, report_date: date) -> Any:
     from filelock import FileLock
 
-    folder = Path(settings.outputs) / report_date.isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(folder / ".deliver.lock", timeout=600)
+    lock = day_outputs(settings.outputs, report_date).delivery_lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(lock, timeout=600)
 
 
 def _run(
@@ -334,7 +334,7 @@ def _run(
     sender: str | None = None,
 ) -> DeliveryResult:
     config = settings.delivery()
-    mail_dir = Path(settings.outputs) / report_date.isoformat() / "mail"
+    mail_dir = day_outputs(settings.outputs, report_date).mail
     factory = get_sender(sender or ("eml" if dry_run else "smtp"))
     with _lock(settings, report_date):
         sent_log = None
@@ -392,7 +392,6 @@ def send_reports(
     """
     require_store(settings, school_ids, district_ids)  # no store or no roster: never zeros
     from reportkit.delivery.body import district_body, school_body
-    from reportkit.execution import output_dir
     from reportkit.findings import findings_hash, rollup_hash
 
     config = settings.schools()
