@@ -16,7 +16,7 @@ outside its folder.
         district/<district_id>.ipynb|html|pdf
         findings/<school_id>.arrow, findings/district_<district_id>.arrow
         manifest.json  index.html  daily.log  .deliver.lock
-        mail/                           the .eml files of a dry run
+        mail/<kind>_<id>_<recipient>.eml  the messages of a dry run
         exports/<view>-<scope>-<HHMMSS>[-<n>].xlsx
     <inbox>/<date>/<school_id>/…        the schools' files of a day
     <archive>/<date>/…                  what was ingested, as it sat in the inbox
@@ -30,6 +30,7 @@ wheel); templates ship inside the package (``reportkit/templates``).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import date
@@ -52,6 +53,7 @@ __all__ = [
     "find_notebook",
     "inbox_dir",
     "lock_note",
+    "mail_file",
     "notebook_path",
     "output_dir",
     "reason_file",
@@ -78,10 +80,10 @@ REPORT_FORMATS: dict[str, str] = {
 def safe_id(value: object) -> str:
     """``value`` as a path part: letters, digits, ``-`` and ``_`` (``SAFE_ID``); else
     :class:`~reportkit.errors.ReportkitError`."""
-    text = str(value)
-    if not SAFE_ID.match(text):
+    # fullmatch, not match: SAFE_ID's "$" would let a trailing newline through
+    if not isinstance(value, str) or not SAFE_ID.fullmatch(value):
         raise ReportkitError(f"unsafe id for a path: {value!r}")
-    return text
+    return str(value)
 
 
 def _day(report_date: date | str) -> str:
@@ -183,6 +185,13 @@ def school_findings_file(folder: PathLike, school_id: str) -> Path:
 def district_findings_file(folder: PathLike, district_id: str) -> Path:
     """``<folder>/district_<district_id>.arrow``: a district roll-up's counts."""
     return Path(folder) / f"district_{safe_id(district_id)}.arrow"
+
+
+def mail_file(folder: PathLike, kind: str, target_id: str, recipient: str) -> Path:
+    """``<folder>/<kind>_<id>_<recipient>.eml``: one message of a dry run, the address
+    written with letters, digits, ``.``, ``-`` and ``_`` only (``@`` as ``_at_``)."""
+    rcpt = re.sub(r"[^A-Za-z0-9._-]+", "_", recipient.replace("@", "_at_"))
+    return Path(folder) / f"{safe_id(kind)}_{safe_id(target_id)}_{rcpt}.eml"
 
 
 # --- <outputs>/ -----------------------------------------------------------------------
