@@ -136,13 +136,19 @@ def _environment() -> jinja2.Environment:
         finalize=_shown,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the package's own files: no stat per render to see if they changed
     )
 
 
-def render_template(template: str, /, **context: Any) -> str:
-    """Render ``templates/<template>`` with ``context``: every value autoescaped, a
-    missing one printed as nothing. Templates are compiled once per process."""
-    return _environment().get_template(template).render(**context)
+def _template(name: str) -> jinja2.Template:
+    """``templates/<name>``, compiled on first use (once per process)."""
+    return _environment().get_template(name)
+
+
+def render_template(name: str, /, **context: Any) -> str:
+    """Render ``templates/<name>`` with ``context``: every value autoescaped, a missing
+    one printed as nothing."""
+    return _template(name).render(**context)
 
 
 def _plain(value: object) -> str:

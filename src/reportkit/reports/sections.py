@@ -51,6 +51,7 @@ from reportkit.reports.html import (
     _Png,
     _table,
     _temperature,
+    _template,
     format_pct,
     open_findings,
     render_template,
@@ -58,6 +59,10 @@ from reportkit.reports.html import (
 )
 
 __all__ = ["DistrictReport", "SchoolReport", "warm_up"]
+
+SECTION_TEMPLATES = tuple(
+    f"sections/{name}.html.j2" for name in ("title", "submission", "figures", "listing", "entries")
+)
 
 
 def warm_up() -> None:
@@ -73,6 +78,8 @@ def warm_up() -> None:
         | {"suspected": [0]}
     )
     _figure_png(empty, "zh-CN", t("trend_14d", "zh-CN"))
+    for name in SECTION_TEMPLATES:  # compiled once per kernel, before the first report
+        _template(name)
 
 
 class SchoolReport:
