@@ -161,3 +161,20 @@ def test_the_district_report_shows_a_dash_for_a_silent_schools_checkins(demo) ->
     assert cells[1] == t("submission_missing", "zh-CN", n=0)
     assert cells[2] not in ("—", "0")  # expected: the roster
     assert set(cells[3:]) == {"—"}  # reported, coverage, missing, fever …: nobody knows
+
+
+def test_line_breaks_between_tags_are_not_output_but_spaces_are() -> None:
+    import jinja2
+
+    from reportkit.reports.html import LineBreaksBetweenTags
+
+    env = jinja2.Environment(extensions=[LineBreaksBetweenTags], autoescape=True)
+    source = (
+        "<p>\n  <b>{{ a }} {{ b }}</b>\n</p>\n{% if x %}\n<i>y</i> <span>z</span>\n{% endif %}\n"
+    )
+    assert (
+        env.from_string(source).render(a=1, b=2, x=True)
+        == "<p><b>1 2</b></p><i>y</i> <span>z</span>"
+    )
+    text = env.from_string("<p>一行\n两行</p>").render()
+    assert text == "<p>一行\n两行</p>"  # a break inside text is the text's

@@ -16,6 +16,7 @@ names, what a school that sent nothing shows as "—", and :func:`open_findings`
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.ext
 import pandas as pd
 
 from reportkit.i18n import t
@@ -127,10 +129,27 @@ def _shown(value: object) -> object:
     return "" if _missing_value(value) else value
 
 
+class LineBreaksBetweenTags(jinja2.ext.Extension):
+    """A line break between markup in a template's source is not output.
+
+    Templates are written one element a line, to be read; the pages keep the bytes
+    they had when the sections were written in Python, so a report's content hash
+    (and so the sent log's version of it) does not change with the template's
+    layout. Only whitespace holding a line break between a tag or a Jinja tag and
+    the next one goes: ``{{ a }} {{ b }}`` and ``text <span>`` keep their space.
+    """
+
+    _BREAK = re.compile(r"(>|%\}|\}\}|#\})[ \t]*\n\s*(?=<|\{[%{#])")
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return self._BREAK.sub(r"\1", source)
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        extensions=[LineBreaksBetweenTags],
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_shown,
