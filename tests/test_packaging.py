@@ -40,6 +40,8 @@ def test_the_wheel_ships_the_notebooks_and_templates(tmp_path):
             n.endswith(f".data/data/share/reportkit/notebooks/{notebook}.ipynb") for n in names
         )
     assert "reportkit/templates/reportkit/index.html.j2" in names
+    assert "reportkit/templates/sections/_macros.html.j2" in names
+    assert "reportkit/templates/day_index.html.j2" in names
     assert "reportkit/py.typed" in names
 
 
