@@ -29,7 +29,8 @@ from pathlib import Path
 
 from reportkit.config import Settings
 from reportkit.demo import DEMO_DATE, build_demo
-from reportkit.execution import notebook_path, run_reports
+from reportkit.execution import run_reports
+from reportkit.layout import notebook_path
 
 BIN = Path(sys.executable).parent
 

@@ -29,6 +29,7 @@ RANKS: dict[str, float] = {
     "files": 2,
     "xlsx": 3,
     "config": 3,
+    "layout": 3.5,  # every output path; checks ids with config's SAFE_ID, below every stage
     # the stages, in the order data flows through them
     "store": 4,
     # one command's settings, parsed params, engine and options: it holds the engine

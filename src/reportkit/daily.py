@@ -43,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from reportkit import layout
 from reportkit.context import RunContext
 from reportkit.errors import ReportExecutionError, ReportkitError
 from reportkit.store.engine import private_mode
@@ -151,7 +152,7 @@ class _Lock:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.note = path.with_suffix(".json")
+        self.note = layout.lock_note(path)
         self.lock = FileLock(str(path))
 
     def __enter__(self) -> _Lock:
@@ -206,9 +207,9 @@ def ingest_inbox(
 
     ctx = RunContext.of(context, create=True, sync=True)
     config, rules, engine = ctx.schools, ctx.rules, ctx.engine
-    day = report_date.isoformat()
-    day_dir = Path(inbox) / day
-    rejected_dir = (Path(rejected) if rejected else Path(archive).parent / "rejected") / day
+    day_dir = layout.inbox_dir(inbox, report_date)
+    archive_dir = layout.archive_dir(archive, report_date)
+    rejected_dir = layout.rejected_dir(archive, report_date, rejected)
     failures: list[str] = []
     refused: list[str] = []
     moved = 0
@@ -217,7 +218,7 @@ def ingest_inbox(
         nonlocal moved
         source = Path(f.path)
         if f.error is None:
-            _move(source, Path(archive) / day / source.relative_to(day_dir))
+            _move(source, archive_dir / source.relative_to(day_dir))
             moved += 1
         elif f.refused:
             target = _move(source, rejected_dir / source.relative_to(day_dir))
@@ -275,7 +276,7 @@ def _reject(
     from reportkit.schema import Reason
 
     write_atomic(
-        target.with_name(f"{target.name}.reason.txt"),
+        layout.reason_file(target),
         f"{source}\n{_reason(f)}\nrejected {datetime.now(config.zone()).isoformat()}\n",
     )
     with target.open("rb") as file:
@@ -344,16 +345,16 @@ def run_daily(
     config = ctx.schools
     zone = config.zone()
     day = report_date or today(config)
-    out_dir = Path(settings.outputs) / day.isoformat()
+    day_files = layout.day_outputs(settings.outputs, day)
     from reportkit.files import ensure_dir
 
-    ensure_dir(out_dir)  # private (0700), like everything the run writes there
-    ensure_dir(Path(archive) / day.isoformat())  # the schools' own files go here
-    result = DailyResult(day, out_dir / "daily.log", dry_run=options.dry_run)
+    ensure_dir(day_files.folder)  # private (0700), like everything the run writes there
+    ensure_dir(layout.archive_dir(archive, day))  # the schools' own files go here
+    result = DailyResult(day, day_files.daily_log, dry_run=options.dry_run)
     with (
         _log_to(result.log_path, zone),
         _stopped_in_log(day),
-        _Lock(Path(settings.outputs) / ".daily.lock") as lock,
+        _Lock(layout.daily_lock(settings.outputs)) as lock,
     ):
         lock.hold(day, zone)
         log.info("daily run for %s started (pid %d)", day, os.getpid())
@@ -453,12 +454,12 @@ def check_daily(
             lines.append(f"warning: the inbox {folder} does not exist: nothing will be ingested")
         else:
             lines.append(f"{name}: {folder}")
-    note = Path(settings.outputs) / ".daily.json"
+    note = layout.lock_note(layout.daily_lock(settings.outputs))
     if note.exists():
         from filelock import FileLock, Timeout
 
         try:
-            with FileLock(str(Path(settings.outputs) / ".daily.lock"), timeout=0):
+            with FileLock(str(layout.daily_lock(settings.outputs)), timeout=0):
                 pass
         except Timeout:
             lines.append(f"warning: a run is in progress now ({note.read_text(encoding='utf-8')})")

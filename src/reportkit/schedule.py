@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from reportkit.config import Settings
 
+from reportkit.layout import cron_log
+
 __all__ = [
     "MARK",
     "CheckResult",
@@ -136,7 +138,7 @@ def plan(
         env=carried,
         env_file=absolute(env_file) if env_file else workdir / ".env",
         secrets=secrets,
-        log=outputs / "cron.log",
+        log=cron_log(outputs),
         group=bool(environ.get("REPORTKIT_GROUP", "").strip()),
     )
 

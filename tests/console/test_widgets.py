@@ -388,7 +388,7 @@ def test_render_button_renders_only_that_schools_report(console: Console, distri
 def test_school_report_notebook_shows_the_controls_when_interactive(district, tmp_path):
     import papermill as pm
 
-    from reportkit.execution import notebook_path
+    from reportkit.layout import notebook_path
 
     params = {
         "school_id": "a1",

@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from reportkit import cli, store
-from reportkit.execution import JobResult, notebook_path, output_dir, plan_jobs, run_reports
+from reportkit.execution import JobResult, plan_jobs, run_reports
 from reportkit.execution.batch import write_manifest
+from reportkit.layout import notebook_path, output_dir
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from reportkit.execution import dask_executor, notebook_path, run_reports
+from reportkit.execution import dask_executor, run_reports
+from reportkit.layout import notebook_path
 
 pytestmark = pytest.mark.slow
 

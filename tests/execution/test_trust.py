@@ -20,7 +20,8 @@ import pytest
 
 from reportkit import store
 from reportkit.config import Settings
-from reportkit.execution import RunResult, notebook_path, run_reports
+from reportkit.execution import RunResult, run_reports
+from reportkit.layout import notebook_path
 
 pytestmark = pytest.mark.slow
 

@@ -81,7 +81,8 @@ def test_files_round_trip_keeps_every_hash(demo_settings, tmp_path) -> None:
 def test_a_schools_file_holds_its_own_people_only_and_a_rollup_none(
     demo_settings, small_demo, tmp_path
 ) -> None:
-    from reportkit.findings import district_path, save_district, save_findings, school_path
+    from reportkit.findings import save_district, save_findings
+    from reportkit.layout import district_findings_file, school_findings_file
 
     config = demo_settings.schools()
     found = _demo_findings(demo_settings)
@@ -91,12 +92,12 @@ def test_a_schools_file_holds_its_own_people_only_and_a_rollup_none(
     save_district(found.district(district, config), folder, "run-1")
     people = store.load_people(store.connect(demo_settings.db))
     school = small_demo.events["suspected"][0][0]
-    data = school_path(folder, school).read_bytes()
+    data = school_findings_file(folder, school).read_bytes()
     own = set(people.loc[people["school_id"] == school, "person_id"])
     others = set(people.loc[people["school_id"] != school, "person_id"]) - own
     assert [p for p in own if p.encode() in data]  # the school's own people are there
     assert not [p for p in others if p.encode() in data]
-    rollup = district_path(folder, district).read_bytes()
+    rollup = district_findings_file(folder, district).read_bytes()
     assert not [p for p in people["person_id"] if p.encode() in rollup]
     assert not [n for n in people["name"] if len(n) >= 2 and n.encode() in rollup]
 
@@ -107,14 +108,15 @@ def test_an_unusable_file_is_never_trusted(demo_settings, tmp_path, caplog) -> N
 
     import pyarrow as pa
 
-    from reportkit.findings import load_findings_files, save_findings, school_path
+    from reportkit.findings import load_findings_files, save_findings
+    from reportkit.layout import school_findings_file
 
     found = _demo_findings(demo_settings)
     folder = tmp_path / "findings"
     save_findings(found, folder, "run-1")
     ids = found.school_ids[:3]
     assert load_findings_files(folder, ids, DAY) is not None
-    target = school_path(folder, ids[1])
+    target = school_findings_file(folder, ids[1])
     good = target.read_bytes()
 
     # a pickle that runs code when unpickled, under the school's name: never run
@@ -162,7 +164,8 @@ def test_an_unusable_file_is_never_trusted(demo_settings, tmp_path, caplog) -> N
 
 
 def test_report_kernels_read_files_and_recompute_when_unusable(demo_settings, tmp_path) -> None:
-    from reportkit.findings import save_findings, school_path
+    from reportkit.findings import save_findings
+    from reportkit.layout import school_findings_file
     from reportkit.reports import open_findings
 
     found = _demo_findings(demo_settings)
@@ -173,6 +176,6 @@ def test_report_kernels_read_files_and_recompute_when_unusable(demo_settings, tm
     shown = open_findings(folder, DAY.isoformat(), [school], db, params)
     assert shown.school_ids == [school]  # the school's own file only
     assert findings_hash(shown, school) == findings_hash(found, school)
-    school_path(folder, school).write_bytes(b"\x80\x04not arrow")
+    school_findings_file(folder, school).write_bytes(b"\x80\x04not arrow")
     again = open_findings(folder, DAY.isoformat(), [school], db, params)
     assert findings_hash(again, school) == findings_hash(found, school)  # from the store

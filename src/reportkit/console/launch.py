@@ -27,7 +27,7 @@ __all__ = ["console_command", "launch_console"]
 
 
 def _console_notebook() -> Path:
-    from reportkit.execution import find_notebook
+    from reportkit.layout import find_notebook
 
     return find_notebook("officer_console.ipynb")
 

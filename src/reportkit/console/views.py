@@ -25,6 +25,7 @@ from reportkit.clock import local_time
 from reportkit.context import RunContext
 from reportkit.findings import compute_findings, span_days
 from reportkit.i18n import t
+from reportkit.layout import day_outputs
 from reportkit.privacy import mask_phones
 from reportkit.schema import FlagLevel
 from reportkit.store import list_followups, record_followup
@@ -471,13 +472,13 @@ class ConsoleModel:
     def export(self, name: str, frame: pd.DataFrame, scope: str) -> Path:
         """Write a view's shown rows (all of them) to ``outputs/<date>/exports/*.xlsx``."""
         assert self.day is not None
-        folder = Path(self.settings.outputs) / self.day.isoformat() / "exports"
+        day = day_outputs(self.settings.outputs, self.day)
         stamp = datetime.now(self.zone).strftime("%H%M%S")  # the officer's clock, not the host's
-        path = folder / f"{name}-{scope}-{stamp}.xlsx"
+        path = day.export_file(name, scope, stamp)
         n = 1
         while path.exists():
             n += 1
-            path = folder / f"{name}-{scope}-{stamp}-{n}.xlsx"
+            path = day.export_file(name, scope, stamp, n)
         shown = frame[COLUMNS[name]].apply(
             lambda col: col.map(lambda v: mask_phones(v) if isinstance(v, str) else v)
         )

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache, cached_property
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from reportkit import layout
 from reportkit.i18n import UnknownLabelError, t
 from reportkit.privacy import mask_name, mask_phone
 from reportkit.reports import format_pct
@@ -36,7 +36,7 @@ __all__ = [
     "school_body",
 ]
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
+TEMPLATES = layout.TEMPLATES / "email"
 MAX_NAMES = 100  # more missing people than this: counts per class only, names in the PDF
 MAX_ROWS = 50  # longest list of people or schools shown in a message
 NO_DATA = "—"  # a figure nobody knows: never shown as 0

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reportkit.errors import DeliveryError
+from reportkit.layout import day_outputs
 
 __all__ = ["NotSendable", "ReportFile", "check_report", "read_manifest"]
 
@@ -48,7 +49,7 @@ class ReportFile:
 
 def read_manifest(outputs: Path, report_date: date) -> dict[tuple[str, str], dict[str, Any]]:
     """``outputs/<date>/manifest.json`` as (kind, id) -> job; empty when there is none."""
-    path = Path(outputs) / report_date.isoformat() / "manifest.json"
+    path = day_outputs(outputs, report_date).manifest
     if not path.exists():
         return {}
     try:

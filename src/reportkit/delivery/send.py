@@ -40,7 +40,6 @@ from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -57,6 +56,7 @@ from reportkit.delivery.transport import (
 )
 from reportkit.errors import DeliveryError
 from reportkit.i18n import t
+from reportkit.layout import day_outputs, output_dir
 from reportkit.store import SentLog, SentLogError
 
 if TYPE_CHECKING:
@@ -332,9 +332,9 @@ def _open_attempt(state: RecipientState, zone: ZoneInfo) -> str:
 def _lock(settings: Settings, report_date: date) -> FileLock:
     from filelock import FileLock
 
-    folder = Path(settings.outputs) / report_date.isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(folder / ".deliver.lock", timeout=600)
+    lock = day_outputs(settings.outputs, report_date).delivery_lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(lock, timeout=600)
 
 
 def _run(
@@ -348,7 +348,7 @@ def _run(
     sender: str | None = None,
 ) -> DeliveryResult:
     config = ctx.delivery
-    mail_dir = Path(ctx.settings.outputs) / report_date.isoformat() / "mail"
+    mail_dir = day_outputs(ctx.settings.outputs, report_date).mail
     factory = get_sender(sender or ("eml" if dry_run else "smtp"))
     with _lock(ctx.settings, report_date):
         sent_log = None if dry_run else SentLog(ctx.engine, config.sent_log_timeout)
@@ -413,7 +413,6 @@ def send_reports(
     lang = options.lang
     ctx.require_store(school_ids, district_ids)  # no store or no roster: never zeros
     from reportkit.delivery.body import district_body, school_body
-    from reportkit.execution import output_dir
     from reportkit.findings import findings_hash, rollup_hash
 
     settings, config, delivery = ctx.settings, ctx.schools, ctx.delivery

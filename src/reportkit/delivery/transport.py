@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reportkit.errors import ConfigError, DeliveryError
+from reportkit.layout import mail_file
 
 __all__ = [
     "POLICY",
@@ -299,8 +300,7 @@ class EmlSender:
 
         if before_data is not None:
             before_data()
-        rcpt = re.sub(r"[^A-Za-z0-9._-]+", "_", envelope.recipient.replace("@", "_at_"))
-        path = self.mail_dir / f"{envelope.kind}_{envelope.target_id}_{rcpt}.eml"
+        path = mail_file(self.mail_dir, envelope.kind, envelope.target_id, envelope.recipient)
         write_atomic(path, message.as_bytes(policy=POLICY))
         self.written.append(path)
         return None

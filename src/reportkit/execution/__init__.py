@@ -42,15 +42,6 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         close_printer as close_printer,
     )
     from reportkit.execution.job import (
-        find_notebook as find_notebook,
-    )
-    from reportkit.execution.job import (
-        notebook_path as notebook_path,
-    )
-    from reportkit.execution.job import (
-        output_dir as output_dir,
-    )
-    from reportkit.execution.job import (
         run_job as run_job,
     )
     from reportkit.execution.kernels import KernelError as KernelError
@@ -77,10 +68,7 @@ __getattr__, __dir__, __all__ = attach(
         "announce": "progress",
         "close_printer": "job",
         "dask_executor": "cluster",
-        "find_notebook": "job",
         "new_run_id": "batch",
-        "notebook_path": "job",
-        "output_dir": "job",
         "plan_jobs": "batch",
         "read_manifest": "manifest",
         "run_job": "job",

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from reportkit.context import DEFAULT_KERNEL_REUSE, FORMATS, RunContext, RunOptions
 from reportkit.errors import ReportkitError
-from reportkit.execution.job import JobResult, JobSpec, close_printer, output_dir
+from reportkit.execution.job import JobResult, JobSpec, close_printer
+from reportkit.layout import day_outputs, output_dir
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -195,8 +196,8 @@ def _plan(
     # each flagged person's latest follow-up, shown beside them in the report
     findings = replace(findings, followups=latest_followups(engine, covered, report_date))
     rollups = {d: findings.district(d, config) for d in districts}
-    base = Path(settings.outputs).resolve() / report_date.isoformat()
-    folder = base / "findings"
+    day = day_outputs(Path(settings.outputs).resolve(), report_date)
+    base, folder = day.folder, day.findings
     hashes = findings_hashes(findings)
 
     def save() -> list[str]:
@@ -243,7 +244,7 @@ def _plan(
     # a partial run keeps each finished roll-up in the language it was made in
     notes: list[str] = []
     partial = bool(school_ids) and not district_ids
-    earlier = read_manifest(base / "manifest.json") if partial else {}
+    earlier = read_manifest(day.manifest) if partial else {}
     for d in districts:
         before = earlier.get(("district", d), {})
         district_lang = lang
@@ -359,7 +360,8 @@ def run_reports(
     local = thread_executor(options.jobs, options.kernel_reuse) if executor is None else None
     execute: Executor = executor or local  # type: ignore[assignment]
     stop = threading.Event()
-    base = Path(ctx.settings.outputs) / report_date.isoformat()
+    day = day_outputs(ctx.settings.outputs, report_date)
+    base = day.folder
     manifest = Manifest(base, report_date, run_id, zone)
     results: list[JobResult] = []
     with Progress(options.progress) as bar:
@@ -431,7 +433,7 @@ def run_reports(
         try:
             write_index(manifest.path, config, lang)
         except OSError as exc:
-            errors.append(f"cannot write {base / 'index.html'}: {exc.strerror or exc}")
+            errors.append(f"cannot write {day.index}: {exc.strerror or exc}")
             log.error("%s", errors[-1])
     return RunResult(
         report_date.isoformat(),
@@ -464,7 +466,7 @@ def write_manifest(
     """
     from reportkit.execution.manifest import Manifest
 
-    manifest = Manifest(Path(outputs) / report_date.isoformat(), report_date, run_id, zone)
+    manifest = Manifest(day_outputs(outputs, report_date).folder, report_date, run_id, zone)
     for r in results:
         manifest.end(r if r.lang else replace(r, lang=lang))
     if not manifest.written:
@@ -474,6 +476,6 @@ def write_manifest(
 
 def write_index(manifest_path: Path, config: SchoolsConfig, lang: str = "zh-CN") -> Path:
     """``outputs/<date>/index.html`` (see :func:`reportkit.execution.write_index`)."""
-    from reportkit.execution.manifest import write_index as write
+    from reportkit.execution.index import write_index as write
 
     return write(manifest_path, config, lang)

@@ -21,17 +21,17 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from reportkit.context import DEFAULT_KERNEL_REUSE, FORMATS
-from reportkit.errors import ReportExecutionError, ReportkitError
+from reportkit.errors import ReportExecutionError
+from reportkit.layout import notebook_path, report_file
 
 __all__ = [
     "DEFAULT_KERNEL_REUSE",
@@ -40,49 +40,12 @@ __all__ = [
     "JobSpec",
     "close_printer",
     "failed_result",
-    "find_notebook",
-    "notebook_path",
-    "output_dir",
     "run_job",
 ]
 
 log = logging.getLogger(__name__)
 
-NOTEBOOKS = {"school": "school_daily.ipynb", "district": "district_daily.ipynb"}
 NO_SPACE = ("ENOSPC", "EDQUOT")  # errno names of a full disk or quota
-
-
-def notebook_path(kind: Literal["school", "district"]) -> Path:
-    """The notebook for a kind of report (see :func:`find_notebook`)."""
-    return find_notebook(NOTEBOOKS[kind])
-
-
-def find_notebook(name: str) -> Path:
-    """A notebook of reportkit's: in ``$REPORTKIT_NOTEBOOKS``, ``./notebooks``, the
-    project's ``notebooks/`` (a source checkout), or the installed copy in
-    ``<prefix>/share/reportkit/notebooks`` (a wheel), first found first."""
-    folder = os.environ.get("REPORTKIT_NOTEBOOKS")
-    candidates = [Path(folder)] if folder else []
-    candidates += [Path.cwd() / "notebooks", Path(__file__).resolve().parents[3] / "notebooks"]
-    candidates += [Path(sys.prefix) / "share" / "reportkit" / "notebooks"]
-    for base in candidates:
-        path = base / name
-        if path.exists():
-            return path.resolve()
-    raise ReportkitError(
-        f"notebook {name} not found in {', '.join(map(str, candidates))}; "
-        "set REPORTKIT_NOTEBOOKS to the folder that holds it"
-    )
-
-
-def output_dir(outputs: Path, report_date: date, kind: str, target_id: str) -> Path:
-    """``outputs/<date>/<school_id>`` for a school, ``outputs/<date>/district`` for a district."""
-    from reportkit.config import SAFE_ID
-
-    if not SAFE_ID.match(target_id):  # ids become path parts
-        raise ReportkitError(f"unsafe id for a path: {target_id!r}")
-    base = Path(outputs) / report_date.isoformat()
-    return base / "district" if kind == "district" else base / target_id
 
 
 @dataclass(frozen=True)
@@ -113,9 +76,9 @@ class JobSpec:
     masked: bool = False
     zone: str = ""
 
-    @property
-    def stem(self) -> str:
-        return "report" if self.kind == "school" else self.target_id
+    def file(self, fmt: str) -> Path:
+        """The job's ``fmt`` file (``ipynb``, ``html``, ``pdf``, ``pdf_masked``) in ``out_dir``."""
+        return report_file(self.out_dir, self.kind, self.target_id, fmt)
 
 
 @dataclass
@@ -339,7 +302,7 @@ def _inode(path: Path) -> int | None:
         return None
 
 
-def _render(spec: JobSpec, nb: Any, out_dir: Path) -> tuple[dict[str, str], dict[str, str], str]:
+def _render(spec: JobSpec, nb: Any) -> tuple[dict[str, str], dict[str, str], str]:
     """Write the job's HTML and PDFs; (outputs, sha256 of each, content hash)."""
     from reportkit.errors import RenderError
     from reportkit.files import write_atomic
@@ -357,17 +320,17 @@ def _render(spec: JobSpec, nb: Any, out_dir: Path) -> tuple[dict[str, str], dict
     html = render_html(nb, lang=spec.lang)
     content_hash = _sha256(html)
     if "html" in spec.formats:
-        outputs["html"] = str(write_atomic(out_dir / f"{spec.stem}.html", html))
+        outputs["html"] = str(write_atomic(spec.file("html"), html))
         sha["html"] = content_hash
     if "pdf" in spec.formats:
         created = datetime.fromisoformat(spec.created) if spec.created else None
         printer = _shared_printer()
-        pdf = printer.pdf_bytes(html, created=created, name=out_dir / f"{spec.stem}.pdf")
-        outputs["pdf"] = str(write_atomic(out_dir / f"{spec.stem}.pdf", pdf))
+        pdf = printer.pdf_bytes(html, created=created, name=spec.file("pdf"))
+        outputs["pdf"] = str(write_atomic(spec.file("pdf"), pdf))
         sha["pdf"] = _sha256(pdf)
         if spec.masked and spec.kind == "school":
             masked_html = render_html(nb, lang=spec.lang, masked=True)
-            name = out_dir / f"{spec.stem}.masked.pdf"
+            name = spec.file("pdf_masked")
             masked = printer.pdf_bytes(masked_html, created=created, name=name)
             outputs["pdf_masked"] = str(write_atomic(name, masked))
             sha["pdf_masked"] = _sha256(masked)
@@ -384,7 +347,7 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
     from reportkit.files import ensure_dir
 
     out_dir = Path(spec.out_dir)
-    out_ipynb = out_dir / f"{spec.stem}.ipynb"
+    out_ipynb = spec.file("ipynb")
     started = time.perf_counter()
     started_at = _now(spec)
     error: ReportExecutionError | None = None
@@ -421,10 +384,10 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
             sha: dict[str, str] = {}
             content_hash = None
             if "html" in spec.formats or "pdf" in spec.formats:
-                rendered, sha, content_hash = _render(spec, nb, out_dir)
+                rendered, sha, content_hash = _render(spec, nb)
                 outputs.update(rendered)
             for stale in {"html", "pdf", "pdf_masked"} - set(outputs):
-                _output_file(out_dir, spec.stem, stale).unlink(missing_ok=True)
+                spec.file(stale).unlink(missing_ok=True)
             return result(
                 "ok",
                 outputs=outputs,
@@ -446,7 +409,7 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
             )
             # stale renderings of an earlier run must not pass for this one
             for ext in ("html", "pdf", "pdf_masked"):
-                _remove(_output_file(out_dir, spec.stem, ext))
+                _remove(spec.file(ext))
             if error.errno in NO_SPACE:
                 break  # a full disk is not a reason to try again
     return result(
@@ -455,10 +418,6 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
         error=error,
         findings_hash=spec.findings_hash or None,
     )
-
-
-def _output_file(out_dir: Path, stem: str, kind: str) -> Path:
-    return out_dir / (f"{stem}.masked.pdf" if kind == "pdf_masked" else f"{stem}.{kind}")
 
 
 def _remove(path: Path) -> None:

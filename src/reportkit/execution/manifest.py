@@ -1,5 +1,5 @@
-"""``outputs/<date>/manifest.json`` and ``outputs/<date>/index.html``: what a day's
-runs made, from which findings, and whether each report is finished.
+"""``outputs/<date>/manifest.json``: what a day's runs made, from which findings, and
+whether each report is finished.
 
 The manifest is rewritten atomically each time a job is planned, starts and ends,
 so a run killed at any moment leaves a true one: the jobs a run planned carry its
@@ -21,9 +21,7 @@ When the manifest cannot be written (a full disk) the old one is removed rather
 than left claiming reports this run replaced, and the error is kept for the
 run's summary.
 
-The index lists every job with its submission status (按时 / 迟报 N 分钟 /
-未报送, from the findings files) apart from its rendering status, under column
-headers, built with a Jinja template (``templates/reportkit/day_index.html.j2``).
+The day's index, written from the manifest, is :mod:`reportkit.execution.index`'s.
 """
 
 from __future__ import annotations
@@ -36,7 +34,9 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST_VERSION", "Manifest", "job_entry", "read_manifest", "write_index"]
+from reportkit.layout import DayOutputs
+
+__all__ = ["MANIFEST_VERSION", "Manifest", "job_entry", "read_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Manifest:
         self, folder: Path | str, report_date: date, run_id: str, zone: tzinfo | None
     ) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / "manifest.json"
+        self.path = DayOutputs(self.folder).manifest
         self.date = report_date
         self.run_id = run_id
         self.zone = zone
@@ -190,97 +190,3 @@ class Manifest:
             return False
         self.written = True
         return True
-
-
-# --- the day's index -----------------------------------------------------------------
-
-
-def _submission_label(job: dict[str, Any], folder: Path, lang: str) -> str:
-    from reportkit.findings import district_path, read_header, school_path
-    from reportkit.i18n import t
-
-    try:
-        if job["kind"] == "school":
-            summary = read_header(school_path(folder / "findings", job["id"])).get("summary", {})
-            status = summary.get("submission")
-            if status not in ("on_time", "late", "missing"):
-                return "—"
-            return t(f"submission_{status}", lang, n=int(summary.get("minutes_late") or 0))
-        rollup = read_header(district_path(folder / "findings", job["id"])).get("rollup", {})
-        return t(
-            "district_submitted",
-            lang,
-            n=int(rollup.get("schools_submitted") or 0),
-            total=int(rollup.get("schools_expected") or 0),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return "—"
-
-
-def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
-    """``outputs/<date>/index.html``: every report of the day, its submission status,
-    its rendering status, its language and links to its files."""
-    import jinja2
-
-    from reportkit.files import write_atomic
-    from reportkit.i18n import t
-
-    folder = Path(manifest_path).parent
-    base = folder.resolve()
-    jobs = read_manifest(manifest_path).values()
-    rows = []
-    for job in sorted(jobs, key=lambda j: (j["kind"] != "school", str(j["id"]))):
-        if job["kind"] == "school" and job["id"] in config.by_id:
-            name = config.by_id[job["id"]].name
-        elif job["kind"] == "district" and job["id"] in config.districts_by_id:
-            name = config.districts_by_id[job["id"]].name
-        else:
-            name = str(job["id"])
-        links = []
-        for fmt, path in (job.get("outputs") or {}).items():
-            if fmt not in ("html", "pdf", "pdf_masked"):
-                continue
-            target = Path(path).resolve()
-            if target.is_relative_to(base):
-                label = "PDF*" if fmt == "pdf_masked" else fmt.upper()
-                links.append({"href": target.relative_to(base).as_posix(), "label": label})
-        status = job.get("status")
-        if status == "ok":
-            render = t("render_ok", lang)
-        elif status == "pending":
-            render = t("render_pending", lang)
-        else:
-            render = t("render_failed_as", lang, error=(job.get("error") or {}).get("ename", ""))
-        job_lang = job.get("lang")
-        rows.append(
-            {
-                "name": name,
-                "kind": job["kind"],
-                "status": status,
-                "submission": _submission_label(job, folder, lang),
-                "render": render,
-                "lang": t(f"lang_{job_lang}", lang) if job_lang in ("zh-CN", "en") else "—",
-                "links": links,
-            }
-        )
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(
-            str(Path(__file__).resolve().parents[1] / "templates" / "reportkit")
-        ),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    page = env.get_template("day_index.html.j2").render(
-        lang=lang,
-        title=f"{t('daily_report', lang)} {folder.name}",
-        headers={
-            "report": t("index_report", lang),
-            "submission": t("submission", lang),
-            "render": t("index_render", lang),
-            "lang": t("index_language", lang),
-            "files": t("index_files", lang),
-        },
-        rows=rows,
-    )
-    return write_atomic(folder / "index.html", page)

@@ -32,9 +32,6 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         span_days as span_days,
     )
     from reportkit.findings.files import (
-        district_path as district_path,
-    )
-    from reportkit.findings.files import (
         findings_hash as findings_hash,
     )
     from reportkit.findings.files import (
@@ -57,9 +54,6 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     )
     from reportkit.findings.files import (
         save_findings as save_findings,
-    )
-    from reportkit.findings.files import (
-        school_path as school_path,
     )
     from reportkit.findings.files import (
         verified_hash as verified_hash,
@@ -99,7 +93,6 @@ __getattr__, __dir__, __all__ = attach(
         "ROLLUP_COLUMNS": "model",
         "SCHOOL_COLUMNS": "model",
         "compute_findings": "compute",
-        "district_path": "files",
         "findings_hash": "files",
         "findings_hashes": "files",
         "load_district": "files",
@@ -109,7 +102,6 @@ __getattr__, __dir__, __all__ = attach(
         "rollup_hash": "files",
         "save_district": "files",
         "save_findings": "files",
-        "school_path": "files",
         "span_days": "compute",
         "summary_lines": "summary",
         "summary_table": "summary",

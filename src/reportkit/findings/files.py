@@ -4,7 +4,8 @@
 school of a :class:`~reportkit.findings.Findings`: that school's frames only, so a
 school's report kernel reads its own people and nothing else, at a cost that does
 not grow with the district. :func:`save_district` writes
-``<folder>/district_<id>.arrow``: a district roll-up's counts, no person row.
+``<folder>/district_<id>.arrow``: a district roll-up's counts, no person row (the
+names are :mod:`reportkit.layout`'s).
 Nothing in them is executable: a file is an Arrow IPC file of one row per frame
 (the frame's name and its own Arrow IPC stream), and the schema's metadata holds
 a JSON header (:data:`FORMAT`, :data:`SCHEMA_VERSION`, the kind and id, the date,
@@ -40,11 +41,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reportkit.layout import district_findings_file, school_findings_file
+
 __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
     "canonical",
-    "district_path",
     "findings_hash",
     "findings_hashes",
     "frame_records",
@@ -54,7 +56,6 @@ __all__ = [
     "rollup_hash",
     "save_district",
     "save_findings",
-    "school_path",
     "verified_hash",
 ]
 
@@ -151,25 +152,6 @@ def rollup_hash(rollup: Any) -> str:
 
 
 # -- files ---------------------------------------------------------------------------
-
-
-def school_path(folder: Path | str, school_id: str) -> Path:
-    """``<folder>/<school_id>.arrow`` (the id is checked: it becomes a file name)."""
-    return Path(folder) / f"{_safe(school_id)}.arrow"
-
-
-def district_path(folder: Path | str, district_id: str) -> Path:
-    """``<folder>/district_<district_id>.arrow``."""
-    return Path(folder) / f"district_{_safe(district_id)}.arrow"
-
-
-def _safe(value: str) -> str:
-    from reportkit.config import SAFE_ID
-    from reportkit.errors import ReportkitError
-
-    if not SAFE_ID.match(str(value)):
-        raise ReportkitError(f"unsafe id for a path: {value!r}")
-    return str(value)
 
 
 def _arrow_table(frame: pd.DataFrame) -> tuple[Any, dict[str, list[str]]]:
@@ -360,7 +342,7 @@ def save_findings(
         for name, (table, how, groups) in tables.items():
             rows = groups.get(school_id, np.zeros(0, dtype=np.int64))
             blobs[name] = (_stream_bytes(table.take(pa.array(rows, pa.int64()))), how)
-        _write(school_path(folder, school_id), header, blobs)
+        _write(school_findings_file(folder, school_id), header, blobs)
     return hashes
 
 
@@ -387,7 +369,7 @@ def load_findings_files(
         return None
     parts, headers = [], []
     for school_id in ids:
-        path = school_path(folder, school_id)
+        path = school_findings_file(folder, school_id)
         try:
             header, frames = _load_school(path, school_id, report_date)
         except FileNotFoundError:
@@ -426,7 +408,7 @@ def load_findings_files(
         if findings_hash(findings, school_id) != header.get("hash"):
             log.warning(
                 "findings file %s does not hash to its recorded hash; computing them again",
-                school_path(folder, school_id),
+                school_findings_file(folder, school_id),
             )
             return None
     _VERIFIED[findings] = {h["id"]: h["hash"] for h in headers}
@@ -457,14 +439,14 @@ def save_district(rollup: Any, folder: Path | str, run_id: str) -> Path:
         "rollup": {k: canonical(getattr(rollup, k)) for k in _ROLLUP_SCALARS},
     }
     frames = {"schools": rollup.schools, "trend": rollup.trend}
-    return _write(district_path(folder, rollup.district_id), header, _blobs(frames))
+    return _write(district_findings_file(folder, rollup.district_id), header, _blobs(frames))
 
 
 def load_district(folder: Path | str, district_id: str, report_date: date | None = None) -> Any:
     """The roll-up saved by :func:`save_district`, or ``None`` (with a warning)."""
     from reportkit.findings.model import DistrictRollup
 
-    path = district_path(folder, district_id)
+    path = district_findings_file(folder, district_id)
     try:
         header, frames = _read(path, "district", district_id)
         if report_date is not None and header.get("date") != report_date.isoformat():

@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.reports.html import (
         open_findings as open_findings,
     )
+    from reportkit.reports.html import (
+        render_template as render_template,
+    )
     from reportkit.reports.render import (
         PdfPrinter as PdfPrinter,
     )
@@ -102,6 +105,7 @@ __getattr__, __dir__, __all__ = attach(
         "register_renderer": "render",
         "render_html": "render",
         "render_pdf": "render",
+        "render_template": "html",
         "set_pdf_dates": "render",
         "setup_fonts": "charts",
         "trend_chart": "charts",

@@ -3,23 +3,32 @@
 :class:`Section` is an HTML fragment Jupyter displays (``text/html``), with the
 same fragment with names masked under :data:`MASKED_MIME` when it shows names,
 and the report's identity under :data:`IDENTITY_MIME` (which no renderer shows).
-Here too: escaping (a missing value prints as nothing, never ``nan``/``None``/
-``NaT``), tables, headings, percentages, masked phone numbers and names, what a
-school that sent nothing shows as "—", and :func:`open_findings` (the runner's
-findings file of the schools, else the store).
+
+The HTML itself is written only by Jinja templates (``templates/sections/``, their
+tables, figure tiles and headings in ``_macros.html.j2``; the day's index too):
+:func:`render_template` renders them autoescaped, a missing value (``None``, NaN,
+NaT) printed as nothing. Python hands them values: :class:`Table` (headers, rows,
+the text when empty) and :class:`Figure` tiles. Here too: percentages, masked
+names, what a school that sent nothing shows as "—", and :func:`open_findings`
+(the runner's findings file of the schools, else the store).
 """
 
 from __future__ import annotations
 
-import html
+import functools
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import jinja2.ext
 import pandas as pd
 
 from reportkit.i18n import t
+from reportkit.layout import TEMPLATES
 from reportkit.privacy import mask_name
 
 __all__ = [
@@ -27,9 +36,12 @@ __all__ = [
     "DASH",
     "IDENTITY_MIME",
     "MASKED_MIME",
+    "Figure",
     "Section",
+    "Table",
     "format_pct",
     "open_findings",
+    "render_template",
     "unknown_without_checkins",
 ]
 
@@ -92,10 +104,70 @@ def _missing_value(value: object) -> bool:
         return False
 
 
-def _e(value: object) -> str:
-    if _missing_value(value):
-        return ""
-    return html.escape(str(value))
+@dataclass(frozen=True)
+class Table:
+    """A table a section shows (``_macros.html.j2``'s ``table``): its column headers,
+    its rows of values, the text shown instead when it has no row, and the ``<h3>``
+    above it, if any."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[object]]
+    empty: str
+    heading: str | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure tile (``_macros.html.j2``'s ``figures``): a value over its label."""
+
+    label: str
+    value: object
+
+
+def _shown(value: object) -> object:
+    """What a template prints for a value: nothing for a missing one, never ``nan``."""
+    return "" if _missing_value(value) else value
+
+
+class LineBreaksBetweenTags(jinja2.ext.Extension):
+    """A line break between markup in a template's source is not output.
+
+    Templates are written one element a line, to be read; the pages keep the bytes
+    they had when the sections were written in Python, so a report's content hash
+    (and so the sent log's version of it) does not change with the template's
+    layout. Only whitespace holding a line break between a tag or a Jinja tag and
+    the next one goes: ``{{ a }} {{ b }}`` and ``text <span>`` keep their space.
+    """
+
+    _BREAK = re.compile(r"(>|%\}|\}\}|#\})[ \t]*\n\s*(?=<|\{[%{#])")
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return self._BREAK.sub(r"\1", source)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        extensions=[LineBreaksBetweenTags],
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_shown,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,  # the package's own files: no stat per render to see if they changed
+    )
+
+
+def _template(name: str) -> jinja2.Template:
+    """``templates/<name>``, compiled on first use (once per process)."""
+    return _environment().get_template(name)
+
+
+def render_template(name: str, /, **context: Any) -> str:
+    """Render ``templates/<name>`` with ``context``: every value autoescaped, a missing
+    one printed as nothing."""
+    return _template(name).render(**context)
 
 
 def _plain(value: object) -> str:
@@ -115,23 +187,17 @@ def format_pct(value: object) -> str:
     return DASH if pd.isna(number) else f"{number:.1f}%"
 
 
-def _table(frame: pd.DataFrame, columns: dict[str, str], lang: str, empty_key: str = "none") -> str:
-    """A plain, escaped HTML table of ``columns`` (frame column -> label key)."""
-    if frame.empty:
-        return f'<p class="rk-empty">{_e(t(empty_key, lang))}</p>'
-    head = "".join(f"<th>{_e(t(label, lang))}</th>" for label in columns.values())
-    rows = []
-    for record in frame[list(columns)].itertuples(index=False):
-        rows.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in record) + "</tr>")
-    return (
-        '<div class="rk-table"><table class="dataframe rk">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def _heading(key: str, lang: str, count: int | None = None) -> str:
-    suffix = f' <span class="rk-count">({count})</span>' if count is not None else ""
-    return f"<h2>{_e(t(key, lang))}{suffix}</h2>"
+def _table(
+    frame: pd.DataFrame,
+    columns: dict[str, str],
+    lang: str,
+    empty_key: str = "none",
+    heading: str | None = None,
+) -> Table:
+    """The :class:`Table` of ``columns`` (frame column -> label key) of ``frame``."""
+    rows = [] if frame.empty else list(frame[list(columns)].itertuples(index=False))
+    headers = [t(label, lang) for label in columns.values()]
+    return Table(headers, rows, t(empty_key, lang), heading)
 
 
 def _class_label(frame: pd.DataFrame) -> pd.Series:

@@ -44,6 +44,7 @@ from traitlets.config import Config
 
 from reportkit.errors import RenderError
 from reportkit.files import write_atomic
+from reportkit.layout import TEMPLATES
 from reportkit.reports.html import MASKED_MIME
 
 __all__ = [
@@ -62,7 +63,6 @@ __all__ = [
     "set_pdf_dates",
 ]
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 REMOVE_CELL_TAGS = frozenset({"remove", "remove-cell"})
 REMOVE_OUTPUT_TAGS = frozenset({"remove-output"})
 CHROMIUM_ENV = "REPORTKIT_CHROMIUM"
@@ -142,7 +142,7 @@ class ReportHTMLExporter(HTMLExporter):
 
     @default("extra_template_basedirs")
     def _default_extra_template_basedirs(self) -> list[str]:
-        return [str(TEMPLATES_DIR)]
+        return [str(TEMPLATES)]
 
     @validate("language_code")
     def _valid_language_code(self, proposal: Any) -> str:

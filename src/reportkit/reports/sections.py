@@ -4,7 +4,9 @@ A report notebook is a ``parameters`` cell and one line per section:
 ``report.title()``, ``report.submission()`` … Each section returns an object
 that Jupyter displays as HTML (or a PNG for the chart), built here from a
 :class:`~reportkit.findings.Findings` so it can be tested without a kernel.
-Labels come from :mod:`reportkit.i18n`; every value shown is HTML-escaped.
+Labels come from :mod:`reportkit.i18n`. A section prepares values here and
+renders its HTML with a Jinja template of ``templates/sections/`` (autoescaped:
+no HTML is put together in Python).
 
 :class:`SchoolReport` shows one school's own people only (the findings are
 sliced to the school before anything is shown); :class:`DistrictReport` shows
@@ -35,13 +37,13 @@ from reportkit.privacy import mask_phone
 from reportkit.reports.html import (
     _TREND_COUNTS,
     DASH,
+    Figure,
     Section,
+    Table,
     _class_label,
     _config,
-    _e,
     _figure_png,
     _flag,
-    _heading,
     _int,
     _masked,
     _missing_value,
@@ -49,12 +51,18 @@ from reportkit.reports.html import (
     _Png,
     _table,
     _temperature,
+    _template,
     format_pct,
     open_findings,
+    render_template,
     unknown_without_checkins,
 )
 
 __all__ = ["DistrictReport", "SchoolReport", "warm_up"]
+
+SECTION_TEMPLATES = tuple(
+    f"sections/{name}.html.j2" for name in ("title", "submission", "figures", "listing", "entries")
+)
 
 
 def warm_up() -> None:
@@ -70,6 +78,8 @@ def warm_up() -> None:
         | {"suspected": [0]}
     )
     _figure_png(empty, "zh-CN", t("trend_14d", "zh-CN"))
+    for name in SECTION_TEMPLATES:  # compiled once per kernel, before the first report
+        _template(name)
 
 
 class SchoolReport:
@@ -121,6 +131,12 @@ class SchoolReport:
         """A section with names as they are and, with ``mask_names``, masked (张*丽)."""
         return Section(build(_plain), masked=build(_masked) if self.mask_names else None)
 
+    def _listing(
+        self, key: str, count: int | None, tables: list[Table], note: str | None = None
+    ) -> str:
+        """A heading (``key``, with ``count``), then ``tables`` or a ``note``."""
+        return _render_listing(t(key, self.lang), count, tables, note)
+
     def _empty_key(self) -> str:
         return "no_data" if self.no_data else "none"
 
@@ -139,9 +155,16 @@ class SchoolReport:
 
         day = self.findings.date.isoformat()
         return Section(
-            f"<h1>{_e(self.school.name)} {_e(t('daily_report', self.lang))}</h1>"
-            f'<p class="rk-sub">{_e(day)} · {_e(self.district.name)}'
-            f"{' · ' + _e(self.school.town) if self.school.town else ''}</p>",
+            render_template(
+                "sections/title.html.j2",
+                name=self.school.name,
+                title=t("daily_report", self.lang),
+                subtitle=[
+                    day,
+                    self.district.name,
+                    *([self.school.town] if self.school.town else []),
+                ],
+            ),
             identity={
                 "kind": "school",
                 "id": self.school.id,
@@ -156,15 +179,24 @@ class SchoolReport:
             status = "missing"
         text = t(f"submission_{status}", self.lang, n=_int(self.row.get("minutes_late")))
         last = _plain(self.row.get("last_received"))
-        shown = last.replace("T", " ")[:16]
-        extra = f" · {_e(t('last_received', self.lang))} {_e(shown)}" if shown else ""
-        deadline = f" · {_e(t('deadline', self.lang))} {_e(self.school.deadline)}"
-        parts = [f'<p class="rk-status rk-{_e(status)}"><b>{_e(text)}</b>{deadline}{extra}</p>']
+        note, note_kind = None, None
         if self.no_data:
-            parts.append(f'<p class="rk-nodata">{_e(t("no_submission_note", self.lang))}</p>')
+            note, note_kind = t("no_submission_note", self.lang), "nodata"
         elif _flag(self.row.get("zero_report")):
-            parts.append(f'<p class="rk-zero">{_e(t("zero_report", self.lang))}</p>')
-        return Section("".join(parts))
+            note, note_kind = t("zero_report", self.lang), "zero"
+        return Section(
+            render_template(
+                "sections/submission.html.j2",
+                status=status,
+                text=text,
+                deadline_label=t("deadline", self.lang),
+                deadline=self.school.deadline,
+                last_received_label=t("last_received", self.lang),
+                last_received=last.replace("T", " ")[:16],
+                note=note,
+                note_kind=note_kind,
+            )
+        )
 
     def key_figures(self) -> Section:
         keys = [
@@ -178,53 +210,54 @@ class SchoolReport:
             "suspected",
             "key_persons",
         ]
-        cells = []
-        for key in keys:
-            cells.append(
-                f'<div class="rk-figure"><span class="rk-value">{_e(self._figure(key))}</span>'
-                f'<span class="rk-label">{_e(t(key, self.lang))}</span></div>'
-            )
-        return Section(f'<div class="rk-figures">{"".join(cells)}</div>')
+        figures = [Figure(t(key, self.lang), self._figure(key)) for key in keys]
+        return Section(render_template("sections/figures.html.j2", figures=figures, note=None))
 
     def missing(self) -> Section:
         if self.no_data:
             expected = self._figure("expected")
-            note = t("missing_no_submission", self.lang, n=expected)
-            body = _heading("not_reported", self.lang) + f'<p class="rk-nodata">{_e(note)}</p>'
-            return Section(body)
+            return Section(
+                self._listing(
+                    "not_reported", None, [], note=t("missing_no_submission", self.lang, n=expected)
+                )
+            )
         frame = self.findings.missing.copy()
         frame["class_label"] = _class_label(frame)
         frame = frame.sort_values(["grade", "class", "person_id"], kind="stable")
         sessions = self.findings.missing_sessions
 
         def build(name: Any) -> str:
-            body = _table(
-                frame.assign(name=[name(v) for v in frame["name"]]),
-                {
-                    "class_label": "class",
-                    "person_id": "person_id",
-                    "name": "name",
-                    "days_missing": "days_missing",
-                },
-                self.lang,
-            )
-            extra = ""
+            tables = [
+                _table(
+                    frame.assign(name=[name(v) for v in frame["name"]]),
+                    {
+                        "class_label": "class",
+                        "person_id": "person_id",
+                        "name": "name",
+                        "days_missing": "days_missing",
+                    },
+                    self.lang,
+                )
+            ]
             if not sessions.empty:
                 s = sessions.copy()
                 s["class_label"] = _class_label(s)
                 s["session_label"] = [t(f"session_{v}", self.lang) for v in s["session"]]
                 s["name"] = [name(v) for v in s["name"]]
-                extra = f"<h3>{_e(t('missing_sessions', self.lang))}</h3>" + _table(
-                    s,
-                    {
-                        "class_label": "class",
-                        "person_id": "person_id",
-                        "name": "name",
-                        "session_label": "session",
-                    },
-                    self.lang,
+                tables.append(
+                    _table(
+                        s,
+                        {
+                            "class_label": "class",
+                            "person_id": "person_id",
+                            "name": "name",
+                            "session_label": "session",
+                        },
+                        self.lang,
+                        heading=t("missing_sessions", self.lang),
+                    )
                 )
-            return _heading("not_reported", self.lang, len(frame)) + body + extra
+            return self._listing("not_reported", len(frame), tables)
 
         return self._dual(build)
 
@@ -253,24 +286,23 @@ class SchoolReport:
 
         def build(name: Any) -> str:
             named = frame.assign(name=[name(v) for v in frame["name"]])
-            extra = ""
+            tables = [_table(named, cols, self.lang, self._empty_key())]
             if not fever.empty:
-                extra = f"<h3>{_e(t('fever_list', self.lang))} ({len(fever)})</h3>" + _table(
-                    fever.assign(name=[name(v) for v in fever["name"]]),
-                    {
-                        "class_label": "class",
-                        "person_id": "person_id",
-                        "name": "name",
-                        "temperature": "temperature",
-                    },
-                    self.lang,
+                tables.append(
+                    _table(
+                        fever.assign(name=[name(v) for v in fever["name"]]),
+                        {
+                            "class_label": "class",
+                            "person_id": "person_id",
+                            "name": "name",
+                            "temperature": "temperature",
+                        },
+                        self.lang,
+                        heading=f"{t('fever_list', self.lang)} ({len(fever)})",
+                    )
                 )
             count = None if self.no_data and frame.empty else len(frame)
-            return (
-                _heading("needs_attention", self.lang, count)
-                + _table(named, cols, self.lang, self._empty_key())
-                + extra
-            )
+            return self._listing("needs_attention", count, tables)
 
         return self._dual(build)
 
@@ -305,7 +337,7 @@ class SchoolReport:
                     people=["、".join(name(n) for n in ns) for ns in frame["names"]]
                 )
             count = None if self.no_data and frame.empty else len(frame)
-            return _heading("clusters", self.lang, count) + _table(
+            table = _table(
                 shown,
                 {
                     "rule_label": "rule",
@@ -316,6 +348,7 @@ class SchoolReport:
                 self.lang,
                 self._empty_key(),
             )
+            return self._listing("clusters", count, [table])
 
         return self._dual(build)
 
@@ -325,12 +358,13 @@ class SchoolReport:
 
         def build(name: Any) -> str:
             count = None if self.no_data and frame.empty else len(frame)
-            return _heading("illness_absence_followup", self.lang, count) + _table(
+            table = _table(
                 frame.assign(name=[name(v) for v in frame["name"]]),
                 {"class_label": "class", "person_id": "person_id", "name": "name"},
                 self.lang,
                 self._empty_key(),
             )
+            return self._listing("illness_absence_followup", count, [table])
 
         return self._dual(build)
 
@@ -351,7 +385,7 @@ class SchoolReport:
                     ]
                 )
             count = None if self.no_data and frame.empty else len(frame)
-            return _heading("data_quality", self.lang, count) + _table(
+            table = _table(
                 shown,
                 {
                     "file_name": "file",
@@ -363,6 +397,7 @@ class SchoolReport:
                 self.lang,
                 self._empty_key(),
             )
+            return self._listing("data_quality", count, [table])
 
         return self._dual(build)
 
@@ -384,26 +419,25 @@ class SchoolReport:
             frame = frame.astype({k: object for k in cols})
             for key in cols:
                 frame[key] = [DASH if unknown_without_checkins(key, v) else v for v in frame[key]]
-        return Section(
-            _heading("per_class", self.lang)
-            + _table(frame, {"class_label": "class", **cols}, self.lang)
-        )
+        table = _table(frame, {"class_label": "class", **cols}, self.lang)
+        return Section(self._listing("per_class", None, [table]))
 
     def entries(self) -> Section:
         summary = getattr(self.findings, "entries", None)
         detail = getattr(self.findings, "entry_flags", None)
         nothing = summary is None or summary.empty or _int(summary.iloc[0].get("total")) == 0
+        heading = t("campus_entries", self.lang)
         if summary is None or summary.empty or (self.no_data and nothing):
             # a school that sent nothing most likely sent no gate register either
+            empty = t(self._empty_key(), self.lang)
             return Section(
-                _heading("campus_entries", self.lang)
-                + f'<p class="rk-empty">{_e(t(self._empty_key(), self.lang))}</p>'
+                render_template("sections/entries.html.j2", heading=heading, empty=empty)
             )
         row = summary.iloc[0]
-        figures = " · ".join(
-            f"{_e(t('entries_' + k, self.lang))} {_int(row.get(k, 0))}"
+        figures = [
+            Figure(t("entries_" + k, self.lang), _int(row.get(k, 0)))
             for k in ("total", "fever", "unapproved", "no_temperature", "still_inside")
-        )
+        ]
         d = None
         if detail is not None and not detail.empty:
             d = detail.copy()
@@ -415,9 +449,9 @@ class SchoolReport:
             d["temperature"] = [_temperature(v) for v in d["temperature"]]
 
         def build(name: Any) -> str:
-            body = f"<p>{figures}</p>"
+            table = None
             if d is not None:
-                body += _table(
+                table = _table(
                     d.assign(name=[name(v) for v in d["name"]]),
                     {
                         "flag_label": "reason",
@@ -430,7 +464,13 @@ class SchoolReport:
                     },
                     self.lang,
                 )
-            return _heading("campus_entries", self.lang) + body
+            return render_template(
+                "sections/entries.html.j2",
+                heading=heading,
+                empty=None,
+                figures=figures,
+                table=table,
+            )
 
         return self._dual(build)
 
@@ -479,10 +519,14 @@ class DistrictReport:
     def title(self) -> Section:
         from reportkit.findings import rollup_hash
 
+        deadline = f"{t('upward_deadline', self.lang)} {_plain(self.district.deadline)}"
         return Section(
-            f"<h1>{_e(self.district.name)} {_e(t('district_report', self.lang))}</h1>"
-            f'<p class="rk-sub">{_e(self.date.isoformat())} · {_e(t("upward_deadline", self.lang))} '
-            f"{_e(self.district.deadline)}</p>",
+            render_template(
+                "sections/title.html.j2",
+                name=self.district.name,
+                title=t("district_report", self.lang),
+                subtitle=[self.date.isoformat(), deadline],
+            ),
             identity={
                 "kind": "district",
                 "id": self.district.id,
@@ -511,18 +555,11 @@ class DistrictReport:
             "key_persons": count("key_persons"),
             "clusters": r.totals.get("clusters", 0),
         }
-        cells = "".join(
-            f'<div class="rk-figure"><span class="rk-value">{_e(v)}</span>'
-            f'<span class="rk-label">{_e(t(k, self.lang))}</span></div>'
-            for k, v in figures.items()
-        )
-        note = ""
+        tiles = [Figure(t(k, self.lang), v) for k, v in figures.items()]
+        note = None
         if 0 < r.schools_missing < r.schools_expected:
-            note = (
-                f'<p class="rk-nodata">'
-                f"{_e(t('totals_of_submitted', self.lang, m=r.schools_missing))}</p>"
-            )
-        return Section(f'<div class="rk-figures">{cells}</div>{note}')
+            note = t("totals_of_submitted", self.lang, m=r.schools_missing)
+        return Section(render_template("sections/figures.html.j2", figures=tiles, note=note))
 
     def schools(self) -> Section:
         frame = self.rollup.schools.copy()
@@ -564,10 +601,19 @@ class DistrictReport:
                     DASH if quiet and _unknown_in_rollup(key, v) else v
                     for v, quiet in zip(frame[col], silent, strict=True)
                 ]
-        return Section(_heading("schools", self.lang, len(frame)) + _table(frame, cols, self.lang))
+        table = _table(frame, cols, self.lang)
+        return Section(_render_listing(t("schools", self.lang), len(frame), [table]))
 
     def trend(self) -> _Png:
         return _Png(_figure_png(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
+
+
+def _render_listing(
+    heading: str, count: int | None, tables: list[Table], note: str | None = None
+) -> str:
+    return render_template(
+        "sections/listing.html.j2", heading=heading, count=count, tables=tables, note=note
+    )
 
 
 def _unknown_in_rollup(key: str, value: object) -> bool:
