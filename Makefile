@@ -26,6 +26,7 @@ test: $(STAMP) $(APT_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src/reportkit
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

@@ -325,8 +325,8 @@ class Rules(_Model):
         terms = {code: code for code in SYMPTOMS}
         for code, (words, _) in SYMPTOMS.items():
             terms.update({w: code for w in words})
-        for code, words in self.extra_symptom_terms.items():
-            terms.update({w: code for w in words})
+        for code, extra in self.extra_symptom_terms.items():
+            terms.update({w: code for w in extra})
         return terms
 
 

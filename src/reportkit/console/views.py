@@ -116,7 +116,7 @@ class ConsoleModel:
         self.people = self._load_people()
         self.threshold = self.rules.fever_celsius
         self.day: date | None = None
-        self.findings: Any = None
+        self.findings: Findings | None = None
         self._frames: dict[date, tuple[pd.DataFrame, ...]] = {}
         self._findings: dict[tuple[date, float], Findings] = {}
         self._views: dict[str, pd.DataFrame] = {}
@@ -212,6 +212,13 @@ class ConsoleModel:
         self.findings = self._findings[key]
         self._views = {}
 
+    @property
+    def shown(self) -> Findings:
+        """The findings of the date and threshold shown (a date must be set first)."""
+        if self.findings is None:
+            raise RuntimeError("no date set: call set_date(day) first")
+        return self.findings
+
     def history(self) -> pd.DataFrame:
         """Every follow-up of these schools dated up to the day, oldest first."""
         if self._history is None:
@@ -222,8 +229,8 @@ class ConsoleModel:
         """(school, person) -> the latest follow-up as one line."""
         latest = self.history().drop_duplicates(["school_id", "person_id"], keep="last")
         return {
-            (r.school_id, r.person_id): " · ".join(
-                p
+            (str(r.school_id), str(r.person_id)): " · ".join(
+                str(p)
                 for p in (
                     t(f"action_{r.action}", self.lang),
                     r.note,
@@ -315,7 +322,7 @@ class ConsoleModel:
         )
 
     def _view_missing(self) -> pd.DataFrame:
-        f = self.findings
+        f = self.shown
         whole = self._people(f.missing, days_missing=f.missing["days_missing"].to_numpy())
         whole["session"] = ""
         sessions = f.missing_sessions
@@ -324,7 +331,7 @@ class ConsoleModel:
         return pd.concat([whole, part], ignore_index=True)[[*_HIDDEN, *COLUMNS["missing"]]]
 
     def _view_attention(self) -> pd.DataFrame:
-        att = self.findings.attention
+        att = self.shown.attention
         att = att.assign(_o=att["level"].map(_LEVEL_ORDER)).sort_values("_o", kind="stable")
         reason = att["reason_zh" if self.lang == "zh-CN" else "reason_en"]
         return self._people(
@@ -333,12 +340,12 @@ class ConsoleModel:
             reason=reason.to_numpy(),
             temperature=pd.to_numeric(att["temperature"], errors="coerce").to_numpy(),
             _fever=pd.MultiIndex.from_frame(att[["school_id", "person_id"]]).isin(
-                pd.MultiIndex.from_frame(self.findings.fever[["school_id", "person_id"]])
+                pd.MultiIndex.from_frame(self.shown.fever[["school_id", "person_id"]])
             ),
         )[[*_HIDDEN, "_fever", *COLUMNS["attention"]]]
 
     def _view_illness_absence(self) -> pd.DataFrame:
-        ia = self.findings.illness_absence
+        ia = self.shown.illness_absence
         return self._people(
             ia,
             temperature=pd.to_numeric(ia["temperature"], errors="coerce").to_numpy(),
@@ -356,7 +363,7 @@ class ConsoleModel:
         return t("sep_names", self.lang).join(words)
 
     def _view_clusters(self) -> pd.DataFrame:
-        c = self.findings.clusters
+        c = self.shown.clusters
         names = {s.id: s.name for s in self.config.schools}
         sep = t("sep_names", self.lang)
         return pd.DataFrame(
@@ -378,7 +385,7 @@ class ConsoleModel:
 
     def _view_data_quality(self) -> pd.DataFrame:
         roster = self.people[["school_id", "person_id", "name", "grade", "class"]]
-        dq = self.findings.data_quality.merge(roster, on=["school_id", "person_id"], how="left")
+        dq = self.shown.data_quality.merge(roster, on=["school_id", "person_id"], how="left")
         names = {s.id: s.name for s in self.config.schools}
         return pd.DataFrame(
             {
@@ -412,7 +419,7 @@ class ConsoleModel:
         return out[[*_HIDDEN, *COLUMNS["followups"]]]
 
     def _view_submissions(self) -> pd.DataFrame:
-        s = self.findings.schools
+        s = self.shown.schools
         return pd.DataFrame(
             {
                 "_school_id": s["school_id"].to_numpy(),

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -27,6 +27,10 @@ from reportkit import layout
 from reportkit.i18n import UnknownLabelError, t
 from reportkit.privacy import mask_name, mask_phone
 from reportkit.reports import format_pct
+
+if TYPE_CHECKING:
+    from reportkit.config import DeliveryConfig, District, School
+    from reportkit.findings import DistrictRollup, Findings
 
 __all__ = [
     "InlineImage",
@@ -210,7 +214,7 @@ def _trend_png(trend: pd.DataFrame, lang: str) -> bytes:
 # -- a school's report ---------------------------------------------------------------
 
 
-def _entries(findings: Any, mask: bool, lang: str) -> list[dict[str, str]]:
+def _entries(findings: Findings, mask: bool, lang: str) -> list[dict[str, str]]:
     """The gate register's flagged entries; phone numbers masked, never shown whole."""
     flags = getattr(findings, "entry_flags", None)
     if flags is None or flags.empty:
@@ -230,10 +234,10 @@ def _entries(findings: Any, mask: bool, lang: str) -> list[dict[str, str]]:
 
 
 def school_body(
-    findings: Any,
-    school: Any,
-    district: Any,
-    delivery: Any,
+    findings: Findings,
+    school: School,
+    district: District,
+    delivery: DeliveryConfig,
     lang: str = "zh-CN",
 ) -> MailBody:
     """The message for one school: ``findings`` is sliced to that school first."""
@@ -357,7 +361,7 @@ def school_body(
     )
 
 
-def _no_data(row: dict[str, Any]) -> bool:
+def _no_data(row: Mapping[Hashable, Any]) -> bool:
     """No check-in row at all for the day (``rows == 0``): a school that sent nothing."""
     if "rows" in row and _s(row.get("rows")) != "":
         return _int(row.get("rows")) == 0
@@ -387,7 +391,7 @@ def _missing_groups(
             n = _int(days)
             people.append({"name": name, "days": n if n >= 2 else 0})
         groups.append({"class": cls, "count": len(part), "people": people if show_names else []})
-    groups.sort(key=lambda g: _natural_key(g["class"]))
+    groups.sort(key=lambda g: _natural_key(str(g["class"])))
     return groups, show_names
 
 
@@ -439,7 +443,9 @@ def _clusters(frame: pd.DataFrame, mask: bool, lang: str) -> list[dict[str, Any]
 # -- a district's roll-up ----------------------------------------------------------
 
 
-def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN") -> MailBody:
+def district_body(
+    rollup: DistrictRollup, district: District, delivery: DeliveryConfig, lang: str = "zh-CN"
+) -> MailBody:
     """The district message: counts per school only, never a person."""
     schools = rollup.schools
     totals = rollup.totals
@@ -531,7 +537,7 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
 
 
 def reminder_body(
-    findings: Any, school: Any, delivery: Any, now: datetime, lang: str = "zh-CN"
+    findings: Findings, school: School, delivery: DeliveryConfig, now: datetime, lang: str = "zh-CN"
 ) -> MailBody:
     """Classes and how many of their people have not checked in yet (no names)."""
     findings = findings.for_school(school.id)

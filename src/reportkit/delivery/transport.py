@@ -33,10 +33,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from reportkit.errors import ConfigError, DeliveryError
 from reportkit.layout import mail_file
+
+if TYPE_CHECKING:
+    from reportkit.config import DeliveryConfig, SmtpConfig
 
 __all__ = [
     "POLICY",
@@ -129,7 +132,7 @@ def _tls_context(smtp: Any) -> ssl.SSLContext:
     return context
 
 
-def smtp_password(smtp: Any) -> str | None:
+def smtp_password(smtp: SmtpConfig) -> str | None:
     """The password from ``$<password_env>``; required when a username is set.
 
     A missing variable is a configuration error (exit 2), raised before anything is sent.
@@ -168,7 +171,7 @@ class SmtpSender:
     the latter leaves a warning in :attr:`warnings`.
     """
 
-    def __init__(self, config: Any, mail_dir: Path) -> None:
+    def __init__(self, config: DeliveryConfig, mail_dir: Path) -> None:
         self.smtp = config.smtp
         self.password = smtp_password(self.smtp)
         self._conn: smtplib.SMTP | None = None
@@ -286,7 +289,7 @@ class EmlSender:
     :attr:`written` lists the files this sender wrote, for the summary.
     """
 
-    def __init__(self, config: Any, mail_dir: Path) -> None:
+    def __init__(self, config: DeliveryConfig, mail_dir: Path) -> None:
         self.mail_dir = Path(mail_dir)
         self.written: list[Path] = []
 
@@ -391,7 +394,7 @@ def compose(
         msg["MIME-Version"] = "1.0"  # set_content adds it; a hand-made multipart must too
         msg["Content-Type"] = "multipart/related"
         msg.set_param("type", "multipart/alternative")  # RFC 2387: the root's type
-        msg.attach(alternative)
+        msg.attach(cast("EmailMessage", alternative))  # any part; the stubs ask for msg's class
         for image in body.images:
             msg.add_related(
                 image.data,

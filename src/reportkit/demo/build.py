@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from reportkit.demo.plan import (
     schools_yaml,
     write_schools_yaml,
 )
+
+if TYPE_CHECKING:
+    from reportkit.ingest import Kind
 
 __all__ = ["DemoResult", "build_demo"]
 
@@ -182,9 +185,9 @@ def _ingest(
     store.sync_schools(engine, config)
     totals: dict[str, dict[str, int]] = {}
     errors: list[str] = []
-    batches = [("roster", written["roster"])] + [
-        (kind, written[d, kind]) for d in dates for kind in ("logs", "entries")
-    ]
+    day_kinds: tuple[Kind, ...] = ("logs", "entries")
+    batches: list[tuple[Kind, list[Path]]] = [("roster", written["roster"])]
+    batches += [(kind, written[d, kind]) for d in dates for kind in day_kinds]
     with SheetReader(rules.limits) as sheets:  # one reader process for every day's workbooks
         reports = [
             ingest.ingest_paths(engine, paths, kind, config, rules, sheets=sheets)

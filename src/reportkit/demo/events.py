@@ -94,7 +94,8 @@ class Planner:
             ok &= (r["grade"] == cls[0]) & (r["cls"] == cls[1])
         found = []
         for i in self.rng.permutation(np.flatnonzero(ok.to_numpy())):
-            pid, where = r["pid"].iat[i], (sid, r["grade"].iat[i], r["cls"].iat[i])
+            pid = str(r["pid"].iat[i])
+            where = (sid, str(r["grade"].iat[i]), str(r["cls"].iat[i]))
             if (sid, pid) not in self.used and not (fresh and where in self.classes):
                 self.used.add((sid, pid))
                 self.classes.update([where] if fresh else [])
@@ -114,8 +115,8 @@ class Planner:
             if len(g) >= min_size and (sid, *k) not in self.classes
         ]
         (grade, cls), members = groups[int(self.rng.integers(len(groups)))]
-        self.classes.add((sid, grade, cls))
-        return grade, cls, members["pid"].tolist()
+        self.classes.add((sid, str(grade), str(cls)))
+        return str(grade), str(cls), [str(p) for p in members["pid"]]
 
     def edit(
         self, sid: str, pid: str, changes: dict[str, Any], days: int = 1, session: str | None = None

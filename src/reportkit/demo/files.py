@@ -193,7 +193,7 @@ def write_logs(
         return _write_xlsx(folder / f"{md}晨午检登记表.xlsx", title, LOG_HEADER, cells), []
     if school.fmt == "survey":  # 问卷星: answer sheets by submission time, no date column
         order = np.argsort(seconds, kind="stable")
-        survey = [
+        survey: list[Any] = [
             zfill(np.arange(1, n + 1), 1),
             stamp_texts(today, 2, seconds[order]),
             zfill(rng.integers(20, 180, n), 1) + "秒",

@@ -9,10 +9,13 @@ its files, under column headers; the page is the Jinja template
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reportkit.execution.manifest import read_manifest
 from reportkit.layout import DayOutputs, district_findings_file, school_findings_file
+
+if TYPE_CHECKING:
+    from reportkit.config import SchoolsConfig
 
 __all__ = ["write_index"]
 
@@ -42,7 +45,7 @@ def _submission_label(job: dict[str, Any], day: DayOutputs, lang: str) -> str:
         return "—"
 
 
-def _name(job: dict[str, Any], config: Any) -> str:
+def _name(job: dict[str, Any], config: SchoolsConfig) -> str:
     if job["kind"] == "school" and job["id"] in config.by_id:
         return str(config.by_id[job["id"]].name)
     if job["kind"] == "district" and job["id"] in config.districts_by_id:
@@ -73,7 +76,7 @@ def _render_status(job: dict[str, Any], lang: str) -> str:
     return t("render_failed_as", lang, error=(job.get("error") or {}).get("ename", ""))
 
 
-def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
+def write_index(manifest_path: Path, config: SchoolsConfig, lang: str = "zh-CN") -> Path:
     """``outputs/<date>/index.html``: every report of the day, its submission status,
     its rendering status, its language and links to its files."""
     from reportkit.files import write_atomic

@@ -32,9 +32,12 @@ import threading
 from collections.abc import Iterable
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reportkit.layout import DayOutputs
+
+if TYPE_CHECKING:
+    from reportkit.execution.job import JobResult, JobSpec
 
 __all__ = ["MANIFEST_VERSION", "Manifest", "job_entry", "read_manifest"]
 
@@ -48,7 +51,7 @@ def _now(zone: tzinfo | None) -> str:
     return datetime.now(zone).astimezone(zone).isoformat(timespec="seconds")
 
 
-def job_entry(spec: Any, status: str = "pending") -> dict[str, Any]:
+def job_entry(spec: JobSpec, status: str = "pending") -> dict[str, Any]:
     """A manifest entry for a planned job (a :class:`~reportkit.execution.JobSpec`)."""
     return {
         "kind": spec.kind,
@@ -110,13 +113,13 @@ class Manifest:
                 self.jobs[(spec.kind, spec.target_id)] = job_entry(spec)
             self._save()
 
-    def start(self, spec: Any) -> None:
+    def start(self, spec: JobSpec) -> None:
         with self._lock:
             job = self.jobs.setdefault((spec.kind, spec.target_id), job_entry(spec))
             job["started_at"] = _now(self.zone)
             self._save()
 
-    def end(self, result: Any) -> None:
+    def end(self, result: JobResult) -> None:
         """Record a finished job (a :class:`~reportkit.execution.JobResult`)."""
         with self._lock:
             job = self.jobs.setdefault((result.kind, result.id), {"kind": result.kind})

@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reportkit.execution.job import JobResult
 
 __all__ = ["Progress", "announce"]
 
@@ -89,7 +92,7 @@ class Progress:
             if self._bar is not None:
                 self._reports = self._bar.add_task("reports", total=total)
 
-    def advance(self, result: Any) -> None:
+    def advance(self, result: JobResult) -> None:
         with self._lock:
             self.count += 1
             log.info("%s %s %s %.1fs", result.kind, result.id, result.status, result.seconds)

@@ -98,7 +98,11 @@ def attention_frames(
         first = start + timedelta(days=int(lv.first_offset[i])) if exposed else None
         ends = monitoring_end(first, rules) if first else None
         mon_day = int(lv.monitoring_day[i]) if exposed else None
-        monitoring = (mon_day, rules.monitoring_days, ends) if level[i] == key_person else None
+        monitoring = (
+            (mon_day, rules.monitoring_days, ends)
+            if level[i] == key_person and mon_day is not None and ends is not None
+            else None
+        )
         person_codes = codes.get(i, ())
         reasons = (
             (("fever",) if fever_today[i] else ())
@@ -124,7 +128,7 @@ def attention_frames(
             }
         )
     extra = pd.DataFrame(rows, columns=_ATTENTION_COLUMNS)
-    attention = roster.frame(listed, **{c: extra[c].to_numpy(dtype=object) for c in extra})
+    attention = roster.frame(listed, **{str(c): extra[c].to_numpy(dtype=object) for c in extra})
     attention["temperature"] = attention["temperature"].astype(float)
     attention["monitoring_day"] = attention["monitoring_day"].astype("Int64")
     attention["key_area"] = attention["key_area"].astype(bool)

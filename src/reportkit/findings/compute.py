@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,9 @@ from reportkit.findings.rules import (
     unexplained_illness_absence,
 )
 from reportkit.schema import FlagLevel
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 __all__ = [
     "compute_findings",
@@ -306,7 +309,7 @@ def compute_findings(
 
 
 def load_findings(
-    engine: Any,
+    engine: Engine,
     config: SchoolsConfig,
     rules: Rules,
     report_date: date | str,

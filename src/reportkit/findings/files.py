@@ -32,16 +32,19 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import Sequence
-from dataclasses import fields, replace
+from collections.abc import Hashable, Sequence
+from dataclasses import fields
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from reportkit.layout import district_findings_file, school_findings_file
+
+if TYPE_CHECKING:
+    from reportkit.findings.model import DistrictRollup, Findings
 
 __all__ = [
     "FORMAT",
@@ -119,7 +122,7 @@ def _digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def findings_hash(findings: Any, school_id: str) -> str:
+def findings_hash(findings: Findings, school_id: str) -> str:
     """sha256 of everything ``findings`` hold about ``school_id`` (a report's content)."""
     # a school's own findings (a saved file's) need no slicing: they are only read here
     part = findings if _only(findings, school_id) else findings.for_school(school_id)
@@ -136,7 +139,7 @@ def _school_digest(part: Any) -> str:
     return _digest(payload)
 
 
-def _only(findings: Any, school_id: str) -> bool:
+def _only(findings: Findings, school_id: str) -> bool:
     for f in fields(findings):
         value = getattr(findings, f.name)
         if isinstance(value, pd.DataFrame) and "school_id" in value:
@@ -146,7 +149,7 @@ def _only(findings: Any, school_id: str) -> bool:
     return findings.school_ids == [school_id]
 
 
-def rollup_hash(rollup: Any) -> str:
+def rollup_hash(rollup: DistrictRollup) -> str:
     """sha256 of a district roll-up's figures, school rows and trend (counts only)."""
     return _digest({"v": HASH_VERSION, "rollup": canonical(rollup.to_json())})
 
@@ -291,16 +294,16 @@ def _summary(schools: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def findings_hashes(findings: Any) -> dict[str, str]:
+def findings_hashes(findings: Findings) -> dict[str, str]:
     """:func:`findings_hash` of every school of ``findings`` (one slicing pass)."""
     return {
-        school_id: _school_digest(replace(findings, **frames))
+        school_id: _school_digest(findings.with_frames(frames))
         for school_id, frames in findings._parts().items()
     }
 
 
 def save_findings(
-    findings: Any, folder: Path | str, run_id: str, *, hashes: dict[str, str] | None = None
+    findings: Findings, folder: Path | str, run_id: str, *, hashes: dict[str, str] | None = None
 ) -> dict[str, str]:
     """Write one file per school of ``findings`` into ``folder``; school id -> its
     :func:`findings_hash` (``hashes``: already computed, by :func:`findings_hashes`).
@@ -317,7 +320,7 @@ def save_findings(
     ensure_dir(folder)
     rules = findings.rules.model_dump(mode="json") if findings.rules is not None else None
     parts = findings._parts()
-    tables: dict[str, tuple[Any, dict[str, list[str]], dict[Any, np.ndarray]]] = {}
+    tables: dict[str, tuple[Any, dict[str, list[str]], dict[Hashable, Any]]] = {}
     for f in fields(findings):
         value = getattr(findings, f.name)
         if isinstance(value, pd.DataFrame) and "school_id" in value:
@@ -327,7 +330,7 @@ def save_findings(
     hashes = dict(hashes or {})
     for school_id, frames in parts.items():
         if school_id not in hashes:
-            hashes[school_id] = _school_digest(replace(findings, **frames))
+            hashes[school_id] = _school_digest(findings.with_frames(frames))
         header = {
             "kind": "school",
             "id": school_id,
@@ -415,7 +418,7 @@ def load_findings_files(
     return findings
 
 
-def verified_hash(findings: Any, school_id: str) -> str | None:
+def verified_hash(findings: Findings, school_id: str) -> str | None:
     """The :func:`findings_hash` of ``school_id`` checked when ``findings`` were loaded
     by :func:`load_findings_files` (``None`` for findings made otherwise)."""
     return _VERIFIED.get(findings, {}).get(school_id)
@@ -428,7 +431,7 @@ _ROLLUP_SCALARS = (
 )
 
 
-def save_district(rollup: Any, folder: Path | str, run_id: str) -> Path:
+def save_district(rollup: DistrictRollup, folder: Path | str, run_id: str) -> Path:
     """Write a district roll-up (counts only) to ``<folder>/district_<id>.arrow``."""
     header = {
         "kind": "district",

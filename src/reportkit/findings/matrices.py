@@ -225,7 +225,7 @@ class CheckIns:
         pos = pd.Index(p_uniq, dtype=object).get_indexer(pd.Index(roster.person_id, dtype=object))
         roster_key = np.where(pos >= 0, roster.school * nu + pos, -10 - np.arange(roster.n))
         row_key = np.where((row_school >= 0) & (p_codes >= 0), row_school * nu + p_codes, -1)
-        row_person = pd.Index(roster_key).get_indexer(row_key)
+        row_person = pd.Index(roster_key).get_indexer(pd.Index(row_key))
 
         today = offset == span - 1
         submitted_rows = today & (row_school >= 0)

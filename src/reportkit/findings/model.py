@@ -61,13 +61,17 @@ school_id, person_id, name, role, grade, class; person ids are strings):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from reportkit.schema import FlagLevel
+
+if TYPE_CHECKING:
+    from reportkit.config import Rules, SchoolsConfig
 
 __all__ = [
     "DQ_COLUMNS",
@@ -132,6 +136,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """A frame's rows as named tuples (whose cells the type checker cannot know)."""
+    return frame.itertuples()
+
+
 def _ids(frame: pd.DataFrame) -> list[str]:
     return sorted(str(p) for p in frame["person_id"])
 
@@ -158,7 +167,7 @@ class Findings:
     per_class: pd.DataFrame
     entries: pd.DataFrame
     entry_flags: pd.DataFrame
-    rules: Any = None
+    rules: Rules | None = None
     # not computed here: a caller may attach the officer's follow-ups
     # (dataclasses.replace(findings, followups=frame)); sliced like the others
     followups: pd.DataFrame | None = None
@@ -169,18 +178,23 @@ class Findings:
     def school_ids(self) -> list[str]:
         return [str(s) for s in self.schools["school_id"]]
 
+    def with_frames(self, frames: Mapping[str, pd.DataFrame]) -> Findings:
+        """The same findings with the frames ``frames`` (by field name) in place."""
+        changes: dict[str, Any] = dict(frames)
+        return replace(self, **changes)
+
     def for_school(self, school_id: str) -> Findings:
         """The findings of one school only (a slice, nothing recomputed)."""
         return self.for_schools([school_id])
 
-    def for_schools(self, ids: Any) -> Findings:
+    def for_schools(self, ids: str | Iterable[object]) -> Findings:
         """The findings of the schools ``ids`` only; an id not in the findings is an error."""
         wanted = [ids] if isinstance(ids, str) else [str(i) for i in ids]
         unknown = sorted(set(wanted) - set(self.school_ids))
         if unknown:
             raise ValueError(f"school {unknown[0]!r} is not in these findings")
         keep = set(wanted)
-        sliced = {}
+        sliced: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, pd.DataFrame) and "school_id" in value:
@@ -190,7 +204,7 @@ class Findings:
 
     # -- district ----------------------------------------------------------------
 
-    def district(self, district_id: str, config: Any) -> DistrictRollup:
+    def district(self, district_id: str, config: SchoolsConfig) -> DistrictRollup:
         """The roll-up of ``district_id``'s schools (from ``config``): counts, no names."""
         district = config.district(district_id)
         ids = [s.id for s in config.schools_in(district_id)]
@@ -265,7 +279,7 @@ def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
     clusters = sorted(
         (
             {"class": c.class_label, "rule": c.rule, "people": sorted(c.person_ids)}
-            for c in f["clusters"].itertuples()
+            for c in _rows(f["clusters"])
         ),
         key=lambda c: (c["class"], c["rule"]),
     )
@@ -282,11 +296,11 @@ def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
         "zero_report": bool(row["zero_report"]),
         "missing": _ids(f["missing"]),
         "missing_sessions": [
-            {"person_id": str(r.person_id), "session": r.session} for r in ms.itertuples()
+            {"person_id": str(r.person_id), "session": r.session} for r in _rows(ms)
         ],
         "unreachable": [
             {"person_id": str(r.person_id), "days": int(r.days)}
-            for r in f["unreachable"].sort_values("person_id").itertuples()
+            for r in _rows(f["unreachable"].sort_values("person_id"))
         ],
         "fever": _ids(f["fever"]),
         "symptomatic": _ids(att[att["level"] == FlagLevel.SYMPTOMATIC]),
@@ -297,7 +311,7 @@ def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
                 "day": int(r.monitoring_day),
                 "ends": r.monitoring_ends.isoformat(),
             }
-            for r in key.itertuples()
+            for r in _rows(key)
         ],
         "clusters": clusters,
         "illness_absence_unexplained": _ids(f["illness_absence"]),
@@ -308,7 +322,7 @@ def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
                 "value": _clean(r.value),
                 "reason": _clean(r.reason),
             }
-            for r in f["data_quality"].itertuples()
+            for r in _rows(f["data_quality"])
         ],
         "entries": {
             "total": int(f["entries"]["total"].sum()),

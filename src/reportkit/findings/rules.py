@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,9 @@ from reportkit.findings.matrices import (
 )
 from reportkit.findings.model import DQ_COLUMNS, ENTRY_DETAIL, ENTRY_FLAGS, ENTRY_KINDS
 from reportkit.schema import FlagLevel
+
+if TYPE_CHECKING:
+    from reportkit.config import SchoolsConfig
 
 __all__ = [
     "FEVER_TOLERANCE",
@@ -343,7 +346,7 @@ def submission_frame(
     row_school: np.ndarray,
     rostered: np.ndarray,
     reported_at: pd.Series,
-    config: Any,
+    config: SchoolsConfig,
     school_ids: Sequence[str],
     report_date: date,
 ) -> pd.DataFrame:
@@ -412,7 +415,7 @@ def _blank_text(series: pd.Series) -> pd.Series:
 
 def entries_frames(
     entries: pd.DataFrame | None,
-    config: Any,
+    config: SchoolsConfig,
     fever_celsius: float,
     school_ids: Sequence[str],
     report_date: date,
@@ -458,14 +461,14 @@ def entries_frames(
         }
     )
     by_school = frame["school_id"].to_numpy()
-    summary["total"] = frame.groupby(by_school).size().reindex(school_ids, fill_value=0)
+    summary["total"] = frame.groupby(by_school).size().reindex(list(school_ids), fill_value=0)
     counts = flags.groupby(by_school).sum()
     for col in ENTRY_FLAGS:
-        summary[col] = counts[col].reindex(school_ids, fill_value=0)
+        summary[col] = counts[col].reindex(list(school_ids), fill_value=0)
     kinds = pd.crosstab(by_school, kind.to_numpy())
     for col in ENTRY_KINDS:
         if col in kinds:
-            summary[col] = kinds[col].reindex(school_ids, fill_value=0)
+            summary[col] = kinds[col].reindex(list(school_ids), fill_value=0)
     parts = [frame.loc[flags[f].to_numpy()].assign(flag=f) for f in ENTRY_FLAGS]
     detail = pd.concat(parts, ignore_index=True)
     detail = detail.assign(_s=_rank(detail, school_ids)).sort_values("_s", kind="stable")

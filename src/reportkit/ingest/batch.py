@@ -332,13 +332,13 @@ class Batch:
         if not self.findings:
             return quarantined, pd.DataFrame(columns=[*columns, *context], dtype=object)
         findings = pd.concat(self.findings, ignore_index=True)[columns]
-        pos = self.index.get_indexer(findings["row"])  # -1: the header row
+        pos = self.index.get_indexer(pd.Index(findings["row"]))  # -1: the header row
         header = (findings["row"] == self.table.header_row).to_numpy()
         on_kept = (pos >= 0) & self.alive[pos]
         keep = on_kept | header
         findings, pos, header = findings[keep], pos[keep], header[keep]
         for name, values in context.items():  # None where the row is the header
-            findings[name] = np.append(values.astype(object), None)[pos]
+            findings[name] = np.append(values.astype(object), np.array([None], dtype=object))[pos]
         if header.any():
             findings.loc[header, "school_id"] = file_school
             findings.loc[header, "date"] = file_date

@@ -231,7 +231,7 @@ def _check_roster(batch: Batch, conn: sa.Connection, rows: pd.DataFrame) -> None
         # those that differ compared again without spaces and full-width forms
         at, pos = at_school[found], pos[found]
         listed = roster["name"].to_numpy()
-        listed_code = name.categories.get_indexer(listed)
+        listed_code = name.categories.get_indexer(pd.Index(listed, dtype=object))
         written = name.codes.to_numpy()[at]
         differs = (written >= 0) & pd.notna(listed)[pos] & (written != listed_code[pos])
         for i in np.flatnonzero(differs):

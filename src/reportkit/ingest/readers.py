@@ -366,10 +366,11 @@ def _check_cells(frame: pd.DataFrame, name: object, limits: IngestLimits) -> Non
         lengths = values.astype(object).str.len()
         over = lengths > limits.max_cell_chars
         if over.any():
-            row = over.idxmax()
+            at = int(over.to_numpy().argmax())  # the first cell over the limit
             raise RefusedFileError(
                 name,
-                f"row {row}, column {column!r}: a cell of {int(lengths[row]):,} characters; "
+                f"row {over.index[at]}, column {column!r}: "
+                f"a cell of {int(lengths.iloc[at]):,} characters; "
                 + limit_text("max_cell_chars", limits.max_cell_chars),
                 limit="max_cell_chars",
             )

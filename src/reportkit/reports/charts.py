@@ -17,9 +17,12 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 CJK_FONT = "Noto Sans CJK SC"
-FONT_RC: dict[str, Any] = {
+FONT_RC: dict[RcKeyType, Any] = {
     "font.family": [CJK_FONT, "DejaVu Sans"],
     "axes.unicode_minus": False,
 }

@@ -78,7 +78,7 @@ class Section:
 
     body: str
     masked: str | None = None
-    identity: dict[str, str] | None = None
+    identity: dict[str, str | bool] | None = None
 
     def _repr_html_(self) -> str:
         return self.body
@@ -95,7 +95,7 @@ class Section:
         return self.body
 
 
-def _missing_value(value: object) -> bool:
+def _missing_value(value: Any) -> bool:
     if value is None:
         return True
     try:

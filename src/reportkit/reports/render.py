@@ -88,7 +88,7 @@ NotebookLike = nbformat.NotebookNode | str | Path
 class StripErrorsPreprocessor(Preprocessor):
     """Drop ``error`` outputs and ``stderr`` streams: readers never see tracebacks."""
 
-    def preprocess_cell(self, cell, resources, index):  # type: ignore[override]
+    def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code":
             cell.outputs = [
                 out
@@ -112,7 +112,7 @@ class CellIdPreprocessor(Preprocessor):
     """Number the cells (``cell-00`` …): the HTML shows cell ids, and nbformat makes
     random ones, so the same content would render to different bytes."""
 
-    def preprocess(self, nb, resources):  # type: ignore[override]
+    def preprocess(self, nb, resources):
         number_cells(nb)
         return nb, resources
 
@@ -124,7 +124,7 @@ class MaskedNamesPreprocessor(Preprocessor):
     :data:`reportkit.reports.MASKED_MIME`; every other output is left as it is.
     """
 
-    def preprocess_cell(self, cell, resources, index):  # type: ignore[override]
+    def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code":
             for out in cell.outputs:
                 data = out.get("data")
@@ -214,20 +214,22 @@ def render_html(nb: NotebookLike, lang: str = "zh-CN", *, masked: bool = False) 
     """Render a notebook (node, or path to an ``.ipynb``) to one self-contained HTML page;
     ``masked``: with names masked where the sections gave a masked rendering."""
     path: Path | None = None
-    if not isinstance(nb, nbformat.NotebookNode):
+    if isinstance(nb, nbformat.NotebookNode):
+        node = nb
+    else:
         path = Path(nb)
         try:
-            nb = nbformat.read(path, as_version=4)
+            node = nbformat.read(path, as_version=4)
         except (OSError, ValueError) as exc:
             raise RenderError(f"Cannot read notebook {path}: {exc}") from exc
     resources = {
         "metadata": {
-            "name": _title(nb, path.stem if path else "report"),
+            "name": _title(node, path.stem if path else "report"),
             "path": str(path.parent) if path else "",
         }
     }
     try:
-        body, _ = html_exporter(lang, masked=masked).from_notebook_node(nb, resources=resources)
+        body, _ = html_exporter(lang, masked=masked).from_notebook_node(node, resources=resources)
     except RenderError:
         raise
     except Exception as exc:
@@ -533,7 +535,7 @@ _RENDERERS: dict[str, Renderer] = {}
 
 def register_renderer(name: str, fn: Renderer | Callable[..., Path]) -> None:
     """Register (or replace) the renderer for output format ``name``."""
-    _RENDERERS[name] = fn  # type: ignore[assignment]
+    _RENDERERS[name] = fn
 
 
 def get_renderer(name: str) -> Renderer:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -57,6 +57,10 @@ from reportkit.reports.html import (
     render_template,
     unknown_without_checkins,
 )
+
+if TYPE_CHECKING:
+    from reportkit.config import SchoolsConfig
+    from reportkit.findings import DistrictRollup, Findings
 
 __all__ = ["DistrictReport", "SchoolReport", "warm_up"]
 
@@ -89,7 +93,9 @@ class SchoolReport:
     row); the sections then show "—" / 无数据 for whatever check-ins decide.
     """
 
-    def __init__(self, findings: Any, config: Any, school_id: str, lang: str = "zh-CN") -> None:
+    def __init__(
+        self, findings: Findings, config: SchoolsConfig, school_id: str, lang: str = "zh-CN"
+    ) -> None:
         self.db: str | None = None
         self.params_dir: str | Path | None = None
         self.school = config.school(school_id)
@@ -483,7 +489,13 @@ class DistrictReport:
     runner saves for the roll-up's kernel: counts, no person row).
     """
 
-    def __init__(self, source: Any, config: Any, district_id: str, lang: str = "zh-CN") -> None:
+    def __init__(
+        self,
+        source: Findings | DistrictRollup,
+        config: SchoolsConfig,
+        district_id: str,
+        lang: str = "zh-CN",
+    ) -> None:
         from reportkit.findings import DistrictRollup
 
         self.district = config.district(district_id)

@@ -7,8 +7,12 @@ rows or more; smaller ones keep the plain ``INSERT ... ON CONFLICT``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    import psycopg
 
 from reportkit.store._sql import upsert_sql
 
@@ -38,7 +42,7 @@ def copy_upsert(
     )
     conn.exec_driver_sql(f"TRUNCATE {staging}")
     statement = f"COPY {staging} ({listed}) FROM STDIN"
-    driver = conn.connection.driver_connection
+    driver = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
     try:
         with driver.cursor() as cur, cur.copy(statement) as copy:
             for record in records:

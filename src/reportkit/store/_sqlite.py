@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ def upsert_frame(
     - every other value is bound in a type the driver binds without an adapter
       lookup (which costs more than the insert): int for bool, NaN for NULL.
     """
-    driver = conn.connection.driver_connection
+    driver = cast("sqlite3.Connection", conn.connection.driver_connection)
     if not driver.in_transaction:
         driver.execute("BEGIN")  # pysqlite would run the DDL below outside a transaction
     rebuild = _indexes_to_rebuild(driver, table, len(rows))
@@ -69,7 +69,7 @@ def upsert_frame(
     own = [c for c in rows.columns if c not in leading_names]
     columns, defaults = [], {}
     for name in own:
-        column, default = _sqlite_column(rows[name], table.c[name].nullable, order)
+        column, default = _sqlite_column(rows[name], bool(table.c[name].nullable), order)
         columns.append(column)
         if default is not _NO_DEFAULT:
             defaults[name] = default
@@ -83,7 +83,7 @@ def upsert_frame(
     step = max(per, _ROWS_PER_BATCH // per * per)  # converted a batch at a time, in cache
     for start, stop in itertools.pairwise([*starts, len(rows)]):
         first = order[start]
-        head = [_sqlite_constant(u[c[first]]) for c, u in map(codes.get, leading_names)]
+        head = [_sqlite_constant(codes[k][1][codes[k][0][first]]) for k in leading_names]
         head += once
         for begin in range(start, stop, step):
             end = min(begin + step, stop)
@@ -172,7 +172,7 @@ def _indexes_to_rebuild(driver: Any, table: sa.Table, new_rows: int) -> list[sa.
     if new_rows < _REBUILD_MIN_ROWS or not table.indexes:
         return []
     stored = driver.execute(f'SELECT max(rowid) FROM "{table.name}"').fetchone()[0] or 0
-    return sorted(table.indexes, key=lambda i: i.name) if new_rows > stored else []
+    return sorted(table.indexes, key=lambda i: str(i.name)) if new_rows > stored else []
 
 
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, Any]:
@@ -201,7 +201,7 @@ def _sqlite_column(
     common value fills half of the rows has that value as default (else
     ``_NO_DEFAULT``), and NaN in its place (see :func:`upsert_frame`). A None
     in a NOT NULL column is left for the constraint to reject."""
-    missing = _NULL if nullable else None
+    missing = np.array([_NULL if nullable else None], dtype=object)  # code -1's value
     if isinstance(values.dtype, pd.CategoricalDtype):  # text: str by construction
         categories = np.append(np.asarray(values.cat.categories, dtype=object), missing)
         codes = values.cat.codes.to_numpy()[order]  # -1, missing: the last category

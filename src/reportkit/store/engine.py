@@ -40,7 +40,7 @@ from reportkit.files import dir_mode, ensure_dir, file_mode, give_to_group
 from reportkit.store.tables import metadata, people
 
 if TYPE_CHECKING:
-    from reportkit.config import SchoolsConfig
+    from reportkit.config import SchoolsConfig, Settings
 
 __all__ = [
     "BACKOFF_ENV",
@@ -369,7 +369,7 @@ def schools_without_roster(engine: Engine, school_ids: Sequence[str]) -> list[st
 
 
 def require_store(
-    settings: Any,
+    settings: Settings,
     school_ids: Sequence[str] | None = None,
     district_ids: Sequence[str] | None = None,
     *,

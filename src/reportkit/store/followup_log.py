@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
 
 from reportkit.errors import FollowupError
 from reportkit.store.tables import followups, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 __all__ = [
     "ACTIONS",
@@ -63,7 +66,7 @@ def _as_date(value: date | datetime | str) -> date:
 
 
 def record_followup(
-    engine: Any,
+    engine: Engine,
     school_id: str,
     person_id: str,
     report_date: date | str,
@@ -95,11 +98,13 @@ def record_followup(
     }
     with engine.begin() as conn:
         result = conn.execute(sa.insert(followups).values(**row))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None  # an INSERT of one row
+        return int(key[0])
 
 
 def list_followups(
-    engine: Any,
+    engine: Engine,
     school_ids: Sequence[str] | None = None,
     upto_date: date | str | None = None,
     person_id: str | None = None,
@@ -128,7 +133,7 @@ def list_followups(
 
 
 def latest_followups(
-    engine: Any, school_ids: Sequence[str] | None, upto_date: date | str | None = None
+    engine: Engine, school_ids: Sequence[str] | None, upto_date: date | str | None = None
 ) -> pd.DataFrame:
     """The latest follow-up per (school, person), columns :data:`FOLLOWUP_COLUMNS`.
 

@@ -43,7 +43,8 @@ def _read(engine: Engine, stmt: sa.Select, parse_dates: Sequence[str] = ()) -> p
             params = [values[k] for k in compiled.positiontup or ()]
         else:
             params = values
-        cursor = conn.connection.driver_connection.cursor()
+        driver: Any = conn.connection.driver_connection  # the DB-API connection
+        cursor = driver.cursor()
         try:
             cursor.execute(str(compiled), params)
             names = [d[0] for d in cursor.description]

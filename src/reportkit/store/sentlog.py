@@ -22,11 +22,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from reportkit.errors import DeliveryError, StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 __all__ = ["RecipientState", "SentLog", "SentLogError"]
 
@@ -49,7 +52,7 @@ class RecipientState:
 class SentLog:
     """The sent log of one store, with writes bounded by ``timeout`` seconds."""
 
-    def __init__(self, engine: Any, timeout: float = 30.0) -> None:
+    def __init__(self, engine: Engine, timeout: float = 30.0) -> None:
         self.engine = engine
         self.timeout_ms = max(1, round(timeout * 1000))
 

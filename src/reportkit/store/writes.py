@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,18 +24,23 @@ from reportkit.errors import StoreError
 from reportkit.store import _postgres, _sqlite
 from reportkit.store.tables import schools, utcnow
 
+if TYPE_CHECKING:
+    from reportkit.config import SchoolsConfig
+
 __all__ = ["insert_ignore", "sync_schools", "upsert", "upsert_frame"]
 
 
 def _dialect_insert(engine_or_conn: Engine | sa.Connection, table: sa.Table) -> Any:
     name = engine_or_conn.dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - other backends are not supported
-        raise StoreError(f"unsupported database backend {name!r}")
-    return insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    raise StoreError(f"unsupported database backend {name!r}")  # pragma: no cover
 
 
 def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -132,7 +137,7 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict
         yield rows[i : i + size]
 
 
-def sync_schools(engine: Engine, config: Any) -> None:
+def sync_schools(engine: Engine, config: SchoolsConfig) -> None:
     """Write schools.yaml's schools into the ``schools`` table (idempotent)."""
     now = utcnow()
     rows = [
