@@ -84,6 +84,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "sep_items": ("，", ", "),
     "sep_groups": ("；", "; "),
     "sep_names": ("、", ", "),
+    "sep_label": ("：", ": "),
     # --- cluster rules (Rules.clusters) ---
     "rule_same_day": ("单日聚集", "same-day cluster"),
     "rule_three_days": ("3日内聚集", "3-day cluster"),
@@ -239,11 +240,51 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "not_reported": ("未报人员", "not reported"),
     "needs_attention": ("需关注人员", "people who need attention"),
     "fever_list": ("发热人员", "people with fever"),
+    "needs_action": ("需处置", "needs action"),
+    "not_reported_by_class": ("未报人员（按班级）", "not reported, by class"),
+    "missing_of_expected": ("未报/应报", "missing / expected"),
+    "names": ("名单", "names"),
+    "days_missing_suffix": ("（连续{n}天未报）", " (missing {n} days)"),
+    "head_teacher": ("班主任", "head teacher"),
+    "reason_unreachable": (
+        "连续{n}天未报，需联系核实",
+        "not reported for {n} days: get in touch",
+    ),
     "illness_absence_followup": ("因病缺勤待追踪", "illness absence to follow up"),
     "per_class": ("分班情况", "by class"),
     "campus_entries": ("入校登记", "campus entries"),
     "trend_14d": ("近14天趋势", "last 14 days"),
 }
+# the columns of the files, as a data-quality finding names them (field_<canonical column>)
+_PAIRS.update(
+    {
+        "field_person_id": ("学号/工号", "person ID"),
+        "field_name": ("姓名", "name"),
+        "field_role": ("身份", "role"),
+        "field_school_id": ("学校", "school"),
+        "field_grade": ("年级", "grade"),
+        "field_class": ("班级", "class"),
+        "field_status": ("状态", "status"),
+        "field_date": ("日期", "date"),
+        "field_session": ("时段", "session"),
+        "field_temperature": ("体温", "temperature"),
+        "field_symptoms": ("症状", "symptoms"),
+        "field_absent": ("是否缺勤", "absent"),
+        "field_absence_reason": ("缺勤原因", "absence reason"),
+        "field_key_area_14d": ("14天内到过重点地区", "key area in 14 days"),
+        "field_contact_14d": ("14天内接触史", "contact in 14 days"),
+        "field_reported_at": ("填报时间", "reported at"),
+        "field_entered_at": ("进校时间", "entered at"),
+        "field_left_at": ("离校时间", "left at"),
+        "field_kind": ("人员类别", "kind"),
+        "field_phone": ("电话", "phone"),
+        "field_purpose": ("事由", "purpose"),
+        "field_approved_by": ("审批人", "approved by"),
+        "field_id_number": ("身份证号", "ID number"),
+        "field_line": ("行", "line"),
+        "field_header": ("表头", "header"),
+    }
+)
 # the officer's console (reportkit.console.widgets, reportkit.console.views)
 _PAIRS.update(
     {

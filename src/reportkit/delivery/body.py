@@ -26,7 +26,7 @@ import pandas as pd
 from reportkit import layout
 from reportkit.i18n import UnknownLabelError, t
 from reportkit.privacy import mask_name, mask_phone
-from reportkit.reports import format_pct
+from reportkit.reports import class_sort_key, format_pct
 
 __all__ = [
     "InlineImage",
@@ -44,7 +44,6 @@ NO_DATA = "—"  # a figure nobody knows: never shown as 0
 # Labels of the email only. They belong in the i18n catalog; until they are added
 # there, they are looked up here first. key: (zh-CN, en)
 _LEVEL_ORDER = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
-_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九", start=0)}
 
 
 @dataclass(frozen=True)
@@ -91,29 +90,6 @@ def _s(value: object) -> str:
 def _int(value: object) -> int:
     text = _s(value)
     return int(float(text)) if text else 0
-
-
-def _natural_key(text: str) -> tuple[Any, ...]:
-    """Order 二年级 before 十年级 and 2班 before 10班; 初一 after 六年级."""
-    text = _s(text)
-    offset = 6 if text.startswith("初") else 9 if text.startswith("高") else 0
-    parts: list[Any] = []
-    for num, cn, other in re.findall(r"(\d+)|([零一二三四五六七八九十]+)|(\D)", text):
-        if num:
-            parts.append((0, int(num) + offset, ""))
-        elif cn:
-            parts.append((0, _cn_number(cn) + offset, ""))
-        else:
-            parts.append((1, 0, other))
-        offset = 0
-    return tuple(parts)
-
-
-def _cn_number(text: str) -> int:
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0)
-    return _CN_DIGITS.get(text[-1], 0)
 
 
 def _class_label(grade: object, klass: object, role: object, lang: str) -> str:
@@ -387,7 +363,7 @@ def _missing_groups(
             n = _int(days)
             people.append({"name": name, "days": n if n >= 2 else 0})
         groups.append({"class": cls, "count": len(part), "people": people if show_names else []})
-    groups.sort(key=lambda g: _natural_key(g["class"]))
+    groups.sort(key=lambda g: class_sort_key(g["class"]))
     return groups, show_names
 
 
@@ -543,7 +519,7 @@ def reminder_body(
         counts[key] = counts.get(key, 0) + 1
     classes = [
         {"grade": g, "class": c, "count": n}
-        for (g, c), n in sorted(counts.items(), key=lambda kv: _natural_key(" ".join(kv[0])))
+        for (g, c), n in sorted(counts.items(), key=lambda kv: class_sort_key(" ".join(kv[0])))
     ]
     day: date = findings.date
     total = len(missing)

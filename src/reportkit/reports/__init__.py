@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         Section as Section,
     )
     from reportkit.reports.html import (
+        class_sort_key as class_sort_key,
+    )
+    from reportkit.reports.html import (
         format_pct as format_pct,
     )
     from reportkit.reports.html import (
@@ -97,6 +100,7 @@ __getattr__, __dir__, __all__ = attach(
         "figure_data_uri": "charts",
         "figure_png": "charts",
         "find_chromium": "render",
+        "class_sort_key": "html",
         "format_pct": "html",
         "get_renderer": "render",
         "html_exporter": "render",

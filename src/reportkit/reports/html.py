@@ -39,6 +39,8 @@ __all__ = [
     "Figure",
     "Section",
     "Table",
+    "class_sort_key",
+    "field_label",
     "format_pct",
     "open_findings",
     "render_template",
@@ -198,6 +200,41 @@ def _table(
     rows = [] if frame.empty else list(frame[list(columns)].itertuples(index=False))
     headers = [t(label, lang) for label in columns.values()]
     return Table(headers, rows, t(empty_key, lang), heading)
+
+
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+
+
+def class_sort_key(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Order 二年级 before 十年级 and 2班 before 10班; 初一 after 六年级, 高一 after 初三."""
+    text = _plain(text)
+    offset = 6 if text.startswith("初") else 9 if text.startswith("高") else 0
+    parts: list[tuple[int, int, str]] = []
+    for num, cn, other in re.findall(r"(\d+)|([零一二三四五六七八九十]+)|(\D)", text):
+        if num:
+            parts.append((0, int(num) + offset, ""))
+        elif cn:
+            parts.append((0, _cn_number(cn) + offset, ""))
+        else:
+            parts.append((1, 0, other))
+        offset = 0
+    return tuple(parts)
+
+
+def _cn_number(text: str) -> int:
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0)
+    return _CN_DIGITS.get(text[-1], 0)
+
+
+def field_label(column: object, lang: str) -> str:
+    """A data-quality finding's column in the report's language: a canonical column
+    (``temperature``) by its ``field_<column>`` label, a header as the file wrote it."""
+    from reportkit.i18n import CATALOG
+
+    text = _plain(column)
+    return t(f"field_{text}", lang) if f"field_{text}" in CATALOG else text
 
 
 def _class_label(frame: pd.DataFrame) -> pd.Series:

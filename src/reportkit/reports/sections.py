@@ -52,6 +52,8 @@ from reportkit.reports.html import (
     _table,
     _temperature,
     _template,
+    class_sort_key,
+    field_label,
     format_pct,
     open_findings,
     render_template,
@@ -154,11 +156,12 @@ class SchoolReport:
         from reportkit.findings import findings_hash
 
         day = self.findings.date.isoformat()
+        title = t("daily_report", self.lang)
         return Section(
             render_template(
                 "sections/title.html.j2",
                 name=self.school.name,
-                title=t("daily_report", self.lang),
+                title=title,
                 subtitle=[
                     day,
                     self.district.name,
@@ -170,6 +173,7 @@ class SchoolReport:
                 "id": self.school.id,
                 "findings_hash": self._hash or findings_hash(self.findings, self.school.id),
                 "names_masked": self.mask_names,  # every section carries a masked rendering
+                "title": f"{self.school.name} {title} {day}",  # the page's and the PDF's title
             },
         )
 
@@ -214,6 +218,8 @@ class SchoolReport:
         return Section(render_template("sections/figures.html.j2", figures=figures, note=None))
 
     def missing(self) -> Section:
+        """Who did not report, by class: the class, n of its N, the names (with the days
+        missed when more than one), classes with the most missing first."""
         if self.no_data:
             expected = self._figure("expected")
             return Section(
@@ -223,94 +229,162 @@ class SchoolReport:
             )
         frame = self.findings.missing.copy()
         frame["class_label"] = _class_label(frame)
-        frame = frame.sort_values(["grade", "class", "person_id"], kind="stable")
-        sessions = self.findings.missing_sessions
+        per_class = self.findings.per_class.copy()
+        per_class["class_label"] = _class_label(per_class)
+        of = {
+            c: _int(n) for c, n in zip(per_class["class_label"], per_class["expected"], strict=True)
+        }
+        counts = frame["class_label"].value_counts()
+        labels = sorted(counts.index, key=lambda c: (-int(counts[c]), class_sort_key(c)))
+        sep = t("sep_names", self.lang)
 
         def build(name: Any) -> str:
-            tables = [
-                _table(
-                    frame.assign(name=[name(v) for v in frame["name"]]),
-                    {
-                        "class_label": "class",
-                        "person_id": "person_id",
-                        "name": "name",
-                        "days_missing": "days_missing",
-                    },
-                    self.lang,
+            rows = []
+            for label in labels:
+                part = frame[frame["class_label"] == label].sort_values("person_id", kind="stable")
+                names = sep.join(
+                    name(n)
+                    + (t("days_missing_suffix", self.lang, n=_int(d)) if _int(d) >= 2 else "")
+                    for n, d in zip(part["name"], part["days_missing"], strict=True)
                 )
+                shown_label = label or t("role_staff", self.lang)
+                rows.append((shown_label, f"{len(part)}/{of.get(label, len(part))}", names))
+            table = Table(
+                [t(k, self.lang) for k in ("class", "missing_of_expected", "names")],
+                rows,
+                t("none", self.lang),
+            )
+            return self._listing("not_reported_by_class", len(frame), [table])
+
+        return self._dual(build)
+
+    def missing_sessions(self) -> Section:
+        """People who checked in but missed a session of the day (a detail)."""
+        sessions = self.findings.missing_sessions.copy()
+        if self.no_data:
+            return Section(
+                self._listing("missing_sessions", None, [], note=t("no_data", self.lang))
+            )
+        sessions["class_label"] = _class_label(sessions)
+        sessions["session_label"] = [t(f"session_{v}", self.lang) for v in sessions["session"]]
+        sessions = sessions.sort_values(["grade", "class", "person_id"], kind="stable")
+
+        def build(name: Any) -> str:
+            table = _table(
+                sessions.assign(name=[name(v) for v in sessions["name"]]),
+                {
+                    "class_label": "class",
+                    "person_id": "person_id",
+                    "name": "name",
+                    "session_label": "session",
+                },
+                self.lang,
+            )
+            return self._listing("missing_sessions", len(sessions), [table])
+
+        return self._dual(build)
+
+    def action(self) -> Section:
+        """What needs action, most urgent first: suspected, fever (and other symptoms),
+        clusters, unreachable, illness absences to follow up, key persons (whose
+        monitoring ends first on top); each with its reason and latest follow-up."""
+        lang = self.lang
+        rows: list[dict[str, Any]] = []
+        attention = self.findings.attention
+        reason_col = "reason_zh" if lang == "zh-CN" else "reason_en"
+
+        def person(r: Any, kind: str, reason: str) -> dict[str, Any]:
+            return {
+                "kind": kind,
+                "class_label": f"{_plain(r['grade'])} {_plain(r['class'])}".strip(),
+                "person_id": _plain(r["person_id"]),
+                "names": (_plain(r["name"]),),
+                "reason": reason,
+            }
+
+        def level(name: str) -> pd.DataFrame:
+            part = attention[attention["level"] == name]
+            return part.sort_values(["grade", "class", "person_id"], kind="stable")
+
+        for _, r in level("suspected").iterrows():
+            rows.append(person(r, t("level_suspected", lang), _plain(r[reason_col])))
+        symptomatic = level("symptomatic")
+        if not symptomatic.empty:
+            fevered = [("fever" in tuple(rs or ())) for rs in symptomatic["reasons"]]
+            symptomatic = symptomatic.assign(_f=[0 if f else 1 for f in fevered])
+            symptomatic = symptomatic.sort_values("_f", kind="stable")
+        for _, r in symptomatic.iterrows():
+            kind = "level_fever" if "fever" in tuple(r["reasons"] or ()) else "level_symptomatic"
+            rows.append(person(r, t(kind, lang), _plain(r[reason_col])))
+        for r in self.findings.clusters.to_dict("records"):
+            rule = t(f"rule_{r['rule']}_desc", lang, days=r["days"], min_cases=r["min_cases"])
+            rows.append(
+                {
+                    "kind": t("clusters", lang),
+                    "class_label": _plain(r.get("class_label"))
+                    or f"{_plain(r['grade'])} {_plain(r['class'])}".strip(),
+                    "person_id": "",
+                    "names": tuple(_plain(n) for n in (r.get("names") or ())),
+                    "reason": t("sep_label", lang).join((t(f"rule_{r['rule']}", lang), rule)),
+                }
+            )
+        unreachable = self.findings.unreachable.sort_values(
+            ["grade", "class", "person_id"], kind="stable"
+        )
+        for _, r in unreachable.iterrows():
+            reason = t("reason_unreachable", lang, n=_int(r.get("days")))
+            rows.append(person(r, t("unreachable", lang), reason))
+        illness = self.findings.illness_absence
+        if "unexplained" in illness:
+            illness = illness[illness["unexplained"].fillna(False).astype(bool)]
+        for _, r in illness.sort_values(["grade", "class", "person_id"], kind="stable").iterrows():
+            rows.append(person(r, t("illness_absence", lang), t("flag_illness_absence", lang)))
+        keys = attention[attention["level"] == "key_person"]
+        keys = keys.assign(_end=pd.to_datetime(keys["monitoring_ends"], errors="coerce"))
+        for _, r in keys.sort_values(
+            ["_end", "grade", "class", "person_id"], kind="stable"
+        ).iterrows():
+            rows.append(person(r, t("level_key_person", lang), _plain(r[reason_col])))
+        followups = self._followups_by_person()
+        for row in rows:
+            row["followup"] = followups.get(row["person_id"], "") if row["person_id"] else ""
+        headers = [t(k, lang) for k in ("kind", "class", "person_id", "name", "reason", "followup")]
+        sep = t("sep_names", lang)
+
+        def build(name: Any) -> str:
+            shown = [
+                (
+                    r["kind"],
+                    r["class_label"],
+                    r["person_id"],
+                    sep.join(name(n) for n in r["names"]),
+                    r["reason"],
+                    r["followup"],
+                )
+                for r in rows
             ]
-            if not sessions.empty:
-                s = sessions.copy()
-                s["class_label"] = _class_label(s)
-                s["session_label"] = [t(f"session_{v}", self.lang) for v in s["session"]]
-                s["name"] = [name(v) for v in s["name"]]
-                tables.append(
-                    _table(
-                        s,
-                        {
-                            "class_label": "class",
-                            "person_id": "person_id",
-                            "name": "name",
-                            "session_label": "session",
-                        },
-                        self.lang,
-                        heading=t("missing_sessions", self.lang),
-                    )
-                )
-            return self._listing("not_reported", len(frame), tables)
+            table = Table(headers, shown, t(self._empty_key(), lang))
+            count = None if self.no_data and not rows else len(rows)
+            return self._listing("needs_action", count, [table])
 
         return self._dual(build)
 
     def attention(self) -> Section:
-        frame = self.findings.attention.copy()
-        order = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
-        frame["_o"] = frame["level"].map(order)
-        frame = frame.sort_values(["_o", "grade", "class", "person_id"], kind="stable")
-        frame["class_label"] = _class_label(frame)
-        frame["level_label"] = [t(f"level_{v}", self.lang) for v in frame["level"]]
-        frame["reason"] = frame["reason_zh" if self.lang == "zh-CN" else "reason_en"]
-        frame["followup"] = self._followups(frame)
-        cols = {
-            "level_label": "level",
-            "class_label": "class",
-            "person_id": "person_id",
-            "name": "name",
-            "reason": "reason",
-        }
-        if frame["followup"].astype(bool).any():
-            cols["followup"] = "followup"
-        fever = self.findings.fever.copy()
-        if not fever.empty:
-            fever["class_label"] = _class_label(fever)
-            fever["temperature"] = [_temperature(v) for v in fever["temperature"]]
-
-        def build(name: Any) -> str:
-            named = frame.assign(name=[name(v) for v in frame["name"]])
-            tables = [_table(named, cols, self.lang, self._empty_key())]
-            if not fever.empty:
-                tables.append(
-                    _table(
-                        fever.assign(name=[name(v) for v in fever["name"]]),
-                        {
-                            "class_label": "class",
-                            "person_id": "person_id",
-                            "name": "name",
-                            "temperature": "temperature",
-                        },
-                        self.lang,
-                        heading=f"{t('fever_list', self.lang)} ({len(fever)})",
-                    )
-                )
-            count = None if self.no_data and frame.empty else len(frame)
-            return self._listing("needs_attention", count, tables)
-
-        return self._dual(build)
+        """The people (and clusters) that need action: :meth:`action`."""
+        return self.action()
 
     def _followups(self, frame: pd.DataFrame) -> list[str]:
+        if frame.empty:
+            return []
+        by_person = self._followups_by_person()
+        return [by_person.get(p, "") for p in frame["person_id"]]
+
+    def _followups_by_person(self) -> dict[str, str]:
+        """Each person's latest follow-up: action · officer · time (the school's zone)."""
         latest = getattr(self.findings, "followups", None)
-        if latest is None or latest.empty or frame.empty:
-            return [""] * len(frame)
-        by_person = {
+        if latest is None or latest.empty:
+            return {}
+        return {
             r.person_id: " · ".join(
                 p
                 for p in (
@@ -322,7 +396,6 @@ class SchoolReport:
             )
             for r in latest.itertuples()
         }
-        return [by_person.get(p, "") for p in frame["person_id"]]
 
     def clusters(self) -> Section:
         frame = self.findings.clusters.copy()
@@ -373,6 +446,7 @@ class SchoolReport:
         if not frame.empty:
             frame["file_name"] = [Path(_plain(f)).name for f in frame["file"]]
             frame["reason_label"] = [t(f"reason_{r}", self.lang) for r in frame["reason"]]
+            frame["column_label"] = [field_label(c, self.lang) for c in frame["column"]]
 
         def build(name: Any) -> str:
             shown = frame
@@ -390,7 +464,7 @@ class SchoolReport:
                 {
                     "file_name": "file",
                     "row": "row",
-                    "column": "column",
+                    "column_label": "column",
                     "value": "value",
                     "reason_label": "reason",
                 },
@@ -520,17 +594,19 @@ class DistrictReport:
         from reportkit.findings import rollup_hash
 
         deadline = f"{t('upward_deadline', self.lang)} {_plain(self.district.deadline)}"
+        title = t("district_report", self.lang)
         return Section(
             render_template(
                 "sections/title.html.j2",
                 name=self.district.name,
-                title=t("district_report", self.lang),
+                title=title,
                 subtitle=[self.date.isoformat(), deadline],
             ),
             identity={
                 "kind": "district",
                 "id": self.district.id,
                 "findings_hash": rollup_hash(self.rollup),
+                "title": f"{self.district.name} {title} {self.date.isoformat()}",
             },
         )
 
