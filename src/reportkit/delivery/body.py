@@ -14,7 +14,6 @@ per school, never a person. With ``mask_names`` names show as 张*丽.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
