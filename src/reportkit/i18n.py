@@ -368,6 +368,7 @@ _PAIRS.update(
         ),
         "mail_more": ("另有{n}项，见附件PDF", "{n} more in the attached PDF"),
         "mail_people": ("{n}人", "{n}"),
+        "mail_n_of": ("{n}/{total}人", "{n} of {total}"),
         "mail_days_missing": ("连续{n}天未报", "missing {n} days"),
         "mail_see_pdf": (
             "完整报告见附件PDF。",

@@ -491,8 +491,11 @@ def test_message_body_sections(lite: Deployment) -> None:
     assert "按时" in on_time.text
     assert "疑似" in on_time.html
     assert "14天内接触过确诊或疑似病例" in on_time.html
-    assert "因病缺勤待追踪" in on_time.text
-    assert "赵六" in on_time.text
+    # what needs action comes first, an illness absence among it, then who did not report
+    assert "[因病缺勤] 赵六" in on_time.text
+    assert "因病缺勤，未记录症状" in on_time.text
+    assert on_time.text.index("== 需处置") < on_time.text.index("== 未报人员（按班级）")
+    assert "一年级 1班 · 1/4人: 李明" in on_time.text  # n of the class's N
     # the body is stable, so the report hash is too
     again = school_body(
         findings, config.school("s001"), config.district("d01"), lite.settings.delivery()

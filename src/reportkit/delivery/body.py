@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from reportkit import layout
-from reportkit.i18n import UnknownLabelError, t
+from reportkit.i18n import t
 from reportkit.privacy import mask_name, mask_phone
 from reportkit.reports import class_sort_key, format_pct
 
@@ -42,7 +42,6 @@ NO_DATA = "—"  # a figure nobody knows: never shown as 0
 
 # Labels of the email only. They belong in the i18n catalog; until they are added
 # there, they are looked up here first. key: (zh-CN, en)
-_LEVEL_ORDER = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
 
 
 @dataclass(frozen=True)
@@ -217,16 +216,10 @@ def school_body(
     row = findings.schools.iloc[0].to_dict() if not findings.schools.empty else {}
     status = _s(row.get("submission")) or "missing"
     day = findings.date.isoformat()
-    missing_groups, missing_names_shown = _missing_groups(findings.missing, mask, lang)
-    attention = _attention(findings.attention, mask, lang)
-    clusters = _clusters(findings.clusters, mask, lang)
-    illness = findings.illness_absence
-    if "unexplained" in illness:
-        illness = illness[illness["unexplained"].fillna(False).astype(bool)]
-    illness_rows = [
-        {"name": n, "class": _class_label(r.grade, r["class"], r.role, lang)}
-        for n, (_, r) in zip(_names(illness, mask), illness.iterrows(), strict=True)
-    ]
+    missing_groups, missing_names_shown = _missing_groups(
+        findings.missing, findings.per_class, mask, lang
+    )
+    action = _action(findings, mask, lang)
     # no check-in row at all: nothing that depends on check-ins is known, not even zero
     no_data = _no_data(row)
     suspected = _int(row.get("suspected"))
@@ -248,7 +241,7 @@ def school_body(
                 )
             ),
         ]
-        missing_groups, missing_names_shown, illness_rows = [], False, []
+        missing_groups, missing_names_shown = [], False
     else:
         figures = [
             _figure(_int(row.get("expected")), "expected", lang),
@@ -281,11 +274,8 @@ def school_body(
         "missing_total": 0 if no_data else len(findings.missing),
         "missing_groups": missing_groups,
         "missing_names_shown": missing_names_shown,
-        "attention": attention[:MAX_ROWS],
-        "attention_more": max(0, len(attention) - MAX_ROWS),
-        "clusters": clusters,
-        "illness": illness_rows[:MAX_ROWS],
-        "illness_more": max(0, len(illness_rows) - MAX_ROWS),
+        "action": action[:MAX_ROWS],
+        "action_more": max(0, len(action) - MAX_ROWS),
         "mask": mask,
         "chart": None,
     }
@@ -340,9 +330,10 @@ def _no_data(row: dict[str, Any]) -> bool:
 
 
 def _missing_groups(
-    missing: pd.DataFrame, mask: bool, lang: str
+    missing: pd.DataFrame, per_class: pd.DataFrame, mask: bool, lang: str
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Missing people grouped by class, in natural grade/class order."""
+    """Missing people grouped by class (n of the class's N), the classes with the most
+    missing first, then in natural grade/class order: the report's order."""
     if missing.empty:
         return [], False
     show_names = len(missing) <= MAX_NAMES
@@ -353,6 +344,12 @@ def _missing_groups(
         ],
         _shown=_names(missing, mask),
     )
+    of = {
+        f"{_s(g)} {_s(c)}".strip(): _int(n)
+        for g, c, n in zip(
+            per_class["grade"], per_class["class"], per_class["expected"], strict=True
+        )
+    }
     groups = []
     for cls, part in frame.groupby("_label", sort=False):
         people = []
@@ -361,54 +358,34 @@ def _missing_groups(
         ):
             n = _int(days)
             people.append({"name": name, "days": n if n >= 2 else 0})
-        groups.append({"class": cls, "count": len(part), "people": people if show_names else []})
-    groups.sort(key=lambda g: class_sort_key(g["class"]))
+        key = f"{_s(part['grade'].iloc[0])} {_s(part['class'].iloc[0])}".strip()
+        groups.append(
+            {
+                "class": cls,
+                "count": len(part),
+                "of": of.get(key, len(part)),
+                "people": people if show_names else [],
+            }
+        )
+    groups.sort(key=lambda g: (-g["count"], class_sort_key(g["class"])))
     return groups, show_names
 
 
-def _attention(frame: pd.DataFrame, mask: bool, lang: str) -> list[dict[str, str]]:
-    if frame.empty:
-        return []
-    frame = frame.assign(_o=frame["level"].map(_LEVEL_ORDER).fillna(9))
-    frame = frame.sort_values("_o", kind="stable")
-    reason_col = "reason_zh" if lang == "zh-CN" else "reason_en"
-    rows = []
-    for name, (_, r) in zip(_names(frame, mask), frame.iterrows(), strict=True):
-        level = _s(r["level"])
-        try:
-            level_text = t(f"level_{level}", lang)
-        except UnknownLabelError:
-            level_text = level
-        rows.append(
-            {
-                "level": level,
-                "level_text": level_text,
-                "name": name,
-                "class": _class_label(r["grade"], r["class"], r["role"], lang),
-                "reason": _s(r.get(reason_col)),
-            }
-        )
-    return rows
+def _action(findings: Any, mask: bool, lang: str) -> list[dict[str, str]]:
+    """What needs action, in the report's order (:func:`reportkit.reports.action_rows`)."""
+    from reportkit.reports import action_rows
 
-
-def _clusters(frame: pd.DataFrame, mask: bool, lang: str) -> list[dict[str, Any]]:
-    rows = []
-    for r in frame.to_dict("records"):
-        names = [mask_name(n) if mask else _s(n) for n in (r.get("names") or ())]
-        class_label = _s(r.get("class_label")) or f"{_s(r.get('grade'))} {_s(r.get('class'))}"
-        try:
-            rule = t(f"rule_{r['rule']}", lang)
-        except UnknownLabelError:
-            rule = _s(r["rule"])
-        rows.append(
-            {
-                "rule": rule,
-                "class": class_label.strip(),
-                "count": _int(r.get("count")),
-                "names": t("sep_names", lang).join(names),
-            }
-        )
-    return rows
+    sep = t("sep_names", lang)
+    return [
+        {
+            "level": r.code,
+            "level_text": r.kind,
+            "name": sep.join(mask_name(n) if mask else n for n in r.names),
+            "class": r.class_label,
+            "reason": r.reason,
+        }
+        for r in action_rows(findings, lang)
+    ]
 
 
 # -- a district's roll-up ----------------------------------------------------------

@@ -77,10 +77,16 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         set_pdf_dates as set_pdf_dates,
     )
     from reportkit.reports.sections import (
+        ActionRow as ActionRow,
+    )
+    from reportkit.reports.sections import (
         DistrictReport as DistrictReport,
     )
     from reportkit.reports.sections import (
         SchoolReport as SchoolReport,
+    )
+    from reportkit.reports.sections import (
+        action_rows as action_rows,
     )
     from reportkit.reports.sections import (
         warm_up as warm_up,
@@ -89,6 +95,7 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "ActionRow": "sections",
         "DistrictReport": "sections",
         "FONT_RC": "charts",
         "IDENTITY_MIME": "html",
@@ -96,6 +103,7 @@ __getattr__, __dir__, __all__ = attach(
         "PdfPrinter": "render",
         "SchoolReport": "sections",
         "Section": "html",
+        "action_rows": "sections",
         "cjk_font_available": "charts",
         "figure_data_uri": "charts",
         "figure_png": "charts",

@@ -25,9 +25,10 @@ check-ins shows "—" / 无数据, never a 0 that would read as calm.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -60,7 +61,10 @@ from reportkit.reports.html import (
     unknown_without_checkins,
 )
 
-__all__ = ["DistrictReport", "SchoolReport", "warm_up"]
+if TYPE_CHECKING:
+    from reportkit.findings import Findings
+
+__all__ = ["ActionRow", "DistrictReport", "SchoolReport", "action_rows", "warm_up"]
 
 SECTION_TEMPLATES = tuple(
     f"sections/{name}.html.j2" for name in ("title", "submission", "figures", "listing", "entries")
@@ -285,81 +289,23 @@ class SchoolReport:
         return self._dual(build)
 
     def action(self) -> Section:
-        """What needs action, most urgent first: suspected, fever (and other symptoms),
-        clusters, unreachable, illness absences to follow up, key persons (whose
-        monitoring ends first on top); each with its reason and latest follow-up."""
+        """What needs action, most urgent first (:func:`action_rows`), each with its
+        reason and the person's latest follow-up."""
         lang = self.lang
-        rows: list[dict[str, Any]] = []
-        attention = self.findings.attention
-        reason_col = "reason_zh" if lang == "zh-CN" else "reason_en"
-
-        def person(r: Any, kind: str, reason: str) -> dict[str, Any]:
-            return {
-                "kind": kind,
-                "class_label": f"{_plain(r['grade'])} {_plain(r['class'])}".strip(),
-                "person_id": _plain(r["person_id"]),
-                "names": (_plain(r["name"]),),
-                "reason": reason,
-            }
-
-        def level(name: str) -> pd.DataFrame:
-            part = attention[attention["level"] == name]
-            return part.sort_values(["grade", "class", "person_id"], kind="stable")
-
-        for _, r in level("suspected").iterrows():
-            rows.append(person(r, t("level_suspected", lang), _plain(r[reason_col])))
-        symptomatic = level("symptomatic")
-        if not symptomatic.empty:
-            fevered = [("fever" in tuple(rs or ())) for rs in symptomatic["reasons"]]
-            symptomatic = symptomatic.assign(_f=[0 if f else 1 for f in fevered])
-            symptomatic = symptomatic.sort_values("_f", kind="stable")
-        for _, r in symptomatic.iterrows():
-            kind = "level_fever" if "fever" in tuple(r["reasons"] or ()) else "level_symptomatic"
-            rows.append(person(r, t(kind, lang), _plain(r[reason_col])))
-        for r in self.findings.clusters.to_dict("records"):
-            rule = t(f"rule_{r['rule']}_desc", lang, days=r["days"], min_cases=r["min_cases"])
-            rows.append(
-                {
-                    "kind": t("clusters", lang),
-                    "class_label": _plain(r.get("class_label"))
-                    or f"{_plain(r['grade'])} {_plain(r['class'])}".strip(),
-                    "person_id": "",
-                    "names": tuple(_plain(n) for n in (r.get("names") or ())),
-                    "reason": t("sep_label", lang).join((t(f"rule_{r['rule']}", lang), rule)),
-                }
-            )
-        unreachable = self.findings.unreachable.sort_values(
-            ["grade", "class", "person_id"], kind="stable"
-        )
-        for _, r in unreachable.iterrows():
-            reason = t("reason_unreachable", lang, n=_int(r.get("days")))
-            rows.append(person(r, t("unreachable", lang), reason))
-        illness = self.findings.illness_absence
-        if "unexplained" in illness:
-            illness = illness[illness["unexplained"].fillna(False).astype(bool)]
-        for _, r in illness.sort_values(["grade", "class", "person_id"], kind="stable").iterrows():
-            rows.append(person(r, t("illness_absence", lang), t("flag_illness_absence", lang)))
-        keys = attention[attention["level"] == "key_person"]
-        keys = keys.assign(_end=pd.to_datetime(keys["monitoring_ends"], errors="coerce"))
-        for _, r in keys.sort_values(
-            ["_end", "grade", "class", "person_id"], kind="stable"
-        ).iterrows():
-            rows.append(person(r, t("level_key_person", lang), _plain(r[reason_col])))
+        rows = action_rows(self.findings, lang)
         followups = self._followups_by_person()
-        for row in rows:
-            row["followup"] = followups.get(row["person_id"], "") if row["person_id"] else ""
         headers = [t(k, lang) for k in ("kind", "class", "person_id", "name", "reason", "followup")]
         sep = t("sep_names", lang)
 
         def build(name: Any) -> str:
             shown = [
                 (
-                    r["kind"],
-                    r["class_label"],
-                    r["person_id"],
-                    sep.join(name(n) for n in r["names"]),
-                    r["reason"],
-                    r["followup"],
+                    r.kind,
+                    r.class_label,
+                    r.person_id,
+                    sep.join(name(n) for n in r.names),
+                    r.reason,
+                    followups.get(r.person_id, "") if r.person_id else "",
                 )
                 for r in rows
             ]
@@ -547,6 +493,85 @@ class SchoolReport:
             )
 
         return self._dual(build)
+
+
+_ACTION_LABELS = {
+    **{code: f"level_{code}" for code in ("suspected", "fever", "symptomatic", "key_person")},
+    **{"cluster": "clusters", "unreachable": "unreachable", "illness_absence": "illness_absence"},
+}
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """One line of what needs action: ``code`` (suspected, fever, symptomatic, cluster,
+    unreachable, illness_absence, key_person), its label, the class, the person's id
+    (empty for a cluster), the names (one, or a cluster's), and the reason."""
+
+    code: str
+    kind: str
+    class_label: str
+    person_id: str
+    names: tuple[str, ...]
+    reason: str
+
+
+def action_rows(findings: Findings, lang: str) -> list[ActionRow]:
+    """What needs action in one school's findings, in the order every report shows it:
+    suspected, fever, other symptoms, clusters, unreachable, illness absences to follow
+    up, key persons (whose monitoring ends first on top); by class within each."""
+    rows: list[ActionRow] = []
+    attention = findings.attention
+    reason_col = "reason_zh" if lang == "zh-CN" else "reason_en"
+    order = ["grade", "class", "person_id"]
+
+    def person(r: Any, code: str, reason: str) -> ActionRow:
+        label = f"{_plain(r['grade'])} {_plain(r['class'])}".strip()
+        return ActionRow(
+            code,
+            t(_ACTION_LABELS[code], lang),
+            label or t("role_staff", lang),
+            _plain(r["person_id"]),
+            (_plain(r["name"]),),
+            reason,
+        )
+
+    def level(name: str) -> pd.DataFrame:
+        return attention[attention["level"] == name].sort_values(order, kind="stable")
+
+    for _, r in level("suspected").iterrows():
+        rows.append(person(r, "suspected", _plain(r[reason_col])))
+    symptomatic = level("symptomatic")
+    fevered = [("fever" in tuple(rs or ())) for rs in symptomatic["reasons"]]
+    for want in (True, False):
+        for (_, r), f in zip(symptomatic.iterrows(), fevered, strict=True):
+            if f is want:
+                code = "fever" if f else "symptomatic"
+                rows.append(person(r, code, _plain(r[reason_col])))
+    for r in findings.clusters.to_dict("records"):
+        rule = t(f"rule_{r['rule']}_desc", lang, days=r["days"], min_cases=r["min_cases"])
+        label = _plain(r.get("class_label")) or f"{_plain(r['grade'])} {_plain(r['class'])}"
+        rows.append(
+            ActionRow(
+                "cluster",
+                t(_ACTION_LABELS["cluster"], lang),
+                label.strip(),
+                "",
+                tuple(_plain(n) for n in (r.get("names") or ())),
+                t("sep_label", lang).join((t(f"rule_{r['rule']}", lang), rule)),
+            )
+        )
+    for _, r in findings.unreachable.sort_values(order, kind="stable").iterrows():
+        rows.append(person(r, "unreachable", t("reason_unreachable", lang, n=_int(r.get("days")))))
+    illness = findings.illness_absence
+    if "unexplained" in illness:
+        illness = illness[illness["unexplained"].fillna(False).astype(bool)]
+    for _, r in illness.sort_values(order, kind="stable").iterrows():
+        rows.append(person(r, "illness_absence", t("flag_illness_absence", lang)))
+    keys = attention[attention["level"] == "key_person"]
+    keys = keys.assign(_end=pd.to_datetime(keys["monitoring_ends"], errors="coerce"))
+    for _, r in keys.sort_values(["_end", *order], kind="stable").iterrows():
+        rows.append(person(r, "key_person", _plain(r[reason_col])))
+    return rows
 
 
 class DistrictReport:
