@@ -423,6 +423,35 @@ _PAIRS.update(
     }
 )
 
+# the command line's tables (reportkit.cli: ingest; flags uses the report labels)
+_PAIRS.update(
+    {
+        "cli_ingest_title": ("导入{kind}", "ingest {kind}"),
+        "cli_ingest_by_name": ("（按文件名识别）", "by file name"),
+        "cli_ingest_file": ("文件", "file"),
+        "cli_ingest_kind": ("类型", "kind"),
+        "cli_ingest_rows_read": ("读取行数", "rows"),
+        "cli_ingest_inserted": ("新增", "new"),
+        "cli_ingest_updated": ("更新", "updated"),
+        "cli_ingest_unchanged": ("未变", "same"),
+        "cli_ingest_quarantined": ("隔离", "quarantined"),
+        "cli_ingest_findings": ("数据问题", "findings"),
+        "cli_ingest_failed": ("失败", "failed"),
+        "cli_ingest_seen": ("（已导入过）", " (seen)"),
+        "cli_ingest_total": ("合计", "total"),
+        "cli_ingest_refused": ("拒收", "REFUSED"),
+        "cli_ingest_failed_line": ("失败", "FAILED"),
+        "cli_ingest_skipped": ("已跳过 {path}：{reason}", "skipped {path}: {reason}"),
+        "cli_ingest_skipped_kind": (
+            "已跳过{n}个按文件名属于{kind}的文件（{files}）：请用 ",
+            "skipped {n} files named as {kind} ({files}): read them with ",
+        ),
+        "cli_kind_roster": ("名册", "rosters"),
+        "cli_kind_logs": ("晨午检记录", "health logs"),
+        "cli_kind_entries": ("门卫登记", "gate registers"),
+    }
+)
+
 # reports of a school that sent nothing, and the day's index (reportkit.reports.sections, runner)
 _PAIRS.update(
     {
