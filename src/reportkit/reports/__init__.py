@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         figure_png as figure_png,
     )
     from reportkit.reports.charts import (
+        figure_svg as figure_svg,
+    )
+    from reportkit.reports.charts import (
         setup_fonts as setup_fonts,
     )
     from reportkit.reports.charts import (
@@ -107,6 +110,7 @@ __getattr__, __dir__, __all__ = attach(
         "cjk_font_available": "charts",
         "figure_data_uri": "charts",
         "figure_png": "charts",
+        "figure_svg": "charts",
         "find_chromium": "render",
         "class_sort_key": "html",
         "format_pct": "html",

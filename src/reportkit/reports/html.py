@@ -283,20 +283,31 @@ def _config(db: str | None, params_dir: str | Path | None) -> Any:
     return project_settings(db, params_dir).schools()
 
 
+def _chart_labels(lang: str) -> dict[str, str]:
+    keys = ("coverage", "fever", "symptomatic", "suspected", "date", "count")
+    return {k: t(f"chart_{k}", lang) for k in keys}
+
+
 def _figure_png(trend: pd.DataFrame, lang: str, title: str) -> bytes:
     from reportkit.reports.charts import figure_png, trend_chart
 
-    labels = {
-        k: t(f"chart_{k}", lang) for k in ("coverage", "fever", "symptomatic", "suspected", "date")
-    }
-    return figure_png(trend_chart(trend, labels, title=title))
+    return figure_png(trend_chart(trend, _chart_labels(lang), title=title))
 
 
-class _Png:
-    def __init__(self, data: bytes) -> None:
+def _figure_svg(trend: pd.DataFrame, lang: str, title: str) -> str:
+    from reportkit.reports.charts import figure_svg, trend_chart
+
+    return figure_svg(trend_chart(trend, _chart_labels(lang), title=title))
+
+
+class _Svg:
+    """A chart Jupyter shows as SVG (sharp at any pixel density, in the HTML and so
+    in the PDF printed from it)."""
+
+    def __init__(self, data: str) -> None:
         self.data = data
 
-    def _repr_png_(self) -> bytes:
+    def _repr_svg_(self) -> str:
         return self.data
 
 

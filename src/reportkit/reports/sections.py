@@ -43,13 +43,13 @@ from reportkit.reports.html import (
     Table,
     _class_label,
     _config,
-    _figure_png,
+    _figure_svg,
     _flag,
     _int,
     _masked,
     _missing_value,
     _plain,
-    _Png,
+    _Svg,
     _table,
     _temperature,
     _template,
@@ -83,7 +83,7 @@ def warm_up() -> None:
         {"date": [day], "expected": [1], "reported": [1], "fever": [0], "symptomatic": [0]}
         | {"suspected": [0]}
     )
-    _figure_png(empty, "zh-CN", t("trend_14d", "zh-CN"))
+    _figure_svg(empty, "zh-CN", t("trend_14d", "zh-CN"))
     for name in SECTION_TEMPLATES:  # compiled once per kernel, before the first report
         _template(name)
 
@@ -421,7 +421,7 @@ class SchoolReport:
 
         return self._dual(build)
 
-    def trend(self) -> _Png:
+    def trend(self) -> _Svg:
         trend = self.findings.trend
         if self.no_data and not trend.empty:
             # today's point is unknown, not 0 reported: leave it out of the chart
@@ -429,7 +429,7 @@ class SchoolReport:
             trend = trend.astype({c: float for c in unknown})
             today = trend["date"] == self.findings.date
             trend.loc[today, unknown] = float("nan")
-        return _Png(_figure_png(trend, self.lang, t("trend_14d", self.lang)))
+        return _Svg(_figure_svg(trend, self.lang, t("trend_14d", self.lang)))
 
     def per_class(self) -> Section:
         frame = self.findings.per_class.copy()
@@ -705,8 +705,8 @@ class DistrictReport:
         table = _table(frame, cols, self.lang)
         return Section(_render_listing(t("schools", self.lang), len(frame), [table]))
 
-    def trend(self) -> _Png:
-        return _Png(_figure_png(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
+    def trend(self) -> _Svg:
+        return _Svg(_figure_svg(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
 
 
 def _render_listing(
