@@ -397,6 +397,24 @@ _PAIRS.update(
             "The other {n} schools submitted on time with nothing abnormal.",
         ),
         "mail_reminder_title": ("晨午检填报提醒", "Health check-in reminder"),
+        # the subjects when delivery.yaml sets none (its own are the deployment's words)
+        "mail_subject": (
+            "【晨午检日报】{school} {date} 未报{missing}人 疑似{suspected}人",
+            "[Daily health check] {school} {date}: {missing} not reported, {suspected} suspected",
+        ),
+        "mail_district_subject": (
+            "【晨午检汇总】{district} {date} 未报送学校{schools_missing}所 疑似{suspected}人",
+            "[Health check roll-up] {district} {date}: {schools_missing} schools not "
+            "submitted, {suspected} suspected",
+        ),
+        "mail_reminder_subject": (
+            "【晨午检提醒】{school} {date} 尚有{missing}人未报",
+            "[Health check reminder] {school} {date}: {missing} not reported yet",
+        ),
+        "mail_missing_subject": (
+            "【晨午检日报】{school} {date} 未报送",
+            "[Daily health check] {school} {date}: not submitted",
+        ),
         "mail_reminder_intro": (
             "截至{now}，本校尚有{n}人未完成今日填报。请各班主任在{deadline}前督促完成。",
             "As of {now}, {n} people of the school have not checked in today. "
@@ -471,6 +489,9 @@ _PAIRS.update(
             "key-person counts do not include them.",
         ),
         "index_report": ("报告", "report"),
+        "index_link_html": ("网页", "HTML"),
+        "index_link_pdf": ("PDF", "PDF"),
+        "index_link_pdf_masked": ("PDF（隐去姓名）", "PDF (names masked)"),
         "index_render": ("生成状态", "rendering"),
         "index_files": ("文件", "files"),
         "index_language": ("语言", "language"),

@@ -480,7 +480,11 @@ def test_message_body_sections(lite: Deployment) -> None:
     body = school_body(
         findings, config.school("s002"), config.district("d01"), lite.settings.delivery(), "en"
     )
-    assert body.subject == "【晨午检日报】靠山镇第二小学 2020-02-10 未报1人 疑似0人"
+    # delivery.yaml sets no subject: the default in the message's language
+    assert (
+        body.subject
+        == "[Daily health check] 靠山镇第二小学 2020-02-10: 1 not reported, 0 suspected"
+    )
     assert "late by 40 min" in body.text
     assert "钱多多" in body.text
     assert "#fff4e0" in body.html  # the late colour

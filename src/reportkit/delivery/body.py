@@ -136,6 +136,16 @@ def _subject(template: str, key: str, **values: object) -> str:
         ) from None
 
 
+def _subject_template(delivery: Any, key: str, lang: str) -> str:
+    """delivery.yaml's subject ``key`` when it sets one (the deployment's own words),
+    else the default in the message's language."""
+    if key in getattr(delivery, "model_fields_set", set()):
+        return str(getattr(delivery, key))
+    from reportkit.i18n import labels
+
+    return labels(lang)[f"mail_{key}"]  # unformatted: _subject fills it
+
+
 def trend_image(trend: pd.DataFrame, lang: str) -> InlineImage:
     """The 14-day trend chart for a phone; its id is a digest of the data it shows."""
     columns = ["date", "expected", "reported", "fever", "symptomatic", "suspected"]
@@ -286,7 +296,7 @@ def school_body(
         context["chart"] = {"cid": image.cid, "alt": t("trend_14d", lang)}
     if no_data:
         subject = _subject(
-            delivery.missing_subject,
+            _subject_template(delivery, "missing_subject", lang),
             "missing_subject",
             school=school.name,
             school_id=school.id,
@@ -298,7 +308,7 @@ def school_body(
         )
     else:
         subject = _subject(
-            delivery.subject,
+            _subject_template(delivery, "subject", lang),
             "subject",
             school=school.name,
             school_id=school.id,
@@ -455,7 +465,7 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
         images = (image,)
         context["chart"] = {"cid": image.cid, "alt": t("trend_14d", lang)}
     subject = _subject(
-        delivery.district_subject,
+        _subject_template(delivery, "district_subject", lang),
         "district_subject",
         district=district.name,
         district_id=district.id,
@@ -516,7 +526,7 @@ def reminder_body(
         "total": total,
     }
     subject = _subject(
-        delivery.reminder_subject,
+        _subject_template(delivery, "reminder_subject", lang),
         "reminder_subject",
         school=school.name,
         school_id=school.id,

@@ -16,7 +16,7 @@ from reportkit.layout import DayOutputs, district_findings_file, school_findings
 
 __all__ = ["write_index"]
 
-LINKED = {"html": "HTML", "pdf": "PDF", "pdf_masked": "PDF*"}
+LINKED = {"html": "index_link_html", "pdf": "index_link_pdf", "pdf_masked": "index_link_pdf_masked"}
 
 
 def _submission_label(job: dict[str, Any], day: DayOutputs, lang: str) -> str:
@@ -50,15 +50,19 @@ def _name(job: dict[str, Any], config: Any) -> str:
     return str(job["id"])
 
 
-def _links(job: dict[str, Any], base: Path) -> list[dict[str, str]]:
+def _links(job: dict[str, Any], base: Path, lang: str) -> list[dict[str, str]]:
     """Links to the job's files, relative to the day's folder (none outside it)."""
+    from reportkit.i18n import t
+
     links = []
     for fmt, path in (job.get("outputs") or {}).items():
         if fmt not in LINKED:
             continue
         target = Path(path).resolve()
         if target.is_relative_to(base):
-            links.append({"href": target.relative_to(base).as_posix(), "label": LINKED[fmt]})
+            links.append(
+                {"href": target.relative_to(base).as_posix(), "label": t(LINKED[fmt], lang)}
+            )
     return links
 
 
@@ -94,7 +98,7 @@ def write_index(manifest_path: Path, config: Any, lang: str = "zh-CN") -> Path:
                 "submission": _submission_label(job, day, lang),
                 "render": _render_status(job, lang),
                 "lang": t(f"lang_{job_lang}", lang) if job_lang in ("zh-CN", "en") else "—",
-                "links": _links(job, base),
+                "links": _links(job, base, lang),
             }
         )
     page = render_template(
