@@ -313,6 +313,6 @@ def test_the_command_line_tables_are_in_the_chosen_language(
     ingest = capsys.readouterr().out
     assert cli.main(["ingest", "logs", str(day), "--lang", lang, *common]) == 0
     ingest += capsys.readouterr().out  # seen before, and a gate register skipped
-    data = _data_strings(small_demo) + [str(inbox)]
+    data = [str(inbox), *_data_strings(small_demo)]
     assert _foreign(flags, lang, data) == []
     assert _foreign(ingest, lang, data) == []
