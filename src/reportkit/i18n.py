@@ -355,6 +355,20 @@ _PAIRS.update(
         ),
         "exported": ("已导出：", "exported: "),
         "console_title": ("晨午检数据工作台", "health check console"),
+        "board": ("今日报送", "today's submissions"),
+        "time_left": ("距截止{h}小时{m}分", "{h} h {m} min to the deadline"),
+        "past_deadline": ("已过截止时间", "past the deadline"),
+        "classes_of": ("{school} 分班情况", "{school} by class"),
+        "open_school": ("查看本校名单", "open this school's lists"),
+        "link_html": ("网页版报告", "report (web page)"),
+        "link_pdf": ("PDF报告", "report (PDF)"),
+        "link_pdf_masked": ("PDF报告（隐去姓名）", "report (PDF, names masked)"),
+        "link_xlsx": ("导出的表格", "exported sheet"),
+        "render_running": (
+            "正在生成 {school} 的报告… 已用 {s} 秒",
+            "rendering the report of {school}… {s} s",
+        ),
+        "render_done": ("报告已生成，用时 {s} 秒：", "report rendered in {s} s: "),
     }
 )
 
