@@ -316,3 +316,37 @@ def test_the_command_line_tables_are_in_the_chosen_language(
     data = [str(inbox), *_data_strings(small_demo)]
     assert _foreign(flags, lang, data) == []
     assert _foreign(ingest, lang, data) == []
+
+
+# ---------------------------------------------------------------------------- order
+
+
+def test_the_report_leads_with_what_needs_action_then_missing_by_class(
+    outputs: Outputs, small_demo: Any
+) -> None:
+    """A whole class that did not report is one row (n of N, the names), after the key
+    person: the leader reads what to act on before any long list."""
+    school, grade, klass = small_demo.events["missing_class"]
+    key_person = next(p for s, p, _ in small_demo.events["key_persons"] if s == school)
+    page = next(p for p in outputs.reports["zh-CN"] if school in p.parts)
+    text = _visible(page.read_text(encoding="utf-8"))
+    headings = ["需处置", "未报人员（按班级）", "漏检时段", "入校登记", "数据问题", "分班情况"]
+    at = [text.index(h) for h in headings]
+    assert at == sorted(at)  # the issue's order: action, missing by class, the details
+    assert text.index(key_person) < text.index("未报人员（按班级）")
+    config = load_schools(small_demo.params_dir)
+    engine = store.connect(small_demo.db_url, create=False)
+    findings = load_findings(engine, config, load_rules(small_demo.params_dir), DAY)
+    engine.dispose()
+    missing = findings.missing[findings.missing["school_id"] == school]
+    whole = missing[(missing["grade"] == grade) & (missing["class"] == klass)]
+    pc = findings.per_class
+    (expected,) = pc[(pc["school_id"] == school) & (pc["grade"] == grade) & (pc["class"] == klass)][
+        "expected"
+    ]
+    html = page.read_text(encoding="utf-8")
+    row = re.search(rf"<tr><td[^>]*>{grade} {klass}</td>(.*?)</tr>", html)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
+    assert cells[0] == f"{len(whole)}/{expected}"  # n of N
+    assert all(name in cells[1] for name in whole["name"])  # the names in one row
