@@ -183,9 +183,9 @@ def trend_svg(trend: pd.DataFrame, lang: str) -> str:
     plot_w, plot_h = width - left - right, height - top - bottom
     n = max(len(trend), 1)
     step = plot_w / n
-    expected = trend["expected"].to_numpy(dtype=float) if len(trend) else []
-    reported = trend["reported"].to_numpy(dtype=float) if len(trend) else []
-    counts = {k: trend[k].to_numpy(dtype=float) if len(trend) else [] for k, _ in _SERIES}
+    expected: list[float] = [float(v) for v in trend["expected"]]
+    reported: list[float] = [float(v) for v in trend["reported"]]
+    counts: dict[str, list[float]] = {k: [float(v) for v in trend[k]] for k, _ in _SERIES}
     top_count = max([5.0, *[float(v) for vs in counts.values() for v in vs if v == v]])
     scale = 5 * max(1, -(-int(top_count) // 5))  # a multiple of 5 above the highest bar
 
@@ -230,7 +230,7 @@ def trend_svg(trend: pd.DataFrame, lang: str) -> str:
         parts.append(f'<polyline points="{path}" fill="none" stroke="#1a5fb4" stroke-width="2"/>')
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#1a5fb4"/>' for x, y in points]
     every = max(1, -(-n // 7))
-    for i, d in enumerate(trend["date"] if len(trend) else []):
+    for i, d in enumerate(trend["date"]):
         if (n - 1 - i) % every == 0:
             x = left + (i + 0.5) * step
             parts.append(

@@ -360,7 +360,7 @@ def _missing_groups(
             per_class["grade"], per_class["class"], per_class["expected"], strict=True
         )
     }
-    groups = []
+    groups: list[dict[str, Any]] = []
     for cls, part in frame.groupby("_label", sort=False):
         people = []
         for name, days in zip(
@@ -377,7 +377,7 @@ def _missing_groups(
                 "people": people if show_names else [],
             }
         )
-    groups.sort(key=lambda g: (-g["count"], class_sort_key(g["class"])))
+    groups.sort(key=lambda g: (-int(g["count"]), class_sort_key(str(g["class"]))))
     return groups, show_names
 
 

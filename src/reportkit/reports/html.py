@@ -80,7 +80,7 @@ class Section:
 
     body: str
     masked: str | None = None
-    identity: dict[str, str] | None = None
+    identity: dict[str, object] | None = None
 
     def _repr_html_(self) -> str:
         return self.body

@@ -547,17 +547,17 @@ def action_rows(findings: Findings, lang: str) -> list[ActionRow]:
             if f is want:
                 code = "fever" if f else "symptomatic"
                 rows.append(person(r, code, _plain(r[reason_col])))
-    for r in findings.clusters.to_dict("records"):
-        rule = t(f"rule_{r['rule']}_desc", lang, days=r["days"], min_cases=r["min_cases"])
-        label = _plain(r.get("class_label")) or f"{_plain(r['grade'])} {_plain(r['class'])}"
+    for c in findings.clusters.to_dict("records"):
+        rule = t(f"rule_{c['rule']}_desc", lang, days=c["days"], min_cases=c["min_cases"])
+        label = _plain(c.get("class_label")) or f"{_plain(c['grade'])} {_plain(c['class'])}"
         rows.append(
             ActionRow(
                 "cluster",
                 t(_ACTION_LABELS["cluster"], lang),
                 label.strip(),
                 "",
-                tuple(_plain(n) for n in (r.get("names") or ())),
-                t("sep_label", lang).join((t(f"rule_{r['rule']}", lang), rule)),
+                tuple(_plain(n) for n in (c.get("names") or ())),
+                t("sep_label", lang).join((t(f"rule_{c['rule']}", lang), rule)),
             )
         )
     for _, r in findings.unreachable.sort_values(order, kind="stable").iterrows():
