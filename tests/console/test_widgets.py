@@ -586,3 +586,26 @@ def test_an_export_opens_formatted(console: Console, district):
     link = console.links.value
     assert ">导出的表格</a>" in link  # named for what it is, the path in its title
     assert f'title="{path.resolve()}"' in link
+
+
+def test_a_threshold_move_reuses_the_days_arrays_and_finds_the_same(console: Console):
+    from dataclasses import fields
+
+    import pandas as pd
+
+    from reportkit.findings import compute_findings
+
+    model = console.model
+    prepared = model._prepared
+    console.threshold.value = 37.0
+    assert model._prepared is prepared  # the same day: built once
+    checkins, dq, entries = model._frames[model.day]
+    rules = model.rules.model_copy(update={"fever_celsius": 37.0})
+    fresh = compute_findings(
+        model.people, checkins, dq, model.config, rules, model.day, model.school_ids, entries
+    )
+    for f in fields(fresh):
+        value = getattr(fresh, f.name)
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(getattr(model.findings, f.name), value)
+    assert "张三" in set(model.findings.fever["name"])  # 37.1 is fever at 37.0

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from reportkit import store
 from reportkit.clock import local_time
 from reportkit.context import RunContext
-from reportkit.findings import compute_findings, span_days
+from reportkit.findings import compute_findings, prepare_day, span_days
 from reportkit.i18n import t
 from reportkit.layout import day_outputs
 from reportkit.privacy import mask_phones
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from reportkit.config import Settings
     from reportkit.execution import JobResult, JobSpec
-    from reportkit.findings import Findings
+    from reportkit.findings import Findings, PreparedDay
 
 __all__ = ["COLUMNS", "VIEWS", "ConsoleModel"]
 
@@ -122,6 +122,7 @@ class ConsoleModel:
         self._views: dict[str, pd.DataFrame] = {}
         self._history: pd.DataFrame | None = None
         self._loaded: tuple[date, date, pd.DataFrame] | None = None
+        self._prepared: PreparedDay | None = None
 
     def _load_people(self) -> pd.DataFrame:
         people = store.load_people(self.engine, self.school_ids)
@@ -181,7 +182,7 @@ class ConsoleModel:
     def reload(self) -> None:
         """Forget what was loaded (new files were ingested) and load the day again."""
         self._loaded = None
-        self._frames, self._findings = {}, {}
+        self._frames, self._findings, self._prepared = {}, {}, None
         self.people = self._load_people()
         if self.day is not None:
             self.set_date(self.day)
@@ -197,6 +198,11 @@ class ConsoleModel:
         if key not in self._findings:
             checkins, dq, entries = self._frames[self.day]
             rules = self.rules.model_copy(update={"fever_celsius": self.threshold})
+            if self._prepared is None or self._prepared.report_date != self.day:
+                # the roster and check-in arrays of the day: a threshold move reuses them
+                self._prepared = prepare_day(
+                    self.people, checkins, self.config, rules, self.day, self.school_ids
+                )
             findings = compute_findings(
                 self.people,
                 checkins,
@@ -206,6 +212,7 @@ class ConsoleModel:
                 self.day,
                 self.school_ids,
                 entries=entries,
+                prepared=self._prepared,
             )
             self._findings = {k: v for k, v in self._findings.items() if k[0] == self.day}
             self._findings[key] = findings
