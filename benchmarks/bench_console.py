@@ -116,7 +116,7 @@ def measure_app(root: Path, demo: DemoResult, url: str) -> None:
                 return
             time.sleep(0.1)
         ready = time.perf_counter() - started
-        time.sleep(2)  # the pooled kernel finishes running the notebook
+        time.sleep(20)  # the pooled kernel runs the notebook (opens the console) meanwhile
         args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=find_chromium(), args=args)
