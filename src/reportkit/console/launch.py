@@ -65,6 +65,8 @@ def console_command(
         argv += [
             "--VoilaConfiguration.preheat_kernel=True",
             "--VoilaConfiguration.default_pool_size=1",
+            # the next kernel runs the console after the first page is served, not during
+            "--VoilaKernelManager.fill_delay=30",
         ]
         url = f"http://{host}:{port}/?token={token}"
     else:
