@@ -122,7 +122,11 @@ def test_every_section_masks_the_names_it_shows(demo) -> None:
     names = set(findings.attention.loc[findings.attention["school_id"] == school, "name"])
     names |= set(findings.missing.loc[findings.missing["school_id"] == school, "name"])
     assert names
-    for section in ("missing", "attention", "clusters", "illness_absence", "entries"):
+    names |= set(
+        findings.missing_sessions.loc[findings.missing_sessions["school_id"] == school, "name"]
+    )
+    sections = ("action", "missing", "missing_sessions", "attention", "clusters")
+    for section in (*sections, "illness_absence", "entries"):
         bundle = getattr(report, section)()._repr_mimebundle_()
         shown = bundle.get(MASKED_MIME, bundle["text/html"])
         assert not [n for n in names if len(n) > 1 and n in _visible(shown)], section
