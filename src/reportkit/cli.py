@@ -170,49 +170,54 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
-        _print_ingest(report)
+        _print_ingest(report, args.lang)
     return EXIT_FAILED if (report.failed or missing) else EXIT_OK
 
 
-def _print_ingest(report: IngestReport) -> None:
+def _print_ingest(report: IngestReport, lang: str = DEFAULTS.lang) -> None:
     """The counts as a table (files named by what tells them apart), then each file's
-    error and each skipped file as plain lines that read well at 80 columns and piped."""
+    error and each skipped file as plain lines that read well at 80 columns and piped;
+    every label in ``lang``."""
     from rich.table import Table
 
+    from reportkit.i18n import t
+
+    def L(key: str, **kw: object) -> str:
+        return t(f"cli_ingest_{key}", lang, **kw)
+
     cols = ["rows_read", "inserted", "updated", "unchanged", "quarantined", "findings"]
-    heads = ["rows", "new", "updated", "same", "quarantined", "findings"]
     names = _short_paths([f.path for f in report.files])
-    table = Table(title=f"ingest {report.kind or 'by file name'}")
-    table.add_column("file", overflow="fold", ratio=1)
+    kind = t(f"cli_kind_{report.kind}", lang) if report.kind else L("by_name")
+    table = Table(title=L("title", kind=kind))
+    table.add_column(L("file"), overflow="fold", ratio=1)
     if report.kind is None:
-        table.add_column("kind")
-    for head in heads:
-        table.add_column(head, justify="right")
+        table.add_column(L("kind"))
+    for col in cols:
+        table.add_column(L(col), justify="right")
     for f, name in zip(report.files, names, strict=True):
-        kind = [f.kind or ""] if report.kind is None else []
+        kind_cell = [t(f"cli_kind_{f.kind}", lang) if f.kind else ""] if report.kind is None else []
         if f.error:
-            table.add_row(f"[red]{name}[/red]", *kind, "[red]failed[/red]", *[""] * 5)
+            table.add_row(f"[red]{name}[/red]", *kind_cell, f"[red]{L('failed')}[/red]", *[""] * 5)
             continue
-        note = " (seen)" if f.already_ingested else ""
-        table.add_row(name + note, *kind, *[str(getattr(f, c)) for c in cols])
+        note = L("seen") if f.already_ingested else ""
+        table.add_row(name + note, *kind_cell, *[str(getattr(f, c)) for c in cols])
     extra = [""] if report.kind is None else []
-    table.add_row("total", *extra, *[str(getattr(report, c)) for c in cols], style="bold")
+    table.add_row(L("total"), *extra, *[str(getattr(report, c)) for c in cols], style="bold")
     console = _console()
     console.print(table)
-    lines = [f"{'REFUSED' if f.refused else 'FAILED'} {f.error}" for f in report.failed]
+    lines = [f"{L('refused') if f.refused else L('failed_line')} {f.error}" for f in report.failed]
     by_kind: dict[str, list[Any]] = {}
     for skipped in report.skipped:
         if skipped.kind is None:
-            lines.append(f"skipped {skipped.path}: {skipped.reason}")
+            lines.append(L("skipped", path=skipped.path, reason=skipped.reason))
         else:
             by_kind.setdefault(skipped.kind, []).append(skipped.path)
-    what = {"roster": "rosters", "logs": "health logs", "entries": "gate registers"}
     for named, paths in by_kind.items():
         files = sorted({p.name for p in paths})
-        shown = ", ".join(files[:3]) + (", …" if len(files) > 3 else "")
+        shown = t("sep_names", lang).join(files[:3]) + ("…" if len(files) > 3 else "")
         lines.append(
-            f"skipped {len(paths)} files named as {what[named]} ({shown}): "
-            f"read them with `reportkit ingest {named} PATH ...`"
+            L("skipped_kind", n=len(paths), kind=t(f"cli_kind_{named}", lang), files=shown)
+            + f"`reportkit ingest {named} PATH ...`"
         )
     for line in lines:  # plain lines: they wrap at the terminal's width, not in a cell
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -602,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read files seen before again (after a roster or vocabulary fix)",
     )
+    _add_lang(p)
 
     p = add("init", cmd_init, "create the store (and record the schools of schools.yaml)")
 

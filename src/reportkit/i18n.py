@@ -84,6 +84,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "sep_items": ("，", ", "),
     "sep_groups": ("；", "; "),
     "sep_names": ("、", ", "),
+    "sep_label": ("：", ": "),
     # --- cluster rules (Rules.clusters) ---
     "rule_same_day": ("单日聚集", "same-day cluster"),
     "rule_three_days": ("3日内聚集", "3-day cluster"),
@@ -239,11 +240,51 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "not_reported": ("未报人员", "not reported"),
     "needs_attention": ("需关注人员", "people who need attention"),
     "fever_list": ("发热人员", "people with fever"),
+    "needs_action": ("需处置", "needs action"),
+    "not_reported_by_class": ("未报人员（按班级）", "not reported, by class"),
+    "missing_of_expected": ("未报/应报", "missing / expected"),
+    "names": ("名单", "names"),
+    "days_missing_suffix": ("（连续{n}天未报）", " (missing {n} days)"),
+    "head_teacher": ("班主任", "head teacher"),
+    "reason_unreachable": (
+        "连续{n}天未报，需联系核实",
+        "not reported for {n} days: get in touch",
+    ),
     "illness_absence_followup": ("因病缺勤待追踪", "illness absence to follow up"),
     "per_class": ("分班情况", "by class"),
     "campus_entries": ("入校登记", "campus entries"),
     "trend_14d": ("近14天趋势", "last 14 days"),
 }
+# the columns of the files, as a data-quality finding names them (field_<canonical column>)
+_PAIRS.update(
+    {
+        "field_person_id": ("学号/工号", "person ID"),
+        "field_name": ("姓名", "name"),
+        "field_role": ("身份", "role"),
+        "field_school_id": ("学校", "school"),
+        "field_grade": ("年级", "grade"),
+        "field_class": ("班级", "class"),
+        "field_status": ("状态", "status"),
+        "field_date": ("日期", "date"),
+        "field_session": ("时段", "session"),
+        "field_temperature": ("体温", "temperature"),
+        "field_symptoms": ("症状", "symptoms"),
+        "field_absent": ("是否缺勤", "absent"),
+        "field_absence_reason": ("缺勤原因", "absence reason"),
+        "field_key_area_14d": ("14天内到过重点地区", "key area in 14 days"),
+        "field_contact_14d": ("14天内接触史", "contact in 14 days"),
+        "field_reported_at": ("填报时间", "reported at"),
+        "field_entered_at": ("进校时间", "entered at"),
+        "field_left_at": ("离校时间", "left at"),
+        "field_kind": ("人员类别", "kind"),
+        "field_phone": ("电话", "phone"),
+        "field_purpose": ("事由", "purpose"),
+        "field_approved_by": ("审批人", "approved by"),
+        "field_id_number": ("身份证号", "ID number"),
+        "field_line": ("行", "line"),
+        "field_header": ("表头", "header"),
+    }
+)
 # the officer's console (reportkit.console.widgets, reportkit.console.views)
 _PAIRS.update(
     {
@@ -314,6 +355,20 @@ _PAIRS.update(
         ),
         "exported": ("已导出：", "exported: "),
         "console_title": ("晨午检数据工作台", "health check console"),
+        "board": ("今日报送", "today's submissions"),
+        "time_left": ("距截止{h}小时{m}分", "{h} h {m} min to the deadline"),
+        "past_deadline": ("已过截止时间", "past the deadline"),
+        "classes_of": ("{school} 分班情况", "{school} by class"),
+        "open_school": ("查看本校名单", "open this school's lists"),
+        "link_html": ("网页版报告", "report (web page)"),
+        "link_pdf": ("PDF报告", "report (PDF)"),
+        "link_pdf_masked": ("PDF报告（隐去姓名）", "report (PDF, names masked)"),
+        "link_xlsx": ("导出的表格", "exported sheet"),
+        "render_running": (
+            "正在生成 {school} 的报告… 已用 {s} 秒",
+            "rendering the report of {school}… {s} s",
+        ),
+        "render_done": ("报告已生成，用时 {s} 秒：", "report rendered in {s} s: "),
     }
 )
 
@@ -327,6 +382,7 @@ _PAIRS.update(
         ),
         "mail_more": ("另有{n}项，见附件PDF", "{n} more in the attached PDF"),
         "mail_people": ("{n}人", "{n}"),
+        "mail_n_of": ("{n}/{total}人", "{n} of {total}"),
         "mail_days_missing": ("连续{n}天未报", "missing {n} days"),
         "mail_see_pdf": (
             "完整报告见附件PDF。",
@@ -355,6 +411,24 @@ _PAIRS.update(
             "The other {n} schools submitted on time with nothing abnormal.",
         ),
         "mail_reminder_title": ("晨午检填报提醒", "Health check-in reminder"),
+        # the subjects when delivery.yaml sets none (its own are the deployment's words)
+        "mail_subject": (
+            "【晨午检日报】{school} {date} 未报{missing}人 疑似{suspected}人",
+            "[Daily health check] {school} {date}: {missing} not reported, {suspected} suspected",
+        ),
+        "mail_district_subject": (
+            "【晨午检汇总】{district} {date} 未报送学校{schools_missing}所 疑似{suspected}人",
+            "[Health check roll-up] {district} {date}: {schools_missing} schools not "
+            "submitted, {suspected} suspected",
+        ),
+        "mail_reminder_subject": (
+            "【晨午检提醒】{school} {date} 尚有{missing}人未报",
+            "[Health check reminder] {school} {date}: {missing} not reported yet",
+        ),
+        "mail_missing_subject": (
+            "【晨午检日报】{school} {date} 未报送",
+            "[Daily health check] {school} {date}: not submitted",
+        ),
         "mail_reminder_intro": (
             "截至{now}，本校尚有{n}人未完成今日填报。请各班主任在{deadline}前督促完成。",
             "As of {now}, {n} people of the school have not checked in today. "
@@ -381,6 +455,35 @@ _PAIRS.update(
     }
 )
 
+# the command line's tables (reportkit.cli: ingest; flags uses the report labels)
+_PAIRS.update(
+    {
+        "cli_ingest_title": ("导入{kind}", "ingest {kind}"),
+        "cli_ingest_by_name": ("（按文件名识别）", "by file name"),
+        "cli_ingest_file": ("文件", "file"),
+        "cli_ingest_kind": ("类型", "kind"),
+        "cli_ingest_rows_read": ("读取行数", "rows"),
+        "cli_ingest_inserted": ("新增", "new"),
+        "cli_ingest_updated": ("更新", "updated"),
+        "cli_ingest_unchanged": ("未变", "same"),
+        "cli_ingest_quarantined": ("隔离", "quarantined"),
+        "cli_ingest_findings": ("数据问题", "findings"),
+        "cli_ingest_failed": ("失败", "failed"),
+        "cli_ingest_seen": ("（已导入过）", " (seen)"),
+        "cli_ingest_total": ("合计", "total"),
+        "cli_ingest_refused": ("拒收", "REFUSED"),
+        "cli_ingest_failed_line": ("失败", "FAILED"),
+        "cli_ingest_skipped": ("已跳过 {path}：{reason}", "skipped {path}: {reason}"),
+        "cli_ingest_skipped_kind": (
+            "已跳过{n}个按文件名属于{kind}的文件（{files}）：请用 ",
+            "skipped {n} files named as {kind} ({files}): read them with ",
+        ),
+        "cli_kind_roster": ("名册", "rosters"),
+        "cli_kind_logs": ("晨午检记录", "health logs"),
+        "cli_kind_entries": ("门卫登记", "gate registers"),
+    }
+)
+
 # reports of a school that sent nothing, and the day's index (reportkit.reports.sections, runner)
 _PAIRS.update(
     {
@@ -400,6 +503,9 @@ _PAIRS.update(
             "key-person counts do not include them.",
         ),
         "index_report": ("报告", "report"),
+        "index_link_html": ("网页", "HTML"),
+        "index_link_pdf": ("PDF", "PDF"),
+        "index_link_pdf_masked": ("PDF（隐去姓名）", "PDF (names masked)"),
         "index_render": ("生成状态", "rendering"),
         "index_files": ("文件", "files"),
         "index_language": ("语言", "language"),

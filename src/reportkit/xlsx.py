@@ -52,19 +52,51 @@ def set_cell(cell: Any, value: Any) -> Any:
 
 
 def write_table(path: Path | str, sheets: Mapping[str, Any]) -> Path:
-    """Write each frame (header row, then its rows) as a sheet of ``path``; see :func:`set_cell`."""
+    """Write each frame (header row, then its rows) as a sheet of ``path``; see :func:`set_cell`.
+
+    Formatted to be read as it opens: the header bold and frozen (it stays in view while
+    scrolling), an autofilter on it, each column as wide as its longest text (a Chinese
+    character counting two), long texts wrapped."""
     from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     book.remove(book.active)
+    bold = Font(bold=True)
     for title, frame in sheets.items():
         sheet = book.create_sheet(_sheet_title(title))
+        widths = [_display_width(name) for name in frame.columns]
         for col, name in enumerate(frame.columns, start=1):
-            set_cell(sheet.cell(row=1, column=col), name)
+            set_cell(sheet.cell(row=1, column=col), name).font = bold
         for row, record in enumerate(frame.itertuples(index=False), start=2):
             for col, value in enumerate(record, start=1):
-                set_cell(sheet.cell(row=row, column=col), value)
+                cell = set_cell(sheet.cell(row=row, column=col), value)
+                width = _display_width(cell.value)
+                widths[col - 1] = max(widths[col - 1], width)
+                if width > _MAX_WIDTH:
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.freeze_panes = "A2"
+        if len(frame.columns):
+            sheet.auto_filter.ref = (
+                f"A1:{get_column_letter(len(frame.columns))}{max(1, len(frame) + 1)}"
+            )
+        for col, width in enumerate(widths, start=1):
+            sheet.column_dimensions[get_column_letter(col)].width = min(_MAX_WIDTH, width + 2)
     return save_workbook(book, path)
+
+
+_MAX_WIDTH = 60  # characters; a longer text wraps in its cell
+
+
+def _display_width(value: Any) -> int:
+    """How wide a value shows, in Excel's character widths (a CJK character is two)."""
+    if value is None:
+        return 0
+    import unicodedata
+
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _sheet_title(title: str) -> str:

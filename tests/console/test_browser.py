@@ -170,6 +170,18 @@ def _use_console(page: Any, settings: Settings, demo, officer: str, shots: Path,
     page.click("button.rk-export")
     download = page.wait_for_selector(".rk-links a.rk-download", timeout=30_000)
     assert download.get_attribute("download").endswith(".xlsx")
+    assert page.inner_text(".rk-links a.rk-file") == "导出的表格"  # named, not a raw path
+    # the board: a click on a school opens its lists and its classes
+    other_id = demo.events["cluster"][0]
+    other = settings.schools().school(other_id)
+    page.click(f"button.rk-board-school:has-text('{other.name}')")
+    page.wait_for_function(
+        "n => document.querySelector('.rk-class-table').innerText.includes(n)",
+        arg=other.name,
+        timeout=30_000,
+    )
+    assert other.name in page.inner_text(".rk-table")
+    assert "人数" in page.inner_html(".rk-chart")  # the trend's count axis, labelled
     page.screenshot(path=str(shots / f"{name}-recorded.png"), full_page=True)
     return school_id, person_id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -507,3 +508,104 @@ def test_followup_times_are_shown_in_the_deployments_zone(district):
     stamp = datetime.strptime(shown, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
     assert abs((before - stamp).total_seconds()) < 120  # +08:00, not the host's UTC
     assert model.latest()[("a1", "p04")].endswith(shown)
+
+
+# -- the day at a glance ------------------------------------------------------------
+
+
+def test_the_console_opens_on_a_board_of_every_school(console: Console):
+    board = console.model.board()
+    assert list(board["_school_id"]) == ["a1", "a2", "b1"]  # findings first, then the rest
+    a1 = board.iloc[0]
+    assert (a1["submission"], a1["reported"], a1["fever"]) == ("按时", "4/5", 1)
+    buttons = console.board.children[::2]
+    assert [b.description for b in buttons] == ["第一小学", "第二小学", "邻县小学"]
+    assert "按时" in console.board.children[1].value
+    assert "4/5" in console.board.children[1].value
+    svg = console.chart.value
+    assert svg.startswith("<svg")
+    for text in ("报告率(%)", "人数", "日期", "近14天趋势"):  # both axes labelled, in Chinese
+        assert text in svg
+    assert console.class_table.value == ""  # no school chosen yet
+
+
+def test_clicking_a_school_opens_its_lists_and_its_classes(console: Console):
+    console.view.value = "missing"
+    second = console.board.children[2]
+    second.click()
+    assert console.school.value == "a2"
+    assert console.view.value == "attention"
+    assert set(console.shown["_school_id"]) == {"a2"}
+    assert "周九" in console.table.value
+    assert "第二小学 分班情况" in console.class_table.value
+    assert "二年级 1班" in console.class_table.value
+    assert console.board.children[2].button_style == "info"  # the chosen school stands out
+
+
+def test_a_school_still_missing_shows_the_time_left_to_its_deadline(console: Console):
+    console.day.value = DAY + timedelta(days=1)  # nothing received yet that day
+    board = console.model.board(now=datetime(DAY.year, DAY.month, DAY.day + 1, 10, 0))
+    assert set(board["_status"]) == {"missing"}
+    assert set(board["time_left"]) == {"距截止6小时30分"}
+    assert set(board["fever"]) == {"—"}  # unknown, never 0
+    late = console.model.board(now=datetime(DAY.year, DAY.month, DAY.day + 1, 17, 0))
+    assert set(late["time_left"]) == {"已过截止时间"}
+    assert "未报送" in console.board.children[1].value
+
+
+def test_trend_svg_draws_every_day_and_labels_both_axes():
+    import pandas as pd
+
+    from reportkit.console.widgets import trend_svg
+
+    days = pd.date_range("2020-02-15", periods=14).date
+    trend = pd.DataFrame(
+        {"date": days, "expected": 10, "reported": 9, "fever": 1, "symptomatic": 2, "suspected": 0}
+    )
+    svg = trend_svg(trend, "en")
+    assert svg.count("<circle") == 14
+    assert svg.count("<rect") == 14 * 2 + 4  # fever and symptomatic bars, the legend
+    for text in ("coverage (%)", "people", "date", "02-28"):
+        assert text in svg
+    assert not re.search(r"[\u4e00-\u9fff]", svg)
+
+
+def test_an_export_opens_formatted(console: Console, district):
+    from openpyxl import load_workbook as load
+
+    console.view.value = "attention"
+    console.export.click()
+    (path,) = (district.outputs / DAY.isoformat() / "exports").glob("*.xlsx")
+    sheet = load(path).active
+    assert sheet.freeze_panes == "A2"  # the header stays in view
+    assert all(cell.font.bold for cell in sheet[1])
+    assert [c.value for c in sheet[1]] == [label(c) for c in COLUMNS["attention"]]
+    widths = {c: sheet.column_dimensions[c].width for c in "ABCDEF"}
+    assert widths["A"] >= 2 * len("第一小学")  # a Chinese character is two wide
+    assert all(cell.data_type == "s" for cell in sheet["E"][1:])  # names: text
+    link = console.links.value
+    assert ">导出的表格</a>" in link  # named for what it is, the path in its title
+    assert f'title="{path.resolve()}"' in link
+
+
+def test_a_threshold_move_reuses_the_days_arrays_and_finds_the_same(console: Console):
+    from dataclasses import fields
+
+    import pandas as pd
+
+    from reportkit.findings import compute_findings
+
+    model = console.model
+    prepared = model._prepared
+    console.threshold.value = 37.0
+    assert model._prepared is prepared  # the same day: built once
+    checkins, dq, entries = model._frames[model.day]
+    rules = model.rules.model_copy(update={"fever_celsius": 37.0})
+    fresh = compute_findings(
+        model.people, checkins, dq, model.config, rules, model.day, model.school_ids, entries
+    )
+    for f in fields(fresh):
+        value = getattr(fresh, f.name)
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(getattr(model.findings, f.name), value)
+    assert "张三" in set(model.findings.fever["name"])  # 37.1 is fever at 37.0

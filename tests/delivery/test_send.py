@@ -480,7 +480,11 @@ def test_message_body_sections(lite: Deployment) -> None:
     body = school_body(
         findings, config.school("s002"), config.district("d01"), lite.settings.delivery(), "en"
     )
-    assert body.subject == "【晨午检日报】靠山镇第二小学 2020-02-10 未报1人 疑似0人"
+    # delivery.yaml sets no subject: the default in the message's language
+    assert (
+        body.subject
+        == "[Daily health check] 靠山镇第二小学 2020-02-10: 1 not reported, 0 suspected"
+    )
     assert "late by 40 min" in body.text
     assert "钱多多" in body.text
     assert "#fff4e0" in body.html  # the late colour
@@ -491,8 +495,11 @@ def test_message_body_sections(lite: Deployment) -> None:
     assert "按时" in on_time.text
     assert "疑似" in on_time.html
     assert "14天内接触过确诊或疑似病例" in on_time.html
-    assert "因病缺勤待追踪" in on_time.text
-    assert "赵六" in on_time.text
+    # what needs action comes first, an illness absence among it, then who did not report
+    assert "[因病缺勤] 赵六" in on_time.text
+    assert "因病缺勤，未记录症状" in on_time.text
+    assert on_time.text.index("== 需处置") < on_time.text.index("== 未报人员（按班级）")
+    assert "一年级 1班 · 1/4人: 李明" in on_time.text  # n of the class's N
     # the body is stable, so the report hash is too
     again = school_body(
         findings, config.school("s001"), config.district("d01"), lite.settings.delivery()

@@ -48,6 +48,7 @@ def run_ingest(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     params = Path(__file__).resolve().parents[2] / "params"
     command = [sys.executable, "-m", "reportkit.cli", "ingest", *args]
     command += ["--db", f"sqlite:///{tmp_path / 'rk.db'}", "--params", str(params)]
+    command += ["--lang", "en"]  # the lines these tests read, in English
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 

@@ -40,9 +40,9 @@ def _run(root: Path, *args: str) -> int:
 
 
 def test_the_readme_ingest_commands_run_on_the_demo(demo_root, capsys):
-    assert _run(demo_root, "roster", "data/inbox/roster/") == 0
+    assert _run(demo_root, "roster", "data/inbox/roster/", "--lang", "en") == 0
     assert "failed" not in capsys.readouterr().out
-    assert _run(demo_root, "logs", "data/inbox/2020-02-28/") == 0
+    assert _run(demo_root, "logs", "data/inbox/2020-02-28/", "--lang", "en") == 0
     out = capsys.readouterr().out
     assert "failed" not in out
     assert "skipped" in out  # the gate registers: said, not read as logs
@@ -70,7 +70,7 @@ def test_errors_print_whole_below_the_table_at_80_columns(tmp_path, capsys):
     empty = folder / "晨检登记表（二年级三班，班主任填写后请于每日上午十点前上报）.csv"
     empty.write_bytes(b"")
     common = ["--db", f"sqlite:///{tmp_path / 'r.db'}", "--params", str(params)]
-    assert cli.main(["ingest", "logs", str(empty), *common]) == 1
+    assert cli.main(["ingest", "logs", str(empty), "--lang", "en", *common]) == 1
     out = capsys.readouterr().out
     assert f"REFUSED {empty}: empty file" in out.splitlines()  # one line, not a cell
     assert max(len(line) for line in out.splitlines() if "│" in line) <= 80

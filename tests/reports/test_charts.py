@@ -150,3 +150,34 @@ def test_charts_from_threads_keep_cjk_font() -> None:
         stop.set()
         churner.join()
     assert all(p.startswith(PNG_SIGNATURE) for p in pngs)
+
+
+def test_both_axes_are_labelled_in_the_reports_language() -> None:
+    from reportkit.reports.html import _chart_labels
+
+    for lang, count, date in (("zh-CN", "人数", "日期"), ("en", "people", "date")):
+        ax, bars_ax = charts.trend_chart(make_trend(), _chart_labels(lang)).axes
+        assert (ax.get_xlabel(), bars_ax.get_ylabel()) == (date, count)
+        assert ax.get_ylabel()  # coverage (%), on the left
+
+
+def test_the_report_chart_is_svg_the_same_bytes_every_time() -> None:
+    from reportkit.reports.html import _figure_svg
+
+    svg = _figure_svg(make_trend(), "zh-CN", "近14天趋势")
+    assert svg.lstrip().startswith("<?xml")
+    assert "<svg" in svg
+    assert "viewBox" in svg
+    assert "<text" not in svg  # text drawn as paths: the same glyphs without the font
+    assert _figure_svg(make_trend(), "zh-CN", "近14天趋势") == svg  # content hash stable
+    assert "dc:date" not in svg
+
+
+def test_the_mail_chart_is_a_bitmap_twice_the_width_it_is_shown_at() -> None:
+    from PIL import Image
+
+    from reportkit.delivery.body import trend_image
+
+    png = trend_image(make_trend(), "zh-CN").data
+    width, _ = Image.open(io.BytesIO(png)).size
+    assert width >= 2 * 580  # the body shows it 580 px wide at most

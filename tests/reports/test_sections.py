@@ -81,8 +81,8 @@ def test_templates_escape_every_value_and_print_nothing_for_a_missing_one() -> N
     assert "<h2>A&amp;B <span" in html
     for shown in ("nan", "None", "NaT"):
         assert shown not in html
-    assert "<td>37.5</td>" in html
-    assert html.count("<td></td>") == 3
+    assert '<td data-label="体温">37.5</td>' in html  # each cell names its column (phones)
+    assert len(re.findall(r"<td[^>]*></td>", html)) == 3
     empty = render_template(
         "sections/listing.html.j2",
         heading="h",
@@ -122,7 +122,11 @@ def test_every_section_masks_the_names_it_shows(demo) -> None:
     names = set(findings.attention.loc[findings.attention["school_id"] == school, "name"])
     names |= set(findings.missing.loc[findings.missing["school_id"] == school, "name"])
     assert names
-    for section in ("missing", "attention", "clusters", "illness_absence", "entries"):
+    names |= set(
+        findings.missing_sessions.loc[findings.missing_sessions["school_id"] == school, "name"]
+    )
+    sections = ("action", "missing", "missing_sessions", "attention", "clusters")
+    for section in (*sections, "illness_absence", "entries"):
         bundle = getattr(report, section)()._repr_mimebundle_()
         shown = bundle.get(MASKED_MIME, bundle["text/html"])
         assert not [n for n in names if len(n) > 1 and n in _visible(shown)], section
@@ -156,7 +160,7 @@ def test_the_district_report_shows_a_dash_for_a_silent_schools_checkins(demo) ->
     silent = config.school(small.events["missing_school"])
     report = DistrictReport(findings, config, silent.district)
     row = next(r for r in report.schools().body.split("<tr>") if silent.name in r)
-    cells = re.findall(r"<td>([^<]*)</td>", row)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
     assert cells[0] == silent.name
     assert cells[1] == t("submission_missing", "zh-CN", n=0)
     assert cells[2] not in ("—", "0")  # expected: the roster

@@ -5,6 +5,8 @@ web app) on ``notebooks/officer_console.ipynb``, bound to loopback behind a
 token, and passes the deployment's database, params and outputs to the
 notebook's kernel through ``REPORTKIT_DB``/``REPORTKIT_PARAMS``/
 ``REPORTKIT_OUTPUTS``. :func:`reportkit.config.project_settings` is how a notebook finds them.
+Voilà keeps one preheated kernel that has already run the console, so the app opens
+at once (``benchmarks/bench_console.py --app`` measures it).
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ def console_command(
     if app:
         argv = [sys.executable, "-m", "voila", rel, f"--port={port}", f"--Voila.ip={ip}"]
         argv += ["--no-browser", f"--Voila.token={token}", "--Voila.port_retries=0"]
+        # a kernel that has already run the console waits for the first visitor (and the
+        # next one is started when it is taken): the page opens without running anything
+        argv += [
+            "--VoilaConfiguration.preheat_kernel=True",
+            "--VoilaConfiguration.default_pool_size=1",
+            # the next kernel runs the console after the first page is served, not during
+            "--VoilaKernelManager.fill_delay=30",
+        ]
         url = f"http://{host}:{port}/?token={token}"
     else:
         argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.ip={ip}"]

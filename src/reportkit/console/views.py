@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from reportkit import store
 from reportkit.clock import local_time
 from reportkit.context import RunContext
-from reportkit.findings import compute_findings, span_days
+from reportkit.findings import compute_findings, prepare_day, span_days
 from reportkit.i18n import t
 from reportkit.layout import day_outputs
 from reportkit.privacy import mask_phones
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from reportkit.config import Settings
     from reportkit.execution import JobResult, JobSpec
-    from reportkit.findings import Findings
+    from reportkit.findings import Findings, PreparedDay
 
 __all__ = ["COLUMNS", "VIEWS", "ConsoleModel"]
 
@@ -122,6 +122,7 @@ class ConsoleModel:
         self._views: dict[str, pd.DataFrame] = {}
         self._history: pd.DataFrame | None = None
         self._loaded: tuple[date, date, pd.DataFrame] | None = None
+        self._prepared: PreparedDay | None = None
 
     def _load_people(self) -> pd.DataFrame:
         people = store.load_people(self.engine, self.school_ids)
@@ -181,7 +182,7 @@ class ConsoleModel:
     def reload(self) -> None:
         """Forget what was loaded (new files were ingested) and load the day again."""
         self._loaded = None
-        self._frames, self._findings = {}, {}
+        self._frames, self._findings, self._prepared = {}, {}, None
         self.people = self._load_people()
         if self.day is not None:
             self.set_date(self.day)
@@ -197,6 +198,11 @@ class ConsoleModel:
         if key not in self._findings:
             checkins, dq, entries = self._frames[self.day]
             rules = self.rules.model_copy(update={"fever_celsius": self.threshold})
+            if self._prepared is None or self._prepared.report_date != self.day:
+                # the roster and check-in arrays of the day: a threshold move reuses them
+                self._prepared = prepare_day(
+                    self.people, checkins, self.config, rules, self.day, self.school_ids
+                )
             findings = compute_findings(
                 self.people,
                 checkins,
@@ -206,6 +212,7 @@ class ConsoleModel:
                 self.day,
                 self.school_ids,
                 entries=entries,
+                prepared=self._prepared,
             )
             self._findings = {k: v for k, v in self._findings.items() if k[0] == self.day}
             self._findings[key] = findings
@@ -473,6 +480,92 @@ class ConsoleModel:
                 if key not in seen:
                     seen[key] = f"{self.names.get(key, '')} {pid} · {names.get(sid, sid)}"
         return [(text, key) for key, text in seen.items()]
+
+    # -- the day at a glance ------------------------------------------------------------
+
+    def board(
+        self, school_ids: Sequence[str] | None = None, now: datetime | None = None
+    ) -> pd.DataFrame:
+        """Every school's submission for the day, what needs the officer first on top:
+        not submitted, late, then the schools with suspected, symptomatic, fever, the
+        rest. Columns: ``_school_id``, ``_status``, ``school``, ``submission`` (on time
+        / late N min / missing), ``time_left`` (to the deadline, for a school still
+        missing), ``reported`` (n/N), ``fever``, ``suspected`` ("—" for a school that
+        sent nothing: unknown, not 0)."""
+        s = self.shown.schools
+        if school_ids is not None:
+            s = s[s["school_id"].isin(list(school_ids))]
+        order = s["submission"].map({"missing": 0, "late": 1}).fillna(2)
+        s = s.assign(_o=order).sort_values(
+            ["_o", "suspected", "symptomatic", "fever", "missing", "school_id"],
+            ascending=[True, False, False, False, False, True],
+            kind="stable",
+        )
+        now = now or datetime.now(self.zone)
+        lang = self.lang
+        silent = [int(r or 0) == 0 for r in s["rows"]]
+        return pd.DataFrame(
+            {
+                "_school_id": s["school_id"].to_numpy(),
+                "_status": s["submission"].to_numpy(),
+                "school": s["name"].to_numpy(),
+                "submission": [
+                    t(f"submission_{v}", lang, n=int(m or 0))
+                    for v, m in zip(s["submission"], s["minutes_late"], strict=True)
+                ],
+                "time_left": [
+                    self._time_left(d, now) if v == "missing" else ""
+                    for v, d in zip(s["submission"], s["deadline"], strict=True)
+                ],
+                "reported": [
+                    f"{'—' if q else int(r)}/{int(e)}"
+                    for r, e, q in zip(s["reported"], s["expected"], silent, strict=True)
+                ],
+                "fever": ["—" if q else int(v) for v, q in zip(s["fever"], silent, strict=True)],
+                "suspected": [
+                    "—" if q else int(v) for v, q in zip(s["suspected"], silent, strict=True)
+                ],
+            }
+        ).reset_index(drop=True)
+
+    def _time_left(self, deadline: Any, now: datetime) -> str:
+        try:
+            due = pd.Timestamp(deadline)
+        except (TypeError, ValueError):
+            return ""
+        if pd.isna(due):
+            return ""
+        if due.tzinfo is None:
+            due = due.tz_localize(self.zone)
+        at = pd.Timestamp(now)
+        if at.tzinfo is None:  # a time without a zone is the deployment's local time
+            at = at.tz_localize(self.zone)
+        minutes = int((due - at).total_seconds() // 60)
+        if minutes < 0:
+            return t("past_deadline", self.lang)
+        return t("time_left", self.lang, h=minutes // 60, m=minutes % 60)
+
+    def trend(self, school_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """The 14-day trend of the schools (summed per day): date, expected, reported,
+        fever, symptomatic, suspected."""
+        trend = self.shown.trend
+        if school_ids is not None:
+            trend = trend[trend["school_id"].isin(list(school_ids))]
+        counts = ["expected", "reported", "fever", "symptomatic", "suspected"]
+        return trend.groupby("date", as_index=False)[counts].sum().sort_values("date")
+
+    def class_table(self, school_id: str) -> pd.DataFrame:
+        """One school's classes for the day: class, expected, reported, missing, absent,
+        fever, symptomatic, suspected."""
+        pc = self.shown.per_class
+        pc = pc[pc["school_id"] == school_id]
+        frame = pd.DataFrame(
+            {"class": [_class_label(g, c) for g, c in zip(pc["grade"], pc["class"], strict=True)]}
+        )
+        for col in ("expected", "reported", "missing", "absent", "fever", "symptomatic"):
+            frame[col] = pc[col].to_numpy()
+        frame["suspected"] = pc["suspected"].to_numpy() if "suspected" in pc else 0
+        return frame
 
     # -- outputs ------------------------------------------------------------------------
 

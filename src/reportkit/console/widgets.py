@@ -17,6 +17,7 @@ import base64
 import html
 import mimetypes
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from reportkit.i18n import t
 from reportkit.privacy import mask_phone, mask_phones
 from reportkit.store import ACTIONS
 
-__all__ = ["Console", "school_controls", "table_html"]
+__all__ = ["Console", "school_controls", "table_html", "trend_svg"]
 
 MAX_ROWS = 500  # rows of a table sent to the browser; an export has all
 
@@ -55,6 +56,18 @@ _CSS = """<style>
 .rk-console .rk-ok { color: #15803d; }
 .rk-console .rk-empty, .rk-console .rk-note { color: #6b7280; }
 .rk-console .rk-section { border-top: 1px solid #e5e7eb; margin-top: 6px; padding-top: 6px; }
+.rk-console .rk-board-cells { display: flex; align-items: center; height: 100%; }
+.rk-console .rk-b { display: inline-block; padding: 0 6px; white-space: nowrap; }
+.rk-console .rk-b-submission { width: 8.5em; }
+.rk-console .rk-b-time_left { width: 10em; color: #6b7280; }
+.rk-console .rk-b-reported, .rk-console .rk-b-fever, .rk-console .rk-b-suspected { width: 5.5em; }
+.rk-console .rk-board-head { font-weight: 600; color: #374151; }
+.rk-console .rk-st-missing { color: #b91c1c; font-weight: 600; }
+.rk-console .rk-st-late { color: #b45309; font-weight: 600; }
+.rk-console .rk-st-on_time { color: #15803d; }
+.rk-console .rk-board-school button, .rk-console button.rk-board-school { text-align: left; }
+.rk-console .rk-trend { width: 100%; max-width: 640px; height: auto; }
+.rk-console .rk-classes { width: auto; }
 </style>"""
 
 
@@ -98,14 +111,16 @@ def _msg(text: str, kind: str = "ok") -> str:
     return f'<span class="rk-{kind}">{html.escape(text)}</span>'
 
 
-def _link(path: Path, lang: str) -> str:
-    """The file as a link relative to the kernel's folder (the notebook's: JupyterLab opens
-    it) and, when small, a download link carrying the bytes (works in Voilà too)."""
+def _link(path: Path, lang: str, label: str | None = None) -> str:
+    """The file as a link named for what it is (its path in the tooltip), relative to the
+    kernel's folder (the notebook's: JupyterLab opens it), and, when small, a download
+    link carrying the bytes (works in Voilà too)."""
     path = Path(path).resolve()
     rel = Path(os.path.relpath(path, Path.cwd().resolve())).as_posix()
+    shown = label or path.name
     text = (
-        f'<a href="{html.escape(rel, quote=True)}" target="_blank" rel="noopener" '
-        f'title="{html.escape(str(path), quote=True)}">{html.escape(rel)}</a>'
+        f'<a class="rk-file" href="{html.escape(rel, quote=True)}" target="_blank" '
+        f'rel="noopener" title="{html.escape(str(path), quote=True)}">{html.escape(shown)}</a>'
     )
     if path.stat().st_size <= _DOWNLOAD_MAX:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -115,6 +130,141 @@ def _link(path: Path, lang: str) -> str:
             f'download="{html.escape(path.name, quote=True)}">[{html.escape(t("download", lang))}]</a>'
         )
     return text
+
+
+_BOARD_COLUMNS = ("submission", "time_left", "reported", "fever", "suspected")
+_CLASS_COLUMNS = ("class", "expected", "reported", "missing", "absent", "fever", "symptomatic")
+
+
+def board_row_html(row: Any) -> str:
+    """One school's cells of the board (after its button), in fixed-width spans."""
+    status = html.escape(str(row["_status"]))
+    cells = "".join(
+        f'<span class="rk-b rk-b-{c}{" rk-st-" + status if c == "submission" else ""}">'
+        f"{html.escape(str(row[c]))}</span>"
+        for c in _BOARD_COLUMNS
+    )
+    return f'<div class="rk-board-cells">{cells}</div>'
+
+
+def board_head_html(lang: str) -> str:
+    labels = {"time_left": "deadline", "reported": "reported"}
+    cells = "".join(
+        f'<span class="rk-b rk-b-{c}">{html.escape(t(labels.get(c, c), lang))}</span>'
+        for c in _BOARD_COLUMNS
+    )
+    return f'<div class="rk-board-cells rk-board-head">{cells}</div>'
+
+
+def class_table_html(frame: pd.DataFrame, lang: str, heading: str) -> str:
+    """A school's classes as an escaped HTML table under ``heading``."""
+    if frame.empty:
+        return ""
+    head = "".join(f"<th>{html.escape(t(c, lang))}</th>" for c in _CLASS_COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(v, lang))}</td>" for v in r) + "</tr>"
+        for r in frame[list(_CLASS_COLUMNS)].itertuples(index=False)
+    )
+    return (
+        f"<h4>{html.escape(heading)}</h4>"
+        f'<table class="rk-grid rk-classes"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    )
+
+
+_SERIES = (("fever", "#e66100"), ("symptomatic", "#e5a50a"), ("suspected", "#c01c28"))
+
+
+def trend_svg(trend: pd.DataFrame, lang: str) -> str:
+    """The 14-day trend as inline SVG drawn here (a few milliseconds, where matplotlib
+    takes most of a second): report coverage (line, left axis, %) and the counts (bars,
+    right axis, people), both axes and the dates labelled, a legend; sharp at any density."""
+    width, height = 640, 250
+    left, right, top, bottom = 52, 48, 34, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = max(len(trend), 1)
+    step = plot_w / n
+    expected: list[float] = [float(v) for v in trend["expected"]]
+    reported: list[float] = [float(v) for v in trend["reported"]]
+    counts: dict[str, list[float]] = {k: [float(v) for v in trend[k]] for k, _ in _SERIES}
+    top_count = max([5.0, *[float(v) for vs in counts.values() for v in vs if v == v]])
+    scale = 5 * max(1, -(-int(top_count) // 5))  # a multiple of 5 above the highest bar
+
+    def y_pct(v: float) -> float:
+        return top + plot_h * (1 - v / 100)
+
+    def y_count(v: float) -> float:
+        return top + plot_h * (1 - v / scale)
+
+    font = 'font-family="Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif"'
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'class="rk-trend" role="img" aria-label="{html.escape(t("trend_14d", lang))}" '
+        f'{font} font-size="11">'
+    ]
+    for pct in (0, 25, 50, 75, 100):
+        y = y_pct(pct)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+        )
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{pct}</text>')
+    for i in range(6):
+        v = scale * i / 5
+        parts.append(f'<text x="{width - right + 6}" y="{y_count(v) + 4:.1f}">{int(v)}</text>')
+    bar_w = step * 0.8 / len(_SERIES)
+    for j, (key, color) in enumerate(_SERIES):
+        for i, v in enumerate(counts[key]):
+            if v != v or v <= 0:
+                continue
+            x = left + i * step + step * 0.1 + j * bar_w
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y_count(v):.1f}" width="{bar_w:.1f}" '
+                f'height="{top + plot_h - y_count(v):.1f}" fill="{color}"/>'
+            )
+    points = [
+        (left + (i + 0.5) * step, y_pct(r / e * 100 if e > 0 else 0.0))
+        for i, (e, r) in enumerate(zip(expected, reported, strict=True))
+        if r == r
+    ]
+    if points:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#1a5fb4" stroke-width="2"/>')
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#1a5fb4"/>' for x, y in points]
+    every = max(1, -(-n // 7))
+    for i, d in enumerate(trend["date"]):
+        if (n - 1 - i) % every == 0:
+            x = left + (i + 0.5) * step
+            parts.append(
+                f'<text x="{x:.1f}" y="{top + plot_h + 15}" text-anchor="middle">'
+                f"{pd.Timestamp(d).strftime('%m-%d')}</text>"
+            )
+    parts.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#59636e"/>'
+    )
+    cx, cy = left + plot_w / 2, height - 6
+    parts.append(
+        f'<text x="{cx:.1f}" y="{cy}" text-anchor="middle">{html.escape(t("chart_date", lang))}</text>'
+    )
+    parts.append(
+        f'<text transform="translate(13 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
+        f"{html.escape(t('chart_coverage', lang))}</text>"
+    )
+    parts.append(
+        f'<text transform="translate({width - 10} {top + plot_h / 2:.1f}) rotate(90)" '
+        f'text-anchor="middle">{html.escape(t("chart_count", lang))}</text>'
+    )
+    legend = [("coverage", "#1a5fb4"), *_SERIES]
+    x = left
+    for key, color in legend:
+        label = html.escape(t(f"chart_{key}", lang))
+        parts.append(f'<rect x="{x}" y="8" width="12" height="10" fill="{color}"/>')
+        parts.append(f'<text x="{x + 16}" y="17">{label}</text>')
+        x += 28 + 12 * len(t(f"chart_{key}", lang))
+    parts.append(
+        f'<text x="{width - right}" y="17" text-anchor="end" font-weight="bold">'
+        f"{html.escape(t('trend_14d', lang))}</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 class Console:
@@ -200,9 +350,28 @@ class Console:
         self.export = w.Button(description=t("export", lang), icon="download")
         self.links = w.HTML()
         self.reload = w.Button(description=t("reload", lang), icon="refresh")
+        # the day at a glance: every school's submission (a click opens its lists), the
+        # 14-day trend of the schools selected, the classes of the school selected
+        self._board_rows: dict[str, tuple[w.Button, w.HTML]] = {}
+        for sid in model.school_ids:
+            button = w.Button(
+                description=config.school(sid).name,
+                tooltip=t("open_school", lang),
+                layout=w.Layout(width="15em"),
+            )
+            button.add_class("rk-board-school")
+            button.on_click(lambda _b, sid=sid: self.open_school(sid))
+            self._board_rows[sid] = (button, w.HTML())
+        self.board = w.GridBox(
+            [], layout=w.Layout(grid_template_columns="15em auto", grid_gap="2px 6px")
+        )
+        self.chart = w.HTML()
+        self.class_table = w.HTML()
+        self._chart_key: tuple[Any, ...] | None = None
         names = ["district", "school", "day", "klass", "threshold", "view", "search"]
         names += ["sort_by", "ascending", "counts", "table", "person", "action", "officer"]
         names += ["note", "record", "message", "render", "export", "links", "reload"]
+        names += ["board", "chart", "class_table"]
         for name in names:
             getattr(self, name).add_class(f"rk-{name.replace('_', '-')}")
         self.day.add_class("rk-date")
@@ -217,6 +386,15 @@ class Console:
                 w.HTML(_CSS),
                 title,
                 row([self.district, self.school, self.day, self.klass, self.reload]),
+                w.VBox(
+                    [
+                        w.HTML(f"<h4>{html.escape(t('board', lang))}</h4>"),
+                        row([w.HTML(layout=w.Layout(width="15em")), w.HTML(board_head_html(lang))]),
+                        self.board,
+                        row([self.chart, self.class_table]),
+                    ],
+                    _dom_classes=["rk-section", "rk-overview"],
+                ),
                 row([self.threshold, self.search]),
                 self.view,
                 row([self.counts, self.sort_by, self.ascending]),
@@ -353,7 +531,52 @@ class Console:
         self.person.options = options
         values = [v for _, v in options]
         self.person.value = current if current in values else (values[0] if values else None)
+        self._refresh_overview()
         self.last_seconds = time.perf_counter() - started
+
+    def _refresh_overview(self) -> None:
+        """The board (values changed only where they changed), the trend, the classes."""
+        chosen = self.selected_schools()
+        in_district = None  # the board: every school of the district chosen, or all
+        if self.district.value:
+            config = self.model.config
+            in_district = [
+                s for s in self.model.school_ids if config.school(s).district == self.district.value
+            ]
+        board = self.model.board(in_district)
+        rows = []
+        for record in board.to_dict("records"):
+            button, cells = self._board_rows[record["_school_id"]]
+            value = board_row_html(record)
+            if cells.value != value:
+                cells.value = value
+            style = "info" if record["_school_id"] == self.school.value else ""
+            if button.button_style != style:
+                button.button_style = style
+            rows += [button, cells]
+        if list(self.board.children) != rows:
+            self.board.children = rows
+        key = (self.model.day, self.model.threshold, tuple(chosen or ()))
+        if key != self._chart_key:
+            self.chart.value = trend_svg(self.model.trend(chosen), self.lang)
+            self._chart_key = key
+        sid = self.school.value
+        heading = ""
+        if sid:
+            heading = t("classes_of", self.lang, school=self.model.config.school(sid).name)
+        table = class_table_html(self.model.class_table(sid), self.lang, heading) if sid else ""
+        if self.class_table.value != table:
+            self.class_table.value = table
+
+    def open_school(self, school_id: str) -> None:
+        """A click on a school of the board: that school, its people who need attention."""
+        with self._hold():
+            district = self.model.config.school(school_id).district
+            if self.district.value and self.district.value != district:
+                self.district.value = district
+            self.school.value = school_id
+            self.view.value = "attention"
+        self.refresh()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -426,30 +649,49 @@ class Console:
         name = self.model.config.school(school_id).name
         self.links.value = _msg(t("rendering", self.lang, school=name))
         self.render.disabled = True
+        started = time.perf_counter()
+        done = threading.Event()
+
+        def tick() -> None:  # the officer sees it is still going, second by second
+            while not done.wait(1.0):
+                seconds = int(time.perf_counter() - started)
+                self.links.value = _msg(t("render_running", self.lang, school=name, s=seconds))
+
+        ticker = threading.Thread(target=tick, name="reportkit-render-progress", daemon=True)
+        ticker.start()
         try:
             job = self.model.render(school_id)
         except Exception as exc:  # shown to the officer; the console stays usable
+            done.set()
+            ticker.join()
             self.links.value = _msg(t("render_failed", self.lang, error=exc), "error")
             return
         finally:
+            done.set()
             self.render.disabled = False
+        ticker.join()
         if job.status != "ok":
             error = job.error.evalue if job.error is not None else ""
             self.links.value = _msg(t("render_failed", self.lang, error=error), "error")
             return
         links = " · ".join(
-            _link(Path(job.outputs[k]), self.lang) for k in ("html", "pdf") if k in job.outputs
+            _link(Path(job.outputs[k]), self.lang, t(f"link_{k}", self.lang))
+            for k in ("html", "pdf", "pdf_masked")
+            if k in job.outputs
         )
         note = ""
         if abs(self.model.threshold - self.model.rules.fever_celsius) > 1e-9:
             threshold = f"{self.model.rules.fever_celsius:.1f}"
             note = " " + _msg(t("render_rules_threshold", self.lang, t=threshold), "note")
-        self.links.value = _msg(t("rendered", self.lang)) + links + note
+        seconds = f"{time.perf_counter() - started:.0f}"
+        self.links.value = _msg(t("render_done", self.lang, s=seconds)) + links + note
 
     def _on_export(self, _button: Any = None) -> None:
         scope = self.school.value or self.district.value or "all"
         path = self.model.export(self.view.value, self.shown, scope)
-        self.links.value = _msg(t("exported", self.lang)) + _link(path, self.lang)
+        self.links.value = _msg(t("exported", self.lang)) + _link(
+            path, self.lang, t("link_xlsx", self.lang)
+        )
 
 
 def school_controls(

@@ -14,7 +14,6 @@ per school, never a person. With ``mask_names`` names show as 张*丽.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from reportkit import layout
-from reportkit.i18n import UnknownLabelError, t
+from reportkit.i18n import t
 from reportkit.privacy import mask_name, mask_phone
-from reportkit.reports import format_pct
+from reportkit.reports import class_sort_key, format_pct
 
 if TYPE_CHECKING:
     from reportkit.config import DeliveryConfig, District, School
@@ -44,11 +43,10 @@ TEMPLATES = layout.TEMPLATES / "email"
 MAX_NAMES = 100  # more missing people than this: counts per class only, names in the PDF
 MAX_ROWS = 50  # longest list of people or schools shown in a message
 NO_DATA = "—"  # a figure nobody knows: never shown as 0
+MAIL_CHART_DPI = 250  # 4.8 in: 1200 px for the 580 px the body gives it, sharp at 2x
 
 # Labels of the email only. They belong in the i18n catalog; until they are added
 # there, they are looked up here first. key: (zh-CN, en)
-_LEVEL_ORDER = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
-_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九", start=0)}
 
 
 @dataclass(frozen=True)
@@ -97,29 +95,6 @@ def _int(value: object) -> int:
     return int(float(text)) if text else 0
 
 
-def _natural_key(text: str) -> tuple[Any, ...]:
-    """Order 二年级 before 十年级 and 2班 before 10班; 初一 after 六年级."""
-    text = _s(text)
-    offset = 6 if text.startswith("初") else 9 if text.startswith("高") else 0
-    parts: list[Any] = []
-    for num, cn, other in re.findall(r"(\d+)|([零一二三四五六七八九十]+)|(\D)", text):
-        if num:
-            parts.append((0, int(num) + offset, ""))
-        elif cn:
-            parts.append((0, _cn_number(cn) + offset, ""))
-        else:
-            parts.append((1, 0, other))
-        offset = 0
-    return tuple(parts)
-
-
-def _cn_number(text: str) -> int:
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0)
-    return _CN_DIGITS.get(text[-1], 0)
-
-
 def _class_label(grade: object, klass: object, role: object, lang: str) -> str:
     text = f"{_s(grade)} {_s(klass)}".strip()
     if text:
@@ -165,6 +140,16 @@ def _subject(template: str, key: str, **values: object) -> str:
         ) from None
 
 
+def _subject_template(delivery: Any, key: str, lang: str) -> str:
+    """delivery.yaml's subject ``key`` when it sets one (the deployment's own words),
+    else the default in the message's language."""
+    if key in getattr(delivery, "model_fields_set", set()):
+        return str(getattr(delivery, key))
+    from reportkit.i18n import labels
+
+    return labels(lang)[f"mail_{key}"]  # unformatted: _subject fills it
+
+
 def trend_image(trend: pd.DataFrame, lang: str) -> InlineImage:
     """The 14-day trend chart for a phone; its id is a digest of the data it shows."""
     columns = ["date", "expected", "reported", "fever", "symptomatic", "suspected"]
@@ -179,16 +164,15 @@ def _trend_png(trend: pd.DataFrame, lang: str) -> bytes:
 
     from reportkit.reports import FONT_RC, figure_png, trend_chart
 
-    keys = ("coverage", "fever", "symptomatic", "suspected")
+    keys = ("coverage", "fever", "symptomatic", "suspected", "date", "count")
     fig = trend_chart(trend, {k: t(f"chart_{k}", lang) for k in keys})
     with matplotlib.rc_context(FONT_RC):  # the text added here needs the CJK font too
         fig.set_size_inches(4.8, 3.3)
-        fig.set_dpi(150)  # ~720 px: sharp at 2x on a phone
         ax, bars_ax = fig.axes[0], fig.axes[1]
         step = max(1, -(-len(ax.get_xticks()) // 5))  # at most 5 date labels
         for i, tick in enumerate(ax.get_xticklabels()):
             tick.set_visible(i % step == (len(ax.get_xticks()) - 1) % step)  # keep the last day
-        ax.set_xlabel("")
+        ax.set_xlabel(ax.get_xlabel(), fontsize=10)
         for axis in (ax, bars_ax):
             axis.tick_params(labelsize=10)
             axis.set_ylabel(axis.get_ylabel(), fontsize=10)
@@ -208,7 +192,7 @@ def _trend_png(trend: pd.DataFrame, lang: str) -> bytes:
                 columnspacing=0.8,
             )
         fig.tight_layout()
-    return figure_png(fig)
+    return figure_png(fig, dpi=MAIL_CHART_DPI)
 
 
 # -- a school's report ---------------------------------------------------------------
@@ -246,16 +230,10 @@ def school_body(
     row = findings.schools.iloc[0].to_dict() if not findings.schools.empty else {}
     status = _s(row.get("submission")) or "missing"
     day = findings.date.isoformat()
-    missing_groups, missing_names_shown = _missing_groups(findings.missing, mask, lang)
-    attention = _attention(findings.attention, mask, lang)
-    clusters = _clusters(findings.clusters, mask, lang)
-    illness = findings.illness_absence
-    if "unexplained" in illness:
-        illness = illness[illness["unexplained"].fillna(False).astype(bool)]
-    illness_rows = [
-        {"name": n, "class": _class_label(r.grade, r["class"], r.role, lang)}
-        for n, (_, r) in zip(_names(illness, mask), illness.iterrows(), strict=True)
-    ]
+    missing_groups, missing_names_shown = _missing_groups(
+        findings.missing, findings.per_class, mask, lang
+    )
+    action = _action(findings, mask, lang)
     # no check-in row at all: nothing that depends on check-ins is known, not even zero
     no_data = _no_data(row)
     suspected = _int(row.get("suspected"))
@@ -277,7 +255,7 @@ def school_body(
                 )
             ),
         ]
-        missing_groups, missing_names_shown, illness_rows = [], False, []
+        missing_groups, missing_names_shown = [], False
     else:
         figures = [
             _figure(_int(row.get("expected")), "expected", lang),
@@ -310,11 +288,8 @@ def school_body(
         "missing_total": 0 if no_data else len(findings.missing),
         "missing_groups": missing_groups,
         "missing_names_shown": missing_names_shown,
-        "attention": attention[:MAX_ROWS],
-        "attention_more": max(0, len(attention) - MAX_ROWS),
-        "clusters": clusters,
-        "illness": illness_rows[:MAX_ROWS],
-        "illness_more": max(0, len(illness_rows) - MAX_ROWS),
+        "action": action[:MAX_ROWS],
+        "action_more": max(0, len(action) - MAX_ROWS),
         "mask": mask,
         "chart": None,
     }
@@ -325,7 +300,7 @@ def school_body(
         context["chart"] = {"cid": image.cid, "alt": t("trend_14d", lang)}
     if no_data:
         subject = _subject(
-            delivery.missing_subject,
+            _subject_template(delivery, "missing_subject", lang),
             "missing_subject",
             school=school.name,
             school_id=school.id,
@@ -337,7 +312,7 @@ def school_body(
         )
     else:
         subject = _subject(
-            delivery.subject,
+            _subject_template(delivery, "subject", lang),
             "subject",
             school=school.name,
             school_id=school.id,
@@ -369,9 +344,10 @@ def _no_data(row: Mapping[Hashable, Any]) -> bool:
 
 
 def _missing_groups(
-    missing: pd.DataFrame, mask: bool, lang: str
+    missing: pd.DataFrame, per_class: pd.DataFrame, mask: bool, lang: str
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Missing people grouped by class, in natural grade/class order."""
+    """Missing people grouped by class (n of the class's N), the classes with the most
+    missing first, then in natural grade/class order: the report's order."""
     if missing.empty:
         return [], False
     show_names = len(missing) <= MAX_NAMES
@@ -382,7 +358,13 @@ def _missing_groups(
         ],
         _shown=_names(missing, mask),
     )
-    groups = []
+    of = {
+        f"{_s(g)} {_s(c)}".strip(): _int(n)
+        for g, c, n in zip(
+            per_class["grade"], per_class["class"], per_class["expected"], strict=True
+        )
+    }
+    groups: list[dict[str, Any]] = []
     for cls, part in frame.groupby("_label", sort=False):
         people = []
         for name, days in zip(
@@ -390,54 +372,34 @@ def _missing_groups(
         ):
             n = _int(days)
             people.append({"name": name, "days": n if n >= 2 else 0})
-        groups.append({"class": cls, "count": len(part), "people": people if show_names else []})
-    groups.sort(key=lambda g: _natural_key(str(g["class"])))
+        key = f"{_s(part['grade'].iloc[0])} {_s(part['class'].iloc[0])}".strip()
+        groups.append(
+            {
+                "class": cls,
+                "count": len(part),
+                "of": of.get(key, len(part)),
+                "people": people if show_names else [],
+            }
+        )
+    groups.sort(key=lambda g: (-int(g["count"]), class_sort_key(str(g["class"]))))
     return groups, show_names
 
 
-def _attention(frame: pd.DataFrame, mask: bool, lang: str) -> list[dict[str, str]]:
-    if frame.empty:
-        return []
-    frame = frame.assign(_o=frame["level"].map(_LEVEL_ORDER).fillna(9))
-    frame = frame.sort_values("_o", kind="stable")
-    reason_col = "reason_zh" if lang == "zh-CN" else "reason_en"
-    rows = []
-    for name, (_, r) in zip(_names(frame, mask), frame.iterrows(), strict=True):
-        level = _s(r["level"])
-        try:
-            level_text = t(f"level_{level}", lang)
-        except UnknownLabelError:
-            level_text = level
-        rows.append(
-            {
-                "level": level,
-                "level_text": level_text,
-                "name": name,
-                "class": _class_label(r["grade"], r["class"], r["role"], lang),
-                "reason": _s(r.get(reason_col)),
-            }
-        )
-    return rows
+def _action(findings: Findings, mask: bool, lang: str) -> list[dict[str, str]]:
+    """What needs action, in the report's order (:func:`reportkit.reports.action_rows`)."""
+    from reportkit.reports import action_rows
 
-
-def _clusters(frame: pd.DataFrame, mask: bool, lang: str) -> list[dict[str, Any]]:
-    rows = []
-    for r in frame.to_dict("records"):
-        names = [mask_name(n) if mask else _s(n) for n in (r.get("names") or ())]
-        class_label = _s(r.get("class_label")) or f"{_s(r.get('grade'))} {_s(r.get('class'))}"
-        try:
-            rule = t(f"rule_{r['rule']}", lang)
-        except UnknownLabelError:
-            rule = _s(r["rule"])
-        rows.append(
-            {
-                "rule": rule,
-                "class": class_label.strip(),
-                "count": _int(r.get("count")),
-                "names": t("sep_names", lang).join(names),
-            }
-        )
-    return rows
+    sep = t("sep_names", lang)
+    return [
+        {
+            "level": r.code,
+            "level_text": r.kind,
+            "name": sep.join(mask_name(n) if mask else n for n in r.names),
+            "class": r.class_label,
+            "reason": r.reason,
+        }
+        for r in action_rows(findings, lang)
+    ]
 
 
 # -- a district's roll-up ----------------------------------------------------------
@@ -509,7 +471,7 @@ def district_body(
         images = (image,)
         context["chart"] = {"cid": image.cid, "alt": t("trend_14d", lang)}
     subject = _subject(
-        delivery.district_subject,
+        _subject_template(delivery, "district_subject", lang),
         "district_subject",
         district=district.name,
         district_id=district.id,
@@ -549,7 +511,7 @@ def reminder_body(
         counts[key] = counts.get(key, 0) + 1
     classes = [
         {"grade": g, "class": c, "count": n}
-        for (g, c), n in sorted(counts.items(), key=lambda kv: _natural_key(" ".join(kv[0])))
+        for (g, c), n in sorted(counts.items(), key=lambda kv: class_sort_key(" ".join(kv[0])))
     ]
     day: date = findings.date
     total = len(missing)
@@ -570,7 +532,7 @@ def reminder_body(
         "total": total,
     }
     subject = _subject(
-        delivery.reminder_subject,
+        _subject_template(delivery, "reminder_subject", lang),
         "reminder_subject",
         school=school.name,
         school_id=school.id,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["write_index"]
 
-LINKED = {"html": "HTML", "pdf": "PDF", "pdf_masked": "PDF*"}
+LINKED = {"html": "index_link_html", "pdf": "index_link_pdf", "pdf_masked": "index_link_pdf_masked"}
 
 
 def _submission_label(job: dict[str, Any], day: DayOutputs, lang: str) -> str:
@@ -53,15 +53,19 @@ def _name(job: dict[str, Any], config: SchoolsConfig) -> str:
     return str(job["id"])
 
 
-def _links(job: dict[str, Any], base: Path) -> list[dict[str, str]]:
+def _links(job: dict[str, Any], base: Path, lang: str) -> list[dict[str, str]]:
     """Links to the job's files, relative to the day's folder (none outside it)."""
+    from reportkit.i18n import t
+
     links = []
     for fmt, path in (job.get("outputs") or {}).items():
         if fmt not in LINKED:
             continue
         target = Path(path).resolve()
         if target.is_relative_to(base):
-            links.append({"href": target.relative_to(base).as_posix(), "label": LINKED[fmt]})
+            links.append(
+                {"href": target.relative_to(base).as_posix(), "label": t(LINKED[fmt], lang)}
+            )
     return links
 
 
@@ -97,7 +101,7 @@ def write_index(manifest_path: Path, config: SchoolsConfig, lang: str = "zh-CN")
                 "submission": _submission_label(job, day, lang),
                 "render": _render_status(job, lang),
                 "lang": t(f"lang_{job_lang}", lang) if job_lang in ("zh-CN", "en") else "—",
-                "links": _links(job, base),
+                "links": _links(job, base, lang),
             }
         )
     page = render_template(

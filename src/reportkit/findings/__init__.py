@@ -23,10 +23,16 @@ from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.findings.compute import (
+        PreparedDay as PreparedDay,
+    )
+    from reportkit.findings.compute import (
         compute_findings as compute_findings,
     )
     from reportkit.findings.compute import (
         load_findings as load_findings,
+    )
+    from reportkit.findings.compute import (
+        prepare_day as prepare_day,
     )
     from reportkit.findings.compute import (
         span_days as span_days,
@@ -90,6 +96,7 @@ __getattr__, __dir__, __all__ = attach(
         "DistrictRollup": "model",
         "Findings": "model",
         "PERSON_COLUMNS": "model",
+        "PreparedDay": "compute",
         "ROLLUP_COLUMNS": "model",
         "SCHOOL_COLUMNS": "model",
         "compute_findings": "compute",
@@ -98,6 +105,7 @@ __getattr__, __dir__, __all__ = attach(
         "load_district": "files",
         "load_findings": "compute",
         "load_findings_files": "files",
+        "prepare_day": "compute",
         "read_header": "files",
         "rollup_hash": "files",
         "save_district": "files",

@@ -19,6 +19,7 @@ are listed in :mod:`reportkit.findings.model`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -55,8 +56,10 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 __all__ = [
+    "PreparedDay",
     "compute_findings",
     "load_findings",
+    "prepare_day",
     "span_days",
 ]
 
@@ -182,6 +185,39 @@ def _trend(
 # -- entry points ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PreparedDay:
+    """The roster and check-in arrays of a date and its schools: what the rules read and
+    no rule's threshold changes (built once, then any fever threshold is applied to it)."""
+
+    report_date: date
+    ids: tuple[str, ...]
+    window_days: int
+    span: int
+    roster: Roster
+    day: CheckIns
+
+
+def prepare_day(
+    people: pd.DataFrame,
+    checkins: pd.DataFrame,
+    config: SchoolsConfig,
+    rules: Rules,
+    report_date: date | str,
+    school_ids: Sequence[str] | None = None,
+) -> PreparedDay:
+    """The arrays :func:`compute_findings` builds first, for several calls on one date
+    (the console's fever threshold): pass it as ``prepared``."""
+    report_date = as_date(report_date)
+    ids = _select(config, school_ids)
+    span = span_days(rules)
+    start = report_date - timedelta(days=span - 1)
+    roster = Roster(people, ids)
+    zones = [config.zone(sid) for sid in ids]
+    day = CheckIns(checkins, roster, ids, start, span, rules.window_days, zones)
+    return PreparedDay(report_date, tuple(ids), rules.window_days, span, roster, day)
+
+
 def compute_findings(
     people: pd.DataFrame,
     checkins: pd.DataFrame,
@@ -191,6 +227,8 @@ def compute_findings(
     report_date: date | str,
     school_ids: Sequence[str] | None = None,
     entries: pd.DataFrame | None = None,
+    *,
+    prepared: PreparedDay | None = None,
 ) -> Findings:
     """Apply the rules to the frames for ``report_date`` and the selected schools.
 
@@ -198,15 +236,19 @@ def compute_findings(
     :func:`span_days` days ending on the report date (fewer days work; the
     earlier trend days then see shorter exposure windows). ``school_ids``
     defaults to every school of ``config``; an unknown id is a ConfigError.
+    ``prepared``: the :func:`prepare_day` arrays of the same frames, date and schools
+    (built here when not given, or when they are of another date, schools or window).
     """
     report_date = as_date(report_date)
     ids = _select(config, school_ids)
-    w = rules.window_days
-    span = span_days(rules)
+    wanted = (report_date, tuple(ids), rules.window_days, span_days(rules))
+    if prepared is None or (
+        (prepared.report_date, prepared.ids, prepared.window_days, prepared.span) != wanted
+    ):
+        prepared = prepare_day(people, checkins, config, rules, report_date, ids)
+    span = prepared.span
     start = report_date - timedelta(days=span - 1)
-    roster = Roster(people, ids)
-    zones = [config.zone(sid) for sid in ids]
-    day = CheckIns(checkins, roster, ids, start, span, w, zones)
+    roster, day = prepared.roster, prepared.day
 
     # person x day of the span
     fever_rows = has_fever(day, rules)

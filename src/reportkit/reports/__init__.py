@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         figure_png as figure_png,
     )
     from reportkit.reports.charts import (
+        figure_svg as figure_svg,
+    )
+    from reportkit.reports.charts import (
         setup_fonts as setup_fonts,
     )
     from reportkit.reports.charts import (
@@ -36,6 +39,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     )
     from reportkit.reports.html import (
         Section as Section,
+    )
+    from reportkit.reports.html import (
+        class_sort_key as class_sort_key,
     )
     from reportkit.reports.html import (
         format_pct as format_pct,
@@ -74,10 +80,16 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         set_pdf_dates as set_pdf_dates,
     )
     from reportkit.reports.sections import (
+        ActionRow as ActionRow,
+    )
+    from reportkit.reports.sections import (
         DistrictReport as DistrictReport,
     )
     from reportkit.reports.sections import (
         SchoolReport as SchoolReport,
+    )
+    from reportkit.reports.sections import (
+        action_rows as action_rows,
     )
     from reportkit.reports.sections import (
         warm_up as warm_up,
@@ -86,6 +98,7 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "ActionRow": "sections",
         "DistrictReport": "sections",
         "FONT_RC": "charts",
         "IDENTITY_MIME": "html",
@@ -93,10 +106,13 @@ __getattr__, __dir__, __all__ = attach(
         "PdfPrinter": "render",
         "SchoolReport": "sections",
         "Section": "html",
+        "action_rows": "sections",
         "cjk_font_available": "charts",
         "figure_data_uri": "charts",
         "figure_png": "charts",
+        "figure_svg": "charts",
         "find_chromium": "render",
+        "class_sort_key": "html",
         "format_pct": "html",
         "get_renderer": "render",
         "html_exporter": "render",

@@ -36,6 +36,7 @@ __all__ = [
     "cjk_font_available",
     "figure_data_uri",
     "figure_png",
+    "figure_svg",
     "setup_fonts",
     "trend_chart",
 ]
@@ -87,7 +88,7 @@ def trend_chart(
 
     ``trend`` has one row per day with columns ``date``, ``expected``, ``reported``,
     ``fever``, ``symptomatic`` and ``suspected``. ``labels`` maps ``coverage``,
-    ``fever``, ``symptomatic``, ``suspected``, ``date`` (and optionally ``count``) to
+    ``fever``, ``symptomatic``, ``suspected``, ``date`` and ``count`` (the bars' axis) to
     display text in the report's language; missing keys show the key itself.
     """
     missing = [c for c in TREND_COLUMNS if c not in trend.columns]
@@ -149,8 +150,7 @@ def trend_chart(
     bars_ax.set_ylim(0, max(5.0, top * 1.15))
     bars_ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
     bars_ax.tick_params(axis="y", labelsize=10)
-    if "count" in labels:
-        bars_ax.set_ylabel(labels["count"], fontproperties=_font(11))
+    bars_ax.set_ylabel(label("count"), fontproperties=_font(11))
     ax.spines["top"].set_visible(False)
     bars_ax.spines["top"].set_visible(False)
 
@@ -175,14 +175,25 @@ def _font(size: float, weight: str = "normal") -> FontProperties:
     return FontProperties(family=FONT_RC["font.family"], size=size, weight=weight)
 
 
-def figure_png(fig: Figure) -> bytes:
-    """Render ``fig`` to PNG bytes (no timestamp metadata).
+def figure_png(fig: Figure, dpi: float | None = None) -> bytes:
+    """Render ``fig`` to PNG bytes (no timestamp metadata), at ``dpi`` (default: the
+    dpi the figure was made with; a later ``set_dpi`` does not change what is saved).
 
     Figures are laid out when built (``tight_layout``); a tight bounding box here
     would lay the text out twice more and cost half the chart's time.
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=dpi or "figure", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def figure_svg(fig: Figure) -> str:
+    """Render ``fig`` to SVG text: text drawn as paths (no font needed to show it), no
+    date, and ids salted with a constant, so the same chart gives the same bytes."""
+    if matplotlib.rcParams["svg.hashsalt"] is None:  # else ids are random per figure
+        matplotlib.rcParams["svg.hashsalt"] = "reportkit"
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     return buf.getvalue()
 
 

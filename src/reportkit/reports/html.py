@@ -39,6 +39,8 @@ __all__ = [
     "Figure",
     "Section",
     "Table",
+    "class_sort_key",
+    "field_label",
     "format_pct",
     "open_findings",
     "render_template",
@@ -78,7 +80,7 @@ class Section:
 
     body: str
     masked: str | None = None
-    identity: dict[str, str | bool] | None = None
+    identity: dict[str, object] | None = None
 
     def _repr_html_(self) -> str:
         return self.body
@@ -200,6 +202,41 @@ def _table(
     return Table(headers, rows, t(empty_key, lang), heading)
 
 
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+
+
+def class_sort_key(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Order 二年级 before 十年级 and 2班 before 10班; 初一 after 六年级, 高一 after 初三."""
+    text = _plain(text)
+    offset = 6 if text.startswith("初") else 9 if text.startswith("高") else 0
+    parts: list[tuple[int, int, str]] = []
+    for num, cn, other in re.findall(r"(\d+)|([零一二三四五六七八九十]+)|(\D)", text):
+        if num:
+            parts.append((0, int(num) + offset, ""))
+        elif cn:
+            parts.append((0, _cn_number(cn) + offset, ""))
+        else:
+            parts.append((1, 0, other))
+        offset = 0
+    return tuple(parts)
+
+
+def _cn_number(text: str) -> int:
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0)
+    return _CN_DIGITS.get(text[-1], 0)
+
+
+def field_label(column: object, lang: str) -> str:
+    """A data-quality finding's column in the report's language: a canonical column
+    (``temperature``) by its ``field_<column>`` label, a header as the file wrote it."""
+    from reportkit.i18n import CATALOG
+
+    text = _plain(column)
+    return t(f"field_{text}", lang) if f"field_{text}" in CATALOG else text
+
+
 def _class_label(frame: pd.DataFrame) -> pd.Series:
     grade = frame["grade"].fillna("").astype(str)
     klass = frame["class"].fillna("").astype(str)
@@ -246,20 +283,31 @@ def _config(db: str | None, params_dir: str | Path | None) -> Any:
     return project_settings(db, params_dir).schools()
 
 
+def _chart_labels(lang: str) -> dict[str, str]:
+    keys = ("coverage", "fever", "symptomatic", "suspected", "date", "count")
+    return {k: t(f"chart_{k}", lang) for k in keys}
+
+
 def _figure_png(trend: pd.DataFrame, lang: str, title: str) -> bytes:
     from reportkit.reports.charts import figure_png, trend_chart
 
-    labels = {
-        k: t(f"chart_{k}", lang) for k in ("coverage", "fever", "symptomatic", "suspected", "date")
-    }
-    return figure_png(trend_chart(trend, labels, title=title))
+    return figure_png(trend_chart(trend, _chart_labels(lang), title=title))
 
 
-class _Png:
-    def __init__(self, data: bytes) -> None:
+def _figure_svg(trend: pd.DataFrame, lang: str, title: str) -> str:
+    from reportkit.reports.charts import figure_svg, trend_chart
+
+    return figure_svg(trend_chart(trend, _chart_labels(lang), title=title))
+
+
+class _Svg:
+    """A chart Jupyter shows as SVG (sharp at any pixel density, in the HTML and so
+    in the PDF printed from it)."""
+
+    def __init__(self, data: str) -> None:
         self.data = data
 
-    def _repr_png_(self) -> bytes:
+    def _repr_svg_(self) -> str:
         return self.data
 
 

@@ -45,7 +45,7 @@ from traitlets.config import Config
 from reportkit.errors import RenderError
 from reportkit.files import write_atomic
 from reportkit.layout import TEMPLATES
-from reportkit.reports.html import MASKED_MIME
+from reportkit.reports.html import IDENTITY_MIME, MASKED_MIME
 
 __all__ = [
     "CellIdPreprocessor",
@@ -200,6 +200,13 @@ def html_exporter(lang: str = "zh-CN", *, masked: bool = False) -> HTMLExporter:
 
 
 def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
+    """The page's (and so the PDF's) title: the report's own, in its language, from its
+    title section's identity; else the notebook's title, its first heading, ``fallback``."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", ()):
+            identity = (out.get("data") or {}).get(IDENTITY_MIME)
+            if isinstance(identity, dict) and identity.get("title"):
+                return str(identity["title"])
     if nb.metadata.get("title"):
         return str(nb.metadata["title"])
     for cell in nb.cells:

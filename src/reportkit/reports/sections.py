@@ -25,6 +25,7 @@ check-ins shows "—" / 无数据, never a 0 that would read as calm.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,16 +43,18 @@ from reportkit.reports.html import (
     Table,
     _class_label,
     _config,
-    _figure_png,
+    _figure_svg,
     _flag,
     _int,
     _masked,
     _missing_value,
     _plain,
-    _Png,
+    _Svg,
     _table,
     _temperature,
     _template,
+    class_sort_key,
+    field_label,
     format_pct,
     open_findings,
     render_template,
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
     from reportkit.config import SchoolsConfig
     from reportkit.findings import DistrictRollup, Findings
 
-__all__ = ["DistrictReport", "SchoolReport", "warm_up"]
+__all__ = ["ActionRow", "DistrictReport", "SchoolReport", "action_rows", "warm_up"]
 
 SECTION_TEMPLATES = tuple(
     f"sections/{name}.html.j2" for name in ("title", "submission", "figures", "listing", "entries")
@@ -81,7 +84,7 @@ def warm_up() -> None:
         {"date": [day], "expected": [1], "reported": [1], "fever": [0], "symptomatic": [0]}
         | {"suspected": [0]}
     )
-    _figure_png(empty, "zh-CN", t("trend_14d", "zh-CN"))
+    _figure_svg(empty, "zh-CN", t("trend_14d", "zh-CN"))
     for name in SECTION_TEMPLATES:  # compiled once per kernel, before the first report
         _template(name)
 
@@ -160,11 +163,12 @@ class SchoolReport:
         from reportkit.findings import findings_hash
 
         day = self.findings.date.isoformat()
+        title = t("daily_report", self.lang)
         return Section(
             render_template(
                 "sections/title.html.j2",
                 name=self.school.name,
-                title=t("daily_report", self.lang),
+                title=title,
                 subtitle=[
                     day,
                     self.district.name,
@@ -176,6 +180,7 @@ class SchoolReport:
                 "id": self.school.id,
                 "findings_hash": self._hash or findings_hash(self.findings, self.school.id),
                 "names_masked": self.mask_names,  # every section carries a masked rendering
+                "title": f"{self.school.name} {title} {day}",  # the page's and the PDF's title
             },
         )
 
@@ -220,6 +225,8 @@ class SchoolReport:
         return Section(render_template("sections/figures.html.j2", figures=figures, note=None))
 
     def missing(self) -> Section:
+        """Who did not report, by class: the class, n of its N, the names (with the days
+        missed when more than one), classes with the most missing first."""
         if self.no_data:
             expected = self._figure("expected")
             return Section(
@@ -229,94 +236,104 @@ class SchoolReport:
             )
         frame = self.findings.missing.copy()
         frame["class_label"] = _class_label(frame)
-        frame = frame.sort_values(["grade", "class", "person_id"], kind="stable")
-        sessions = self.findings.missing_sessions
+        per_class = self.findings.per_class.copy()
+        per_class["class_label"] = _class_label(per_class)
+        of = {
+            c: _int(n) for c, n in zip(per_class["class_label"], per_class["expected"], strict=True)
+        }
+        counts = frame["class_label"].value_counts()
+        labels = sorted(counts.index, key=lambda c: (-int(counts[c]), class_sort_key(c)))
+        sep = t("sep_names", self.lang)
 
         def build(name: Any) -> str:
-            tables = [
-                _table(
-                    frame.assign(name=[name(v) for v in frame["name"]]),
-                    {
-                        "class_label": "class",
-                        "person_id": "person_id",
-                        "name": "name",
-                        "days_missing": "days_missing",
-                    },
-                    self.lang,
+            rows = []
+            for label in labels:
+                part = frame[frame["class_label"] == label].sort_values("person_id", kind="stable")
+                names = sep.join(
+                    name(n)
+                    + (t("days_missing_suffix", self.lang, n=_int(d)) if _int(d) >= 2 else "")
+                    for n, d in zip(part["name"], part["days_missing"], strict=True)
                 )
+                shown_label = label or t("role_staff", self.lang)
+                rows.append((shown_label, f"{len(part)}/{of.get(label, len(part))}", names))
+            table = Table(
+                [t(k, self.lang) for k in ("class", "missing_of_expected", "names")],
+                rows,
+                t("none", self.lang),
+            )
+            return self._listing("not_reported_by_class", len(frame), [table])
+
+        return self._dual(build)
+
+    def missing_sessions(self) -> Section:
+        """People who checked in but missed a session of the day (a detail)."""
+        sessions = self.findings.missing_sessions.copy()
+        if self.no_data:
+            return Section(
+                self._listing("missing_sessions", None, [], note=t("no_data", self.lang))
+            )
+        sessions["class_label"] = _class_label(sessions)
+        sessions["session_label"] = [t(f"session_{v}", self.lang) for v in sessions["session"]]
+        sessions = sessions.sort_values(["grade", "class", "person_id"], kind="stable")
+
+        def build(name: Any) -> str:
+            table = _table(
+                sessions.assign(name=[name(v) for v in sessions["name"]]),
+                {
+                    "class_label": "class",
+                    "person_id": "person_id",
+                    "name": "name",
+                    "session_label": "session",
+                },
+                self.lang,
+            )
+            return self._listing("missing_sessions", len(sessions), [table])
+
+        return self._dual(build)
+
+    def action(self) -> Section:
+        """What needs action, most urgent first (:func:`action_rows`), each with its
+        reason and the person's latest follow-up."""
+        lang = self.lang
+        rows = action_rows(self.findings, lang)
+        followups = self._followups_by_person()
+        headers = [t(k, lang) for k in ("kind", "class", "person_id", "name", "reason", "followup")]
+        sep = t("sep_names", lang)
+
+        def build(name: Any) -> str:
+            shown = [
+                (
+                    r.kind,
+                    r.class_label,
+                    r.person_id,
+                    sep.join(name(n) for n in r.names),
+                    r.reason,
+                    followups.get(r.person_id, "") if r.person_id else "",
+                )
+                for r in rows
             ]
-            if not sessions.empty:
-                s = sessions.copy()
-                s["class_label"] = _class_label(s)
-                s["session_label"] = [t(f"session_{v}", self.lang) for v in s["session"]]
-                s["name"] = [name(v) for v in s["name"]]
-                tables.append(
-                    _table(
-                        s,
-                        {
-                            "class_label": "class",
-                            "person_id": "person_id",
-                            "name": "name",
-                            "session_label": "session",
-                        },
-                        self.lang,
-                        heading=t("missing_sessions", self.lang),
-                    )
-                )
-            return self._listing("not_reported", len(frame), tables)
+            table = Table(headers, shown, t(self._empty_key(), lang))
+            count = None if self.no_data and not rows else len(rows)
+            return self._listing("needs_action", count, [table])
 
         return self._dual(build)
 
     def attention(self) -> Section:
-        frame = self.findings.attention.copy()
-        order = {"suspected": 0, "symptomatic": 1, "key_person": 2, "fever": 3}
-        frame["_o"] = frame["level"].map(order)
-        frame = frame.sort_values(["_o", "grade", "class", "person_id"], kind="stable")
-        frame["class_label"] = _class_label(frame)
-        frame["level_label"] = [t(f"level_{v}", self.lang) for v in frame["level"]]
-        frame["reason"] = frame["reason_zh" if self.lang == "zh-CN" else "reason_en"]
-        frame["followup"] = self._followups(frame)
-        cols = {
-            "level_label": "level",
-            "class_label": "class",
-            "person_id": "person_id",
-            "name": "name",
-            "reason": "reason",
-        }
-        if frame["followup"].astype(bool).any():
-            cols["followup"] = "followup"
-        fever = self.findings.fever.copy()
-        if not fever.empty:
-            fever["class_label"] = _class_label(fever)
-            fever["temperature"] = [_temperature(v) for v in fever["temperature"]]
-
-        def build(name: Any) -> str:
-            named = frame.assign(name=[name(v) for v in frame["name"]])
-            tables = [_table(named, cols, self.lang, self._empty_key())]
-            if not fever.empty:
-                tables.append(
-                    _table(
-                        fever.assign(name=[name(v) for v in fever["name"]]),
-                        {
-                            "class_label": "class",
-                            "person_id": "person_id",
-                            "name": "name",
-                            "temperature": "temperature",
-                        },
-                        self.lang,
-                        heading=f"{t('fever_list', self.lang)} ({len(fever)})",
-                    )
-                )
-            count = None if self.no_data and frame.empty else len(frame)
-            return self._listing("needs_attention", count, tables)
-
-        return self._dual(build)
+        """The people (and clusters) that need action: :meth:`action`."""
+        return self.action()
 
     def _followups(self, frame: pd.DataFrame) -> list[str]:
+        if frame.empty:
+            return []
+        by_person = self._followups_by_person()
+        return [by_person.get(p, "") for p in frame["person_id"]]
+
+    def _followups_by_person(self) -> dict[str, str]:
+        """Each person's latest follow-up: action · officer · time (the school's zone)."""
         latest = getattr(self.findings, "followups", None)
-        if latest is None or latest.empty or frame.empty:
-            return [""] * len(frame)
-        by_person = {
+        if latest is None or latest.empty:
+            return {}
+        return {
             r.person_id: " · ".join(
                 p
                 for p in (
@@ -328,7 +345,6 @@ class SchoolReport:
             )
             for r in latest.itertuples()
         }
-        return [by_person.get(p, "") for p in frame["person_id"]]
 
     def clusters(self) -> Section:
         frame = self.findings.clusters.copy()
@@ -379,6 +395,7 @@ class SchoolReport:
         if not frame.empty:
             frame["file_name"] = [Path(_plain(f)).name for f in frame["file"]]
             frame["reason_label"] = [t(f"reason_{r}", self.lang) for r in frame["reason"]]
+            frame["column_label"] = [field_label(c, self.lang) for c in frame["column"]]
 
         def build(name: Any) -> str:
             shown = frame
@@ -396,7 +413,7 @@ class SchoolReport:
                 {
                     "file_name": "file",
                     "row": "row",
-                    "column": "column",
+                    "column_label": "column",
                     "value": "value",
                     "reason_label": "reason",
                 },
@@ -407,7 +424,7 @@ class SchoolReport:
 
         return self._dual(build)
 
-    def trend(self) -> _Png:
+    def trend(self) -> _Svg:
         trend = self.findings.trend
         if self.no_data and not trend.empty:
             # today's point is unknown, not 0 reported: leave it out of the chart
@@ -415,7 +432,7 @@ class SchoolReport:
             trend = trend.astype({c: float for c in unknown})
             today = trend["date"] == self.findings.date
             trend.loc[today, unknown] = float("nan")
-        return _Png(_figure_png(trend, self.lang, t("trend_14d", self.lang)))
+        return _Svg(_figure_svg(trend, self.lang, t("trend_14d", self.lang)))
 
     def per_class(self) -> Section:
         frame = self.findings.per_class.copy()
@@ -481,6 +498,85 @@ class SchoolReport:
         return self._dual(build)
 
 
+_ACTION_LABELS = {
+    **{code: f"level_{code}" for code in ("suspected", "fever", "symptomatic", "key_person")},
+    **{"cluster": "clusters", "unreachable": "unreachable", "illness_absence": "illness_absence"},
+}
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """One line of what needs action: ``code`` (suspected, fever, symptomatic, cluster,
+    unreachable, illness_absence, key_person), its label, the class, the person's id
+    (empty for a cluster), the names (one, or a cluster's), and the reason."""
+
+    code: str
+    kind: str
+    class_label: str
+    person_id: str
+    names: tuple[str, ...]
+    reason: str
+
+
+def action_rows(findings: Findings, lang: str) -> list[ActionRow]:
+    """What needs action in one school's findings, in the order every report shows it:
+    suspected, fever, other symptoms, clusters, unreachable, illness absences to follow
+    up, key persons (whose monitoring ends first on top); by class within each."""
+    rows: list[ActionRow] = []
+    attention = findings.attention
+    reason_col = "reason_zh" if lang == "zh-CN" else "reason_en"
+    order = ["grade", "class", "person_id"]
+
+    def person(r: Any, code: str, reason: str) -> ActionRow:
+        label = f"{_plain(r['grade'])} {_plain(r['class'])}".strip()
+        return ActionRow(
+            code,
+            t(_ACTION_LABELS[code], lang),
+            label or t("role_staff", lang),
+            _plain(r["person_id"]),
+            (_plain(r["name"]),),
+            reason,
+        )
+
+    def level(name: str) -> pd.DataFrame:
+        return attention[attention["level"] == name].sort_values(order, kind="stable")
+
+    for _, r in level("suspected").iterrows():
+        rows.append(person(r, "suspected", _plain(r[reason_col])))
+    symptomatic = level("symptomatic")
+    fevered = [("fever" in tuple(rs or ())) for rs in symptomatic["reasons"]]
+    for want in (True, False):
+        for (_, r), f in zip(symptomatic.iterrows(), fevered, strict=True):
+            if f is want:
+                code = "fever" if f else "symptomatic"
+                rows.append(person(r, code, _plain(r[reason_col])))
+    for c in findings.clusters.to_dict("records"):
+        rule = t(f"rule_{c['rule']}_desc", lang, days=c["days"], min_cases=c["min_cases"])
+        label = _plain(c.get("class_label")) or f"{_plain(c['grade'])} {_plain(c['class'])}"
+        rows.append(
+            ActionRow(
+                "cluster",
+                t(_ACTION_LABELS["cluster"], lang),
+                label.strip(),
+                "",
+                tuple(_plain(n) for n in (c.get("names") or ())),
+                t("sep_label", lang).join((t(f"rule_{c['rule']}", lang), rule)),
+            )
+        )
+    for _, r in findings.unreachable.sort_values(order, kind="stable").iterrows():
+        rows.append(person(r, "unreachable", t("reason_unreachable", lang, n=_int(r.get("days")))))
+    illness = findings.illness_absence
+    if "unexplained" in illness:
+        illness = illness[illness["unexplained"].fillna(False).astype(bool)]
+    for _, r in illness.sort_values(order, kind="stable").iterrows():
+        rows.append(person(r, "illness_absence", t("flag_illness_absence", lang)))
+    keys = attention[attention["level"] == "key_person"]
+    keys = keys.assign(_end=pd.to_datetime(keys["monitoring_ends"], errors="coerce"))
+    for _, r in keys.sort_values(["_end", *order], kind="stable").iterrows():
+        rows.append(person(r, "key_person", _plain(r[reason_col])))
+    return rows
+
+
 class DistrictReport:
     """A district's roll-up for one date: counts per school, never a person.
 
@@ -532,17 +628,19 @@ class DistrictReport:
         from reportkit.findings import rollup_hash
 
         deadline = f"{t('upward_deadline', self.lang)} {_plain(self.district.deadline)}"
+        title = t("district_report", self.lang)
         return Section(
             render_template(
                 "sections/title.html.j2",
                 name=self.district.name,
-                title=t("district_report", self.lang),
+                title=title,
                 subtitle=[self.date.isoformat(), deadline],
             ),
             identity={
                 "kind": "district",
                 "id": self.district.id,
                 "findings_hash": rollup_hash(self.rollup),
+                "title": f"{self.district.name} {title} {self.date.isoformat()}",
             },
         )
 
@@ -616,8 +714,8 @@ class DistrictReport:
         table = _table(frame, cols, self.lang)
         return Section(_render_listing(t("schools", self.lang), len(frame), [table]))
 
-    def trend(self) -> _Png:
-        return _Png(_figure_png(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
+    def trend(self) -> _Svg:
+        return _Svg(_figure_svg(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
 
 
 def _render_listing(
