@@ -76,14 +76,17 @@ def test_a_correction_keeps_the_earlier_version_and_is_audited(engine, roster, c
 
     (revision,) = rows_of(engine, store.checkin_revisions)  # only the changed row
     assert (revision["person_id"], revision["date"], revision["session"]) == ("001", D, "morning")
-    assert revision["temperature"] == 38.2 and revision["key_area"] is True
-    assert revision["source_file"] == str(first) and revision["source_row"] == before["source_row"]
+    assert revision["temperature"] == 38.2
+    assert revision["key_area"] is True
+    assert revision["source_file"] == str(first)
+    assert revision["source_row"] == before["source_row"]
     assert revision["row_hash"] == before["row_hash"]
     assert revision["updated_at"] == before["updated_at"]  # when that version was written
     sha = {i["path"]: i["sha256"] for i in rows_of(engine, store.ingestions)}
     assert revision["replaced_by"] == sha[str(second)]
     (now,) = [r for r in rows_of(engine, store.checkins) if r["person_id"] == "001"]
-    assert now["temperature"] == 36.5 and now["key_area"] is False
+    assert now["temperature"] == 36.5
+    assert now["key_area"] is False
     assert revision["revised_at"] == now["updated_at"]
 
     # the audit log: the ingestions per school and date, the revision with its id
@@ -95,7 +98,9 @@ def test_a_correction_keeps_the_earlier_version_and_is_audited(engine, roster, c
         "inserted": 0, "updated": 1, "unchanged": 1, "quarantined": 0, "findings": 0
     }  # fmt: skip
     assert seconds["detail"]["file"]["rows_read"] == 3
-    assert seconds["sha256"] == sha[str(second)] and seconds["os_user"] and seconds["host"]
+    assert seconds["sha256"] == sha[str(second)]
+    assert seconds["os_user"]
+    assert seconds["host"]
     (revised,) = [e for e in events if e["event"] == "revision"]
     assert revised["detail"] == {
         "table": "checkins", "count": 1, "ids": [revision["id"]], "person_id": ["001"]
@@ -106,7 +111,8 @@ def test_a_correction_keeps_the_earlier_version_and_is_audited(engine, roster, c
     # the earlier value, in the audit report
     audit = store.audit_report(engine, D, ZONE)
     (shown,) = audit.revisions
-    assert shown["earlier"]["temperature"] == 38.2 and shown["earlier"]["person_id"] == "001"
+    assert shown["earlier"]["temperature"] == 38.2
+    assert shown["earlier"]["person_id"] == "001"
     assert shown["replaced_by"] == sha[str(second)]
     assert store.audit_report(engine, D, ZONE, "s002").revisions == []
 
