@@ -49,7 +49,7 @@ from reportkit.store.followup_log import (
     record_followup,
 )
 from reportkit.store.loads import load_checkins, load_data_quality, load_entries, load_people
-from reportkit.store.retention import PurgeResult, purge
+from reportkit.store.retention import DEFAULT_RETENTION_DAYS, PurgeResult, purge, retention_cutoff
 from reportkit.store.revisions import load_revisions, record_revisions
 from reportkit.store.sentlog import SentLog, SentLogError
 from reportkit.store.tables import (
@@ -81,6 +81,7 @@ __all__ = [
     "ACTIONS",
     "AUDIT_EVENTS",
     "CHECKIN_COLUMNS",
+    "DEFAULT_RETENTION_DAYS",
     "ENTRY_COLUMNS",
     "FOLLOWUP_COLUMNS",
     "PEOPLE_COLUMNS",
@@ -121,6 +122,7 @@ __all__ = [
     "record_revisions",
     "record_run",
     "require_store",
+    "retention_cutoff",
     "schools",
     "schools_without_roster",
     "send_attempts",
