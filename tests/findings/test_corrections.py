@@ -3,9 +3,7 @@ receipt, the earlier value, when; and the corrections that removed a flag."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,56 +18,20 @@ from reportkit.findings import (
     save_findings,
 )
 from reportkit.ingest import ingest_paths
+from tests.factories import CORRECTION_LOG as LOG
+from tests.factories import correction_config, ingest_correction, write_csv
 
 D = dt.date(2020, 2, 10)
-LOG = ["学号", "姓名", "日期", "时段", "体温", "症状", "14天内是否到过重点地区",
-       "是否接触确诊或疑似病例", "填报时间"]  # fmt: skip
 
 
 @pytest.fixture
 def config() -> SchoolsConfig:
-    return SchoolsConfig.model_validate(
-        {
-            "districts": [{"id": "d01", "name": "示范区"}],
-            "schools": [
-                {"id": "s001", "name": "第一小学", "district": "d01"},
-                {"id": "s002", "name": "第二小学", "district": "d01"},
-            ],
-        }
-    )
-
-
-def write_csv(path: Path, rows: list[list[object]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        csv.writer(out).writerows(rows)
-    return path
-
-
-def day_file(path: Path, zhang: list[object], li: list[object], at: str) -> Path:
-    return write_csv(
-        path,
-        [LOG, ["001", "张三", "2020-02-10", "晨检", *zhang, f"2020-02-10 {at}"],
-         ["002", "李四", "2020-02-10", "晨检", *li, "2020-02-10 08:05"],
-         ["003", "王五", "2020-02-09", "晨检", "38.5", "无", "否", "否", "2020-02-09 08:00"]],
-    )  # fmt: skip
+    return correction_config()
 
 
 @pytest.fixture
 def corrected(engine, config, tmp_path):
-    roster = write_csv(
-        tmp_path / "s001" / "名册.csv",
-        [["学号", "姓名", "身份"], ["001", "张三", "学生"], ["002", "李四", "学生"],
-         ["003", "王五", "学生"]],
-    )  # fmt: skip
-    ingest_paths(engine, [roster], "roster", config)
-    first = day_file(tmp_path / "s001" / "a.csv", ["38.2", "咳嗽", "是", "否"],
-                     ["36.5", "无", "否", "否"], "08:10")  # fmt: skip
-    ingest_paths(engine, [first], "logs", config)
-    second = day_file(tmp_path / "s001" / "b.csv", ["36.5", "无", "否", "否"],
-                      ["36.5", "无", "否", "否"], "16:00")  # fmt: skip
-    assert ingest_paths(engine, [second], "logs", config).updated == 1
-    return first, second
+    return ingest_correction(engine, config, tmp_path)
 
 
 def test_a_correction_that_removes_flags_is_in_the_findings(engine, config, corrected):
