@@ -244,15 +244,13 @@ def audit_rows(
     counts: dict[tuple[str | None, str | None], dict[str, int]] = {}
     rows = batch.rows
     if len(rows):
-        frame = pd.DataFrame(
-            {
-                "school": np.asarray(rows["school_id"], dtype=object),
-                "date": np.asarray(rows["date"], dtype=object) if "date" in rows else None,
-                "status": status,
-            }
-        )
-        grouped = frame.groupby(["school", "date", "status"], dropna=False).size()
-        for (school, day, what), n in grouped.items():
+        parts = {"school": rows["school_id"].reset_index(drop=True)}
+        if "date" in rows:
+            parts["date"] = rows["date"].reset_index(drop=True)
+        parts["status"] = pd.Series(pd.Categorical(status))
+        grouped = pd.DataFrame(parts).groupby(list(parts), observed=True, dropna=False).size()
+        for key, n in grouped.items():
+            school, day, what = key if len(key) == 3 else (key[0], None, key[1])
             counts.setdefault((_key(school), _key(day)), {})[str(what)] = int(n)
     for name, issues in (("quarantined", quarantined), ("findings", findings)):
         if issues.empty:
@@ -304,8 +302,8 @@ def audit_rows(
             detail = {
                 "table": table,
                 "count": len(part),
-                "ids": [int(i) for i in part["id"]],
-                whose: sorted({str(v) for v in part[whose]}),
+                "ids": part["id"].astype("int64").tolist(),
+                whose: sorted(map(str, part[whose].astype(object).unique())),
             }
             out.append(
                 store.audit_row(

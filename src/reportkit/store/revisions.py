@@ -16,6 +16,7 @@ content hash of the file that replaced it: ``ingestions.sha256``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -48,41 +49,55 @@ def record_revisions(
     ``rows`` hold the key columns (dates as ISO text or dates) of rows about to be
     replaced; call it before the replacement, in its transaction. Returns the
     revisions written: their ``id`` and the key columns, in no particular order.
+
+    One statement whatever the number of rows: the keys go in as one parameter (a
+    JSON array on SQLite, read by ``json_each``; arrays on PostgreSQL, by ``unnest``)
+    and are joined with the table on its key, so each stored row is found by its key.
     """
     revisions, _ = REVISED[table.name]
     keys = list(keys)
     if rows.empty:
         return pd.DataFrame(columns=["id", *keys])
-    values = [_key_values(rows[k], table.c[k]) for k in keys]
-    tuples = list(zip(*values, strict=True))
     names = [c.name for c in table.columns]
-    written: list[tuple[Any, ...]] = []
-    for start in range(0, len(tuples), _KEYS_PER_STATEMENT):
-        chunk = tuples[start : start + _KEYS_PER_STATEMENT]
-        if len(keys) == 1:
-            where = table.c[keys[0]].in_([t[0] for t in chunk])
-        else:
-            where = sa.tuple_(*(table.c[k] for k in keys)).in_(chunk)
-        narrow = []
-        if len(keys) > 1 and "school_id" in keys:
-            narrow.append(
-                table.c.school_id.in_(sorted({t[keys.index("school_id")] for t in chunk}))
-            )
-        if len(keys) > 1 and "date" in keys:
-            days = [t[keys.index("date")] for t in chunk]
-            narrow.append(table.c.date.between(min(days), max(days)))
-        source = sa.select(
-            *(table.c[n] for n in names),
-            sa.literal(revised_at, sa.DateTime).label("revised_at"),
-            sa.literal(replaced_by, sa.String).label("replaced_by"),
-        ).where(*narrow, where)
-        stmt = (
-            sa.insert(revisions)
-            .from_select([*names, "revised_at", "replaced_by"], source)
-            .returning(revisions.c.id, *(revisions.c[k] for k in keys))
+    quoted = ", ".join(f'"{n}"' for n in [*names, "revised_at", "replaced_by"])
+    selected = ", ".join(f'c."{n}"' for n in names)
+    returning = ", ".join(f'"{n}"' for n in ["id", *keys])
+    values = [_key_values(rows[k], table.c[k]) for k in keys]
+    if conn.dialect.name == "sqlite":
+        match = " AND ".join(
+            f"c.\"{k}\" = json_extract(k.value, '$[{i}]')" for i, k in enumerate(keys)
         )
-        written += [tuple(r) for r in conn.execute(stmt)]
-    return pd.DataFrame(written, columns=["id", *keys])
+        sql = (
+            f'INSERT INTO "{revisions.name}" ({quoted}) SELECT {selected}, ?, ? '
+            f'FROM json_each(?) AS k CROSS JOIN "{table.name}" AS c WHERE {match} '
+            f"RETURNING {returning}"
+        )
+        text = [
+            [v.isoformat() if isinstance(v, date) else v for v in t]
+            for t in zip(*values, strict=True)
+        ]
+        stamp = revised_at.strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores it
+        params: Any = (stamp, replaced_by, json.dumps(text, ensure_ascii=False))
+    else:
+        arrays = ", ".join(
+            f"%(k{i})s::{'date' if isinstance(table.c[k].type, sa.Date) else 'text'}[]"
+            for i, k in enumerate(keys)
+        )
+        aliases = ", ".join(f"k{i}" for i in range(len(keys)))
+        match = " AND ".join(f'c."{k}" = k.k{i}' for i, k in enumerate(keys))
+        sql = (
+            f'INSERT INTO "{revisions.name}" ({quoted}) SELECT {selected}, %(at)s, %(by)s '
+            f'FROM unnest({arrays}) AS k({aliases}) JOIN "{table.name}" AS c ON {match} '
+            f"RETURNING {returning}"
+        )
+        params = {"at": revised_at, "by": replaced_by}
+        params |= {f"k{i}": list(v) for i, v in enumerate(values)}
+    written = [tuple(r) for r in conn.exec_driver_sql(sql, params)]
+    frame = pd.DataFrame(written, columns=["id", *keys])
+    for k in keys:
+        if isinstance(table.c[k].type, sa.Date):  # SQLite returns the stored text
+            frame[k] = [d if isinstance(d, date) else date.fromisoformat(d) for d in frame[k]]
+    return frame
 
 
 def _key_values(values: pd.Series, column: sa.Column[Any]) -> list[Any]:
