@@ -124,7 +124,10 @@ def compute_corrections(
     names = _names(people)
     rows: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
-    for r in merged.sort_values(["school_id", "person_id", "session"]).to_dict("records"):
+    records: list[dict[str, Any]] = merged.sort_values(  # type: ignore[assignment]
+        ["school_id", "person_id", "session"]
+    ).to_dict("records")
+    for r in records:
         key = {k: r[k] for k in _KEY}
         name = names.get((r["school_id"], r["person_id"])) or _text(r.get("name"))
         base = {**key, "name": name, "corrected_at": _utc(r["corrected_at"])}

@@ -250,7 +250,8 @@ def audit_rows(
         parts["status"] = pd.Series(pd.Categorical(status))
         grouped = pd.DataFrame(parts).groupby(list(parts), observed=True, dropna=False).size()
         for key, n in grouped.items():
-            school, day, what = key if len(key) == 3 else (key[0], None, key[1])
+            k = key if isinstance(key, tuple) else (key,)
+            school, day, what = k if len(k) == 3 else (k[0], None, k[1])
             counts.setdefault((_key(school), _key(day)), {})[str(what)] = int(n)
     for name, issues in (("quarantined", quarantined), ("findings", findings)):
         if issues.empty:
@@ -261,15 +262,16 @@ def audit_rows(
                 "date": issues["date"].astype(object) if "date" in issues else None,
             }
         )
-        for (school, day), n in keys.groupby(["school", "date"], dropna=False).size().items():
-            counts.setdefault((_key(school), _key(day)), {})[name] = int(n)
+        for key, n in keys.groupby(["school", "date"], dropna=False).size().items():
+            k = key if isinstance(key, tuple) else (key, None)
+            counts.setdefault((_key(k[0]), _key(k[1])), {})[name] = int(n)
     if not counts:
         counts[(batch.default_school, None)] = {}
     out = []
     for (school, day), here in sorted(
         counts.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))
     ):
-        detail = {
+        detail: dict[str, Any] = {
             "kind": batch.kind,
             "here": {n: here.get(n, 0) for n in _COUNTS[1:]},
             "file": totals,
@@ -295,11 +297,10 @@ def audit_rows(
             )
         by = ["school_id", "date"] if "date" in revisions else ["school_id"]
         for group, part in revisions.groupby(by, dropna=False):
-            school, day = (group if isinstance(group, tuple) else (group,)) + (None,) * (
-                2 - len(by)
-            )
+            k = (*(group if isinstance(group, tuple) else (group,)), None)
+            school, day = k[0], k[1]
             part = part.sort_values("id")
-            detail = {
+            revised: dict[str, Any] = {
                 "table": table,
                 "count": len(part),
                 "ids": part["id"].astype("int64").tolist(),
@@ -312,7 +313,7 @@ def audit_rows(
                     school_id=_key(school),
                     subject=path,
                     sha256=sha256,
-                    detail=detail,
+                    detail=revised,
                 )
             )
     return out

@@ -246,9 +246,9 @@ def audit_report(
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for record in frame.astype(object).to_dict("records"):
-        out.append({k: (None if _missing(v) else v) for k, v in record.items()})
+        out.append({str(k): (None if _missing(v) else v) for k, v in record.items()})
     return out
 
 
