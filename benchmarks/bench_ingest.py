@@ -444,6 +444,7 @@ def measure_revisions(roster: Path, logs: Path, folder: Path, repeats: int = 2) 
         "steps": {
             step: {label: median(times[label][step]) for label in times} for step in times["with"]
         },
+        "cpu": {step: {label: median(cpu[label][step]) for label in cpu} for step in cpu["with"]},
     }
 
 
