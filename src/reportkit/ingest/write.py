@@ -243,16 +243,21 @@ def audit_rows(
     totals = {name: getattr(report, name) for name in _COUNTS}
     counts: dict[tuple[str | None, str | None], dict[str, int]] = {}
     rows = batch.rows
-    if len(rows):
-        parts = {"school": rows["school_id"].reset_index(drop=True)}
+    if len(rows):  # on codes: a file's million rows are counted in milliseconds
+        schools, school_names = _codes(rows["school_id"])
         if "date" in rows:
-            parts["date"] = rows["date"].reset_index(drop=True)
-        parts["status"] = pd.Series(pd.Categorical(status))
-        grouped = pd.DataFrame(parts).groupby(list(parts), observed=True, dropna=False).size()
-        for key, n in grouped.items():
-            k = key if isinstance(key, tuple) else (key,)
-            school, day, what = k if len(k) == 3 else (k[0], None, k[1])
-            counts.setdefault((_key(school), _key(day)), {})[str(what)] = int(n)
+            days, day_names = _codes(rows["date"])
+        else:
+            days, day_names = np.zeros(len(rows), dtype=np.int64), np.array([None], dtype=object)
+        width = len(day_names) + 1
+        group = (schools.astype(np.int64) + 1) * width + (days.astype(np.int64) + 1)
+        size = (len(school_names) + 1) * width
+        for what in ("inserted", "updated", "unchanged"):
+            found = np.bincount(group[status == what], minlength=size)
+            for g in np.flatnonzero(found):
+                school = school_names[g // width - 1] if g // width else None
+                day = day_names[g % width - 1] if g % width else None
+                counts.setdefault((_key(school), _key(day)), {})[what] = int(found[g])
     for name, issues in (("quarantined", quarantined), ("findings", findings)):
         if issues.empty:
             continue
@@ -317,6 +322,14 @@ def audit_rows(
                 )
             )
     return out
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, values): -1 for a missing value."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), np.asarray(values.cat.categories, dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
 
 
 _COUNTS = ("rows_read", "inserted", "updated", "unchanged", "quarantined", "findings")
