@@ -45,3 +45,19 @@ def test_the_section_lists_the_corrections(sqlite_url, tmp_path):
 
     unloaded = replace(findings, corrections=None, flag_corrections=None)
     assert "—" in SchoolReport(unloaded, config, "s001").corrections().body
+
+
+def test_a_school_that_sent_nothing_shows_no_data_not_none(sqlite_url, tmp_path):
+    from reportkit import store
+
+    engine = store.connect(sqlite_url)
+    config = correction_config()
+    ingest_correction(engine, config, tmp_path)
+    other = tmp_path / "s002"
+    other.mkdir()
+    findings = load_findings(engine, config, Rules(), D)
+    report = SchoolReport(findings, config, "s002")
+    assert report.no_data
+    html = report.corrections().body
+    assert "无数据" in html
+    assert '<p class="rk-empty">无</p>' not in html

@@ -459,6 +459,7 @@ class SchoolReport:
                         "when": "corrected_at",
                     },
                     lang,
+                    self._empty_key(),  # a school that sent nothing: 无数据, never 无
                     heading=f"{t('flag_corrections', lang)} ({len(flag_rows)})",
                 ),
                 _table(
@@ -473,13 +474,14 @@ class SchoolReport:
                         "when": "corrected_at",
                     },
                     lang,
+                    self._empty_key(),
                     heading=f"{t('corrected_values', lang)} ({len(value_rows)})",
                 ),
             ]
             return render_template(
                 "sections/corrections.html.j2",
                 heading=heading,
-                count=len(value_rows),
+                count=None if self.no_data and not value_rows else len(value_rows),
                 tables=tables,
                 note=None,
             )
