@@ -12,6 +12,13 @@ a subprocess of its own so that peak memories are separate:
 
 Prints rows/s, seconds and peak RSS of both and their ratio; never asserts.
 
+Then, with ``--revisions`` (default on), what keeping revisions and the audit log costs,
+in one process, alternately with them and with both switched off (the same code with
+``record_revisions`` and the ingestion's audit rows replaced by no-ops), each on a
+fresh store: the log's new rows (no prior version), the same file again (already
+ingested), the same file forced (every row unchanged), and a corrected file (every row
+with a prior version, its temperature changed: every row revised).
+
 Then, with ``--files`` (default on), the costs of reading files under limits:
 
 - ``checks``: a school's day as an XLSX (700 rows, 11 columns) read by one reader
@@ -370,6 +377,105 @@ def files_figures(folder: Path) -> None:
         )
 
 
+# --- revisions and the audit log ---------------------------------------------------------
+
+
+def corrected_copy(logs: Path) -> Path:
+    """``logs`` with every temperature changed (a corrected file: every row replaced)."""
+    frame = pd.read_csv(logs, dtype=str, keep_default_na=False)
+    frame["体温"] = "37.0"
+    path = logs.with_name("logs-corrected.csv")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def measure_revisions(roster: Path, logs: Path, folder: Path, repeats: int = 2) -> dict:
+    """Seconds per step, with and without revisions and audit, alternately (medians)."""
+    import pandas as pd
+
+    from reportkit import store
+    from reportkit.config import IngestLimits, Rules, SchoolsConfig
+    from reportkit.ingest import ingest_paths, pipeline
+
+    config = SchoolsConfig.model_validate(SCHOOLS)
+    rows = sum(1 for _ in logs.open("rb"))
+    rules = Rules(limits=IngestLimits(max_rows=max(rows, 200_000)))
+    corrected = corrected_copy(logs)
+    real = (store.record_revisions, pipeline.audit_rows)
+
+    def switch(on: bool) -> None:
+        if on:
+            store.record_revisions, pipeline.audit_rows = real
+        else:
+            store.record_revisions = lambda *a, **k: pd.DataFrame(columns=["id"])
+            pipeline.audit_rows = lambda *a, **k: []
+
+    times: dict[str, dict[str, list[float]]] = {"with": {}, "without": {}}
+    cpu: dict[str, dict[str, list[float]]] = {"with": {}, "without": {}}
+    revised = 0
+    for i in range(repeats):
+        for label in ("with", "without") if i % 2 == 0 else ("without", "with"):
+            switch(label == "with")
+            engine = store.connect(f"sqlite:///{folder / f'rev-{label}-{i}.db'}")
+            ingest_paths(engine, [roster], "roster", config, rules, school="s001")
+            steps = [
+                ("new rows", logs, False),
+                ("same file", logs, False),
+                ("same file forced", logs, True),
+                ("corrected file", corrected, False),
+            ]
+            for step, path, force in steps:
+                # the already-ingested file takes milliseconds: timed 20 times
+                for _ in range(20 if step == "same file" else 1):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    report = ingest_paths(
+                        engine, [path], "logs", config, rules, school="s001", force=force
+                    )
+                    times[label].setdefault(step, []).append(time.perf_counter() - t0)
+                    cpu[label].setdefault(step, []).append(time.process_time() - c0)
+                if label == "with" and step == "corrected file":
+                    revised = report.updated
+            engine.dispose()
+    switch(True)
+    median = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    return {
+        "rows": rows - 1,
+        "revised": revised,
+        "steps": {
+            step: {label: median(times[label][step]) for label in times} for step in times["with"]
+        },
+        "cpu": {step: {label: median(cpu[label][step]) for label in cpu} for step in cpu["with"]},
+    }
+
+
+def revisions_figures(roster: Path, logs: Path, folder: Path) -> None:
+    run = _child(
+        "--measure",
+        "revisions",
+        "--roster",
+        str(roster),
+        "--logs",
+        str(logs),
+        "--folder",
+        str(folder),
+    )
+    print(
+        f"revisions and audit log, {run['rows']:,} log rows on SQLite, medians of 2 "
+        "(the already-ingested file: of 40), alternately with and without them in one "
+        "process:"
+    )
+    for step, t in run["steps"].items():
+        c = run["cpu"][step]
+        ratio = t["with"] / t["without"] if t["without"] else float("nan")
+        cpu_ratio = c["with"] / c["without"] if c["without"] else float("nan")
+        print(
+            f"  {step:<17} with {t['with']:7.3f} s, without {t['without']:7.3f} s "
+            f"(ratio {ratio:.3f}; CPU {c['with']:.3f} s / {c['without']:.3f} s, "
+            f"ratio {cpu_ratio:.3f})"
+        )
+    print(f"  (the corrected file revised {run['revised']:,} rows)")
+
+
 def _child(*args: str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, *args], check=True, capture_output=True, text=True
@@ -387,8 +493,15 @@ def main(argv: list[str] | None = None) -> None:
         help="also measure the checks, workbooks and bombs (default: yes)",
     )
     parser.add_argument(
+        "--revisions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure revisions and the audit log (default: yes)",
+    )
+    parser.add_argument(
         "--measure",
         choices=[
+            "revisions",
             "ours",
             "plain",
             "generate",
@@ -407,6 +520,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.measure == "ours":
         print(json.dumps(measure_ours(args.roster, args.logs, args.db)))
+        return
+    if args.measure == "revisions":
+        print(json.dumps(measure_revisions(args.roster, args.logs, args.folder)))
         return
     if args.measure == "plain":
         print(json.dumps(measure_plain(args.logs, args.db)))
@@ -438,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
         paths = ["--roster", str(roster), "--logs", str(logs)]
         ours = _child("--measure", "ours", *paths, "--db", str(folder / "ours.db"))
         plain = _child("--measure", "plain", *paths, "--db", str(folder / "plain.db"))
+        if args.revisions:
+            revisions_figures(roster, logs, folder)
         if args.files:
             bombs = folder / "bombs"
             bombs.mkdir()

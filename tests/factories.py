@@ -668,3 +668,62 @@ def blank_rows(path: Path, rows: int = 1_048_576) -> Path:
             )
         )
     return workbook(path, chunks)
+
+
+# -- a corrected check-in, for the corrections ------------------------------------------
+
+CORRECTION_LOG = ["学号", "姓名", "日期", "时段", "体温", "症状", "14天内是否到过重点地区",
+                  "是否接触确诊或疑似病例", "填报时间"]  # fmt: skip
+
+
+def write_csv(path: Path, rows: list[list[object]]) -> Path:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(rows)
+    return path
+
+
+def correction_config() -> Any:
+    """Two schools of one district, for the corrections."""
+    from reportkit.config import SchoolsConfig
+
+    return SchoolsConfig.model_validate(
+        {
+            "districts": [{"id": "d01", "name": "示范区"}],
+            "schools": [
+                {"id": "s001", "name": "第一小学", "district": "d01"},
+                {"id": "s002", "name": "第二小学", "district": "d01"},
+            ],
+        }
+    )
+
+
+def _correction_day(path: Path, zhang: list[object], li: list[object], at: str) -> Path:
+    return write_csv(
+        path,
+        [CORRECTION_LOG, ["001", "张三", "2020-02-10", "晨检", *zhang, f"2020-02-10 {at}"],
+         ["002", "李四", "2020-02-10", "晨检", *li, "2020-02-10 08:05"],
+         ["003", "王五", "2020-02-09", "晨检", "38.5", "无", "否", "否", "2020-02-09 08:00"]],
+    )  # fmt: skip
+
+
+def ingest_correction(engine: Any, config: Any, folder: Path) -> tuple[Path, Path]:
+    """s001's roster, a log of 2020-02-10 where 张三 has 38.2 ℃, a cough and a key-area
+    stay, then a second file correcting him to 36.5, no symptom, no stay at 16:00."""
+    from reportkit.ingest import ingest_paths
+
+    roster = write_csv(
+        folder / "s001" / "名册.csv",
+        [["学号", "姓名", "身份"], ["001", "张三", "学生"], ["002", "李四", "学生"],
+         ["003", "王五", "学生"]],
+    )  # fmt: skip
+    ingest_paths(engine, [roster], "roster", config)
+    first = _correction_day(folder / "s001" / "a.csv", ["38.2", "咳嗽", "是", "否"],
+                            ["36.5", "无", "否", "否"], "08:10")  # fmt: skip
+    ingest_paths(engine, [first], "logs", config)
+    second = _correction_day(folder / "s001" / "b.csv", ["36.5", "无", "否", "否"],
+                             ["36.5", "无", "否", "否"], "16:00")  # fmt: skip
+    assert ingest_paths(engine, [second], "logs", config).updated == 1
+    return first, second

@@ -40,6 +40,8 @@ def test_every_command_has_help(capsys):
         "daily",
         "schedule",
         "console",
+        "audit",
+        "purge",
     ):
         with pytest.raises(SystemExit) as exit_:
             cli.main([command, "--help"])

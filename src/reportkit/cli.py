@@ -566,6 +566,95 @@ def cmd_console(args: argparse.Namespace) -> int:
     )
 
 
+# --- audit / purge ------------------------------------------------------------
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from reportkit import store
+
+    ctx = _context(args)
+    engine = ctx.require_store(rosters=False)
+    school = ctx.schools.school(args.school).id if args.school else None
+    report = store.audit_report(engine, args.date, ctx.zone, school)
+    if args.json:
+        _print_json(report)
+        return EXIT_OK
+    print("\n".join(_audit_lines(report)))
+    return EXIT_OK
+
+
+def _audit_lines(report: Any) -> list[str]:
+    """The audit report as plain lines: each event, then each revision's earlier values."""
+    where = f" {report.school}" if report.school else ""
+    lines = [f"audit {report.date.isoformat()}{where}: {len(report.events)} event(s)"]
+    for e in report.events:
+        detail = e["detail"]
+        if e["event"] == "ingestion":
+            here = detail.get("here", {})
+            what = ", ".join(f"{k} {v}" for k, v in here.items() if v) or "nothing new"
+            summary = f"{detail.get('kind')} {e['subject']}: {what}"
+        elif e["event"] == "revision":
+            summary = (
+                f"{detail.get('count')} {detail.get('table')} row(s) replaced by {e['subject']}"
+            )
+        elif e["event"] == "purge":
+            summary = f"before {detail.get('cutoff')}: {sum(detail.get('rows', {}).values())} rows"
+        elif e["event"] == "send":
+            summary = f"{detail.get('kind')} {detail.get('target_id')} to {e['subject']}"
+        elif e["event"] == "followup":
+            summary = f"{detail.get('person_id')} {detail.get('action')} by {detail.get('officer')}"
+        else:
+            summary = e["subject"]
+        digest = f" [{e['sha256'][:12]}]" if e.get("sha256") else ""
+        lines.append(
+            f"{e['at']:%Y-%m-%d %H:%M:%S} {e['event']:<9} {e['school_id'] or '-':<8} "
+            f"{summary}{digest} ({e['os_user']}@{e['host']})"
+        )
+    if report.revisions:
+        lines.append(f"{len(report.revisions)} revision(s), earlier values:")
+    for r in report.revisions:
+        earlier = r["earlier"]
+        who = earlier.get("person_id") or earlier.get("entry_id")
+        values = ", ".join(
+            f"{k}={v}"
+            for k, v in earlier.items()
+            if k not in ("school_id", "person_id", "entry_id", "date", "session", "name")
+            and v not in (None, "")
+        )
+        lines.append(
+            f"  {r['table']} {earlier.get('school_id')} {who} {earlier.get('session') or ''}: "
+            f"{values} (written {r['written_at']:%H:%M}, replaced {r['revised_at']:%m-%d %H:%M})"
+        )
+    return lines
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from reportkit import store
+    from reportkit.daily import today
+
+    ctx = _context(args)
+    engine = ctx.require_store(rosters=False)
+    cutoff = args.before or store.retention_cutoff(today(ctx.schools), ctx.rules.retention_days)
+    result = store.purge(
+        engine,
+        cutoff,
+        ctx.zone,
+        outputs=ctx.settings.outputs,
+        archive=Path(args.archive),
+        dry_run=args.dry_run,
+    )
+    if args.json:
+        _print_json(result)
+        return EXIT_OK if result.ok else EXIT_FAILED
+    verb = "would delete" if result.dry_run else "deleted"
+    rows = ", ".join(f"{name} {n}" for name, n in result.rows.items() if n) or "no rows"
+    folders = ", ".join(f"{name} {n}" for name, n in result.folders.items()) or "no folders"
+    print(f"purge before {cutoff.isoformat()}: {verb} {rows}; {folders} ({result.files} files)")
+    for error in result.errors:
+        print(f"FAILED {error}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 # --- parser -------------------------------------------------------------------
 
 Handler = Callable[[argparse.Namespace], int]
@@ -683,6 +772,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="say whether the job would start (params, store, folders, lock); run nothing",
     )
     _add_run_options(p)
+
+    p = add("audit", cmd_audit, "what happened to a date's data: the audit log and revisions")
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--school", help="school id: only that school's events and revisions")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add(
+        "purge",
+        cmd_purge,
+        "delete health records, archived files and outputs older than retention_days",
+    )
+    p.add_argument(
+        "--before",
+        type=_date,
+        default=None,
+        metavar="DATE",
+        help="delete what is dated before DATE (default: today minus rules.yaml's "
+        "retention_days, 180)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    p.add_argument(
+        "--archive", default="data/archive", help="the daily job's archive (default data/archive)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add(
         "schedule", cmd_schedule, "print a crontab line and systemd units for the afternoon job"

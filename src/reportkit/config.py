@@ -296,6 +296,8 @@ class Rules(_Model):
         "clustered_illness": ClusterRule(min_cases=2, days=14),
     }
     limits: IngestLimits = IngestLimits()
+    # days health records are kept before `reportkit purge` deletes them (PIPL)
+    retention_days: int = Field(180, ge=1, le=36_500)
 
     @field_validator("respiratory_symptoms")
     @classmethod

@@ -285,6 +285,34 @@ _PAIRS.update(
         "field_header": ("表头", "header"),
     }
 )
+# corrections: values changed after their first receipt (reportkit.findings.corrections)
+_PAIRS.update(
+    {
+        "corrections": ("更正记录", "corrections"),
+        "flag_corrections": ("学校更正（消除标记）", "corrections that removed a flag"),
+        "corrected_values": ("已更正数值", "values corrected"),
+        "corrected_mark": ("已更正", "corrected"),
+        "corrected_column": ("更正项", "value"),
+        "earlier_value": ("首次报送", "first received"),
+        "current_value": ("现值", "now"),
+        "corrected_at": ("更正时间", "corrected at"),
+        "corrected_flag": ("消除的标记", "flag removed"),
+        "corrected_flag_fever": ("发热", "fever"),
+        "corrected_flag_respiratory": ("呼吸道症状", "respiratory symptom"),
+        "corrected_flag_key_area": ("重点地区旅居史", "key-area stay"),
+        "corrected_flag_contact": ("病例接触史", "contact with a case"),
+        "corrected_col_temperature": ("体温", "temperature"),
+        "corrected_col_symptoms": ("症状", "symptoms"),
+        "corrected_col_symptoms_other": ("其他症状", "other symptoms"),
+        "corrected_col_absent": ("缺勤", "absent"),
+        "corrected_col_absence_reason": ("缺勤原因", "absence reason"),
+        "corrected_col_key_area": ("重点地区旅居史", "key-area stay"),
+        "corrected_col_key_area_place": ("旅居地点", "place"),
+        "corrected_col_contact": ("病例接触史", "contact with a case"),
+        "view_corrections": ("更正", "corrections"),
+        "count_corrections": ("更正 {n} 项", "corrections: {n}"),
+    }
+)
 # the officer's console (reportkit.console.widgets, reportkit.console.views)
 _PAIRS.update(
     {

@@ -53,6 +53,7 @@ VIEWS = (
     "data_quality",
     "followups",
     "submissions",
+    "corrections",
 )
 # Labels the i18n catalog lacks (zh-CN, en); to move into reportkit.i18n.
 _STATUS_LABELS = {
@@ -73,6 +74,11 @@ COLUMNS: dict[str, list[str]] = {
     "followups": _columns("school date class person_id name action note officer created_at"),
     "submissions": _columns(
         "school submission last_received expected reported coverage missing fever symptomatic suspected key_persons"
+    ),
+    # each value corrected after its first receipt (已更正), and the flag it removed
+    "corrections": _columns(
+        "school class person_id name session corrected_column earlier_value current_value "
+        "corrected_flag corrected_at"
     ),
 }
 # hidden columns of every view (filtering, the person dropdown); shown ones are COLUMNS
@@ -445,6 +451,39 @@ class ConsoleModel:
                 "person_id": s["school_id"].to_numpy(),
             }
         )
+
+    def _view_corrections(self) -> pd.DataFrame:
+        """The day's corrected values from the store's revisions (the findings of the
+        console's own threshold do not load them): earlier → current, marked 已更正,
+        with the flag the correction removed (fever at the console's threshold)."""
+        from reportkit.findings import compute_corrections
+
+        assert self.day is not None
+        revisions = store.load_revisions(
+            self.engine, "checkins", day=self.day, school_ids=self.school_ids
+        )
+        rules = self.rules.model_copy(update={"fever_celsius": self.threshold})
+        checkins = self._frames[self.day][0]
+        values, flags = compute_corrections(checkins, revisions, rules, self.day, self.people)
+        removed: dict[tuple[str, str, str], list[str]] = {}
+        for r in flags.itertuples():
+            removed.setdefault((str(r.school_id), str(r.person_id), str(r.session)), []).append(
+                t(f"corrected_flag_{r.flag}", self.lang)
+            )
+        roster = self.people[["school_id", "person_id", "grade", "class"]]
+        frame = values.merge(roster, on=["school_id", "person_id"], how="left")
+        keys = zip(frame["school_id"], frame["person_id"], frame["session"], strict=True)
+        mark = t("corrected_mark", self.lang)
+        out = self._people(
+            frame.fillna({"name": ""}),
+            session=[t(f"session_{v}", self.lang) for v in frame["session"]],
+            corrected_column=[t(f"corrected_col_{c}", self.lang) for c in frame["column"]],
+            earlier_value=frame["earlier"].to_numpy(),
+            current_value=[f"{v}（{mark}）" for v in frame["current"]],
+            corrected_flag=[t("sep_names", self.lang).join(removed.get(k, [])) for k in keys],
+            corrected_at=[self._local(c) for c in frame["corrected_at"]],
+        )
+        return out[[*_HIDDEN, *COLUMNS["corrections"]]]
 
     def counts(self, name: str, frame: pd.DataFrame) -> str:
         """The count line of a view as shown (e.g. ``未报 12 人``)."""

@@ -429,6 +429,13 @@ def run_reports(
         )
     manifest.save()
     errors += [e for e in manifest.errors if e not in errors]
+    try:  # the audit log: the params in force and each report version this run rendered
+        from reportkit.store import record_run
+
+        record_run(ctx.engine, report_date, run_id, ctx.settings.params, manifest.jobs.values())
+    except Exception as exc:  # the reports stand; the run says what it could not record
+        errors.append(f"cannot record the run in the audit log: {exc}")
+        log.error("%s", errors[-1])
     if manifest.written:
         try:
             write_index(manifest.path, config, lang)

@@ -7,6 +7,8 @@
                zero report), a named function each, with its source
     matrices   check-ins as person x day arrays: the layout, no rule
     compute    compute_findings / load_findings: the rules applied in order
+    corrections  the date's values corrected after their first receipt, and the flags
+               the corrections removed (from the store's revisions)
     attention  the attention and fever lists, and the sentence saying why
     model      Findings and DistrictRollup, their frames, slices and JSON
     summary    the printable summary of ``reportkit flags``
@@ -36,6 +38,15 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     )
     from reportkit.findings.compute import (
         span_days as span_days,
+    )
+    from reportkit.findings.corrections import (
+        CORRECTION_COLUMNS as CORRECTION_COLUMNS,
+    )
+    from reportkit.findings.corrections import (
+        FLAG_CORRECTION_COLUMNS as FLAG_CORRECTION_COLUMNS,
+    )
+    from reportkit.findings.corrections import (
+        compute_corrections as compute_corrections,
     )
     from reportkit.findings.files import (
         findings_hash as findings_hash,
@@ -92,13 +103,16 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "CORRECTION_COLUMNS": "corrections",
         "DQ_COLUMNS": "model",
         "DistrictRollup": "model",
+        "FLAG_CORRECTION_COLUMNS": "corrections",
         "Findings": "model",
         "PERSON_COLUMNS": "model",
         "PreparedDay": "compute",
         "ROLLUP_COLUMNS": "model",
         "SCHOOL_COLUMNS": "model",
+        "compute_corrections": "corrections",
         "compute_findings": "compute",
         "findings_hash": "files",
         "findings_hashes": "files",

@@ -358,15 +358,21 @@ def load_findings(
     school_ids: Sequence[str] | None = None,
 ) -> Findings:
     """Load the :func:`span_days` days ending on ``report_date`` from the store, then
-    :func:`compute_findings`."""
+    :func:`compute_findings`, with the date's corrections from the store's revisions
+    (:mod:`reportkit.findings.corrections`)."""
+    from dataclasses import replace
+
     from reportkit import store
+    from reportkit.findings.corrections import compute_corrections
 
     report_date = as_date(report_date)
     ids = _select(config, school_ids)
     start = report_date - timedelta(days=span_days(rules) - 1)
-    return compute_findings(
-        store.load_people(engine, ids),
-        store.load_checkins(engine, start, report_date, ids),
+    people = store.load_people(engine, ids)
+    checkins = store.load_checkins(engine, start, report_date, ids)
+    findings = compute_findings(
+        people,
+        checkins,
         store.load_data_quality(engine, report_date, report_date, ids),
         config,
         rules,
@@ -374,3 +380,6 @@ def load_findings(
         ids,
         entries=store.load_entries(engine, report_date, report_date, ids),
     )
+    revisions = store.load_revisions(engine, "checkins", day=report_date, school_ids=ids)
+    corrections, flags = compute_corrections(checkins, revisions, rules, report_date, people)
+    return replace(findings, corrections=corrections, flag_corrections=flags)

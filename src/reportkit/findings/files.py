@@ -65,6 +65,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HASH_VERSION = 1
+# frames a caller attaches (None when not): a file without them is still whole
+_ATTACHED = ("followups", "corrections", "flag_corrections")
 FORMAT = "reportkit-findings"
 SCHEMA_VERSION = 1
 _META_KEY = b"reportkit"
@@ -387,11 +389,11 @@ def load_findings_files(
     if len(dates) != 1:
         log.warning("findings files in %s are of several dates; computing them again", folder)
         return None
-    names = [f.name for f in fields(Findings) if f.name not in ("date", "rules", "followups")]
+    names = [f.name for f in fields(Findings) if f.name not in ("date", "rules", *_ATTACHED)]
     combined: dict[str, Any] = {}
-    for name in [*names, "followups"]:
+    for name in [*names, *_ATTACHED]:
         pieces = [p[name] for p in parts if name in p]
-        if name == "followups" and len(pieces) < len(parts):
+        if name in _ATTACHED and len(pieces) < len(parts):
             combined[name] = None
             continue
         if len(pieces) != len(parts):

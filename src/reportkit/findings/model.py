@@ -56,6 +56,9 @@ school_id, person_id, name, role, grade, class; person ids are strings):
   ("fever"|"unapproved"|"no_temperature"|"still_inside"), entered_at, left_at,
   name, kind, phone, purpose, temperature, approved_by (no ID numbers; mask
   the phone before showing it)
+* ``corrections`` and ``flag_corrections`` (None unless loaded from a store):
+  the values of the date corrected after their first receipt, and the flags such
+  corrections removed (columns in :mod:`reportkit.findings.corrections`)
 """
 
 from __future__ import annotations
@@ -171,6 +174,10 @@ class Findings:
     # not computed here: a caller may attach the officer's follow-ups
     # (dataclasses.replace(findings, followups=frame)); sliced like the others
     followups: pd.DataFrame | None = None
+    # the corrections of the date's check-ins (reportkit.findings.corrections), attached
+    # by load_findings from the store's revisions; None when not loaded
+    corrections: pd.DataFrame | None = None
+    flag_corrections: pd.DataFrame | None = None
 
     # -- slicing -----------------------------------------------------------------
 

@@ -12,7 +12,9 @@ disappears and never stops the batch: a row that cannot be used goes to
 ``quarantine`` with its file, row number, column, value and reason; a bad field
 is nulled and recorded in ``data_quality``; a file that cannot be read at all
 is reported with an error while the other files are still ingested. A corrected
-row replaces the older one with the same key. What happened is an
+row replaces the older one with the same key; the older one is kept in its
+revisions, and the ingestion and its revisions go into the audit log, all in the
+file's transaction. What happened is an
 :class:`~reportkit.ingest.report.IngestReport`.
 """
 
@@ -23,6 +25,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -36,7 +39,7 @@ from reportkit.ingest.kinds import check_kind, prepare_entries, prepare_logs, pr
 from reportkit.ingest.report import COUNTS, FileReport, IngestReport
 from reportkit.ingest.routing import route_paths
 from reportkit.ingest.sheets import Kind, SheetReader
-from reportkit.ingest.write import write_issues, write_rows
+from reportkit.ingest.write import audit_rows, write_changes, write_issues
 
 __all__ = ["ingest_paths"]
 
@@ -156,7 +159,7 @@ def _ingest_file(
             encoding=table.encoding,
             rows_read=len(table.frame) + len(table.bad_lines),
         )
-        _write(conn, batch, report)
+        audit = _write(conn, batch, report)
         schools = batch.rows["school_id"].unique().tolist() if len(batch.rows) else []
         conn.execute(
             sa.insert(store.ingestions).values(
@@ -169,6 +172,7 @@ def _ingest_file(
                 **{name: getattr(report, name) for name in COUNTS},
             )
         )
+        store.record_audit(conn, audit)  # in the ingestion's transaction
     return report
 
 
@@ -181,10 +185,14 @@ _TARGETS: dict[str, tuple[sa.Table, list[str]]] = {
 }
 
 
-def _write(conn: sa.Connection, batch: Batch, report: FileReport) -> None:
+def _write(conn: sa.Connection, batch: Batch, report: FileReport) -> list[dict[str, Any]]:
+    """Write the batch's rows and issues; the audit rows of what was written."""
     table, keys = _TARGETS[batch.kind]
     constants = {"source_file": str(batch.path), "updated_at": store.utcnow()}
-    status = write_rows(conn, table, keys, batch.rows, constants)
+    written = write_changes(
+        conn, table, keys, batch.rows, constants, replaced_by=batch.table.sha256
+    )
+    status = written.status
     report.inserted = int((status == "inserted").sum())
     report.updated = int((status == "updated").sum())
     report.unchanged = int((status == "unchanged").sum())
@@ -199,3 +207,4 @@ def _write(conn: sa.Connection, batch: Batch, report: FileReport) -> None:
         file=str(batch.path),
         kind=batch.kind,
     )
+    return audit_rows(batch, report, status, written.revisions, quarantined, findings)

@@ -11,8 +11,9 @@ skipping those already recorded (unique per file, row, column and reason).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,29 @@ import sqlalchemy as sa
 from reportkit import store
 from reportkit.i18n import issue_message
 
-__all__ = ["query_frame", "row_hash", "stored_hashes", "write_issues", "write_rows"]
+if TYPE_CHECKING:
+    from reportkit.ingest.batch import Batch
+    from reportkit.ingest.report import FileReport
+
+__all__ = [
+    "Written",
+    "audit_rows",
+    "query_frame",
+    "row_hash",
+    "stored_hashes",
+    "write_changes",
+    "write_issues",
+    "write_rows",
+]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_changes` did: each row's status, and the revisions it kept
+    of the rows it replaced (``id`` and the key columns)."""
+
+    status: np.ndarray
+    revisions: pd.DataFrame
 
 
 def write_rows(
@@ -30,14 +53,32 @@ def write_rows(
     keys: list[str],
     rows: pd.DataFrame,
     constants: dict[str, Any],
+    *,
+    replaced_by: str = "",
 ) -> np.ndarray:
     """Insert new rows and replace changed ones; the status of each row.
 
     ``rows`` hold the table's columns except ``row_hash`` and ``constants``
     (the same value on every row, e.g. ``updated_at``); text columns hold str
     or None, dates ISO text. Returns "inserted", "updated" or "unchanged" per
-    row; unchanged rows are not written.
+    row; unchanged rows are not written. A replaced row's earlier version is kept
+    in its revisions (see :func:`write_changes`).
     """
+    return write_changes(conn, table, keys, rows, constants, replaced_by=replaced_by).status
+
+
+def write_changes(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: list[str],
+    rows: pd.DataFrame,
+    constants: dict[str, Any],
+    *,
+    replaced_by: str = "",
+) -> Written:
+    """:func:`write_rows`, and the revisions kept: the stored version of each row whose
+    hash changed is copied into the table's revisions (``replaced_by``: the content hash
+    of the file replacing it) in this transaction, before it is replaced."""
     hashes = pd.Series(row_hash(rows), index=rows.index, dtype=object)  # not pandas' str
     rows = rows.assign(row_hash=hashes)
     stored = stored_hashes(conn, table, keys, rows)
@@ -48,8 +89,19 @@ def write_rows(
     changed = rows if (status != "unchanged").all() else rows.loc[status != "unchanged"]
     if "source_row" in table.c:
         changed = changed.assign(source_row=changed.index)
+    updated = status == "updated"
+    revisions = pd.DataFrame(columns=["id", *keys])
+    if updated.any():  # new and unchanged rows cost nothing here
+        revisions = store.record_revisions(
+            conn,
+            table,
+            keys,
+            rows.loc[updated, keys],
+            replaced_by=replaced_by,
+            revised_at=constants.get("updated_at") or store.utcnow(),
+        )
     store.upsert_frame(conn, table, keys, changed, constants)
-    return status
+    return Written(status, revisions)
 
 
 def write_issues(
@@ -171,3 +223,117 @@ def stored_hashes(
 
 def _iso_date(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else None
+
+
+# --- the audit rows of a file's ingestion ---------------------------------------------
+
+
+def audit_rows(
+    batch: Batch,
+    report: FileReport,
+    status: np.ndarray,
+    revisions: pd.DataFrame,
+    quarantined: pd.DataFrame,
+    findings: pd.DataFrame,
+) -> list[dict[str, Any]]:
+    """The audit rows of one file written: an ``ingestion`` row per school and date the
+    file holds (its counts there, the file's totals beside them), and a ``revision`` row
+    per school and date where it replaced rows (how many, the revision ids, whose)."""
+    sha256, path = batch.table.sha256, str(batch.path)
+    totals = {name: getattr(report, name) for name in _COUNTS}
+    counts: dict[tuple[str | None, str | None], dict[str, int]] = {}
+    rows = batch.rows
+    if len(rows):  # on codes: a file's million rows are counted in milliseconds
+        schools, school_names = _codes(rows["school_id"])
+        if "date" in rows:
+            days, day_names = _codes(rows["date"])
+        else:
+            days, day_names = np.zeros(len(rows), dtype=np.int64), np.array([None], dtype=object)
+        width = len(day_names) + 1
+        group = (schools.astype(np.int64) + 1) * width + (days.astype(np.int64) + 1)
+        size = (len(school_names) + 1) * width
+        for what in ("inserted", "updated", "unchanged"):
+            found = np.bincount(group[status == what], minlength=size)
+            for g in np.flatnonzero(found):
+                school = school_names[g // width - 1] if g // width else None
+                day = day_names[g % width - 1] if g % width else None
+                counts.setdefault((_key(school), _key(day)), {})[what] = int(found[g])
+    for name, issues in (("quarantined", quarantined), ("findings", findings)):
+        if issues.empty:
+            continue
+        keys = pd.DataFrame(
+            {
+                "school": issues["school_id"].astype(object),
+                "date": issues["date"].astype(object) if "date" in issues else None,
+            }
+        )
+        for key, n in keys.groupby(["school", "date"], dropna=False).size().items():
+            k = key if isinstance(key, tuple) else (key, None)
+            counts.setdefault((_key(k[0]), _key(k[1])), {})[name] = int(n)
+    if not counts:
+        counts[(batch.default_school, None)] = {}
+    out = []
+    for (school, day), here in sorted(
+        counts.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))
+    ):
+        detail: dict[str, Any] = {
+            "kind": batch.kind,
+            "here": {n: here.get(n, 0) for n in _COUNTS[1:]},
+            "file": totals,
+        }
+        out.append(
+            store.audit_row(
+                "ingestion",
+                day=_iso_date(day),
+                school_id=school,
+                subject=path,
+                sha256=sha256,
+                detail=detail,
+            )
+        )
+    if not revisions.empty:
+        table = {"logs": "checkins", "entries": "entries", "roster": "people"}[batch.kind]
+        whose = "entry_id" if "entry_id" in revisions else "person_id"
+        if whose == "entry_id":  # gate entries: the school and day of each entry
+            by_id = rows.set_index("entry_id")
+            revisions = revisions.assign(
+                school_id=revisions["entry_id"].map(by_id["school_id"].astype(object)),
+                date=revisions["entry_id"].map(by_id["date"].astype(object)),
+            )
+        by = ["school_id", "date"] if "date" in revisions else ["school_id"]
+        for labels, part in revisions.groupby(by, dropna=False):
+            parts = (*(labels if isinstance(labels, tuple) else (labels,)), None)
+            school, day = parts[0], parts[1]
+            part = part.sort_values("id")
+            revised: dict[str, Any] = {
+                "table": table,
+                "count": len(part),
+                "ids": part["id"].astype("int64").tolist(),
+                whose: sorted(map(str, part[whose].astype(object).unique())),
+            }
+            out.append(
+                store.audit_row(
+                    "revision",
+                    day=day if isinstance(day, date) else _iso_date(day),
+                    school_id=_key(school),
+                    subject=path,
+                    sha256=sha256,
+                    detail=revised,
+                )
+            )
+    return out
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, values): -1 for a missing value."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), np.asarray(values.cat.categories, dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+_COUNTS = ("rows_read", "inserted", "updated", "unchanged", "quarantined", "findings")
+
+
+def _key(value: Any) -> str | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)

@@ -68,7 +68,8 @@ if TYPE_CHECKING:
 __all__ = ["ActionRow", "DistrictReport", "SchoolReport", "action_rows", "warm_up"]
 
 SECTION_TEMPLATES = tuple(
-    f"sections/{name}.html.j2" for name in ("title", "submission", "figures", "listing", "entries")
+    f"sections/{name}.html.j2"
+    for name in ("title", "submission", "figures", "listing", "entries", "corrections")
 )
 
 
@@ -424,6 +425,92 @@ class SchoolReport:
 
         return self._dual(build)
 
+    def corrections(self) -> Section:
+        """The corrections of the day (:mod:`reportkit.findings.corrections`): those that
+        removed a flag, listed as corrections the school made with their time, then
+        every value corrected after its first receipt (已更正) beside the value first
+        received. "—" when the findings carry no corrections (not loaded from a store)."""
+        heading = t("corrections", self.lang)
+        values = getattr(self.findings, "corrections", None)
+        flags = getattr(self.findings, "flag_corrections", None)
+        if values is None or flags is None:
+            return Section(
+                render_template(
+                    "sections/corrections.html.j2",
+                    heading=heading,
+                    count=None,
+                    tables=[],
+                    note=DASH,
+                )
+            )
+        lang = self.lang
+
+        def when(row: Any) -> str:
+            stamp = row.get("reported_at")
+            if stamp is not None and not _missing_value(stamp):
+                return str(stamp)[:16]  # the school's own time, as it wrote it
+            return local_time(row.get("corrected_at"), self.zone)
+
+        flag_rows = flags.to_dict("records")
+        for r in flag_rows:
+            r["flag_label"] = t(f"corrected_flag_{r['flag']}", lang)
+            column = "temperature" if r["flag"] == "fever" and _is_number(r["earlier"]) else ""
+            column = column or ("symptoms" if r["flag"] in ("fever", "respiratory") else r["flag"])
+            r["earlier_label"] = _corrected_value(column, r["earlier"], lang)
+            r["current_label"] = _corrected_value(column, r["current"], lang)
+            r["when"] = when(r)
+        value_rows = values.to_dict("records")
+        for r in value_rows:
+            r["column_label"] = t(f"corrected_col_{r['column']}", lang)
+            r["session_label"] = t(f"session_{r['session']}", lang)
+            r["earlier_label"] = _corrected_value(r["column"], r["earlier"], lang)
+            r["current_label"] = (
+                f"{_corrected_value(r['column'], r['current'], lang)}（{t('corrected_mark', lang)}）"
+            )
+            r["when"] = local_time(r["corrected_at"], self.zone)
+
+        def build(name: Any) -> str:
+            tables = [
+                _table(
+                    pd.DataFrame([{**r, "name": name(r["name"])} for r in flag_rows]),
+                    {
+                        "person_id": "person_id",
+                        "name": "name",
+                        "flag_label": "corrected_flag",
+                        "earlier_label": "earlier_value",
+                        "current_label": "current_value",
+                        "when": "corrected_at",
+                    },
+                    lang,
+                    self._empty_key(),  # a school that sent nothing: 无数据, never 无
+                    heading=f"{t('flag_corrections', lang)} ({len(flag_rows)})",
+                ),
+                _table(
+                    pd.DataFrame([{**r, "name": name(r["name"])} for r in value_rows]),
+                    {
+                        "person_id": "person_id",
+                        "name": "name",
+                        "session_label": "session",
+                        "column_label": "corrected_column",
+                        "earlier_label": "earlier_value",
+                        "current_label": "current_value",
+                        "when": "corrected_at",
+                    },
+                    lang,
+                    self._empty_key(),
+                    heading=f"{t('corrected_values', lang)} ({len(value_rows)})",
+                ),
+            ]
+            return render_template(
+                "sections/corrections.html.j2",
+                heading=heading,
+                count=None if self.no_data and not value_rows else len(value_rows),
+                tables=tables,
+                note=None,
+            )
+
+        return self._dual(build)
+
     def trend(self) -> _Svg:
         trend = self.findings.trend
         if self.no_data and not trend.empty:
@@ -716,6 +803,37 @@ class DistrictReport:
 
     def trend(self) -> _Svg:
         return _Svg(_figure_svg(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
+
+
+def _is_number(text: object) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def _corrected_value(column: str, text: object, lang: str) -> str:
+    """A corrected value (as :mod:`reportkit.findings.corrections` writes it) for people:
+    38.2℃, 是/否, symptom names, an absence reason's name; "—" for none."""
+    value = _plain(text)
+    if not value:
+        return DASH
+    if column == "temperature":
+        return f"{value}℃"
+    if value in ("yes", "no"):
+        return t(value, lang)
+    if column == "symptoms":
+        return "、".join(_label(f"symptom_{code}", code, lang) for code in value.split(","))
+    if column == "absence_reason":
+        return _label(f"absence_{value}", value, lang)
+    return value
+
+
+def _label(key: str, fallback: str, lang: str) -> str:
+    from reportkit.i18n import CATALOG
+
+    return t(key, lang) if key in CATALOG else fallback
 
 
 def _render_listing(

@@ -15,12 +15,26 @@ PostgreSQL through psycopg 3 in particular.
     loads         people, check-ins, data-quality findings, gate entries as frames
     followup_log  the officer's follow-ups, append-only
     sentlog       what was handed to the mail server, once per recipient and version
+    revisions     the earlier versions of replaced check-ins, gate entries, roster rows
+    audit         the append-only audit log: ingestions, revisions, follow-ups, renders,
+                  sends, the configuration of each run, purges
+    retention     purge: what is older than retention_days, out of the store and folders
 
 The next stages use what this package names; the modules are its own.
 """
 
 from __future__ import annotations
 
+from reportkit.store.audit import (
+    AuditReport,
+    audit_report,
+    audit_row,
+    list_audit,
+    params_hashes,
+    record_audit,
+    record_run,
+    who,
+)
 from reportkit.store.engine import (
     connect,
     describe_url,
@@ -35,17 +49,26 @@ from reportkit.store.followup_log import (
     record_followup,
 )
 from reportkit.store.loads import load_checkins, load_data_quality, load_entries, load_people
+from reportkit.store.retention import DEFAULT_RETENTION_DAYS, PurgeResult, purge, retention_cutoff
+from reportkit.store.revisions import load_revisions, record_revisions
 from reportkit.store.sentlog import SentLog, SentLogError
 from reportkit.store.tables import (
+    AUDIT_EVENTS,
     CHECKIN_COLUMNS,
     ENTRY_COLUMNS,
+    PEOPLE_COLUMNS,
+    REVISED,
+    audit_log,
+    checkin_revisions,
     checkins,
     data_quality,
     entries,
+    entry_revisions,
     followups,
     ingestions,
     metadata,
     people,
+    people_revisions,
     quarantine,
     schools,
     send_attempts,
@@ -56,30 +79,50 @@ from reportkit.store.writes import insert_ignore, sync_schools, upsert, upsert_f
 
 __all__ = [
     "ACTIONS",
+    "AUDIT_EVENTS",
     "CHECKIN_COLUMNS",
+    "DEFAULT_RETENTION_DAYS",
     "ENTRY_COLUMNS",
     "FOLLOWUP_COLUMNS",
+    "PEOPLE_COLUMNS",
+    "REVISED",
+    "AuditReport",
+    "PurgeResult",
     "SentLog",
     "SentLogError",
+    "audit_log",
+    "audit_report",
+    "audit_row",
+    "checkin_revisions",
     "checkins",
     "connect",
     "data_quality",
     "describe_url",
     "entries",
+    "entry_revisions",
     "followups",
     "ingestions",
     "insert_ignore",
     "latest_followups",
+    "list_audit",
     "list_followups",
     "load_checkins",
     "load_data_quality",
     "load_entries",
     "load_people",
+    "load_revisions",
     "metadata",
+    "params_hashes",
     "people",
+    "people_revisions",
+    "purge",
     "quarantine",
+    "record_audit",
     "record_followup",
+    "record_revisions",
+    "record_run",
     "require_store",
+    "retention_cutoff",
     "schools",
     "schools_without_roster",
     "send_attempts",
@@ -88,4 +131,5 @@ __all__ = [
     "upsert",
     "upsert_frame",
     "utcnow",
+    "who",
 ]

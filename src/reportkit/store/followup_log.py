@@ -4,7 +4,8 @@ A follow-up is one row of :data:`reportkit.store.followup_log`: school, person, 
 report date the flag belonged to, an action from :data:`ACTIONS`, a note, the
 officer's name and ``created_at``. Rows are never updated or deleted; the
 latest row per person is the current state (:func:`latest_followups`), the
-others are its history (:func:`list_followups`).
+others are its history (:func:`list_followups`). Each is recorded in the audit log
+in the same transaction.
 
 ``created_at`` is stored as UTC (naive, as every audit time of the store) and read
 back timezone-aware (UTC), so that nothing shows it as if it were local time:
@@ -22,6 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reportkit.errors import FollowupError
+from reportkit.store.audit import audit_row, record_audit
 from reportkit.store.tables import followups, utcnow
 
 if TYPE_CHECKING:
@@ -87,10 +89,11 @@ def record_followup(
     school_id, person_id = str(school_id or "").strip(), str(person_id or "").strip()
     if not school_id or not person_id:
         raise FollowupError("a follow-up needs a school id and a person id")
+    day = _as_date(report_date)
     row = {
         "school_id": school_id,
         "person_id": person_id,
-        "date": _as_date(report_date),
+        "date": day,
         "action": action,
         "note": (note or "").strip(),
         "officer": officer,
@@ -100,7 +103,11 @@ def record_followup(
         result = conn.execute(sa.insert(followups).values(**row))
         key = result.inserted_primary_key
         assert key is not None  # an INSERT of one row
-        return int(key[0])
+        row_id = int(key[0])
+        detail = {"id": row_id, "person_id": person_id, "action": action, "officer": officer}
+        audit = audit_row("followup", day=day, school_id=school_id, detail=detail)
+        record_audit(conn, [audit])  # in the follow-up's transaction
+        return row_id
 
 
 def list_followups(

@@ -140,9 +140,12 @@ class SentLog:
         message_id: str,
         report_hash: str,
     ) -> None:
-        """The server took it: log it as sent and close every open attempt for the recipient."""
+        """The server took it: log it as sent (and in the audit log) and close every open
+        attempt for the recipient."""
+        from reportkit.store.audit import audit_row, record_audit
         from reportkit.store.tables import send_attempts, sent_log, utcnow
 
+        sent_at = utcnow()
         row = {
             "kind": kind,
             "target_id": target_id,
@@ -150,11 +153,23 @@ class SentLog:
             "recipient": recipient,
             "message_id": message_id,
             "report_hash": report_hash,
-            "sent_at": utcnow(),
+            "sent_at": sent_at,
         }
+
+        detail = {"kind": kind, "target_id": target_id, "message_id": message_id}
+        audit = audit_row(
+            "send",
+            day=day,
+            school_id=target_id if kind != "district" else None,
+            subject=recipient,
+            sha256=report_hash,
+            detail=detail,
+            at=sent_at,
+        )
 
         def write(conn: sa.Connection) -> None:
             conn.execute(sa.insert(sent_log), [row])
+            record_audit(conn, [audit])  # in the acceptance's transaction
             conn.execute(
                 sa.delete(send_attempts).where(
                     send_attempts.c.kind == kind,

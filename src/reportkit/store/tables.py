@@ -13,15 +13,22 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 __all__ = [
+    "AUDIT_EVENTS",
     "CHECKIN_COLUMNS",
     "ENTRY_COLUMNS",
+    "PEOPLE_COLUMNS",
+    "REVISED",
+    "audit_log",
+    "checkin_revisions",
     "checkins",
     "data_quality",
     "entries",
+    "entry_revisions",
     "followups",
     "ingestions",
     "metadata",
     "people",
+    "people_revisions",
     "quarantine",
     "schools",
     "send_attempts",
@@ -56,6 +63,8 @@ people = sa.Table(
     sa.Column("source_file", sa.Text),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
+
+PEOPLE_COLUMNS = ["school_id", "person_id", "name", "role", "grade", "class", "status"]
 
 CHECKIN_COLUMNS = [
     "school_id",
@@ -250,6 +259,106 @@ sa.Index(
     send_attempts.c.target_id,
     send_attempts.c.date,
 )
+
+
+# --- revisions: the earlier versions of replaced rows -----------------------------------
+#
+# One table per table whose rows ingestion replaces. A revision row is the replaced row
+# as it was (its values, row_hash, source_file, source_row, and updated_at: when that
+# version was written), with when it was replaced (revised_at, naive UTC) and the
+# content hash of the file that replaced it (replaced_by; the ingestion is
+# ``ingestions.sha256``). Written in the transaction of the replacement, only for rows
+# whose hash changed (:mod:`reportkit.store.revisions`); never updated.
+
+
+def _revision_table(name: str, base: sa.Table) -> sa.Table:
+    columns = [
+        sa.Column(c.name, c.type, nullable=c.nullable or c.name == "updated_at")
+        for c in base.columns
+    ]
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        *columns,
+        sa.Column("revised_at", sa.DateTime, nullable=False),
+        sa.Column("replaced_by", sa.String(64), nullable=False),
+    )
+
+
+checkin_revisions = _revision_table("checkin_revisions", checkins)
+sa.Index(
+    "ix_checkin_revisions_key",
+    checkin_revisions.c.school_id,
+    checkin_revisions.c.date,
+    checkin_revisions.c.person_id,
+)
+entry_revisions = _revision_table("entry_revisions", entries)
+sa.Index("ix_entry_revisions_date_school", entry_revisions.c.date, entry_revisions.c.school_id)
+people_revisions = _revision_table("people_revisions", people)
+sa.Index("ix_people_revisions_person", people_revisions.c.school_id, people_revisions.c.person_id)
+
+# table replaced -> (its revisions, its key)
+REVISED: dict[str, tuple[sa.Table, list[str]]] = {
+    "checkins": (checkin_revisions, ["school_id", "date", "person_id", "session"]),
+    "entries": (entry_revisions, ["entry_id"]),
+    "people": (people_revisions, ["school_id", "person_id"]),
+}
+
+# --- the audit log: append-only ---------------------------------------------------------
+#
+# One row per thing that happened (:data:`AUDIT_EVENTS`), never updated or deleted (a
+# trigger refuses both; :mod:`reportkit.store.audit`). ``date`` is the report date the
+# event concerns (None for what concerns no one date: the configuration of a run is
+# dated with the run's date; a purge and a roster have none); ``at`` is naive UTC.
+# ``detail`` is JSON text: counts and ids, never a person's health values (those are
+# purged with the rows they belong to; the audit log is kept).
+
+AUDIT_EVENTS = ("ingestion", "revision", "followup", "render", "send", "config", "purge")
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("date", sa.Date),
+    sa.Column("school_id", sa.String(64)),
+    sa.Column("subject", sa.Text, nullable=False, server_default=""),  # a path, a recipient
+    sa.Column("sha256", sa.String(64)),  # a file's, a report's, a params file's
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("os_user", sa.Text, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),
+)
+sa.Index("ix_audit_log_date", audit_log.c.date, audit_log.c.school_id)
+sa.Index("ix_audit_log_at", audit_log.c.at)
+
+# No UPDATE or DELETE of an audit row, whoever asks: the store refuses them itself.
+_REFUSE = "the audit log is append-only"
+for _dialect, _ddl in (
+    (
+        "sqlite",
+        [
+            f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{what.lower()} BEFORE {what} ON audit_log "
+            f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END"
+            for what in ("UPDATE", "DELETE")
+        ],
+    ),
+    (
+        "postgresql",
+        [
+            "CREATE OR REPLACE FUNCTION audit_log_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$",
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse()",
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse()",
+        ],
+    ),
+):
+    for _statement in _ddl:
+        sa.event.listen(audit_log, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect))
 
 
 def utcnow() -> datetime:
