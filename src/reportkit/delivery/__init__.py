@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.delivery.body import (
         school_body as school_body,
     )
+    from reportkit.delivery.body import (
+        unit_body as unit_body,
+    )
     from reportkit.delivery.checks import (
         NotSendable as NotSendable,
     )
@@ -71,6 +74,7 @@ __getattr__, __dir__, __all__ = attach(
         "register_sender": "transport",
         "reminder_body": "body",
         "school_body": "body",
+        "unit_body": "body",
         "send_reminders": "send",
         "send_reports": "send",
         "summary_lines": "outcome",

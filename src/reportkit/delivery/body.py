@@ -34,6 +34,7 @@ __all__ = [
     "district_body",
     "reminder_body",
     "school_body",
+    "unit_body",
 ]
 
 TEMPLATES = layout.TEMPLATES / "email"
@@ -525,6 +526,16 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
         text=_render("district.txt.j2", **context),
         images=images,
     )
+
+
+# -- a unit's roll-up ----------------------------------------------------------------
+
+
+def unit_body(rollup: Any, unit: Any, delivery: Any, lang: str = "zh-CN") -> MailBody:
+    """A unit's message (a district, town, county, city … or a central school): counts
+    per child school or unit, never a person. A child unit whose roll-up was late or
+    missing is listed with the late or missing schools (its row's status)."""
+    return district_body(rollup, unit, delivery, lang)
 
 
 # -- a reminder before the deadline --------------------------------------------------

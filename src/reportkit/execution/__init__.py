@@ -23,7 +23,16 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         plan_jobs as plan_jobs,
     )
     from reportkit.execution.batch import (
+        rendered_units as rendered_units,
+    )
+    from reportkit.execution.batch import (
         run_reports as run_reports,
+    )
+    from reportkit.execution.batch import (
+        select_units as select_units,
+    )
+    from reportkit.execution.batch import (
+        unit_waves as unit_waves,
     )
     from reportkit.execution.batch import (
         write_index as write_index,
@@ -70,6 +79,9 @@ __getattr__, __dir__, __all__ = attach(
         "dask_executor": "cluster",
         "new_run_id": "batch",
         "plan_jobs": "batch",
+        "rendered_units": "batch",
+        "select_units": "batch",
+        "unit_waves": "batch",
         "read_manifest": "manifest",
         "run_job": "job",
         "run_reports": "batch",

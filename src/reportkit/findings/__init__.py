@@ -8,7 +8,8 @@
     matrices   check-ins as person x day arrays: the layout, no rule
     compute    compute_findings / load_findings: the rules applied in order
     attention  the attention and fever lists, and the sentence saying why
-    model      Findings and DistrictRollup, their frames, slices and JSON
+    model      Findings, its frames, slices and JSON
+    tree       roll-ups over the org tree (UnitRollup, every unit's counts)
     summary    the printable summary of ``reportkit flags``
     files      per-school Arrow files and content hashes
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         load_findings as load_findings,
     )
     from reportkit.findings.compute import (
+        reporting_days as reporting_days,
+    )
+    from reportkit.findings.compute import (
         span_days as span_days,
     )
     from reportkit.findings.files import (
@@ -44,6 +48,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         load_findings_files as load_findings_files,
     )
     from reportkit.findings.files import (
+        load_unit as load_unit,
+    )
+    from reportkit.findings.files import (
         read_header as read_header,
     )
     from reportkit.findings.files import (
@@ -54,6 +61,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     )
     from reportkit.findings.files import (
         save_findings as save_findings,
+    )
+    from reportkit.findings.files import (
+        save_unit as save_unit,
     )
     from reportkit.findings.files import (
         verified_hash as verified_hash,
@@ -82,6 +92,15 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.findings.summary import (
         summary_table as summary_table,
     )
+    from reportkit.findings.tree import (
+        UNIT_FIGURES as UNIT_FIGURES,
+    )
+    from reportkit.findings.tree import (
+        UnitRollup as UnitRollup,
+    )
+    from reportkit.findings.tree import (
+        unit_status as unit_status,
+    )
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
@@ -91,6 +110,10 @@ __getattr__, __dir__, __all__ = attach(
         "Findings": "model",
         "PERSON_COLUMNS": "model",
         "ROLLUP_COLUMNS": "model",
+        "UNIT_FIGURES": "tree",
+        "UnitRollup": "tree",
+        "reporting_days": "compute",
+        "unit_status": "tree",
         "SCHOOL_COLUMNS": "model",
         "compute_findings": "compute",
         "findings_hash": "files",
@@ -98,6 +121,8 @@ __getattr__, __dir__, __all__ = attach(
         "load_district": "files",
         "load_findings": "compute",
         "load_findings_files": "files",
+        "load_unit": "files",
+        "save_unit": "files",
         "read_header": "files",
         "rollup_hash": "files",
         "save_district": "files",

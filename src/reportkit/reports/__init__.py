@@ -1,4 +1,5 @@
-"""Reports: the sections the notebooks show, charts, HTML and PDF rendering.
+"""Reports: the sections the notebooks show, charts, HTML and PDF rendering, and the
+upward Excel forms of the units (``forms``).
 
 The next stages use what this package names; its modules are its own.
 """
@@ -27,6 +28,21 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     )
     from reportkit.reports.charts import (
         trend_chart as trend_chart,
+    )
+    from reportkit.reports.forms import (
+        ROW_COLUMNS as ROW_COLUMNS,
+    )
+    from reportkit.reports.forms import (
+        Form as Form,
+    )
+    from reportkit.reports.forms import (
+        fill_form as fill_form,
+    )
+    from reportkit.reports.forms import (
+        load_form as load_form,
+    )
+    from reportkit.reports.forms import (
+        write_form as write_form,
     )
     from reportkit.reports.html import (
         IDENTITY_MIME as IDENTITY_MIME,
@@ -80,6 +96,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
         SchoolReport as SchoolReport,
     )
     from reportkit.reports.sections import (
+        UnitReport as UnitReport,
+    )
+    from reportkit.reports.sections import (
         warm_up as warm_up,
     )
 
@@ -87,11 +106,17 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     {
         "DistrictReport": "sections",
+        "Form": "forms",
+        "ROW_COLUMNS": "forms",
+        "fill_form": "forms",
+        "load_form": "forms",
+        "write_form": "forms",
         "FONT_RC": "charts",
         "IDENTITY_MIME": "html",
         "MASKED_MIME": "html",
         "PdfPrinter": "render",
         "SchoolReport": "sections",
+        "UnitReport": "sections",
         "Section": "html",
         "cjk_font_available": "charts",
         "figure_data_uri": "charts",
