@@ -490,7 +490,12 @@ def district_body(rollup: Any, district: Any, delivery: Any, lang: str = "zh-CN"
         "figures": figures,
         "missing_schools": [_s(n) for n in missing_schools["name"]][:MAX_ROWS],
         "late_schools": [
-            {"name": _s(r.name), "status": t("submission_late", lang, n=_int(r.minutes_late))}
+            {
+                "name": _s(r.name),
+                "status": t("submission_late_short", lang)
+                if getattr(r, "kind", "school") == "unit"
+                else t("submission_late", lang, n=_int(r.minutes_late)),
+            }
             for r in late_schools.itertuples(index=False)
         ][:MAX_ROWS],
         "attention": attention_rows[:MAX_ROWS],

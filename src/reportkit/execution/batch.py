@@ -219,9 +219,10 @@ def unit_waves(config: SchoolsConfig, unit_ids: Sequence[str]) -> list[list[str]
 
 
 def rendered_units(jobs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str | None]:
-    """Each unit's roll-up last rendered ``ok`` in a day's manifest: when it ended."""
+    """Each unit's roll-up rendered ``ok`` in a day's manifest: when it was first made
+    ok that day (``first_ok_at``; a later re-rendering does not make it late)."""
     return {
-        str(job_id): job.get("ended_at")
+        str(job_id): job.get("first_ok_at") or job.get("ended_at")
         for (kind, job_id), job in jobs.items()
         if kind == "unit" and job.get("status") == "ok"
     }

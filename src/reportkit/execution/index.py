@@ -46,9 +46,11 @@ def _name(job: dict[str, Any], config: Any) -> str:
     if job["kind"] == "school" and job["id"] in config.by_id:
         return str(config.by_id[job["id"]].name)
     if job["kind"] == "unit":
+        from reportkit.errors import ConfigError
+
         try:
             unit = config.unit(job["id"])
-        except Exception:  # a unit no longer in schools.yaml: its id
+        except ConfigError:  # a unit no longer in schools.yaml: its id
             return str(job["id"])
         return f"{unit.name}（{unit.level}）" if unit.level else str(unit.name)
     return str(job["id"])
@@ -64,9 +66,7 @@ def _links(job: dict[str, Any], base: Path) -> list[dict[str, str]]:
         if target.is_relative_to(base):
             links.append({"href": target.relative_to(base).as_posix(), "label": LINKED[fmt]})
     if job["kind"] == "unit":  # the unit's upward form, when it has one
-        from reportkit.layout import form_file
-
-        form = form_file(base / "units", str(job["id"]))
+        form = DayOutputs(base).form(str(job["id"]))
         if form.exists():
             links.append({"href": form.relative_to(base).as_posix(), "label": "XLSX"})
     return links

@@ -577,6 +577,8 @@ class UnitReport:
         for i, (s, m) in enumerate(zip(frame["submission"], frame["minutes_late"], strict=True)):
             label = t(f"submission_{s}", self.lang, n=_int(m))
             if units is not None and units[i]:
+                if s == "late":  # a roll-up rendered after its deadline: late, whenever
+                    label = t("submission_late_short", self.lang)
                 row = frame.iloc[i]
                 label += " · " + t(
                     "district_submitted",
