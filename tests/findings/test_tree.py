@@ -191,12 +191,16 @@ def test_on_a_non_reporting_day_nobody_is_expected_and_no_school_is_missing() ->
     assert (s1["expected"], s1["missing"], s1["submission"]["status"]) == (0, [], "closed")
     assert not s1["zero_report"]
     # s2 reopens for a make-up day (its own ``open``, the county's ``closed`` kept)
-    assert s2["expected"] == 2 and s2["missing"] == ["2"]
+    assert s2["expected"] == 2
+    assert s2["missing"] == ["2"]
     r = f.unit("c1", config)
-    assert r.schools_expected == 1 and r.totals["schools_closed"] == 1  # s1 not counted
-    assert r.reporting_rate == 100.0 and r.coverage == 50.0
+    assert r.schools_expected == 1
+    assert r.totals["schools_closed"] == 1
+    assert r.reporting_rate == 100.0
+    assert r.coverage == 50.0
     trend = f.trend[f.trend["school_id"] == "s1"].set_index("date")["expected"]
-    assert trend[date(2020, 2, 7)] == 2 and trend[date(2020, 2, 8)] == 0
+    assert trend[date(2020, 2, 7)] == 2
+    assert trend[date(2020, 2, 8)] == 0
     # the day after the range: s1 reports again
     after = _findings(config, D + timedelta(days=1), rows=[], people=people)
     assert after.to_json()["schools"][0]["expected"] == 2
