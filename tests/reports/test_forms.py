@@ -163,5 +163,5 @@ def test_a_bad_mapping_is_a_configuration_error(params: Path, text, key, value) 
 
 def test_a_missing_template_is_a_configuration_error(params: Path) -> None:
     (params / "forms" / "county_daily.xlsx").unlink()
-    with pytest.raises(ConfigError, match="county_daily.xlsx"):
+    with pytest.raises(ConfigError, match=r"county_daily\.xlsx"):
         load_form(params, REF)
