@@ -65,15 +65,17 @@ def test_the_whole_afternoon_and_a_safe_rerun(tmp_path, db_url, smtp_server):
     # one late school, one missing, the rest on time
     assert result.submissions["late"] == 1
     assert result.submissions["missing"] == 1
-    # every school and the district rendered
+    # every school and every roll-up with recipients rendered
     config = settings.schools()
-    assert result.reports_ok == len(config.schools) + 1
+    due = [u for u in config.rollup_ids if config.unit(u).recipients]
+    assert result.reports_ok == len(config.schools) + len(due)
     assert not result.reports_failed
     html = settings.outputs / DAY.isoformat() / config.schools[0].id / "report.html"
     assert config.schools[0].name in html.read_text(encoding="utf-8")
-    # every school with recipients and the district emailed once
+    # every school and every unit with recipients emailed once (a central school's
+    # principal gets the school's report and its roll-up)
     recipients = [r.email for s in config.schools for r in s.recipients] + [
-        r.email for d in config.districts for r in d.recipients
+        r.email for u in due for r in config.unit(u).recipients
     ]
     assert sorted(smtp_server.handler.recipients()) == sorted(recipients)
     assert result.messages_sent == len(recipients)

@@ -96,7 +96,7 @@ def test_run_on_a_local_cluster_survives_a_killed_worker(small_demo, demo_settin
     assert killed
     assert result.ok, [(j.id, j.error) for j in result.failed]
     assert sorted(j.id for j in result.jobs if j.kind == "school") == schools
-    assert [j.id for j in result.jobs if j.kind == "district"] == ["d01"]
+    assert [j.id for j in result.jobs if j.kind == "unit"] == ["d01"]
     manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
     assert {j["id"] for j in manifest["jobs"]} == {*schools, "d01"}
     for school in schools:
