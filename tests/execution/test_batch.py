@@ -196,7 +196,7 @@ def test_findings_are_saved_once_for_the_batch(small_demo, demo_settings):
     assert len({s.findings_dir for s in specs}) == 1
     folder = Path(specs[0].findings_dir)
     config = demo_settings.schools()
-    schools, units = select_units(config, [small_demo.events["late_school"]], None)
+    _, units = select_units(config, [small_demo.events["late_school"]], None)
     assert "c01" in units  # the city's roll-up is above it: it needs every school
     # one file per school under the roll-ups (they need them all) and one per roll-up
     expected = {f"{s.id}.arrow" for s in config.schools} | {f"unit_{u}.arrow" for u in units}
