@@ -443,13 +443,16 @@ class SchoolsConfig(_Model):
     def unit(self, unit_id: str) -> Unit:
         """A roll-up target as a :class:`Unit`: a unit, or a school with child schools
         (its name, deadline and recipients; level its ``kind`` or 中心校)."""
-        found = self.districts_by_id.get(unit_id)
+        found = self.districts_by_id.get(unit_id) or self._school_units.get(unit_id)
         if found is not None:
             return found
-        school = self.by_id.get(unit_id)
-        if school is not None and self.children[unit_id]:
-            return _school_unit(school, self.parents[unit_id])
         raise ConfigError("schools.yaml", "units", unit_id, "unknown unit") from None
+
+    @cached_property
+    def _school_units(self) -> dict[str, Unit]:
+        return {
+            s.id: _school_unit(s, self.parents[s.id]) for s in self.schools if self.children[s.id]
+        }
 
     def calendar_of(self, node_id: str) -> Calendar:
         """A node's calendar: its own keys over its parent's, up to the file's
@@ -700,7 +703,8 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
     except UnicodeDecodeError as exc:
         raise ConfigError(path, reason=f"not UTF-8 text ({exc.reason})") from None
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader when it is there: a province's schools.yaml is large
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""

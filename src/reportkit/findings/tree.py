@@ -305,15 +305,34 @@ def unit_rollups(
         cube[r, c] = trend.loc[keep, _TREND_COUNTS].to_numpy(dtype=np.int64)
     reported_days = (cube[:, :, 1] > 0).astype(np.int64)
     sums = _Sums(config, pos, counts, flags, cube, reported_days)
-    frame_rows = schools.set_index("school_id", drop=False)
+    frame_rows = dict(zip(ids, schools[ROLLUP_COLUMNS].to_dict("records"), strict=True))
+    parts = [
+        _rollup(config, target, report_date, sums, frame_rows, statuses, dates)
+        for target in targets
+    ]
+    every_row = [r for records, _, _ in parts for r in records]
+    rows_frame = pd.DataFrame(every_row, columns=[*ROLLUP_COLUMNS, *CHILD_COLUMNS])
+    trend_columns = [*_TREND_COUNTS, "schools_reported"]
+    w = len(dates)
+    stacked = (
+        np.concatenate([d for _, d, _ in parts])
+        if parts
+        else np.zeros((0, len(trend_columns)), np.int64)
+    )
+    trend_frame = pd.DataFrame(stacked.reshape(-1, len(trend_columns)), columns=trend_columns)
+    trend_frame.insert(0, "date", np.tile(np.array(dates, dtype=object), len(parts)))
     out = {}
-    for target in targets:
-        out[target] = _rollup(config, target, report_date, sums, frame_rows, statuses, dates)
+    start = 0
+    for k, (target, (records, _, figures)) in enumerate(zip(targets, parts, strict=True)):
+        rows = rows_frame.iloc[start : start + len(records)].reset_index(drop=True)
+        days = trend_frame.iloc[k * w : (k + 1) * w].reset_index(drop=True)
+        start += len(records)
+        out[target] = UnitRollup(schools=rows, trend=days, **figures)
     return out
 
 
-def _school_row(row: pd.Series, level: str) -> dict[str, Any]:
-    rec = {c: row[c] for c in ROLLUP_COLUMNS}
+def _school_row(row: Mapping[str, Any], level: str) -> dict[str, Any]:
+    rec = dict(row)
     closed = rec["submission"] == "closed"
     rec.update(
         kind="school",
@@ -381,14 +400,16 @@ def _rollup(
     target: str,
     report_date: date,
     sums: _Sums,
-    frame_rows: pd.DataFrame,
+    frame_rows: Mapping[str, Mapping[str, Any]],
     statuses: Mapping[str, tuple[str, int, str | None]],
     dates: list[Any],
-) -> UnitRollup:
+) -> tuple[list[dict[str, Any]], np.ndarray, dict[str, Any]]:
+    """A target's rows, its trend (days x counts) and its figures; the frames are made
+    for every target at once by :func:`unit_rollups` (one frame per target is slow)."""
     unit = config.unit(target)
     records: list[dict[str, Any]] = []
     if target in config.by_id:  # a central school: itself first, its own counts
-        records.append(_school_row(frame_rows.loc[target], "中心校"))
+        records.append(_school_row(_row(frame_rows, target), "中心校"))
         sums.own(target)
     for child in config.children[target]:
         if child in config.by_id:
@@ -401,18 +422,17 @@ def _rollup(
                         "school",
                         "中心校",
                         sums.of(child),
-                        _own_status(frame_rows.loc[child]),
+                        _own_status(_row(frame_rows, child)),
                         school.town,
                     )
                 )
             else:
                 sums.own(child)
-                records.append(_school_row(frame_rows.loc[child], school.kind))
+                records.append(_school_row(_row(frame_rows, child), school.kind))
         else:
             sub = config.unit(child)
             status = statuses.get(child, ("none", 0, None))
             records.append(_subtree_row(child, sub.name, "unit", sub.level, sums.of(child), status))
-    frame = pd.DataFrame(records, columns=[*ROLLUP_COLUMNS, *CHILD_COLUMNS])
     counts, flags, cube, reported_days = sums.of(target)
     on_time, late, missing, closed, zero = (int(v) for v in flags)
     n = on_time + late + missing
@@ -427,36 +447,41 @@ def _rollup(
         schools_closed=closed,
         zero_reports=zero,
     )
-    daily = pd.DataFrame({"date": dates})
-    for k, col in enumerate(_TREND_COUNTS):
-        daily[col] = np.asarray(cube[:, k], dtype=np.int64) if len(dates) else []
-    daily["schools_reported"] = np.asarray(reported_days, dtype=np.int64) if len(dates) else []
-    daily = daily.astype({c: "int64" for c in [*_TREND_COUNTS, "schools_reported"]})
+    daily = np.column_stack([cube, reported_days]).astype(np.int64, copy=False)
     late_units = [
         str(r["name"]) for r in records if r["kind"] == "unit" and r["submission"] == "late"
     ]
-    return UnitRollup(
-        date=report_date,
-        district_id=target,
-        name=unit.name,
-        deadline=unit.deadline,
-        schools=frame,
-        totals=totals,
-        trend=daily,
-        schools_expected=n,
-        schools_submitted=submitted,
-        schools_on_time=on_time,
-        schools_missing=missing,
-        reporting_rate=_pct(submitted, n),
-        reporting_rate_on_time=_pct(on_time, n),
-        expected=totals["expected"],
-        reported=totals["reported"],
-        coverage=_pct(totals["reported"], totals["expected"]),
-        level=unit.level,
-        late_units=late_units,
+    return (
+        records,
+        daily,
+        dict(
+            date=report_date,
+            district_id=target,
+            name=unit.name,
+            deadline=unit.deadline,
+            totals=totals,
+            schools_expected=n,
+            schools_submitted=submitted,
+            schools_on_time=on_time,
+            schools_missing=missing,
+            reporting_rate=_pct(submitted, n),
+            reporting_rate_on_time=_pct(on_time, n),
+            expected=totals["expected"],
+            reported=totals["reported"],
+            coverage=_pct(totals["reported"], totals["expected"]),
+            level=unit.level,
+            late_units=late_units,
+        ),
     )
 
 
-def _own_status(row: pd.Series) -> tuple[str, int, str | None]:
+def _row(rows: Mapping[str, Mapping[str, Any]], school_id: str) -> Mapping[str, Any]:
+    try:
+        return rows[school_id]
+    except KeyError:
+        raise ValueError(f"school {school_id!r} is not in these findings") from None
+
+
+def _own_status(row: Mapping[str, Any]) -> tuple[str, int, str | None]:
     last = row["last_received"]
     return str(row["submission"]), int(row["minutes_late"] or 0), None if last is None else last
