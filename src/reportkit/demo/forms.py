@@ -16,8 +16,8 @@ from pathlib import Path
 __all__ = ["COUNTY_MAP", "TABLE_ROWS", "build_county_form", "write_county_form"]
 
 TABLE_ROWS = 5
-_TABLE_HEADERS = ("单位/学校", "报送情况", "应到人数", "实到人数", "未报人数", "发热", "有症状")
-_TABLE_HEADERS += ("疑似", "医学观察")
+_TABLE_HEADERS: tuple[str, ...] = ("单位/学校", "报送情况", "应到人数", "实到人数", "未报人数")
+_TABLE_HEADERS += ("发热", "有症状", "疑似", "医学观察")
 
 COUNTY_MAP = """\
 # The cells of params/forms/county_daily.xlsx (built by reportkit.demo.forms): a cell ->
@@ -109,8 +109,8 @@ def build_county_form() -> object:
         value="注：各校16:30前报送，县教育局17:30前汇总报送上级教育行政部门；零报告亦须报送。",
     )
     ws.row_dimensions[total + 2].height = 28
-    for col, width in zip("ABCDEFGHI", (22, 12, 10, 10, 10, 8, 8, 8, 10), strict=True):
-        ws.column_dimensions[col].width = width
+    for letter, width in zip("ABCDEFGHI", (22, 12, 10, 10, 10, 8, 8, 8, 10), strict=True):
+        ws.column_dimensions[letter].width = width
     ws.print_title_rows = "7:7"
     return book
 

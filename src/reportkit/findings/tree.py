@@ -131,7 +131,7 @@ class UnitRollup:
         frame = self.schools
         if frame.empty:
             return frame
-        records = frame.to_dict("records")
+        records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
         own = 1 if records[0]["school_id"] == self.unit_id else 0
         rest = sorted(
             range(own, len(records)),
@@ -259,7 +259,7 @@ class _Sums:
                 np.zeros(self.trend.shape[1:], np.int64),
                 np.zeros(self.reported_days.shape[1:], np.int64),
             )
-        self.memo[node] = total  # type: ignore[assignment]
+        self.memo[node] = total
         return self.memo[node]
 
 
@@ -305,7 +305,8 @@ def unit_rollups(
         cube[r, c] = trend.loc[keep, _TREND_COUNTS].to_numpy(dtype=np.int64)
     reported_days = (cube[:, :, 1] > 0).astype(np.int64)
     sums = _Sums(config, pos, counts, flags, cube, reported_days)
-    frame_rows = dict(zip(ids, schools[ROLLUP_COLUMNS].to_dict("records"), strict=True))
+    records: list[dict[str, Any]] = schools[ROLLUP_COLUMNS].to_dict("records")  # type: ignore[assignment]
+    frame_rows = dict(zip(ids, records, strict=True))
     parts = [
         _rollup(config, target, report_date, sums, frame_rows, statuses, dates)
         for target in targets
@@ -324,10 +325,10 @@ def unit_rollups(
     out = {}
     start = 0
     for k, (target, (records, _, figures)) in enumerate(zip(targets, parts, strict=True)):
-        rows = rows_frame.iloc[start : start + len(records)].reset_index(drop=True)
+        children = rows_frame.iloc[start : start + len(records)].reset_index(drop=True)
         days = trend_frame.iloc[k * w : (k + 1) * w].reset_index(drop=True)
         start += len(records)
-        out[target] = UnitRollup(schools=rows, trend=days, **figures)
+        out[target] = UnitRollup(schools=children, trend=days, **figures)
     return out
 
 

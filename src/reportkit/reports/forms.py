@@ -108,7 +108,9 @@ def load_form(params_dir: Path | str, ref: FormRef) -> Form:
                 figure,
                 f"unknown figure; known: {', '.join(UNIT_FIGURES)}",
             )
-    start, rows, columns = None, 1, ()
+    start: tuple[int, int] | None = None
+    rows = 1
+    columns: tuple[str, ...] = ()
     if mapping.table is not None:
         start = _cell(mapping.table.start, map_path, "table.start")
         rows = mapping.table.rows
