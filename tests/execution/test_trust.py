@@ -79,7 +79,8 @@ def test_a_rerun_of_the_same_data_gives_the_same_bytes_and_nothing_reads_nan(
         for p in out.rglob("*")
         if p.suffix in (".html", ".pdf") and p.name != "index.html"
     }
-    assert len(files) == 2 * (len(chosen) + 1)
+    _, units = select_units(demo_settings.schools(), chosen, None)
+    assert len(files) == 2 * (len(chosen) + len(units))
     hashes = {key: job["content_hash"] for key, job in _jobs(first).items()}
 
     second = run_reports(demo_settings, DAY, chosen, progress=False, run_time=RUN_TIME)
@@ -228,7 +229,8 @@ def test_a_partial_run_keeps_a_rollups_language_and_says_so(small_demo, demo_set
     first, other = events["late_school"], events["zero_report_school"]
     above_first = set(select_units(config, [first], None)[1])
     above_other = set(select_units(config, [other], None)[1])
-    assert {"d01", "c01"} <= above_first & above_other
+    assert "d01" in above_first
+    assert "c01" in above_first & above_other  # the city's roll-up is above both
     done = run_reports(demo_settings, DAY, [first], formats=("html",), progress=False)
     assert _jobs(done)[("unit", "d01")]["lang"] == "zh-CN"
     args = ["run", "--date", DAY.isoformat(), "--school", other, "--lang", "en"]
@@ -236,7 +238,7 @@ def test_a_partial_run_keeps_a_rollups_language_and_says_so(small_demo, demo_set
     args += ["--outputs", str(demo_settings.outputs), "--formats", "html"]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
-    assert "unit d01" in printed
+    assert "unit c01" in printed
     assert "zh-CN" in printed
     manifest = json.loads(
         (demo_settings.outputs / DAY.isoformat() / "manifest.json").read_text("utf-8")
@@ -279,7 +281,7 @@ def test_every_phase_is_announced_as_it_starts(small_demo, demo_settings):
         r"\[reportkit\] starting 2 report kernels",
         r"\[reportkit\] computing the findings of",
         r"\[reportkit\] rendering 1 school report\(s\)",
-        rf"\[[12]/2\] school {school} ok",
+        rf"\[\d/\d\] school {school} ok",
         r"\[reportkit\] rendering 1 roll-up\(s\), level 1 of \d",
         r"\[\d/\d\] unit \S+ ok",
     ]
