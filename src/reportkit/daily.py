@@ -385,7 +385,9 @@ def run_daily(
             started = time.perf_counter()
             _announce("writing the emails (dry run)" if options.dry_run else "sending the emails")
             # from the findings the reports were rendered from: computed once, by the run
-            delivery = send_reports(ctx, day, schools, units, findings=run.findings)
+            delivery = send_reports(
+                ctx, day, schools, units, findings=run.findings, with_rollups=True
+            )
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
             result.message_failures = [
@@ -489,7 +491,7 @@ def _with_rosters(
         line = f"school {sid}: no roster in the store {shown}; not rendered, not sent"
         result.no_roster.append(line)
         log.error("%s", line)
-    # the roll-ups with recipients above them (select_units): bottom-up, after the schools
+    # the runner renders the roll-ups with recipients above them, the sender sends them
     return [s for s in every if s not in lacking], None
 
 

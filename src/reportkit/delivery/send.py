@@ -397,14 +397,16 @@ def send_reports(
     force: bool | None = None,
     lang: str | None = None,
     sender: str | None = None,
+    with_rollups: bool = False,
 ) -> DeliveryResult:
     """Email each selected school's report, then each selected unit's roll-up (deepest
     level first), the unit's upward form attached when it has one.
 
-    The selection is the runner's (:func:`reportkit.execution.select_units`): with
-    neither ``school_ids`` nor ``unit_ids`` every school and every roll-up with
-    recipients; ``school_ids`` alone, those schools and the roll-ups above them;
-    ``unit_ids``, those roll-ups, those with recipients under them and their schools.
+    With neither ``school_ids`` nor ``unit_ids`` every school and every roll-up with
+    recipients; ``school_ids`` alone, those schools' reports only (``with_rollups``: and
+    the roll-ups with recipients above them, as the runner renders them); ``unit_ids``, those
+    roll-ups, those with recipients under them and their schools (narrowed by
+    ``school_ids``), as the runner selects them (:func:`reportkit.execution.select_units`).
     A report that :func:`check_report` refuses is not sent: ``stale`` or ``failed``
     with the reason.
 
@@ -425,6 +427,8 @@ def send_reports(
 
     settings, config, delivery = ctx.settings, ctx.schools, ctx.delivery
     schools, units = select_units(config, school_ids, unit_ids)
+    if school_ids and not unit_ids and not with_rollups:
+        units = []  # those schools' reports only (the runner re-renders the roll-ups above)
     if findings is None:
         findings = _findings(ctx, report_date, schools, units)
     else:
