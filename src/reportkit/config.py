@@ -100,6 +100,7 @@ class Recipient(_Model):
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -136,10 +137,13 @@ class Calendar(_Model):
     def _weekdays(cls, v: list[str] | None) -> list[str] | None:
         if v is None:
             return v
-        days = [str(d).strip().lower()[:3] for d in v]
-        unknown = [d for d in days if d not in WEEKDAYS]
-        if unknown:
-            raise ValueError(f"unknown weekday {unknown[0]!r}; known: {', '.join(WEEKDAYS)}")
+        days = []
+        for given in v:
+            text = str(given).strip().lower()
+            day = text[:3]
+            if day not in WEEKDAYS or text not in (day, _WEEKDAY_NAMES[WEEKDAYS.index(day)]):
+                raise ValueError(f"unknown weekday {given!r}; known: {', '.join(WEEKDAYS)}")
+            days.append(day)
         return list(dict.fromkeys(days))
 
     @field_validator("closed", "open", mode="before")
