@@ -360,12 +360,12 @@ def test_dry_run_writes_eml_files_and_sends_nothing(lite: Deployment, closed_por
     assert result.mail_dir == mail
     names = sorted(p.name for p in mail.glob("*.eml"))
     assert names == [
-        "unit_d01_chief_at_district.example.org.eml",
         "school_s001_principal_at_s001.example.org.eml",
         "school_s001_vice_at_s001.example.org.eml",
         "school_s002_head_at_s002.example.org.eml",
+        "unit_d01_chief_at_district.example.org.eml",
     ]
-    msg = parse((mail / names[1]).read_bytes())
+    msg = parse((mail / names[0]).read_bytes())
     assert msg["Subject"].startswith("【晨午检日报】靠山镇中心小学")
     assert msg.get_payload()[1].get_filename() == "靠山镇中心小学_2020-02-10_晨午检日报.pdf"
     assert lite.sent_rows() == []
