@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["COUNTY_MAP", "TABLE_ROWS", "build_county_form", "write_county_form"]
+__all__ = ["COUNTY_MAP", "TABLE_ROWS", "build_county_form", "template_bytes", "write_county_form"]
 
 TABLE_ROWS = 5
 _TABLE_HEADERS: tuple[str, ...] = ("单位/学校", "报送情况", "应到人数", "实到人数", "未报人数")
@@ -115,14 +115,36 @@ def build_county_form() -> object:
     return book
 
 
+def template_bytes() -> bytes:
+    """The template as a workbook file, the same bytes on every build: openpyxl stamps
+    the time of saving into the file and its zip entries, so both are fixed here."""
+    import io
+    import re
+    import zipfile
+
+    buffer = io.BytesIO()
+    build_county_form().save(buffer)  # type: ignore[attr-defined]
+    out = io.BytesIO()
+    stamp = b"2020-02-01T00:00:00Z"
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp, data)
+            entry = zipfile.ZipInfo(info.filename, date_time=(2020, 2, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(entry, data)
+    return out.getvalue()
+
+
 def write_county_form(params_dir: Path | str) -> tuple[Path, Path]:
     """Write ``forms/county_daily.xlsx`` and ``forms/county_daily.yaml`` under
     ``params_dir``; their paths."""
-    from reportkit.xlsx import save_workbook
+    from reportkit.files import write_atomic
 
     folder = Path(params_dir) / "forms"
     folder.mkdir(parents=True, exist_ok=True)
-    template = save_workbook(build_county_form(), folder / "county_daily.xlsx")
+    template = Path(write_atomic(folder / "county_daily.xlsx", template_bytes()))
     mapping = folder / "county_daily.yaml"
     mapping.write_text(COUNTY_MAP, encoding="utf-8")
     return template, mapping
