@@ -365,7 +365,18 @@ def _plan(
 
     chosen = findings.schools[findings.schools["school_id"].isin(set(selected))]
     submissions = {str(k): int(v) for k, v in chosen["submission"].value_counts().items()}
-    return _Plan(specs, unit_waves(config, units), submissions, notes, findings, save, unit_specs)
+    pending = [
+        JobSpec(
+            kind="unit",
+            target_id=u,
+            out_dir=str(output_dir(outputs, report_date, "unit", u)),
+            lang=lang,
+            **common,  # type: ignore[arg-type]
+        )
+        for u in units
+    ]
+    waves = unit_waves(config, units)
+    return _Plan(specs, waves, submissions, notes, findings, save, unit_specs, pending)
 
 
 def _forms(ctx: RunContext, units: Sequence[str]) -> dict[str, Form]:
@@ -495,7 +506,9 @@ def run_reports(
                 progress=bar,
             )
             specs = list(plan.specs)
-            manifest.plan(specs)  # pending, with this run's id, before any file changes
+            # every report pending, with this run's id, before any file changes (a roll-up
+            # gets the hash of what it shows when its level comes)
+            manifest.plan([*specs, *plan.pending])
             save_errors = plan.save()
             n_schools = len(specs)
             n_units = sum(len(w) for w in plan.waves)
@@ -533,7 +546,10 @@ def run_reports(
                 local.close()  # after an error in planning: stops the warm kernels
                 close_printer()
     ran = {(r.kind, r.id) for r in results}
-    manifest.restore((s.kind, s.target_id) for s in specs if (s.kind, s.target_id) not in ran)
+    planned = [*specs, *plan.pending]
+    manifest.restore(
+        dict.fromkeys((s.kind, s.target_id) for s in planned if (s.kind, s.target_id) not in ran)
+    )
     order: dict[tuple[str, str], int] = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
     errors = list(save_errors)
