@@ -134,6 +134,8 @@ class _Plan:
     units: Callable[
         [list[str], dict[tuple[str, str], dict[str, Any]]], tuple[list[JobSpec], list[str]]
     ]
+    # the roll-ups as the manifest records them before their level runs (pending)
+    pending: list[JobSpec] = field(default_factory=list)
 
 
 def plan_jobs(
