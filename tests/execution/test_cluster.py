@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reportkit.execution import dask_executor, run_reports, select_units
+from reportkit.execution import dask_executor, run_reports, select_units, unit_waves
 from reportkit.layout import notebook_path
 
 pytestmark = pytest.mark.slow
