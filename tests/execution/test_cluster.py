@@ -101,7 +101,7 @@ def test_run_on_a_local_cluster_survives_a_killed_worker(small_demo, demo_settin
     bottom_up = [u for wave in unit_waves(config, units) for u in wave]
     assert [j.id for j in result.jobs if j.kind == "unit"] == bottom_up
     manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
-    assert {j["id"] for j in manifest["jobs"]} == {*schools, "d01"}
+    assert {j["id"] for j in manifest["jobs"]} == {*schools, *units}
     for school in schools:
         html = demo_settings.outputs / DAY.isoformat() / school / "report.html"
         assert demo_settings.schools().school(school).name in html.read_text(encoding="utf-8")
