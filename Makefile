@@ -16,9 +16,9 @@ DEMO_DATE := 2020-02-28
 demo: $(STAMP) $(APT_STAMP)
 	@# the county's history up to the day before; the demo date's files wait in data/inbox/
 	test -f data/.demo-built || { $(BIN)/reportkit demo --ingest-through 2020-02-27 && touch data/.demo-built; }
-	@# the afternoon job: ingest the day, render every school and the district, write the emails
+	@# the afternoon job: ingest the day, render every school, then every level bottom-up, write the emails
 	$(BIN)/reportkit daily --date $(DEMO_DATE) --dry-run
-	@echo "Reports: outputs/$(DEMO_DATE)/index.html (HTML and PDF per school, district/ roll-up, mail/ emails)"
+	@echo "Reports: outputs/$(DEMO_DATE)/index.html (HTML and PDF per school, units/ roll-ups of every level and the county form, mail/ emails)"
 
 test: $(STAMP) $(APT_STAMP)
 	$(BIN)/python -m pytest

@@ -1,4 +1,5 @@
-"""A province-sized district: ingest a day, compute every finding, render throughput.
+"""A province-sized district: ingest a day, compute every finding, render throughput;
+and every level's roll-up of a 10,000-school province.
 
 Builds ``reportkit demo --scale`` with about 2,000 schools (``--scale 91``: 91
 counties of 22 schools, ~740,000 people) and two days of check-ins, then times:
@@ -10,9 +11,20 @@ counties of 22 schools, ~740,000 people) and two days of check-ins, then times:
   minute; and from that, the workers a province of 10,000 schools needs to
   render everything in the 30 minutes between 16:30 and 17:00.
 
+The province (``--only units`` runs just this part): 1 province, 10 cities, 100
+counties, 1,000 towns and 10,000 schools (in each town 2 central schools with 3
+village schools each, and 2 schools more), one day's per-school figures drawn at
+random. Timed: every level's roll-up computed at once (the province, cities,
+counties, towns and the 2,000 central schools), then the roll-ups with recipients
+(the province, cities and counties: 111) rendered, HTML and PDF, bottom-up, by the
+runner's own jobs on 2 warm kernels; towns and central schools have no recipients
+here, so they are not rendered (``run --unit`` would). The 10,000 school reports
+are not part of it.
+
 Prints figures; never asserts on time.
 
     .venv/bin/python benchmarks/bench_scale.py [--scale 91] [--sample 24] [--root DIR]
+    .venv/bin/python benchmarks/bench_scale.py --only units [--schools 10000]
 """
 
 from __future__ import annotations
@@ -36,6 +48,147 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def province(n_schools: int) -> tuple[dict, list[str]]:
+    """schools.yaml of a province of ``n_schools`` schools; the ids of its schools."""
+    per_town = 10
+    towns = max(1, n_schools // per_town)
+    counties = max(1, towns // 10)
+    cities = max(1, counties // 10)
+    mail = [{"name": "值班室", "email": "duty@example.org"}]
+    units = [
+        {"id": "p01", "name": "示范省", "level": "省", "deadline": "19:00", "recipients": mail}
+    ]
+    units += [
+        {"id": f"c{c:03d}", "name": f"第{c}市", "level": "市", "parent": "p01", "recipients": mail}
+        for c in range(cities)
+    ]
+    units += [
+        {"id": f"d{d:04d}", "name": f"第{d}县", "level": "县", "parent": f"c{d % cities:03d}",
+         "recipients": mail}
+        for d in range(counties)
+    ]  # fmt: skip
+    units += [
+        {"id": f"t{t:05d}", "name": f"第{t}镇", "level": "镇", "parent": f"d{t % counties:04d}"}
+        for t in range(towns)
+    ]
+    schools, ids = [], []
+    for t in range(towns):
+        for k in range(per_town):
+            sid = f"s{t * per_town + k:06d}"
+            central = f"s{t * per_town + (0 if k < 4 else 4):06d}"
+            parent = f"t{t:05d}" if k in (0, 4, 8, 9) else central
+            schools.append({"id": sid, "name": f"第{t}镇{k}校", "parent": parent})
+            ids.append(sid)
+    return {"timezone": "Asia/Shanghai", "units": units, "schools": schools}, ids
+
+
+def bench_units(root: Path, n_schools: int, jobs: int) -> None:
+    """Every level's roll-up of a province: computed, then rendered (see the docstring)."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from reportkit.config import SchoolsConfig
+    from reportkit.context import FORMATS
+    from reportkit.execution import JobSpec, ThreadExecutor, unit_waves
+    from reportkit.findings import ROLLUP_COLUMNS, rollup_hash, save_unit
+    from reportkit.findings.tree import unit_rollups
+    from reportkit.layout import day_outputs
+
+    body, ids = province(n_schools)
+    params = root / "params"
+    params.mkdir(parents=True, exist_ok=True)
+    (params / "schools.yaml").write_text(
+        yaml.safe_dump(body, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    t0 = time.perf_counter()
+    config = SchoolsConfig.model_validate(body)
+    parse_s = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    n = len(ids)
+    counts = [c for c in ROLLUP_COLUMNS[7:] if c != "coverage"]
+    frame = pd.DataFrame({c: rng.integers(0, 5, n) for c in counts})
+    frame["expected"] = rng.integers(50, 1500, n)
+    frame["reported"] = frame["expected"] - frame["missing"]
+    frame["coverage"] = frame["reported"] / frame["expected"] * 100
+    frame["school_id"] = ids
+    frame["name"] = [s["name"] for s in body["schools"]]
+    frame["town"] = ""
+    frame["submission"] = rng.choice(["on_time", "late", "missing"], n, p=[0.9, 0.07, 0.03])
+    frame["last_received"] = None
+    frame["minutes_late"] = np.where(frame["submission"] == "late", 12, 0)
+    frame["zero_report"] = False
+    frame = frame[ROLLUP_COLUMNS]
+    days = [DEMO_DATE - timedelta(days=13 - j) for j in range(14)]
+    trend = pd.DataFrame(
+        {
+            "school_id": np.repeat(ids, 14),
+            "date": np.tile(np.array(days, dtype=object), n),
+            "expected": np.repeat(frame["expected"].to_numpy(), 14),
+            "reported": np.repeat(frame["reported"].to_numpy(), 14),
+            **{c: rng.integers(0, 2, n * 14) for c in ("fever", "symptomatic", "suspected")},
+        }
+    )
+
+    t0 = time.perf_counter()
+    rollups = unit_rollups(frame, trend, DEMO_DATE, config)
+    compute_s = time.perf_counter() - t0
+    levels: dict[str, int] = {}
+    for u in rollups:
+        level = config.unit(u).level
+        levels[level] = levels.get(level, 0) + 1
+
+    due = [u for u in config.rollup_ids if config.unit(u).recipients]
+    day = day_outputs(root / "outputs", DEMO_DATE)
+    folder = day.findings
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for u in due:
+        save_unit(rollups[u], folder, "bench")
+    save_s = time.perf_counter() - t0
+
+    common = dict(
+        report_date=DEMO_DATE.isoformat(),
+        findings_dir=str(folder),
+        db=f"sqlite:///{root / 'none.db'}",
+        params_dir=str(params),
+        formats=tuple(FORMATS),
+        retries=0,
+        run_id="bench",
+    )
+    executor = ThreadExecutor(jobs)
+    t0 = time.perf_counter()
+    executor.prepare("zh-CN", FORMATS)
+    results = []
+    try:
+        for wave in unit_waves(config, due):
+            specs = [
+                JobSpec(
+                    kind="unit",
+                    target_id=u,
+                    out_dir=str(day.report_dir("unit", u)),
+                    findings_hash=rollup_hash(rollups[u]),
+                    **common,  # type: ignore[arg-type]
+                )
+                for u in wave
+            ]
+            results += executor.wave(specs, lambda result: None)
+    finally:
+        executor.close()
+    render_s = time.perf_counter() - t0
+    failed = [r for r in results if r.status != "ok"]
+    shown = ", ".join(f"{k} {v}" for k, v in levels.items())
+    print(f"province: {n:,} schools, {len(rollups):,} roll-ups ({shown})")
+    print(f"parse the tree      {parse_s:7.1f} s")
+    print(f"every roll-up       {compute_s:7.1f} s  (all levels, counts of every child)")
+    print(f"save {len(due)} roll-ups   {save_s:7.1f} s")
+    print(
+        f"render {len(due)} roll-ups {render_s:7.1f} s  (HTML + PDF, -j{jobs}, bottom-up; "
+        f"{len(failed)} failed; kernels and Chromium started inside)"
+    )
+    print(f"every level, computed and rendered: {compute_s + save_s + render_s:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=91)
@@ -43,9 +196,15 @@ def main() -> None:
         "--sample", type=int, default=24, help="schools rendered for the throughput"
     )
     parser.add_argument("--root", type=Path)
+    parser.add_argument("--only", choices=["all", "units"], default="all")
+    parser.add_argument("--schools", type=int, default=10_000, help="the province's schools")
+    parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    bench_units(root / "province", args.schools, args.jobs)
+    if args.only == "units":
+        return
     db = f"sqlite:///{root / 'reportkit.db'}"
     params = root / "params"
     t0 = time.perf_counter()

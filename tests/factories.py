@@ -384,8 +384,8 @@ class Deployment:
 
     def pdf_path(self, kind: str, target: str, masked: bool = False) -> Path:
         base = self.settings.outputs / DEPLOYMENT_DAY.isoformat()
-        if kind == "district":
-            return base / "district" / f"{target}.pdf"
+        if kind == "unit":
+            return base / "units" / f"{target}.pdf"
         return base / target / ("report.masked.pdf" if masked else "report.pdf")
 
     @property
@@ -411,8 +411,8 @@ class Deployment:
         """Render ``target`` as a run would: its PDF (and masked PDF) and its manifest job,
         with the findings hash of the store as it is now and ``text`` as its content."""
         findings = findings_now(self.settings)
-        if kind == "district":
-            hashed = rollup_hash(findings.district(target, self.settings.schools()))
+        if kind == "unit":
+            hashed = rollup_hash(findings.unit(target, self.settings.schools()))
         else:
             hashed = findings_hash(findings, target)
         job: dict[str, Any] = {
@@ -491,7 +491,7 @@ def build_deployment(tmp_path: Path, db_url: str) -> Deployment:
     dep = Deployment(tmp_path, Settings(db=db_url, params=params, outputs=tmp_path / "outputs"))
     dep.write_pdf("school", "s001", "report s001")
     dep.write_pdf("school", "s002", "report s002")
-    dep.write_pdf("district", "d01", "roll-up d01")
+    dep.write_pdf("unit", "d01", "roll-up d01")
     return dep
 
 

@@ -65,15 +65,17 @@ def test_the_whole_afternoon_and_a_safe_rerun(tmp_path, db_url, smtp_server):
     # one late school, one missing, the rest on time
     assert result.submissions["late"] == 1
     assert result.submissions["missing"] == 1
-    # every school and the district rendered
+    # every school and every roll-up with recipients rendered
     config = settings.schools()
-    assert result.reports_ok == len(config.schools) + 1
+    due = [u for u in config.rollup_ids if config.unit(u).recipients]
+    assert result.reports_ok == len(config.schools) + len(due)
     assert not result.reports_failed
     html = settings.outputs / DAY.isoformat() / config.schools[0].id / "report.html"
     assert config.schools[0].name in html.read_text(encoding="utf-8")
-    # every school with recipients and the district emailed once
+    # every school and every unit with recipients emailed once (a central school's
+    # principal gets the school's report and its roll-up)
     recipients = [r.email for s in config.schools for r in s.recipients] + [
-        r.email for d in config.districts for r in d.recipients
+        r.email for u in due for r in config.unit(u).recipients
     ]
     assert sorted(smtp_server.handler.recipients()) == sorted(recipients)
     assert result.messages_sent == len(recipients)
@@ -296,7 +298,7 @@ def test_a_school_without_a_roster_fails_by_name_and_the_others_run(tmp_path):
     assert not result.ok
     assert [line.split(":")[0] for line in result.no_roster] == ["school b1"]
     assert "FAILED school b1: no roster in the store" in "\n".join(result.summary_lines())
-    assert result.reports_ok == 3  # a1, a2 and d1's roll-up
+    assert result.reports_ok == 2  # a1 and a2 (d1 has no recipients: its roll-up is not due)
     assert not result.reports_failed
     day = settings.outputs / DAY.isoformat()
     assert (day / "a1" / "report.html").exists()

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "reportkit"
 DAY = date(2020, 2, 28)
 OUT = Path("outputs")
-SAMPLE = {"<date>": DAY.isoformat(), "<school_id>": "s001", "<district_id>": "d01", "<id>": "d01"}
+SAMPLE = {"<date>": DAY.isoformat(), "<school_id>": "s001", "<unit_id>": "d01", "<id>": "d01"}
 
 
 def _readme_outputs() -> set[str]:
@@ -38,15 +38,16 @@ def test_the_days_files_are_the_readmes() -> None:
     day = layout.day_outputs(OUT, DAY)
     made = {
         *(day.report_file("school", "s001", f) for f in layout.REPORT_FORMATS),
-        *(day.report_file("district", "d01", f) for f in ("ipynb", "html", "pdf")),
+        *(day.report_file("unit", "d01", f) for f in ("ipynb", "html", "pdf")),
+        day.form("d01"),
         layout.school_findings_file(day.findings, "s001"),
-        layout.district_findings_file(day.findings, "d01"),
+        layout.unit_findings_file(day.findings, "d01"),
         day.manifest,
         day.index,
     }
     assert {p.as_posix() for p in made} == _readme_outputs()
     assert layout.output_dir(OUT, DAY, "school", "s001") == OUT / "2020-02-28" / "s001"
-    assert layout.output_dir(OUT, "2020-02-28", "district", "d01") == OUT / "2020-02-28/district"
+    assert layout.output_dir(OUT, "2020-02-28", "unit", "d01") == OUT / "2020-02-28/units"
 
 
 def test_the_other_paths_are_the_readmes() -> None:
@@ -91,10 +92,11 @@ def test_an_unsafe_id_is_refused_before_it_becomes_a_path(bad: object) -> None:
     day = layout.day_outputs(OUT, DAY)
     calls = [
         lambda: layout.output_dir(OUT, DAY, "school", bad),  # type: ignore[arg-type]
-        lambda: layout.output_dir(OUT, DAY, "district", bad),  # type: ignore[arg-type]
-        lambda: layout.report_file(day.folder, "district", bad, "html"),  # type: ignore[arg-type]
+        lambda: layout.output_dir(OUT, DAY, "unit", bad),  # type: ignore[arg-type]
+        lambda: layout.report_file(day.folder, "unit", bad, "html"),  # type: ignore[arg-type]
+        lambda: day.form(bad),  # type: ignore[arg-type]
         lambda: layout.school_findings_file(day.findings, bad),  # type: ignore[arg-type]
-        lambda: layout.district_findings_file(day.findings, bad),  # type: ignore[arg-type]
+        lambda: layout.unit_findings_file(day.findings, bad),  # type: ignore[arg-type]
         lambda: day.export_file(bad, "s001", "163000"),  # type: ignore[arg-type]
         lambda: day.export_file("missing", bad, "163000"),  # type: ignore[arg-type]
         lambda: layout.mail_file(day.mail, "school", bad, "a@b.cn"),  # type: ignore[arg-type]
@@ -124,7 +126,7 @@ def test_unknown_kinds_and_formats_are_refused() -> None:
 def test_the_notebooks_and_templates_are_found_in_a_source_checkout(monkeypatch) -> None:
     monkeypatch.delenv("REPORTKIT_NOTEBOOKS", raising=False)
     assert layout.notebook_path("school") == ROOT / "notebooks" / "school_daily.ipynb"
-    assert layout.notebook_path("district") == ROOT / "notebooks" / "district_daily.ipynb"
+    assert layout.notebook_path("unit") == ROOT / "notebooks" / "unit_daily.ipynb"
     assert (layout.TEMPLATES / "reportkit" / "conf.json").is_file()
     assert (layout.TEMPLATES / "sections" / "_macros.html.j2").is_file()
 
@@ -132,7 +134,7 @@ def test_the_notebooks_and_templates_are_found_in_a_source_checkout(monkeypatch)
 # names of the files and folders layout owns: no other module joins them into a path
 OWNED = {
     *("manifest.json", "index.html", "daily.log", ".daily.lock", ".daily.json"),
-    *(".deliver.lock", "findings", "mail", "exports", "district", "rejected", "cron.log"),
+    *(".deliver.lock", "findings", "mail", "exports", "units", "rejected", "cron.log"),
     *("report.html", "report.pdf", "report.ipynb", "report.masked.pdf"),
 }
 OWNED_SUFFIXES = (".arrow", ".eml", ".html", ".pdf", ".ipynb", ".reason.txt", ".json", ".lock")

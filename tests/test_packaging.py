@@ -35,7 +35,7 @@ def test_the_wheel_ships_the_notebooks_and_templates(tmp_path):
             shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("reportkit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for notebook in ("school_daily", "district_daily", "officer_console"):
+    for notebook in ("school_daily", "unit_daily", "officer_console"):
         assert any(
             n.endswith(f".data/data/share/reportkit/notebooks/{notebook}.ipynb") for n in names
         )

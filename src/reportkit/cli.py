@@ -367,7 +367,7 @@ def _formats(text: str) -> tuple[str, ...]:
 def cmd_run(args: argparse.Namespace) -> int:
     from reportkit.execution import run_reports
 
-    result = run_reports(_context(args, sync=True), args.date, args.school, args.district)
+    result = run_reports(_context(args, sync=True), args.date, args.school, args.unit)
     if args.json:
         _print_json(result)
     else:
@@ -458,7 +458,7 @@ def _positive_int(text: str) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     from reportkit.delivery import send_reports, summary_lines
 
-    result = send_reports(_context(args, sync=True), args.date, args.school, args.district)
+    result = send_reports(_context(args, sync=True), args.date, args.school, args.unit)
     if args.json:
         _print_json(result)
         return EXIT_OK if result.ok else EXIT_FAILED
@@ -720,22 +720,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_lang(p)
 
-    p = add("run", cmd_run, "execute and render the daily reports of schools and their districts")
+    p = add("run", cmd_run, "execute and render the daily reports of schools and their units")
     p.add_argument("--date", type=_date, required=True)
     p.add_argument("--school", action="append", help="school id (repeatable; default all)")
-    p.add_argument("--district", action="append", help="district id (repeatable)")
+    p.add_argument(
+        "--unit",
+        "--district",
+        dest="unit",
+        action="append",
+        help="unit id (a district, town, county … or a central school; repeatable): its "
+        "roll-up, with or without recipients, and the schools under it",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_run_options(p)
 
     for name, handler, help_ in (
-        ("send", cmd_send, "email each school's report and each district's roll-up, once"),
+        ("send", cmd_send, "email each school's report and each unit's roll-up, once"),
         ("remind", cmd_remind, "remind schools with people not yet reported, before the deadline"),
     ):
         p = add(name, handler, help_)
         p.add_argument("--date", type=_date, required=True)
         if name == "send":
             p.add_argument("--school", action="append", help="school id (repeatable; default all)")
-            p.add_argument("--district", action="append", help="district id (repeatable)")
+            p.add_argument(
+                "--unit",
+                "--district",
+                dest="unit",
+                action="append",
+                help="unit id (a district, town, county … or a central school; repeatable): its "
+                "roll-up, with or without recipients, and the schools under it",
+            )
         p.add_argument(
             "--dry-run",
             action="store_true",

@@ -1,6 +1,7 @@
 """Loading and validating a deployment's ``params/*.yaml`` into typed objects.
 
-``schools.yaml`` (districts, schools, recipients), ``rules.yaml`` (every threshold
+``schools.yaml`` (the org tree of units and schools, recipients, calendars, upward
+forms; the older ``districts:`` read as a two-level tree), ``rules.yaml`` (every threshold
 of the flag engine) and ``delivery.yaml`` (SMTP and message settings). A bad file
 raises one :class:`~reportkit.errors.ConfigError` naming the file, the key path
 and the value. :class:`Settings` resolves ``--db``/``--params``/``--outputs`` and
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -25,9 +26,12 @@ from reportkit.errors import ConfigError
 from reportkit.schema import RESPIRATORY_SYMPTOMS, SYMPTOMS, Session
 
 __all__ = [
+    "WEEKDAYS",
+    "Calendar",
     "ClusterRule",
     "DeliveryConfig",
     "District",
+    "FormRef",
     "IngestLimits",
     "Recipient",
     "Rules",
@@ -35,6 +39,7 @@ __all__ = [
     "SchoolsConfig",
     "Settings",
     "SmtpConfig",
+    "Unit",
     "is_loopback_host",
     "load_delivery",
     "load_rules",
@@ -94,11 +99,117 @@ class Recipient(_Model):
         return v
 
 
-class District(_Model):
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _day_range(value: Any) -> tuple[date, date]:
+    """``2020-02-12`` or ``2020-01-24..2020-01-30`` (both ends included)."""
+    if isinstance(value, date):
+        return value, value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a day YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD")
+    parts = [p.strip() for p in value.split("..")]
+    if len(parts) > 2 or not all(_DAY.match(p) for p in parts):
+        raise ValueError(f"{value!r} is not a day YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD")
+    try:
+        first, last = date.fromisoformat(parts[0]), date.fromisoformat(parts[-1])
+    except ValueError:
+        raise ValueError(f"{value!r} is not a real day") from None
+    if last < first:
+        raise ValueError(f"{value!r} ends before it starts")
+    return first, last
+
+
+class Calendar(_Model):
+    """Which days a school or unit reports (``calendar:``), each key inherited down the
+    tree until a school or unit sets it: ``weekdays`` (default every day), ``closed``
+    (holidays and closures: days or ``a..b`` ranges), ``open`` (make-up days). A day
+    listed in ``open`` reports; else a ``closed`` day does not; else its weekday decides."""
+
+    weekdays: list[str] | None = None
+    closed: list[str] | None = None
+    open: list[str] | None = None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        days = []
+        for given in v:
+            text = str(given).strip().lower()
+            day = text[:3]
+            if day not in WEEKDAYS or text not in (day, _WEEKDAY_NAMES[WEEKDAYS.index(day)]):
+                raise ValueError(f"unknown weekday {given!r}; known: {', '.join(WEEKDAYS)}")
+            days.append(day)
+        return list(dict.fromkeys(days))
+
+    @field_validator("closed", "open", mode="before")
+    @classmethod
+    def _days(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, list):
+            raise ValueError("must be a list of days or ranges")
+        out = []
+        for item in v:
+            first, last = _day_range(item)
+            out.append(first.isoformat() if first == last else f"{first}..{last}")
+        return out
+
+    def merged(self, inherited: Calendar | None) -> Calendar:
+        """This calendar over ``inherited``: each key set here replaces the inherited one."""
+        if inherited is None:
+            return self
+        return Calendar(
+            weekdays=self.weekdays if self.weekdays is not None else inherited.weekdays,
+            closed=self.closed if self.closed is not None else inherited.closed,
+            open=self.open if self.open is not None else inherited.open,
+        )
+
+    @cached_property
+    def _ranges(self) -> tuple[list[tuple[date, date]], list[tuple[date, date]], set[int]]:
+        closed = [_day_range(x) for x in self.closed or ()]
+        opened = [_day_range(x) for x in self.open or ()]
+        weekdays = {WEEKDAYS.index(d) for d in (self.weekdays or WEEKDAYS)}
+        return closed, opened, weekdays
+
+    def reports_on(self, day: date) -> bool:
+        """Whether ``day`` is a reporting day."""
+        closed, opened, weekdays = self._ranges
+        if any(a <= day <= b for a, b in opened):
+            return True
+        if any(a <= day <= b for a, b in closed):
+            return False
+        return day.weekday() in weekdays
+
+    @property
+    def every_day(self) -> bool:
+        return not self.closed and (self.weekdays is None or len(self.weekdays) == 7)
+
+
+class FormRef(_Model):
+    """A unit's upward Excel form: a template workbook and its cell mapping (paths
+    relative to the params folder)."""
+
+    template: str
+    map: str
+
+
+class Unit(_Model):
+    """A level of the reporting chain (省 / 市 / 县 / 镇 / 中心校 …): its roll-up is due
+    upward by ``deadline`` to its ``recipients``, optionally with a ``form``."""
+
     id: str
     name: str
+    level: str = ""
+    parent: str | None = None
     recipients: list[Recipient] = []
     deadline: str = "17:30"
+    form: FormRef | None = None
+    calendar: Calendar | None = None
 
     @field_validator("id")
     @classmethod
@@ -110,19 +221,31 @@ class District(_Model):
     def _deadline(cls, v: Any) -> str:
         return parse_hhmm(v)
 
-    @field_validator("name")
+    @field_validator("name", "level")
     @classmethod
     def _name(cls, v: str) -> str:
         return _single_line(v)
+
+    def deadline_time(self) -> time:
+        return time.fromisoformat(self.deadline)
+
+
+class District(Unit):
+    """A ``districts:`` entry: a unit of level 县 whose children are the schools naming it."""
+
+    level: str = "县"
 
 
 class School(_Model):
     id: str
     name: str
-    district: str
+    # the nearest unit above the school (set from ``parent`` when not given)
+    district: str = ""
+    parent: str | None = None
     town: str = ""
     kind: str = ""
     reports_to: str | None = None
+    calendar: Calendar | None = None
     sessions: list[Session] = [Session.MORNING]
     deadline: str = "16:30"
     closing_time: str = "18:00"
@@ -173,9 +296,22 @@ def _zone(name: str) -> ZoneInfo:
 
 
 class SchoolsConfig(_Model):
+    """``schools.yaml``: the org tree and its schools.
+
+    ``units`` (each naming its ``parent`` unit) and ``schools`` (each naming its
+    ``parent``: a unit, or a school such as a central school) form a tree; the older
+    ``districts:`` with ``school.district`` is read as a two-level tree (each district a
+    unit of level 县, its schools its children; ``reports_to`` stays informational).
+    A *roll-up target* is every unit and every school with child schools (a central
+    school's roll-up holds itself and its village schools). After validation every
+    school's ``district`` is its nearest unit.
+    """
+
     timezone: str = "Asia/Shanghai"
-    districts: list[District]
+    districts: list[District] = []
+    units: list[Unit] = []
     schools: list[School]
+    calendar: Calendar | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -188,15 +324,55 @@ class SchoolsConfig(_Model):
         district_ids = [d.id for d in self.districts]
         if len(set(district_ids)) != len(district_ids):
             raise ValueError(f"districts: duplicate id {_first_dup(district_ids)!r}")
+        unit_ids = [u.id for u in self.units]
+        all_units = district_ids + unit_ids
+        for i, u in enumerate(self.units):
+            if u.id in district_ids or unit_ids.index(u.id) != i:
+                raise ValueError(f"units.{i}.id: duplicate id {u.id!r}")
         school_ids = [s.id for s in self.schools]
         if len(set(school_ids)) != len(school_ids):
             raise ValueError(f"schools: duplicate id {_first_dup(school_ids)!r}")
+        clash = sorted(set(all_units) & set(school_ids))
+        if clash:
+            raise ValueError(f"schools: id {clash[0]!r} is also a unit's id")
+        units = set(all_units)
+        for i, u in enumerate(self.units):
+            if u.parent is not None and u.parent not in units:
+                raise ValueError(f"units.{i}.parent: unknown unit {u.parent!r}")
         for i, s in enumerate(self.schools):
-            if s.district not in district_ids:
+            if s.parent is None and not s.district:
+                raise ValueError(f"schools.{i}: names no parent (a unit or a school)")
+            if s.parent is None and s.district not in district_ids:
+                if s.district in units:  # district: naming a unit reads as parent:
+                    continue
                 raise ValueError(f"schools.{i}.district: unknown district {s.district!r}")
+            if s.parent is not None and s.parent not in units and s.parent not in school_ids:
+                raise ValueError(f"schools.{i}.parent: unknown unit or school {s.parent!r}")
             if s.reports_to is not None and s.reports_to not in school_ids:
                 raise ValueError(f"schools.{i}.reports_to: unknown school {s.reports_to!r}")
+        parents = {u.id: u.parent for u in self.units}
+        parents |= {s.id: s.parent or s.district for s in self.schools}
+        where = {u.id: f"units.{i}.parent" for i, u in enumerate(self.units)}
+        where |= {s.id: f"schools.{i}.parent" for i, s in enumerate(self.schools)}
+        for node in parents:
+            chain, at = [node], parents.get(node)
+            while at is not None:
+                if at in chain:
+                    loop = " -> ".join([*chain[chain.index(at) :], at])
+                    raise ValueError(f"{where[node]}: a cycle {loop}")
+                chain.append(at)
+                at = parents.get(at)
+        # every school's district: its nearest unit
+        fixed = []
+        for s in self.schools:
+            up: str | None = s.parent or s.district
+            while up is not None and up not in units:
+                up = parents.get(up)
+            fixed.append(s if s.district == up else s.model_copy(update={"district": up or ""}))
+        object.__setattr__(self, "schools", fixed)
         return self
+
+    # -- the tree ----------------------------------------------------------------------
 
     @cached_property
     def by_id(self) -> dict[str, School]:
@@ -207,8 +383,110 @@ class SchoolsConfig(_Model):
         return {s.name: s for s in self.schools}
 
     @cached_property
-    def districts_by_id(self) -> dict[str, District]:
-        return {d.id: d for d in self.districts}
+    def districts_by_id(self) -> dict[str, Unit]:
+        """Every unit by id (``districts:`` and ``units:``)."""
+        return {u.id: u for u in [*self.districts, *self.units]}
+
+    @cached_property
+    def parents(self) -> dict[str, str | None]:
+        """Every unit's and school's parent id (None at the top)."""
+        out: dict[str, str | None] = {u.id: u.parent for u in self.districts_by_id.values()}
+        out |= {s.id: s.parent or s.district or None for s in self.schools}
+        return out
+
+    @cached_property
+    def children(self) -> dict[str, list[str]]:
+        """Every node's children: its units, then its schools, in the file's order."""
+        out: dict[str, list[str]] = {n: [] for n in self.parents}
+        for node, parent in self.parents.items():
+            if parent is not None:
+                out[parent].append(node)
+        return out
+
+    @cached_property
+    def rollup_ids(self) -> list[str]:
+        """Every roll-up target: the units, then the schools with child schools."""
+        return [*self.districts_by_id, *(s.id for s in self.schools if self.children[s.id])]
+
+    @cached_property
+    def _subtree(self) -> dict[str, list[str]]:
+        order = {s.id: i for i, s in enumerate(self.schools)}
+        out: dict[str, list[str]] = {}
+
+        def walk(node: str) -> list[str]:
+            if node not in out:
+                found = [node] if node in self.by_id else []
+                for child in self.children[node]:
+                    found += walk(child)
+                out[node] = sorted(found, key=order.__getitem__)
+            return out[node]
+
+        for node in self.parents:
+            walk(node)
+        return out
+
+    def schools_under(self, node_id: str) -> list[str]:
+        """The schools of a node's subtree (a school: itself and its child schools)."""
+        return self._subtree[node_id]
+
+    def depth(self, node_id: str) -> int:
+        """Steps from the top of the tree (a top unit: 0)."""
+        n, at = 0, self.parents.get(node_id)
+        while at is not None:
+            n, at = n + 1, self.parents.get(at)
+        return n
+
+    def ancestors(self, node_id: str) -> list[str]:
+        """The node's parent, its parent … up to the top."""
+        out, at = [], self.parents.get(node_id)
+        while at is not None:
+            out.append(at)
+            at = self.parents.get(at)
+        return out
+
+    def unit(self, unit_id: str) -> Unit:
+        """A roll-up target as a :class:`Unit`: a unit, or a school with child schools
+        (its name, deadline and recipients; level its ``kind`` or 中心校)."""
+        found = self.districts_by_id.get(unit_id) or self._school_units.get(unit_id)
+        if found is not None:
+            return found
+        raise ConfigError("schools.yaml", "units", unit_id, "unknown unit") from None
+
+    @cached_property
+    def _school_units(self) -> dict[str, Unit]:
+        return {
+            s.id: _school_unit(s, self.parents[s.id]) for s in self.schools if self.children[s.id]
+        }
+
+    def calendar_of(self, node_id: str) -> Calendar:
+        """A node's calendar: its own keys over its parent's, up to the file's
+        ``calendar:`` (each key replaced where a node sets it)."""
+        return self._calendars[node_id]
+
+    @cached_property
+    def _calendars(self) -> dict[str, Calendar]:
+        own: dict[str, Calendar | None] = {u.id: u.calendar for u in self.districts_by_id.values()}
+        own |= {s.id: s.calendar for s in self.schools}
+        base = self.calendar or Calendar()
+        out: dict[str, Calendar] = {}
+
+        def resolve(node: str) -> Calendar:
+            if node not in out:
+                parent = self.parents.get(node)
+                above = resolve(parent) if parent is not None else base
+                mine = own.get(node)
+                out[node] = mine.merged(above) if mine is not None else above
+            return out[node]
+
+        for node in self.parents:
+            resolve(node)
+        return out
+
+    def reports_on(self, school_id: str, day: date) -> bool:
+        """Whether the school reports on ``day`` (its calendar)."""
+        return self.calendar_of(school_id).reports_on(day)
+
+    # -- schools -----------------------------------------------------------------------
 
     def school(self, school_id: str) -> School:
         try:
@@ -216,7 +494,8 @@ class SchoolsConfig(_Model):
         except KeyError:
             raise ConfigError("schools.yaml", "schools", school_id, "unknown school") from None
 
-    def district(self, district_id: str) -> District:
+    def district(self, district_id: str) -> Unit:
+        """A unit by id (a ``districts:`` or ``units:`` entry)."""
         try:
             return self.districts_by_id[district_id]
         except KeyError:
@@ -225,8 +504,9 @@ class SchoolsConfig(_Model):
             ) from None
 
     def schools_in(self, district_id: str) -> list[School]:
+        """The schools under a unit (its subtree), in the file's order."""
         self.district(district_id)
-        return [s for s in self.schools if s.district == district_id]
+        return [self.by_id[s] for s in self.schools_under(district_id)]
 
     def resolve_school(self, value: object) -> str | None:
         """A school id from a cell holding an id or a name; None when unknown."""
@@ -239,6 +519,17 @@ class SchoolsConfig(_Model):
     def zone(self, school_id: str | None = None) -> ZoneInfo:
         school = self.by_id.get(school_id) if school_id else None
         return ZoneInfo(school.timezone if school and school.timezone else self.timezone)
+
+
+def _school_unit(school: School, parent: str | None) -> Unit:
+    return Unit(
+        id=school.id,
+        name=school.name,
+        level="中心校",
+        parent=parent,
+        recipients=list(school.recipients),
+        deadline=school.deadline,
+    )
 
 
 def _first_dup(items: list[str]) -> str:
@@ -418,7 +709,8 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
     except UnicodeDecodeError as exc:
         raise ConfigError(path, reason=f"not UTF-8 text ({exc.reason})") from None
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader when it is there: a province's schools.yaml is large
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""

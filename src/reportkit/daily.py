@@ -12,7 +12,7 @@
    ``rules.yaml``'s ``limits``, unreadable, the wrong kind) goes to
    ``<archive>/../rejected/<date>/[<school_id>/]`` with ``<name>.reason.txt``
    beside it and a ``file_rejected`` finding in its school's report;
-3. runs every school's report and the district roll-ups (:mod:`reportkit.execution.batch`);
+3. runs every school's report, then the roll-ups bottom-up (:mod:`reportkit.execution.batch`);
    a school with nobody on its roster is not run but failed by name (exit 1),
    never rendered as a report of zeros;
 4. emails them (:mod:`reportkit.delivery.send`), each at most once.
@@ -365,10 +365,10 @@ def run_daily(
             ctx, day, inbox, archive
         )
         result.seconds["ingest"] = time.perf_counter() - started
-        schools, districts = _with_rosters(ctx, result)  # schools without a roster fail
+        schools, units = _with_rosters(ctx, result)  # schools without a roster fail
 
         started = time.perf_counter()
-        run = run_reports(ctx, day, schools, districts, executor=executor)
+        run = run_reports(ctx, day, schools, units, executor=executor)
         result.seconds["reports"] = time.perf_counter() - started
         result.reports_ok = len(run.jobs) - len(run.failed)
         result.reports_failed = [f"{j.kind} {j.id}: {_job_error(j.error)}" for j in run.failed]
@@ -385,7 +385,9 @@ def run_daily(
             started = time.perf_counter()
             _announce("writing the emails (dry run)" if options.dry_run else "sending the emails")
             # from the findings the reports were rendered from: computed once, by the run
-            delivery = send_reports(ctx, day, schools, districts, findings=run.findings)
+            delivery = send_reports(
+                ctx, day, schools, units, findings=run.findings, with_rollups=True
+            )
             result.seconds["send"] = time.perf_counter() - started
             result.messages_sent = sum(len(o.accepted) for o in delivery.outcomes)
             result.message_failures = [
@@ -471,7 +473,7 @@ def _with_rosters(
     ctx: RunContext, result: DailyResult
 ) -> tuple[list[str] | None, list[str] | None]:
     """The selection for the runner and the sender: every school with people on its
-    roster (and the roll-ups of their districts). The others are failures of the day,
+    roster (and the roll-ups above them). The others are failures of the day,
     named in the log and the summary, never reports of zeros; when no school has a
     roster the run stops (:class:`RosterMissingError`, exit 2)."""
     from reportkit import store
@@ -481,7 +483,7 @@ def _with_rosters(
     every = [s.id for s in config.schools]
     lacking = store.schools_without_roster(ctx.engine, every)
     if not lacking:
-        return None, None  # every school, every district
+        return None, None  # every school, every roll-up with recipients
     shown = store.describe_url(ctx.settings.db)
     if len(lacking) == len(every):
         raise RosterMissingError(lacking, shown)
@@ -489,9 +491,8 @@ def _with_rosters(
         line = f"school {sid}: no roster in the store {shown}; not rendered, not sent"
         result.no_roster.append(line)
         log.error("%s", line)
-    ready = [s for s in every if s not in lacking]
-    districts = list(dict.fromkeys(config.school(s).district for s in ready))
-    return ready, districts
+    # the runner renders the roll-ups with recipients above them, the sender sends them
+    return [s for s in every if s not in lacking], None
 
 
 def _announce(text: str) -> None:

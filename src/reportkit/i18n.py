@@ -62,6 +62,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "submission_on_time": ("按时", "on time"),
     "submission_late": ("迟报{n}分钟", "late by {n} min"),
     "submission_missing": ("未报送", "missing"),
+    "submission_closed": ("非报送日", "not a reporting day"),
+    "submission_none": ("不单独上报", "no own report"),
     "zero_report": ("今日无异常（零报告）", "Nothing abnormal today (zero report)"),
     "zero_report_short": ("零报告", "zero report"),
     # --- the sentence explaining why a person needs attention ---
@@ -236,6 +238,14 @@ _PAIRS: dict[str, tuple[str, str]] = {
     # --- headings ---
     "daily_report": ("晨午检日报", "daily health check report"),
     "district_report": ("晨午检汇总", "district roll-up"),
+    "unit_report": ("晨午检汇总", "roll-up"),
+    "units": ("下级单位与学校", "units and schools"),
+    "unit": ("单位", "unit"),
+    "unit_level": ("层级", "level"),
+    "unit_schools": ("学校报送", "schools submitted"),
+    "late_units": ("迟报的下级单位", "units that reported late"),
+    "schools_closed": ("非报送日学校数", "schools not reporting today"),
+    "form_attached": ("附：上报表", "attached: the upward form"),
     "upward_deadline": ("上报截止", "due upward by"),
     "not_reported": ("未报人员", "not reported"),
     "needs_attention": ("需关注人员", "people who need attention"),
@@ -480,6 +490,7 @@ _PAIRS.update(
         ),
         "pdf_suffix_school": ("晨午检日报", "daily-report"),
         "pdf_suffix_district": ("晨午检汇总", "district-roll-up"),
+        "xlsx_suffix_unit": ("日报表", "daily-form"),
     }
 )
 
@@ -534,6 +545,7 @@ _PAIRS.update(
         "index_link_html": ("网页", "HTML"),
         "index_link_pdf": ("PDF", "PDF"),
         "index_link_pdf_masked": ("PDF（隐去姓名）", "PDF (names masked)"),
+        "index_link_xlsx": ("上报表", "upward form"),
         "index_render": ("生成状态", "rendering"),
         "index_files": ("文件", "files"),
         "index_language": ("语言", "language"),

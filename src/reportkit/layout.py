@@ -1,7 +1,7 @@
 """Where reportkit's files are: every path it writes, and where it finds its notebooks.
 
 This module owns the names below; every other module asks it for a path rather than
-joining one. An id (a school's, a district's, a view's) is checked against
+joining one. An id (a school's, a unit's, a view's) is checked against
 :data:`reportkit.config.SAFE_ID` before it becomes a part of a path, and a date is a
 real date, so nothing read from ``schools.yaml`` or a command line can point a path
 outside its folder.
@@ -13,8 +13,8 @@ outside its folder.
       cron.log                          where the cron entry of ``reportkit schedule`` logs
       <date>/                           one day (YYYY-MM-DD): DayOutputs
         <school_id>/report.ipynb|html|pdf, report.masked.pdf
-        district/<district_id>.ipynb|html|pdf
-        findings/<school_id>.arrow, findings/district_<district_id>.arrow
+        units/<unit_id>.ipynb|html|pdf|xlsx  every roll-up (a unit, a central school) and its form
+        findings/<school_id>.arrow, findings/unit_<unit_id>.arrow
         manifest.json  index.html  daily.log  .deliver.lock
         mail/<kind>_<id>_<recipient>.eml  the messages of a dry run
         exports/<view>-<scope>-<HHMMSS>[-<n>].xlsx
@@ -49,8 +49,8 @@ __all__ = [
     "cron_log",
     "daily_lock",
     "day_outputs",
-    "district_findings_file",
     "find_notebook",
+    "form_file",
     "inbox_dir",
     "lock_note",
     "mail_file",
@@ -61,13 +61,14 @@ __all__ = [
     "report_file",
     "safe_id",
     "school_findings_file",
+    "unit_findings_file",
 ]
 
 PathLike = str | os.PathLike[str]
-ReportKind = Literal["school", "district"]
+ReportKind = Literal["school", "unit"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-NOTEBOOKS: dict[str, str] = {"school": "school_daily.ipynb", "district": "district_daily.ipynb"}
+NOTEBOOKS: dict[str, str] = {"school": "school_daily.ipynb", "unit": "unit_daily.ipynb"}
 # the files of one report, by the key the manifest records them under
 REPORT_FORMATS: dict[str, str] = {
     "ipynb": ".ipynb",
@@ -104,17 +105,21 @@ class DayOutputs:
     folder: Path
 
     def report_dir(self, kind: ReportKind | str, target_id: str) -> Path:
-        """``<date>/<school_id>`` for a school, ``<date>/district`` for a district."""
+        """``<date>/<school_id>`` for a school, ``<date>/units`` for a unit's roll-up."""
         ident = safe_id(target_id)
-        if kind == "district":
-            return self.folder / "district"
+        if kind == "unit":
+            return self.folder / "units"
         if kind == "school":
             return self.folder / ident
         raise ReportkitError(f"unknown kind of report: {kind!r}")
 
     def report_file(self, kind: ReportKind | str, target_id: str, fmt: str) -> Path:
-        """One file of a report: ``<school_id>/report.html``, ``district/<id>.pdf`` …"""
+        """One file of a report: ``<school_id>/report.html``, ``units/<id>.pdf`` …"""
         return report_file(self.report_dir(kind, target_id), kind, target_id, fmt)
+
+    def form(self, unit_id: str) -> Path:
+        """``units/<unit_id>.xlsx``: the unit's upward form, filled."""
+        return form_file(self.report_dir("unit", unit_id), unit_id)
 
     @property
     def findings(self) -> Path:
@@ -164,13 +169,13 @@ def day_outputs(outputs: PathLike, report_date: date | str) -> DayOutputs:
 def output_dir(
     outputs: PathLike, report_date: date | str, kind: ReportKind | str, target_id: str
 ) -> Path:
-    """``outputs/<date>/<school_id>`` for a school, ``outputs/<date>/district`` for a district."""
+    """``outputs/<date>/<school_id>`` for a school, ``outputs/<date>/units`` for a unit."""
     return day_outputs(outputs, report_date).report_dir(kind, target_id)
 
 
 def report_file(folder: PathLike, kind: ReportKind | str, target_id: str, fmt: str) -> Path:
     """A report's ``fmt`` file (a key of :data:`REPORT_FORMATS`) in its ``folder``:
-    ``report.<ext>`` for a school, ``<district_id>.<ext>`` for a district."""
+    ``report.<ext>`` for a school, ``<unit_id>.<ext>`` for a unit."""
     if fmt not in REPORT_FORMATS:
         raise ReportkitError(f"unknown report file {fmt!r}; known: {', '.join(REPORT_FORMATS)}")
     stem = "report" if kind == "school" else safe_id(target_id)
@@ -182,9 +187,14 @@ def school_findings_file(folder: PathLike, school_id: str) -> Path:
     return Path(folder) / f"{safe_id(school_id)}.arrow"
 
 
-def district_findings_file(folder: PathLike, district_id: str) -> Path:
-    """``<folder>/district_<district_id>.arrow``: a district roll-up's counts."""
-    return Path(folder) / f"district_{safe_id(district_id)}.arrow"
+def unit_findings_file(folder: PathLike, unit_id: str) -> Path:
+    """``<folder>/unit_<unit_id>.arrow``: a unit roll-up's counts."""
+    return Path(folder) / f"unit_{safe_id(unit_id)}.arrow"
+
+
+def form_file(folder: PathLike, unit_id: str) -> Path:
+    """``<folder>/<unit_id>.xlsx``: a unit's filled upward form in its ``units`` folder."""
+    return Path(folder) / f"{safe_id(unit_id)}.xlsx"
 
 
 def mail_file(folder: PathLike, kind: str, target_id: str, recipient: str) -> Path:

@@ -229,7 +229,7 @@ def test_store_failing_after_acceptance_stops_the_batch_and_nothing_goes_twice(
     assert s001.accepted == [PRINCIPAL]
     assert s001.unrecorded == [PRINCIPAL]
     assert s001.not_sent == ["vice@s001.example.org"]
-    for target in ("school:s002", "district:d01"):
+    for target in ("school:s002", "unit:d01"):
         assert statuses(result)[target] == "failed"
     lines = summary_lines(result)
     assert any(line.startswith("STOPPED: the sent log cannot be written") for line in lines)
@@ -244,7 +244,7 @@ def test_store_failing_after_acceptance_stops_the_batch_and_nothing_goes_twice(
     assert "acceptance never recorded" in s001.unknown[PRINCIPAL]
     assert s001.accepted == ["vice@s001.example.org"]
     assert statuses(rerun)["school:s002"] == "sent"
-    assert statuses(rerun)["district:d01"] == "sent"
+    assert statuses(rerun)["unit:d01"] == "sent"
     assert Counter(smtp_server.handler.recipients()) == dict.fromkeys(ALL_RECIPIENTS, 1)
     assert rerun.stopped is None
 
@@ -320,7 +320,7 @@ def test_a_report_rendered_from_other_findings_is_refused(
     assert statuses(result) == {
         "school:s001": "stale",
         "school:s002": "sent",  # its own findings did not change
-        "district:d01": "stale",  # its counts did
+        "unit:d01": "stale",  # its counts did
     }
     s001 = result.by_target("school", "s001")
     assert "the findings changed since it was rendered (run run-1)" in s001.error
@@ -331,7 +331,7 @@ def test_a_report_rendered_from_other_findings_is_refused(
     assert any(line.startswith("school s001 靠山镇中心小学: stale; not sent") for line in lines)
 
     deployment.write_pdf("school", "s001", "report s001 corrected")  # the next run
-    deployment.write_pdf("district", "d01", "roll-up d01 corrected")
+    deployment.write_pdf("unit", "d01", "roll-up d01 corrected")
     again = send_reports(deployment.settings, DAY)
     assert again.ok, summary_lines(again)
     assert statuses(again)["school:s001"] == "sent"
@@ -357,7 +357,7 @@ def test_an_interrupted_or_failed_run_is_refused(lite: Deployment, smtp_server: 
     assert statuses(result) == {
         "school:s001": "stale",
         "school:s002": "failed",
-        "district:d01": "sent",
+        "unit:d01": "sent",
     }
     assert "(run run-2) did not finish" in result.by_target("school", "s001").error
     assert "its last render failed (run run-2) Timeout" in result.by_target("school", "s002").error
@@ -401,7 +401,7 @@ def test_masking_on_without_a_masked_pdf_never_attaches_the_full_one(
     assert statuses(result) == {
         "school:s001": "failed",
         "school:s002": "failed",
-        "district:d01": "sent",  # counts only: nothing to mask
+        "unit:d01": "sent",  # counts only: nothing to mask
     }
     assert "mask_names is on but no masked PDF (report.masked.pdf)" in (
         result.by_target("school", "s001").error

@@ -102,7 +102,7 @@ def test_send_delivers_well_formed_messages(
     assert statuses(result) == {
         "school:s001": "sent",
         "school:s002": "sent",
-        "district:d01": "sent",
+        "unit:d01": "sent",
     }
     received = by_recipient(smtp_server)
     assert set(received) == ALL_RECIPIENTS
@@ -157,7 +157,7 @@ def test_send_delivers_well_formed_messages(
         ("school", "s001", "principal@s001.example.org"),
         ("school", "s001", "vice@s001.example.org"),
         ("school", "s002", "head@s002.example.org"),
-        ("district", "d01", "chief@district.example.org"),
+        ("unit", "d01", "chief@district.example.org"),
     }
     ids = {r.recipient: r.message_id for r in rows}
     assert ids["principal@s001.example.org"] == message_id
@@ -223,7 +223,7 @@ def test_refused_recipient_is_retried_then_failed_and_retried_by_a_rerun(
     assert list(s001.refused) == ["vice@s001.example.org"]
     assert "550" in s001.refused["vice@s001.example.org"]
     assert result.by_target("school", "s002").status == "sent"
-    assert result.by_target("district", "d01").status == "sent"
+    assert result.by_target("unit", "d01").status == "sent"
     assert set(smtp_server.handler.recipients()) == ALL_RECIPIENTS - {"vice@s001.example.org"}
     logged = {r.recipient for r in deployment.sent_rows()}
     assert logged == ALL_RECIPIENTS - {"vice@s001.example.org"}
@@ -344,7 +344,7 @@ def test_missing_pdf_is_a_failure_and_others_still_go(
     assert statuses(result) == {
         "school:s001": "sent",
         "school:s002": "failed",
-        "district:d01": "sent",
+        "unit:d01": "sent",
     }
     assert "report PDF missing" in result.by_target("school", "s002").error
     assert "head@s002.example.org" not in smtp_server.handler.recipients()
@@ -360,12 +360,12 @@ def test_dry_run_writes_eml_files_and_sends_nothing(lite: Deployment, closed_por
     assert result.mail_dir == mail
     names = sorted(p.name for p in mail.glob("*.eml"))
     assert names == [
-        "district_d01_chief_at_district.example.org.eml",
         "school_s001_principal_at_s001.example.org.eml",
         "school_s001_vice_at_s001.example.org.eml",
         "school_s002_head_at_s002.example.org.eml",
+        "unit_d01_chief_at_district.example.org.eml",
     ]
-    msg = parse((mail / names[1]).read_bytes())
+    msg = parse((mail / names[0]).read_bytes())
     assert msg["Subject"].startswith("【晨午检日报】靠山镇中心小学")
     assert msg.get_payload()[1].get_filename() == "靠山镇中心小学_2020-02-10_晨午检日报.pdf"
     assert lite.sent_rows() == []
@@ -525,7 +525,7 @@ def test_a_school_that_sent_nothing_reads_as_not_submitted_never_as_zeros(
             )
         )
     deployment.write_pdf("school", "s002", "report s002 nothing received")
-    deployment.write_pdf("district", "d01", "roll-up d01, s002 missing")
+    deployment.write_pdf("unit", "d01", "roll-up d01, s002 missing")
     deployment.configure(smtp_server)
     result = send.send_reports(deployment.settings, DAY)
     assert result.ok, summary_lines(result)
@@ -764,7 +764,7 @@ def test_html_fits_a_phone_screen(lite: Deployment, tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 375, "height": 800})
             for name in (
                 "school_s001_principal_at_s001.example.org",
-                "district_d01_chief_at_district.example.org",
+                "unit_d01_chief_at_district.example.org",
             ):
                 msg = parse((mail / f"{name}.eml").read_bytes())
                 html = html_of(msg)

@@ -84,9 +84,10 @@ def _content_digest(root: Path) -> str:
 def test_the_same_seed_writes_the_files_it_always_wrote(small_demo: demo.DemoResult) -> None:
     # the small demo's files as reportkit wrote them before and after the demo was split
     # into plan, events and files; only a change meant to change the demo's data may
-    # change this digest
+    # change this digest (the last: schools.yaml became a city's tree and the example
+    # upward form joined params/forms/; every file under data/ kept its bytes)
     assert _content_digest(small_demo.root) == (
-        "d4a03c1ad4469dca16e3c91b4e1b6fe654d5cd7c2d505abf4b6c107dbf324101"
+        "404724b305d6070290eaf430d4511b8919a7395642e68e87a1e256c1fd3692ec"
     )
 
 
@@ -97,12 +98,23 @@ def test_schools_yaml_is_a_valid_county(small_demo: demo.DemoResult) -> None:
     assert path.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8")
     config = load_schools(small_demo.params_dir)
     assert config.timezone == "Asia/Shanghai"
-    [district] = config.districts
-    assert (district.id, district.name, district.recipients[0].email) == (
-        "d01",
-        "示范县",
-        "wang@example.org",
-    )
+    # a city of two counties, towns, central schools with their village schools
+    assert config.districts == []
+    assert [(u.id, u.level) for u in config.units if u.parent is None] == [("c01", "市")]
+    counties = [u for u in config.units if u.level == "县"]
+    assert [(u.id, u.parent) for u in counties] == [("d01", "c01"), ("d02", "c01")]
+    county = config.unit("d01")
+    assert (county.name, county.recipients[0].email) == ("示范县", "wang@example.org")
+    assert county.form is not None  # the example upward form
+    assert (small_demo.params_dir / county.form.template).is_file()
+    assert config.calendar_of("d02").closed == ["2020-02-21"]  # a holiday, inherited down
+    assert all(config.calendar_of(s).closed == ["2020-02-21"] for s in config.schools_under("d02"))
+    assert config.calendar_of("d01").closed is None
+    towns = [u for u in config.units if u.level in ("镇", "乡")]
+    assert len(towns) == 4
+    assert {u.parent for u in towns} == {"d01", "d02"}
+    assert set(config.schools_under("c01")) == {s.id for s in config.schools}
+    assert [config.depth(u) for u in ("c01", "d01", towns[0].id)] == [0, 1, 2]
     assert len(config.schools) >= 20
     assert len({s.town for s in config.schools}) >= 3
     kinds = {s.kind for s in config.schools}
@@ -115,6 +127,8 @@ def test_schools_yaml_is_a_valid_county(small_demo: demo.DemoResult) -> None:
             central = config.school(school.reports_to)
             assert central.kind == "primary"
             assert central.town == school.town
+            assert school.parent == central.id  # the chain: village school -> central school
+            assert central.id in config.rollup_ids
         if school.kind == "kindergarten":
             assert [str(s) for s in school.sessions] == ["morning"]
     assert any(s.name.endswith("中心小学") for s in config.schools)
@@ -124,7 +138,7 @@ def test_schools_yaml_is_a_valid_county(small_demo: demo.DemoResult) -> None:
 def test_a_deployments_own_schools_yaml_is_never_overwritten(tmp_path: Path) -> None:
     own = tmp_path / "params" / "schools.yaml"
     own.parent.mkdir()
-    own.write_text("timezone: Asia/Shanghai\ndistricts: []\nschools: []\n", encoding="utf-8")
+    own.write_text("timezone: Asia/Shanghai\nunits: []\nschools: []\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not written by the demo"):
         demo.build_demo(tmp_path, tmp_path / "params", "sqlite://", small=True, ingest=False)
     assert own.read_text(encoding="utf-8").startswith("timezone:")
@@ -195,7 +209,7 @@ def test_scale_multiplies_counties(tmp_path: Path) -> None:
     )
     config = load_schools(tmp_path / "params")
     assert result.schools == len(config.schools) == 44
-    assert [d.id for d in config.districts] == ["d01", "d02"]
+    assert [u.id for u in config.units if u.level == "县"] == ["d01", "d02", "d03", "d04"]
     assert len({s.name for s in config.schools}) == 44
     _, schools = plan.plan_schools(50, 0)
     assert schools[0].id == "s0001"

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from reportkit import cli, store
-from reportkit.execution import JobResult, plan_jobs, run_reports
+from reportkit.execution import JobResult, plan_jobs, run_reports, select_units
 from reportkit.execution.batch import write_manifest
 from reportkit.layout import notebook_path, output_dir
 
@@ -43,16 +43,30 @@ def test_reports_show_the_day_and_only_the_schools_own_people(small_demo, demo_s
     late = events["late_school"]
     chosen = [suspected_school, late, events["zero_report_school"]]
 
-    result = run_reports(demo_settings, DAY, chosen, jobs=2, progress=False)
+    config = demo_settings.schools()
+    missing_central = config.school(events["missing_school"]).parent
+    result = run_reports(
+        demo_settings, DAY, chosen, ["d01", missing_central], jobs=2, progress=False
+    )
 
     assert result.ok, result.failed
-    assert {(j.kind, j.id) for j in result.jobs} == {("school", s) for s in chosen} | {
-        ("district", "d01")
-    }
+    # the chosen schools under the units asked for, then those roll-ups and the ones
+    # with recipients under them
+    _, units = select_units(config, chosen, ["d01", missing_central])
+    assert {"d01", missing_central} <= set(units)
+    assert {(j.kind, j.id) for j in result.jobs} == {
+        ("school", s) for s in chosen if s in set(config.schools_under("d01"))
+    } | {("unit", u) for u in units}
     manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
     assert manifest["failed"] == 0
-    assert manifest["ok"] == 4
-    config = demo_settings.schools()
+    assert manifest["ok"] == len(result.jobs)
+    # bottom-up: every roll-up ended after the roll-ups of its child units
+    ended = {(j["kind"], j["id"]): j["ended_at"] for j in manifest["jobs"]}
+    for u in units:
+        for child in config.children[u]:
+            if ("unit", child) in ended:
+                assert ended[("unit", child)] <= ended[("unit", u)]
+    assert {suspected_school, late} <= set(config.schools_under("d01"))
 
     out = demo_settings.outputs / DAY.isoformat()
     html = (out / suspected_school / "report.html").read_text(encoding="utf-8")
@@ -74,22 +88,21 @@ def test_reports_show_the_day_and_only_the_schools_own_people(small_demo, demo_s
     assert "姓名" in pdf_text
     assert not [p for p in foreign_ids if p in pdf_text]
 
-    late_html = (out / late / "report.html").read_text(encoding="utf-8")
-    assert "迟报" in late_html
-
-    zero_html = (out / events["zero_report_school"] / "report.html").read_text(encoding="utf-8")
-    assert "零报告" in zero_html
-
-    # the district roll-up: every school, counts only, missing schools first
-    district_html = (out / "district" / "d01.html").read_text(encoding="utf-8")
-    names = [s.name for s in config.schools]
-    assert all(n in district_html for n in names)
+    # a central school's roll-up: itself, then its village schools, the missing one first
+    central_html = (out / "units" / f"{missing_central}.html").read_text(encoding="utf-8")
+    names = [config.school(s).name for s in config.schools_under(missing_central)]
+    assert all(n in central_html for n in names)
     missing_name = config.school(events["missing_school"]).name
-    assert district_html.index(missing_name) < district_html.index(config.school(late).name)
+    others = [n for n in names[1:] if n != missing_name]
+    assert central_html.index(names[0]) < central_html.index(missing_name)
+    assert all(central_html.index(missing_name) < central_html.index(n) for n in others)
     people = store.load_people(store.connect(small_demo.db_url))
-    assert not [p for p in people["person_id"] if f">{p}<" in district_html]
-    district_pdf = _pdf_text(out / "district" / "d01.pdf")
-    assert missing_name in district_pdf
+    assert not [p for p in people["person_id"] if f">{p}<" in central_html]
+    assert missing_name in _pdf_text(out / "units" / f"{missing_central}.pdf")
+    # the county: its towns, counts only
+    county_html = (out / "units" / "d01.html").read_text(encoding="utf-8")
+    for town in config.children["d01"]:
+        assert config.unit(town).name in county_html
 
 
 def test_english_reports(small_demo, demo_settings):
@@ -183,11 +196,10 @@ def test_findings_are_saved_once_for_the_batch(small_demo, demo_settings):
     assert len({s.findings_dir for s in specs}) == 1
     folder = Path(specs[0].findings_dir)
     config = demo_settings.schools()
-    district = config.school(small_demo.events["late_school"]).district
-    # one file per school of the district (its roll-up needs them all) and the roll-up
-    expected = {f"{s.id}.arrow" for s in config.schools_in(district)} | {
-        f"district_{district}.arrow"
-    }
+    _, units = select_units(config, [small_demo.events["late_school"]], None)
+    assert "c01" in units  # the city's roll-up is above it: it needs every school
+    # one file per school under the roll-ups (they need them all) and one per roll-up
+    expected = {f"{s.id}.arrow" for s in config.schools} | {f"unit_{u}.arrow" for u in units}
     assert {p.name for p in folder.iterdir()} == expected
     assert not list(folder.parent.glob("*.pkl"))
     with store.connect(small_demo.db_url).connect() as conn:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reportkit.execution import dask_executor, run_reports
+from reportkit.execution import dask_executor, run_reports, select_units, unit_waves
 from reportkit.layout import notebook_path
 
 pytestmark = pytest.mark.slow
@@ -96,9 +96,12 @@ def test_run_on_a_local_cluster_survives_a_killed_worker(small_demo, demo_settin
     assert killed
     assert result.ok, [(j.id, j.error) for j in result.failed]
     assert sorted(j.id for j in result.jobs if j.kind == "school") == schools
-    assert [j.id for j in result.jobs if j.kind == "district"] == ["d01"]
+    config = demo_settings.schools()
+    _, units = select_units(config, schools, None)
+    bottom_up = [u for wave in unit_waves(config, units) for u in wave]
+    assert [j.id for j in result.jobs if j.kind == "unit"] == bottom_up
     manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
-    assert {j["id"] for j in manifest["jobs"]} == {*schools, "d01"}
+    assert {j["id"] for j in manifest["jobs"]} == {*schools, *units}
     for school in schools:
         html = demo_settings.outputs / DAY.isoformat() / school / "report.html"
         assert demo_settings.schools().school(school).name in html.read_text(encoding="utf-8")

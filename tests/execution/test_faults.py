@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reportkit.execution import run_reports
+from reportkit.execution import run_reports, select_units
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,8 @@ def test_a_killed_run_leaves_a_manifest_that_says_what_is_unfinished(small_demo,
     run_id = manifest["run_id"]
     assert run_id != first.run_id
     jobs = {(j["kind"], j["id"]): j for j in manifest["jobs"]}
-    assert set(jobs) == {("school", s) for s in schools} | {("district", "d01")}
+    _, units = select_units(demo_settings.schools(), schools, None)
+    assert set(jobs) == {("school", s) for s in schools} | {("unit", u) for u in units}
     assert all(j["run_id"] == run_id for j in jobs.values())  # every job of the new run
     unfinished = [j for j in jobs.values() if j["status"] != "ok"]
     assert unfinished, "the kill came after the last report"
@@ -118,7 +119,7 @@ def test_a_killed_run_leaves_a_manifest_that_says_what_is_unfinished(small_demo,
         assert job["sha256"] == {}  # nothing vouches for the previous run's files
         assert job["ended_at"] is None
     _assert_manifest_true(manifest)
-    _assert_no_partial_report(path.parent / "district")
+    _assert_no_partial_report(path.parent / "units")
     for school in schools:
         _assert_no_partial_report(path.parent / school)
 
@@ -160,7 +161,7 @@ def test_a_full_disk_ends_the_batch_with_a_summary_and_no_partial_file(
         assert "pending" not in statuses
         for job in manifest["jobs"]:
             if job["status"] != "ok":
-                folder = out / ("district" if job["kind"] == "district" else job["id"])
+                folder = out / ("units" if job["kind"] == "unit" else job["id"])
                 stem = "report" if job["kind"] == "school" else job["id"]
                 assert not (folder / f"{stem}.html").exists()
                 assert not (folder / f"{stem}.pdf").exists()

@@ -18,7 +18,7 @@ def _run(enabled: bool, monkeypatch: pytest.MonkeyPatch) -> str:
         progress.phase("computing the findings of 3 schools")
         progress.reports(2, "rendering 1 school report(s), then 1 roll-up(s)")
         progress.advance(JobResult("school", "s001", "ok", 1.2, 1))
-        progress.advance(JobResult("district", "d01", "failed", 0.5, 2, {}, {"ename": "E"}))
+        progress.advance(JobResult("unit", "d01", "failed", 0.5, 2, {}, {"ename": "E"}))
     return err.getvalue()
 
 
@@ -29,7 +29,7 @@ def test_plain_lines_announce_every_phase_and_report(monkeypatch: pytest.MonkeyP
         "[reportkit] computing the findings of 3 schools",
         "[reportkit] rendering 1 school report(s), then 1 roll-up(s)",
         "[1/2] school s001 ok 1.2s",
-        "[2/2] district d01 failed 0.5s E",
+        "[2/2] unit d01 failed 0.5s E",
     ]
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from reportkit import store
 from reportkit.config import Settings
-from reportkit.execution import RunResult, run_reports
+from reportkit.execution import RunResult, run_reports, select_units
 from reportkit.layout import notebook_path
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,8 @@ def test_a_rerun_of_the_same_data_gives_the_same_bytes_and_nothing_reads_nan(
         for p in out.rglob("*")
         if p.suffix in (".html", ".pdf") and p.name != "index.html"
     }
-    assert len(files) == 2 * (len(chosen) + 1)
+    _, units = select_units(demo_settings.schools(), chosen, None)
+    assert len(files) == 2 * (len(chosen) + len(units))
     hashes = {key: job["content_hash"] for key, job in _jobs(first).items()}
 
     second = run_reports(demo_settings, DAY, chosen, progress=False, run_time=RUN_TIME)
@@ -154,9 +155,10 @@ def test_a_school_that_sent_nothing_reads_as_not_submitted_never_as_zeros(
     assert "未报送" in pdf
     assert "无数据" in pdf
 
-    # the district roll-up shows dashes for what the silent school did not send
-    district = (out / "district" / "d01.html").read_text(encoding="utf-8")
-    name = demo_settings.schools().school(silent).name
+    # its central school's roll-up shows dashes for what the silent school did not send
+    config = demo_settings.schools()
+    district = (out / "units" / f"{config.parents[silent]}.html").read_text(encoding="utf-8")
+    name = config.school(silent).name
     row = re.search(rf"<tr><td[^>]*>{re.escape(name)}</td>(.*?)</tr>", district)
     assert row is not None
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
@@ -208,8 +210,9 @@ def test_masked_names_stay_masked_in_the_attachment(small_demo, demo_settings, t
     assert mask_name(name) in masked_text
     assert not [n for n in people["name"] if len(n) >= 2 and n in masked_text]
     assert person in masked_text  # ids stay: the school can find the person
-    district = _jobs(result)[("district", "d01")]
-    assert "pdf_masked" not in district["outputs"]  # a roll-up has no names to mask
+    for key, rollup in _jobs(result).items():
+        if key[0] == "unit":
+            assert "pdf_masked" not in rollup["outputs"]  # a roll-up has no names to mask
 
     # masking turned off: no masked PDF is left behind to be sent as current
     (params / "delivery.yaml").write_text("mask_names: false\n", encoding="utf-8")
@@ -222,26 +225,33 @@ def test_a_partial_run_keeps_a_rollups_language_and_says_so(small_demo, demo_set
     from reportkit import cli
 
     events = small_demo.events
+    config = demo_settings.schools()
     first, other = events["late_school"], events["zero_report_school"]
+    above_first = set(select_units(config, [first], None)[1])
+    above_other = set(select_units(config, [other], None)[1])
+    assert "d01" in above_first
+    assert "c01" in above_first & above_other  # the city's roll-up is above both
     done = run_reports(demo_settings, DAY, [first], formats=("html",), progress=False)
-    assert _jobs(done)[("district", "d01")]["lang"] == "zh-CN"
+    assert _jobs(done)[("unit", "d01")]["lang"] == "zh-CN"
     args = ["run", "--date", DAY.isoformat(), "--school", other, "--lang", "en"]
     args += ["--db", demo_settings.db, "--params", str(demo_settings.params)]
     args += ["--outputs", str(demo_settings.outputs), "--formats", "html"]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
-    assert "district d01" in printed
+    assert "unit c01" in printed
     assert "zh-CN" in printed
     manifest = json.loads(
         (demo_settings.outputs / DAY.isoformat() / "manifest.json").read_text("utf-8")
     )
     langs = {(j["kind"], j["id"]): j["lang"] for j in manifest["jobs"]}
+    # a roll-up made in zh-CN stays so; one made for the first time is in en
     assert langs == {
         ("school", first): "zh-CN",
         ("school", other): "en",
-        ("district", "d01"): "zh-CN",
+        **{("unit", u): "zh-CN" for u in above_first},
+        **{("unit", u): "en" for u in above_other - above_first},
     }
-    district = demo_settings.outputs / DAY.isoformat() / "district" / "d01.html"
+    district = demo_settings.outputs / DAY.isoformat() / "units" / "d01.html"
     assert 'lang="zh-CN"' in district.read_text(encoding="utf-8")
     assert "lang" not in manifest  # one language per output, none for the whole day
 
@@ -249,7 +259,7 @@ def test_a_partial_run_keeps_a_rollups_language_and_says_so(small_demo, demo_set
     explicit = run_reports(
         demo_settings, DAY, [other], ["d01"], lang="en", formats=("html",), progress=False
     )
-    assert _jobs(explicit)[("district", "d01")]["lang"] == "en"
+    assert _jobs(explicit)[("unit", "d01")]["lang"] == "en"
     assert not explicit.notes
     assert 'lang="en"' in district.read_text(encoding="utf-8")
 
@@ -271,23 +281,21 @@ def test_every_phase_is_announced_as_it_starts(small_demo, demo_settings):
         r"\[reportkit\] starting 2 report kernels",
         r"\[reportkit\] computing the findings of",
         r"\[reportkit\] rendering 1 school report\(s\)",
-        rf"\[[12]/2\] school {school} ok",
-        r"\[reportkit\] rendering 1 district roll-up\(s\)",
-        r"\[[12]/2\] district d01 ok",
+        rf"\[\d/\d\] school {school} ok",
+        r"\[reportkit\] rendering 1 roll-up\(s\), level 1 of \d",
+        r"\[\d/\d\] unit \S+ ok",
     ]
     positions = []
     for pattern in wanted:
         found = [i for i, line in enumerate(said) if re.match(pattern, line)]
         assert found, (pattern, said)
         positions.append(found[0])
-    # two workers: the roll-up may start, even end, while the school's report runs
-    assert positions[:3] == sorted(positions[:3]), said
-    assert positions[2] < min(positions[3:]), said
-    assert positions[4] < positions[5], said
+    # the roll-ups start once the school's report is done: bottom-up
+    assert positions == sorted(positions), said
     first_line = lines[0][0]
     findings_line = next(t for t, text in lines if "computing the findings" in text)
     assert first_line < 10.0  # the interpreter and imports; never the findings' time
-    assert findings_line <= next(t for t, text in lines if text.startswith("[1/2]"))
+    assert findings_line <= next(t for t, text in lines if text.startswith("[1/"))
     assert "ETA" not in "".join(said)  # not a terminal: plain lines, no bar
 
 

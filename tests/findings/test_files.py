@@ -34,7 +34,7 @@ def test_recomputed_findings_hash_the_same_and_a_change_differs(demo_settings) -
     ids = first.school_ids
     assert [findings_hash(first, s) for s in ids] == [findings_hash(again, s) for s in ids]
     assert len({findings_hash(first, s) for s in ids}) == len(ids)  # schools differ
-    district = config.districts[0].id
+    district = config.rollup_ids[0]
     assert rollup_hash(first.district(district, config)) == rollup_hash(
         again.district(district, config)
     )
@@ -71,7 +71,7 @@ def test_files_round_trip_keeps_every_hash(demo_settings, tmp_path) -> None:
     assert {s: findings_hash(back, s) for s in first.school_ids} == hashes
     assert back.to_json() == first.to_json()
     assert back.rules == first.rules
-    district = config.districts[0].id
+    district = config.rollup_ids[0]
     rollup = first.district(district, config)
     save_district(rollup, folder, "run-1")
     assert rollup_hash(load_district(folder, district, DAY)) == rollup_hash(rollup)
@@ -82,13 +82,13 @@ def test_a_schools_file_holds_its_own_people_only_and_a_rollup_none(
     demo_settings, small_demo, tmp_path
 ) -> None:
     from reportkit.findings import save_district, save_findings
-    from reportkit.layout import district_findings_file, school_findings_file
+    from reportkit.layout import school_findings_file, unit_findings_file
 
     config = demo_settings.schools()
     found = _demo_findings(demo_settings)
     folder = tmp_path / "findings"
     save_findings(found, folder, "run-1")
-    district = config.districts[0].id
+    district = config.rollup_ids[0]
     save_district(found.district(district, config), folder, "run-1")
     people = store.load_people(store.connect(demo_settings.db))
     school = small_demo.events["suspected"][0][0]
@@ -97,7 +97,7 @@ def test_a_schools_file_holds_its_own_people_only_and_a_rollup_none(
     others = set(people.loc[people["school_id"] != school, "person_id"]) - own
     assert [p for p in own if p.encode() in data]  # the school's own people are there
     assert not [p for p in others if p.encode() in data]
-    rollup = district_findings_file(folder, district).read_bytes()
+    rollup = unit_findings_file(folder, district).read_bytes()
     assert not [p for p in people["person_id"] if p.encode() in rollup]
     assert not [n for n in people["name"] if len(n) >= 2 and n.encode() in rollup]
 

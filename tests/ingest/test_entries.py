@@ -104,8 +104,8 @@ def test_gate_register_findings_and_masking_in_html_pdf_and_email(small_demo, de
     assert visitor in bodies
     assert re.search(r"1\d\d\*{4}\d{4}", bodies)
 
-    # the district roll-up carries the counts, not the people
-    district = (out / "district" / "d01.html").read_text(encoding="utf-8")
+    # the city's roll-up carries the counts, not the people
+    district = (out / "units" / "c01.html").read_text(encoding="utf-8")
     assert visitor not in district
     assert "入校登记" in district
 

@@ -282,10 +282,8 @@ class Console:
         wide = {"description_width": "initial"}
         config = model.config
         ids = set(model.school_ids)
-        districts = [
-            d
-            for d in config.districts
-            if any(s.district == d.id for s in config.schools if s.id in ids)
+        districts = [  # every unit of the tree with a school shown here
+            d for d in config.districts_by_id.values() if ids & set(config.schools_under(d.id))
         ]
 
         self.district = w.Dropdown(
@@ -476,7 +474,8 @@ class Console:
         config, ids = self.model.config, self.model.school_ids
         schools = [config.school(s) for s in ids]
         if self.district.value:
-            schools = [s for s in schools if s.district == self.district.value]
+            under = set(config.schools_under(self.district.value))
+            schools = [s for s in schools if s.id in under]
         options = [(f"{s.name} ({s.id})", s.id) for s in schools]
         if len(ids) > 1:
             options.insert(0, (t("all_schools", self.lang), ""))
@@ -505,9 +504,8 @@ class Console:
             return [self.school.value]
         if self.district.value:
             config = self.model.config
-            return [
-                s for s in self.model.school_ids if config.school(s).district == self.district.value
-            ]
+            under = set(config.schools_under(self.district.value))
+            return [s for s in self.model.school_ids if s in under]
         return None
 
     def refresh(self) -> None:

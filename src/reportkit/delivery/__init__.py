@@ -10,51 +10,22 @@ from typing import TYPE_CHECKING
 from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
-    from reportkit.delivery.body import (
-        MailBody as MailBody,
-    )
-    from reportkit.delivery.body import (
-        district_body as district_body,
-    )
-    from reportkit.delivery.body import (
-        reminder_body as reminder_body,
-    )
-    from reportkit.delivery.body import (
-        school_body as school_body,
-    )
-    from reportkit.delivery.checks import (
-        NotSendable as NotSendable,
-    )
-    from reportkit.delivery.checks import (
-        ReportFile as ReportFile,
-    )
-    from reportkit.delivery.checks import (
-        check_report as check_report,
-    )
-    from reportkit.delivery.outcome import (
-        DeliveryResult as DeliveryResult,
-    )
-    from reportkit.delivery.outcome import (
-        MessageOutcome as MessageOutcome,
-    )
-    from reportkit.delivery.outcome import (
-        summary_lines as summary_lines,
-    )
-    from reportkit.delivery.send import (
-        send_reminders as send_reminders,
-    )
-    from reportkit.delivery.send import (
-        send_reports as send_reports,
-    )
-    from reportkit.delivery.transport import (
-        compose as compose,
-    )
-    from reportkit.delivery.transport import (
-        get_sender as get_sender,
-    )
-    from reportkit.delivery.transport import (
-        register_sender as register_sender,
-    )
+    from reportkit.delivery.body import MailBody as MailBody
+    from reportkit.delivery.body import district_body as district_body
+    from reportkit.delivery.body import reminder_body as reminder_body
+    from reportkit.delivery.body import school_body as school_body
+    from reportkit.delivery.body import unit_body as unit_body
+    from reportkit.delivery.checks import NotSendable as NotSendable
+    from reportkit.delivery.checks import ReportFile as ReportFile
+    from reportkit.delivery.checks import check_report as check_report
+    from reportkit.delivery.outcome import DeliveryResult as DeliveryResult
+    from reportkit.delivery.outcome import MessageOutcome as MessageOutcome
+    from reportkit.delivery.outcome import summary_lines as summary_lines
+    from reportkit.delivery.send import send_reminders as send_reminders
+    from reportkit.delivery.send import send_reports as send_reports
+    from reportkit.delivery.transport import compose as compose
+    from reportkit.delivery.transport import get_sender as get_sender
+    from reportkit.delivery.transport import register_sender as register_sender
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
@@ -74,5 +45,6 @@ __getattr__, __dir__, __all__ = attach(
         "send_reminders": "send",
         "send_reports": "send",
         "summary_lines": "outcome",
+        "unit_body": "body",
     },
 )

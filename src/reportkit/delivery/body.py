@@ -28,8 +28,8 @@ from reportkit.privacy import mask_name, mask_phone
 from reportkit.reports import class_sort_key, format_pct
 
 if TYPE_CHECKING:
-    from reportkit.config import DeliveryConfig, District, School
-    from reportkit.findings import DistrictRollup, Findings
+    from reportkit.config import DeliveryConfig, School, Unit
+    from reportkit.findings import DistrictRollup, Findings, UnitRollup
 
 __all__ = [
     "InlineImage",
@@ -37,6 +37,7 @@ __all__ = [
     "district_body",
     "reminder_body",
     "school_body",
+    "unit_body",
 ]
 
 TEMPLATES = layout.TEMPLATES / "email"
@@ -140,7 +141,7 @@ def _subject(template: str, key: str, **values: object) -> str:
         ) from None
 
 
-def _subject_template(delivery: Any, key: str, lang: str) -> str:
+def _subject_template(delivery: DeliveryConfig, key: str, lang: str) -> str:
     """delivery.yaml's subject ``key`` when it sets one (the deployment's own words),
     else the default in the message's language."""
     if key in getattr(delivery, "model_fields_set", set()):
@@ -220,7 +221,7 @@ def _entries(findings: Findings, mask: bool, lang: str) -> list[dict[str, str]]:
 def school_body(
     findings: Findings,
     school: School,
-    district: District,
+    district: Unit,
     delivery: DeliveryConfig,
     lang: str = "zh-CN",
 ) -> MailBody:
@@ -406,7 +407,7 @@ def _action(findings: Findings, mask: bool, lang: str) -> list[dict[str, str]]:
 
 
 def district_body(
-    rollup: DistrictRollup, district: District, delivery: DeliveryConfig, lang: str = "zh-CN"
+    rollup: DistrictRollup, district: Unit, delivery: DeliveryConfig, lang: str = "zh-CN"
 ) -> MailBody:
     """The district message: counts per school only, never a person."""
     schools = rollup.schools
@@ -457,7 +458,12 @@ def district_body(
         "figures": figures,
         "missing_schools": [_s(n) for n in missing_schools["name"]][:MAX_ROWS],
         "late_schools": [
-            {"name": _s(r.name), "status": t("submission_late", lang, n=_int(r.minutes_late))}
+            {
+                "name": _s(r.name),
+                "status": t("submission_late_short", lang)
+                if getattr(r, "kind", "school") == "unit"
+                else t("submission_late", lang, n=_int(r.minutes_late)),
+            }
             for r in late_schools.itertuples(index=False)
         ][:MAX_ROWS],
         "attention": attention_rows[:MAX_ROWS],
@@ -493,6 +499,18 @@ def district_body(
         text=_render("district.txt.j2", **context),
         images=images,
     )
+
+
+# -- a unit's roll-up ----------------------------------------------------------------
+
+
+def unit_body(
+    rollup: UnitRollup, unit: Unit, delivery: DeliveryConfig, lang: str = "zh-CN"
+) -> MailBody:
+    """A unit's message (a district, town, county, city … or a central school): counts
+    per child school or unit, never a person. A child unit whose roll-up was late or
+    missing is listed with the late or missing schools (its row's status)."""
+    return district_body(rollup, unit, delivery, lang)
 
 
 # -- a reminder before the deadline --------------------------------------------------

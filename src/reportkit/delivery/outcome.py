@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 __all__ = ["FAILING", "DeliveryResult", "Kind", "MessageOutcome", "Status", "summary_lines"]
 
-Kind = Literal["school", "district", "reminder"]
+Kind = Literal["school", "unit", "reminder"]
 Status = Literal[
     "sent",
     "skipped_already_sent",

@@ -1,7 +1,9 @@
-"""Email delivery: the reports, the district roll-ups and the reminders, sent once.
+"""Email delivery: the reports, the units' roll-ups and the reminders, sent once.
 
-Each school's report goes to the school's recipients, each district roll-up to
-the district's (both from ``schools.yaml``), one message per recipient: what it
+Each school's report goes to the school's recipients, each unit's roll-up to the
+unit's (both from ``schools.yaml``), schools first, then the units bottom-up, the
+unit's upward Excel form (``units/<unit_id>.xlsx``) attached beside its PDF; one
+message per recipient: what it
 says comes from :mod:`reportkit.delivery.body`, how it is assembled and carried
 (``smtp``, or ``eml`` files for a dry run) from :mod:`reportkit.delivery.transport`.
 
@@ -35,7 +37,7 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
 
     from reportkit.config import DeliveryConfig, Recipient, SchoolsConfig, Settings
     from reportkit.delivery.body import MailBody
-    from reportkit.findings import Findings
+    from reportkit.findings import Findings, UnitRollup
     from reportkit.store.sentlog import RecipientState
 
 __all__ = [
@@ -91,6 +93,8 @@ class Outgoing:
     body: MailBody | None = None
     report: ReportFile | None = None
     pdf_name: str = ""
+    # further files attached after the PDF (a unit's upward form): data and file name
+    attachments: list[tuple[bytes, str]] = field(default_factory=list)
     error: str | None = None
     status: Status = "failed"  # the outcome when ``error`` is set
 
@@ -218,6 +222,7 @@ class _Batch:
             out.pdf_name,
             message_id=message_id,
             sent_at=datetime.now(out.zone),
+            attachments=out.attachments,
         )
         result.bytes = max(result.bytes, len(message.as_bytes()))
         attempt: list[int] = []
@@ -385,19 +390,23 @@ def send_reports(
     context: RunContext | Settings,
     report_date: date,
     school_ids: Sequence[str] | None = None,
-    district_ids: Sequence[str] | None = None,
+    unit_ids: Sequence[str] | None = None,
     *,
     findings: Findings | None = None,
     dry_run: bool | None = None,
     force: bool | None = None,
     lang: str | None = None,
     sender: str | None = None,
+    with_rollups: bool = False,
 ) -> DeliveryResult:
-    """Email each selected school's report and each selected district's roll-up.
+    """Email each selected school's report, then each selected unit's roll-up (deepest
+    level first), the unit's upward form attached when it has one.
 
-    With neither ``school_ids`` nor ``district_ids`` every school and district is
-    sent; ``school_ids`` alone sends only those schools; ``district_ids`` sends those
-    roll-ups and their schools (narrowed by ``school_ids`` when both are given).
+    With neither ``school_ids`` nor ``unit_ids`` every school and every roll-up with
+    recipients; ``school_ids`` alone, those schools' reports only (``with_rollups``: and
+    the roll-ups with recipients above them, as the runner renders them); ``unit_ids``, those
+    roll-ups, those with recipients under them and their schools (narrowed by
+    ``school_ids``), as the runner selects them (:func:`reportkit.execution.select_units`).
     A report that :func:`check_report` refuses is not sent: ``stale`` or ``failed``
     with the reason.
 
@@ -411,16 +420,19 @@ def send_reports(
     ctx = RunContext.of(context, sync=True)
     options = ctx.options.merged(dry_run=dry_run, force=force, lang=lang)
     lang = options.lang
-    ctx.require_store(school_ids, district_ids)  # no store or no roster: never zeros
-    from reportkit.delivery.body import district_body, school_body
-    from reportkit.findings import findings_hash, rollup_hash
+    ctx.require_store(school_ids, unit_ids)  # no store or no roster: never zeros
+    from reportkit.delivery.body import school_body, unit_body
+    from reportkit.execution import rendered_units, select_units, unit_waves
+    from reportkit.findings import findings_hash, rollup_hash, unit_status
 
     settings, config, delivery = ctx.settings, ctx.schools, ctx.delivery
-    schools, districts = _selection(config, school_ids, district_ids)
+    schools, units = select_units(config, school_ids, unit_ids)
+    if school_ids and not unit_ids and not with_rollups:
+        units = []  # those schools' reports only (the runner re-renders the roll-ups above)
     if findings is None:
-        findings = _findings(ctx, report_date, schools, districts)
+        findings = _findings(ctx, report_date, schools, units)
     else:
-        _check_covers(findings, config, report_date, schools, districts)
+        _check_covers(findings, config, report_date, schools, units)
     manifest = read_manifest(settings.outputs, report_date)
     day = report_date.isoformat()
     outgoing: list[Outgoing] = []
@@ -445,25 +457,37 @@ def send_reports(
             ),
         )
         outgoing.append(out)
-    for did in districts:
-        district = config.district(did)
-        rollup = findings.district(did, config)
-        out = Outgoing(
-            "district", did, district.name, report_date, list(district.recipients), config.zone()
-        )
-        out.pdf_name = f"{district.name}_{day}_{t('pdf_suffix_district', lang)}.pdf"
-        _prepare(
-            out,
-            partial(
-                check_report,
-                manifest.get(("district", did)),
-                rollup_hash(rollup),
-                output_dir(settings.outputs, report_date, "district", did),
-                lang=lang,
-            ),
-            partial(district_body, rollup, district, delivery, lang),
-        )
-        outgoing.append(out)
+    # each unit's roll-up as the runner made it: its child units' status from the manifest
+    rendered = rendered_units(manifest)
+    for wave in unit_waves(config, units):
+        statuses = {
+            c: unit_status(config, c, report_date, rendered.get(c))
+            for u in wave
+            for c in config.children[u]
+            if c in config.districts_by_id
+        }
+        rollups = findings.units(config, wave, statuses)
+        for uid in wave:
+            unit = config.unit(uid)
+            rollup = rollups[uid]
+            out = Outgoing(
+                "unit", uid, unit.name, report_date, list(unit.recipients), config.zone()
+            )
+            out.pdf_name = f"{unit.name}_{day}_{t('pdf_suffix_district', lang)}.pdf"
+            _prepare(
+                out,
+                partial(
+                    check_report,
+                    manifest.get(("unit", uid)),
+                    rollup_hash(rollup),
+                    output_dir(settings.outputs, report_date, "unit", uid),
+                    lang=lang,
+                ),
+                partial(unit_body, rollup, unit, delivery, lang),
+            )
+            if unit.form is not None and out.error is None:
+                _attach_form(ctx, out, rollup, lang)
+            outgoing.append(out)
     return _run(
         ctx,
         report_date,
@@ -473,6 +497,25 @@ def send_reports(
         resend_changed=True,
         sender=sender,
     )
+
+
+def _attach_form(ctx: RunContext, out: Outgoing, rollup: UnitRollup, lang: str) -> None:
+    """Attach the unit's filled form: the run's ``units/<id>.xlsx``, filled now (and
+    written) when the run left none. A form that cannot be filled stops the message."""
+    from reportkit.reports import load_form, write_form
+
+    unit = ctx.schools.unit(out.target_id)
+    assert unit.form is not None
+    path = day_outputs(ctx.settings.outputs, out.report_date).form(out.target_id)
+    try:
+        if not path.exists():
+            write_form(load_form(ctx.settings.params, unit.form), rollup, path, lang)
+        data = path.read_bytes()
+    except (OSError, ValueError) as exc:
+        out.error = f"cannot attach the form {path}: {exc}"
+        return
+    day = out.report_date.isoformat()
+    out.attachments.append((data, f"{unit.name}_{day}_{t('xlsx_suffix_unit', lang)}.xlsx"))
 
 
 def _prepare(out: Outgoing, check: Callable[[], ReportFile], build: Callable[[], MailBody]) -> None:
@@ -553,33 +596,14 @@ def send_reminders(
     return result
 
 
-def _selection(
-    config: SchoolsConfig, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
-) -> tuple[list[str], list[str]]:
-    for s in school_ids or ():
-        config.school(s)
-    for d in district_ids or ():
-        config.district(d)
-    if district_ids:
-        wanted = set(district_ids)
-        schools = [s.id for s in config.schools if s.district in wanted]
-        if school_ids:
-            schools = [s for s in dict.fromkeys(school_ids) if config.school(s).district in wanted]
-        return schools, list(dict.fromkeys(district_ids))
-    if school_ids:
-        return list(dict.fromkeys(school_ids)), []
-    used = {s.district for s in config.schools}
-    return [s.id for s in config.schools], [d.id for d in config.districts if d.id in used]
-
-
 def _covered(
-    config: SchoolsConfig, school_ids: Sequence[str], district_ids: Sequence[str]
+    config: SchoolsConfig, school_ids: Sequence[str], unit_ids: Sequence[str]
 ) -> list[str]:
     """The schools whose findings the messages need, in ``schools.yaml``'s order: those
     sent and every school of each roll-up sent."""
     wanted = set(school_ids)
-    for d in district_ids:
-        wanted |= {s.id for s in config.schools_in(d)}  # a roll-up needs all its schools
+    for u in unit_ids:
+        wanted |= set(config.schools_under(u))  # a roll-up needs all its schools
     return [s.id for s in config.schools if s.id in wanted]
 
 
@@ -588,13 +612,13 @@ def _check_covers(
     config: SchoolsConfig,
     report_date: date,
     school_ids: Sequence[str],
-    district_ids: Sequence[str],
+    unit_ids: Sequence[str],
 ) -> None:
     """Findings handed over must be of the day and hold every school the messages need."""
     if findings.date != report_date:
         raise ValueError(f"the findings are of {findings.date}, not {report_date}")
     have = set(findings.school_ids)
-    lacking = [s for s in _covered(config, school_ids, district_ids) if s not in have]
+    lacking = [s for s in _covered(config, school_ids, unit_ids) if s not in have]
     if lacking:
         raise ValueError(f"the findings handed over do not hold {', '.join(lacking)}")
 
@@ -603,7 +627,7 @@ def _findings(
     ctx: RunContext,
     report_date: date,
     school_ids: Sequence[str],
-    district_ids: Sequence[str],
+    unit_ids: Sequence[str],
 ) -> Findings:
     """The findings computed from the store now, with each flagged person's latest
     follow-up attached as :func:`reportkit.execution.plan_jobs` attaches them, so that
@@ -611,6 +635,6 @@ def _findings(
     from reportkit.findings import load_findings
     from reportkit.store import latest_followups
 
-    ordered = _covered(ctx.schools, school_ids, district_ids)
+    ordered = _covered(ctx.schools, school_ids, unit_ids)
     findings = load_findings(ctx.engine, ctx.schools, ctx.rules, report_date, ordered)
     return replace(findings, followups=latest_followups(ctx.engine, ordered, report_date))

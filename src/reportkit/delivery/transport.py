@@ -25,7 +25,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email import policy
@@ -360,11 +360,13 @@ def compose(
     *,
     message_id: str | None = None,
     sent_at: datetime | None = None,
+    attachments: Sequence[tuple[bytes, str]] = (),
 ) -> EmailMessage:
     """``body`` (a :class:`~reportkit.delivery.MailBody`) as the message to one recipient.
 
     ``multipart/mixed`` > ``related`` > ``alternative`` (text, HTML), the images
-    inline by Content-ID, the PDF attached; the recipient sees only their address.
+    inline by Content-ID, the PDF attached, then each of ``attachments`` (data, file
+    name: a unit's upward form, ``.xlsx``); the recipient sees only their address.
     ``sent_at`` (aware; default now in this host's zone) becomes ``Date:`` with its
     offset; ``message_id`` defaults to one made from a hash of the body.
     """
@@ -409,4 +411,11 @@ def compose(
         msg.add_alternative(body.html, subtype="html")
     if pdf is not None:
         msg.add_attachment(pdf, "application", "pdf", filename=safe_filename(pdf_name))
+    for data, name in attachments:
+        maintype, subtype = _XLSX if name.lower().endswith(".xlsx") else _OCTETS
+        msg.add_attachment(data, maintype, subtype, filename=safe_filename(name))
     return msg
+
+
+_XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+_OCTETS = ("application", "octet-stream")

@@ -17,21 +17,11 @@ from typing import TYPE_CHECKING
 from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
-    from reportkit.demo.build import (
-        DemoResult as DemoResult,
-    )
-    from reportkit.demo.build import (
-        build_demo as build_demo,
-    )
-    from reportkit.demo.files import (
-        write_log_csv as write_log_csv,
-    )
-    from reportkit.demo.plan import (
-        DEMO_DATE as DEMO_DATE,
-    )
-    from reportkit.demo.plan import (
-        GENERATED_MARKER as GENERATED_MARKER,
-    )
+    from reportkit.demo.build import DemoResult as DemoResult
+    from reportkit.demo.build import build_demo as build_demo
+    from reportkit.demo.files import write_log_csv as write_log_csv
+    from reportkit.demo.plan import DEMO_DATE as DEMO_DATE
+    from reportkit.demo.plan import GENERATED_MARKER as GENERATED_MARKER
 
 __getattr__, __dir__, __all__ = attach(
     __name__,

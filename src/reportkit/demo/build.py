@@ -29,6 +29,7 @@ import numpy as np
 
 from reportkit.demo.events import Planner, plan_events, school_entries, school_logs
 from reportkit.demo.files import ENTRY_HEADER, write_csv, write_logs, write_roster
+from reportkit.demo.forms import write_county_form
 from reportkit.demo.plan import (
     DEMO_DATE,
     make_roster,
@@ -109,6 +110,8 @@ def build_demo(
         for s in schools
     }
     write_schools_yaml(params_dir, schools_yaml(districts, schools, principals))
+    if not (params_dir / "forms" / "county_daily.xlsx").exists():  # the example upward form
+        write_county_form(params_dir)
     rosters = {
         s.id: make_roster(
             s, np.random.default_rng([seed, 1, s.number]), small, width, principals[s.id]

@@ -28,6 +28,7 @@ __all__ = [
     "GENERATED_MARKER",
     "School",
     "make_roster",
+    "org_units",
     "person_names",
     "plan_schools",
     "schools_yaml",
@@ -169,14 +170,72 @@ def plan_schools(scale: int, seed: int) -> tuple[list[dict[str, Any]], list[Scho
     return districts, schools
 
 
+FORM = {"template": "forms/county_daily.xlsx", "map": "forms/county_daily.yaml"}
+HOLIDAY = "2020-02-21"  # a local holiday of the second county: nobody is expected then
+
+
+def org_units(districts: list[dict[str, Any]], schools: list[School]) -> list[dict[str, Any]]:
+    """The demo's tree above the schools: a city; each planned county's first two towns
+    a county (the first with the example upward form), its last two another (with a
+    holiday in its calendar); each town a unit (the first of a county with recipients)."""
+    units: list[dict[str, Any]] = [
+        {
+            "id": "c01",
+            "name": "示范市",
+            "level": "市",
+            "deadline": "18:00",
+            "recipients": [{"name": "市教育局", "email": "city@example.org"}],
+        }
+    ]
+    towns = list(dict.fromkeys((s.district, s.town) for s in schools))
+    for k, district in enumerate(districts):
+        mine = [town for did, town in towns if did == district["id"]]
+        for half in range(2):
+            n = 2 * k + half + 1
+            cid = f"d{n:02d}"
+            county: dict[str, Any] = {
+                "id": cid,
+                "name": district["name"] if half == 0 else _place(2, 40 + k) + "县",
+                "level": "县",
+                "parent": "c01",
+                "deadline": "17:30",
+                "recipients": district["recipients"]
+                if half == 0
+                else [{"name": "县教育局", "email": f"bureau.{cid}@example.org"}],
+            }
+            if half == 0:
+                county["form"] = dict(FORM)
+            else:
+                county["calendar"] = {"closed": [HOLIDAY]}
+            units.append(county)
+            for i, town in enumerate(mine[2 * half : 2 * half + 2]):
+                tid = f"t{towns.index((district['id'], town)) + 1:02d}"
+                unit: dict[str, Any] = {
+                    "id": tid,
+                    "name": town,
+                    "level": "乡" if town.endswith("乡") else "镇",
+                    "parent": cid,
+                    "deadline": "17:00",
+                }
+                if i == 0:
+                    unit["recipients"] = [
+                        {"name": f"{town}教育办", "email": f"town.{tid}@example.org"}
+                    ]
+                units.append(unit)
+    return units
+
+
 def schools_yaml(
     districts: list[dict[str, Any]], schools: list[School], principals: dict[str, str]
 ) -> str:
+    units = org_units(districts, schools)
+    town_of = {u["name"]: u["id"] for u in units if u.get("level") in ("镇", "乡")}
     entries = [
         {
             "id": s.id,
             "name": s.name,
-            "district": s.district,
+            # a village school reports to its central school, the others to their town
+            "parent": s.reports_to or town_of[s.town],
             "town": s.town,
             "kind": _ROLES[s.role][0],
             "reports_to": s.reports_to,
@@ -188,9 +247,10 @@ def schools_yaml(
         }
         for s in schools
     ]
-    body = {"timezone": "Asia/Shanghai", "districts": districts, "schools": entries}
+    body = {"timezone": "Asia/Shanghai", "units": units, "schools": entries}
     return (
-        f"{GENERATED_MARKER} (reportkit.demo): an example county; addresses are fake.\n"
+        f"{GENERATED_MARKER} (reportkit.demo): an example city of two counties; "
+        "addresses are fake.\n"
         "# Delete the first line to keep your edits: the demo never overwrites a file without it.\n"
         + yaml.safe_dump(body, allow_unicode=True, sort_keys=False, width=100)
     )

@@ -2,7 +2,7 @@
 
 For one date the runner computes the findings once for every selected school
 (:func:`reportkit.findings.load_findings`), saves them as one non-executable file
-per school and per district (:mod:`reportkit.findings.files`) and hands them on
+per school and per unit (:mod:`reportkit.findings.files`) and hands them on
 in its :class:`RunResult` (delivery and the daily summary go on from them), then executes
 ``school_daily.ipynb`` once per school and ``district_daily.ipynb`` once per
 district involved with papermill (kernels are subprocesses, so a thread pool of
@@ -51,14 +51,18 @@ if TYPE_CHECKING:
     from reportkit.config import SchoolsConfig, Settings
     from reportkit.execution.progress import Progress
     from reportkit.execution.workers import ThreadExecutor
-    from reportkit.findings import Findings
+    from reportkit.findings import Findings, UnitRollup
+    from reportkit.reports import Form
 
 __all__ = [
     "Executor",
     "RunResult",
     "new_run_id",
     "plan_jobs",
+    "rendered_units",
     "run_reports",
+    "select_units",
+    "unit_waves",
     "write_index",
     "write_manifest",
 ]
@@ -121,18 +125,24 @@ class RunResult:
 
 @dataclass
 class _Plan:
-    specs: list[JobSpec]
+    specs: list[JobSpec]  # the schools' reports
+    waves: list[list[str]]  # the roll-ups to render, by depth, deepest first
     submissions: dict[str, int]
     notes: list[str]
     findings: Findings
-    save: Callable[[], list[str]]  # writes the findings files; the errors
+    save: Callable[[], list[str]]  # writes the schools' findings files; the errors
+    units: Callable[
+        [list[str], dict[tuple[str, str], dict[str, Any]]], tuple[list[JobSpec], list[str]]
+    ]
+    # the roll-ups as the manifest records them before their level runs (pending)
+    pending: list[JobSpec] = field(default_factory=list)
 
 
 def plan_jobs(
     context: RunContext | Settings,
     report_date: date,
     school_ids: Sequence[str] | None = None,
-    district_ids: Sequence[str] | None = None,
+    unit_ids: Sequence[str] | None = None,
     *,
     lang: str | None = None,
     formats: Sequence[str] | None = None,
@@ -140,11 +150,14 @@ def plan_jobs(
     timeout: float | None = None,
     run_id: str | None = None,
 ) -> list[JobSpec]:
-    """Compute the findings once for all selected schools, save them, plan one job per report.
+    """Compute the findings once for all selected schools, save them, plan one job per report
+    (the schools, then the roll-ups bottom-up; a child unit's status from the day's manifest).
 
     ``context``: the command's :class:`~reportkit.context.RunContext` (or settings, for
     a context of its own); the options left out are the context's.
     """
+    from reportkit.execution.manifest import read_manifest
+
     ctx = RunContext.of(context, sync=True)
     options = ctx.options.merged(
         lang=lang,
@@ -152,9 +165,69 @@ def plan_jobs(
         retries=retries,
         timeout=timeout,
     )
-    plan = _plan(ctx, options, report_date, school_ids, district_ids, run_id=run_id)
+    plan = _plan(ctx, options, report_date, school_ids, unit_ids, run_id=run_id)
     plan.save()
-    return plan.specs
+    specs = list(plan.specs)
+    jobs = read_manifest(day_outputs(ctx.settings.outputs, report_date).manifest)
+    for wave in plan.waves:
+        unit_specs, _ = plan.units(wave, jobs)
+        specs += unit_specs
+    return specs
+
+
+def select_units(
+    config: SchoolsConfig, school_ids: Sequence[str] | None, unit_ids: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """The schools and the roll-ups a run covers.
+
+    ``unit_ids``: those roll-ups (with or without recipients), the roll-ups with
+    recipients under them and their schools (narrowed by ``school_ids``); else
+    ``school_ids``: those schools and the roll-ups with recipients above them; else
+    every school and every roll-up with recipients. A roll-up without recipients is
+    rendered only when asked for. Unknown ids: ConfigError.
+    """
+    for s in school_ids or ():
+        config.school(s)
+    due = [u for u in config.rollup_ids if config.unit(u).recipients]
+    if unit_ids:
+        asked = list(dict.fromkeys(unit_ids))
+        for u in asked:
+            config.unit(u)
+        under = {s for u in asked for s in config.schools_under(u)}
+        wanted = set(school_ids) if school_ids else None
+        schools = [s.id for s in config.schools if s.id in under]
+        if wanted is not None:
+            schools = [s for s in schools if s in wanted]
+        inside = set(asked)
+        units = [
+            u
+            for u in config.rollup_ids
+            if u in inside or (u in due and inside & {u, *config.ancestors(u)})
+        ]
+        return schools, units
+    if school_ids:
+        schools = list(dict.fromkeys(school_ids))
+        above = {a for s in schools for a in config.ancestors(s)} | set(schools)
+        return schools, [u for u in due if u in above]
+    return [s.id for s in config.schools], due
+
+
+def unit_waves(config: SchoolsConfig, unit_ids: Sequence[str]) -> list[list[str]]:
+    """Roll-ups grouped by depth, deepest first: each level after its children."""
+    depths: dict[int, list[str]] = {}
+    for u in unit_ids:
+        depths.setdefault(config.depth(u), []).append(u)
+    return [depths[d] for d in sorted(depths, reverse=True)]
+
+
+def rendered_units(jobs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str | None]:
+    """Each unit's roll-up rendered ``ok`` in a day's manifest: when it was first made
+    ok that day (``first_ok_at``; a later re-rendering does not make it late)."""
+    return {
+        str(job_id): job.get("first_ok_at") or job.get("ended_at")
+        for (kind, job_id), job in jobs.items()
+        if kind == "unit" and job.get("status") == "ok"
+    }
 
 
 def _plan(
@@ -162,7 +235,7 @@ def _plan(
     options: RunOptions,
     report_date: date,
     school_ids: Sequence[str] | None,
-    district_ids: Sequence[str] | None,
+    unit_ids: Sequence[str] | None,
     *,
     run_id: str | None = None,
     run_time: datetime | None = None,
@@ -174,8 +247,9 @@ def _plan(
         findings_hashes,
         load_findings,
         rollup_hash,
-        save_district,
         save_findings,
+        save_unit,
+        unit_status,
     )
     from reportkit.store import latest_followups
 
@@ -185,17 +259,17 @@ def _plan(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ReportkitError(f"unknown format {unknown[0]!r}; known: {', '.join(FORMATS)}")
-    selected = _select(config, school_ids, district_ids)
+    selected, units = select_units(config, school_ids, unit_ids)
+    forms = _forms(ctx, units)  # a bad form map: ConfigError before anything renders
     engine = ctx.engine
-    districts = list(dict.fromkeys(config.school(s).district for s in selected))
-    # a district's roll-up needs every school of the district, not just the selected ones
-    covered = [s.id for d in districts for s in config.schools_in(d)]
+    # a roll-up needs every school under it, not just the selected ones
+    wanted = set(selected) | {s for u in units for s in config.schools_under(u)}
+    covered = [s.id for s in config.schools if s.id in wanted]
     if progress is not None:
         progress.phase(f"computing the findings of {len(covered)} schools for {report_date}")
     findings = load_findings(engine, config, ctx.rules, report_date, covered)
     # each flagged person's latest follow-up, shown beside them in the report
     findings = replace(findings, followups=latest_followups(engine, covered, report_date))
-    rollups = {d: findings.district(d, config) for d in districts}
     day = day_outputs(Path(settings.outputs).resolve(), report_date)
     base, folder = day.folder, day.findings
     hashes = findings_hashes(findings)
@@ -204,8 +278,6 @@ def _plan(
         try:
             ensure_dir(base)
             save_findings(findings, folder, run_id, hashes=hashes)
-            for rollup in rollups.values():
-                save_district(rollup, folder, run_id)
         except OSError as exc:
             # the reports then read the findings from the store; a full disk stops them soon
             message = f"cannot write the findings files in {folder}: {exc.strerror or exc}"
@@ -243,31 +315,98 @@ def _plan(
     ]
     # a partial run keeps each finished roll-up in the language it was made in
     notes: list[str] = []
-    partial = bool(school_ids) and not district_ids
+    partial = bool(school_ids) and not unit_ids
     earlier = read_manifest(day.manifest) if partial else {}
-    for d in districts:
-        before = earlier.get(("district", d), {})
-        district_lang = lang
-        if before.get("status") == "ok" and before.get("lang") not in (None, lang):
-            district_lang = str(before["lang"])
-            notes.append(
-                f"district {d}: roll-up re-rendered in {district_lang}, the language it was "
-                f"made in, not {lang}; run with --district {d} --lang {lang} to change it"
+
+    def unit_specs(
+        wave: list[str], jobs: dict[tuple[str, str], dict[str, Any]]
+    ) -> tuple[list[JobSpec], list[str]]:
+        """The wave's roll-ups, their child units' status from ``jobs`` (the manifest
+        now), saved; their specs and the errors of saving."""
+        rendered = rendered_units(jobs)
+        statuses = {
+            c: unit_status(config, c, report_date, rendered.get(c))
+            for u in wave
+            for c in config.children[u]
+            if c in config.districts_by_id
+        }
+        rollups = findings.units(config, wave, statuses)
+        errors: list[str] = []
+        try:
+            ensure_dir(folder)
+            for rollup in rollups.values():
+                save_unit(rollup, folder, run_id)
+        except OSError as exc:
+            errors.append(f"cannot write the findings files in {folder}: {exc.strerror or exc}")
+            log.error("%s", errors[-1])
+        for u in wave:
+            if u in forms:
+                errors += _write_form(forms[u], rollups[u], outputs, report_date, lang)
+        out = []
+        for u in wave:
+            before = earlier.get(("unit", u), {})
+            unit_lang = lang
+            if before.get("status") == "ok" and before.get("lang") not in (None, lang):
+                unit_lang = str(before["lang"])
+                notes.append(
+                    f"unit {u}: roll-up re-rendered in {unit_lang}, the language it was "
+                    f"made in, not {lang}; run with --unit {u} --lang {lang} to change it"
+                )
+                log.warning("%s", notes[-1])
+            out.append(
+                JobSpec(
+                    kind="unit",
+                    target_id=u,
+                    out_dir=str(output_dir(outputs, report_date, "unit", u)),
+                    lang=unit_lang,
+                    findings_hash=rollup_hash(rollups[u]),
+                    **common,  # type: ignore[arg-type]
+                )
             )
-            log.warning("%s", notes[-1])
-        specs.append(
-            JobSpec(
-                kind="district",
-                target_id=d,
-                out_dir=str(output_dir(outputs, report_date, "district", d)),
-                lang=district_lang,
-                findings_hash=rollup_hash(rollups[d]),
-                **common,  # type: ignore[arg-type]
-            )
-        )
+        return out, errors
+
     chosen = findings.schools[findings.schools["school_id"].isin(set(selected))]
     submissions = {str(k): int(v) for k, v in chosen["submission"].value_counts().items()}
-    return _Plan(specs, submissions, notes, findings, save)
+    pending = [
+        JobSpec(
+            kind="unit",
+            target_id=u,
+            out_dir=str(output_dir(outputs, report_date, "unit", u)),
+            lang=lang,
+            **common,  # type: ignore[arg-type]
+        )
+        for u in units
+    ]
+    waves = unit_waves(config, units)
+    return _Plan(specs, waves, submissions, notes, findings, save, unit_specs, pending)
+
+
+def _forms(ctx: RunContext, units: Sequence[str]) -> dict[str, Form]:
+    """The upward forms of ``units`` that have one, validated (ConfigError if not)."""
+    from reportkit.reports import load_form
+
+    out = {}
+    for u in units:
+        ref = ctx.schools.unit(u).form
+        if ref is not None:
+            out[u] = load_form(ctx.settings.params, ref)
+    return out
+
+
+def _write_form(
+    form: Form, rollup: UnitRollup, outputs: Path, report_date: date, lang: str
+) -> list[str]:
+    """Fill a unit's upward form into ``units/<unit_id>.xlsx``; the errors."""
+    from reportkit.reports import write_form
+
+    path = day_outputs(outputs, report_date).form(rollup.unit_id)
+    try:
+        write_form(form, rollup, path, lang)
+    except OSError as exc:
+        message = f"unit {rollup.unit_id}: cannot write its form {path}: {exc.strerror or exc}"
+        log.error("%s", message)
+        return [message]
+    return []
 
 
 def _mask_names(ctx: RunContext) -> bool:
@@ -279,22 +418,6 @@ def _mask_names(ctx: RunContext) -> bool:
     except ConfigError as exc:
         log.warning("delivery settings unreadable (%s); no masked PDF this run", exc)
         return False
-
-
-def _select(
-    config: SchoolsConfig, school_ids: Sequence[str] | None, district_ids: Sequence[str] | None
-) -> list[str]:
-    if school_ids:
-        for s in school_ids:
-            config.school(s)
-        selected = list(dict.fromkeys(school_ids))
-    else:
-        selected = [s.id for s in config.schools]
-    if district_ids:
-        for d in district_ids:
-            config.district(d)
-        selected = [s for s in selected if config.school(s).district in district_ids]
-    return selected
 
 
 Executor = Callable[[Sequence[JobSpec], Callable[[JobResult], None]], list[JobResult]]
@@ -311,7 +434,7 @@ def run_reports(
     context: RunContext | Settings,
     report_date: date,
     school_ids: Sequence[str] | None = None,
-    district_ids: Sequence[str] | None = None,
+    unit_ids: Sequence[str] | None = None,
     *,
     jobs: int | None = None,
     lang: str | None = None,
@@ -323,7 +446,9 @@ def run_reports(
     kernel_reuse: int | None = None,
     run_time: datetime | None = None,
 ) -> RunResult:
-    """Run every selected school's report and the roll-up of each district involved.
+    """Run every selected school's report, then the roll-ups (:func:`select_units`)
+    bottom-up: the deepest level first, each level once its children are done, so a
+    parent shows which child units were late.
 
     ``context``: the command's :class:`~reportkit.context.RunContext`, or settings (a
     context of its own is built); each option left out (None) is the context's
@@ -345,7 +470,7 @@ def run_reports(
         progress=progress,
         kernel_reuse=kernel_reuse,
     )
-    ctx.require_store(school_ids, district_ids)  # no store or no roster: never zeros
+    ctx.require_store(school_ids, unit_ids)  # no store or no roster: never zeros
     from reportkit.execution.manifest import Manifest
     from reportkit.execution.progress import Progress
 
@@ -377,47 +502,56 @@ def run_reports(
                 options,
                 report_date,
                 school_ids,
-                district_ids,
+                unit_ids,
                 run_id=run_id,
                 run_time=run_time,
                 progress=bar,
             )
-            specs = plan.specs
-            manifest.plan(specs)  # pending, with this run's id, before any file changes
+            specs = list(plan.specs)
+            # every report pending, with this run's id, before any file changes (a roll-up
+            # gets the hash of what it shows when its level comes)
+            manifest.plan([*specs, *plan.pending])
             save_errors = plan.save()
-            n_schools = sum(s.kind == "school" for s in specs)
-            n_districts = len(specs) - n_schools
-            rollups_announced = threading.Event()
-
-            def started(spec: JobSpec) -> None:
-                if spec.kind == "district" and not rollups_announced.is_set():
-                    rollups_announced.set()
-                    bar.phase(f"rendering {n_districts} district roll-up(s)")
-                manifest.start(spec)
+            n_schools = len(specs)
+            n_units = sum(len(w) for w in plan.waves)
 
             def done(result: JobResult) -> None:
                 if result.no_space and not stop.is_set():
                     stop.set()
                     log.error("no space left on the disk of %s: stopping the batch", base)
-                if result.kind == "district" and not rollups_announced.is_set():
-                    rollups_announced.set()
-                    bar.phase(f"rendering {n_districts} district roll-up(s)")
                 manifest.end(result)
                 bar.advance(result)
 
             if local is not None:
-                local.on_start, local.stop = started, stop
+                local.on_start, local.stop = manifest.start, stop
+            run_wave: Executor = local.wave if local is not None else execute
             bar.reports(
-                len(specs),
-                f"rendering {n_schools} school report(s), then {n_districts} roll-up(s)",
+                n_schools + n_units,
+                f"rendering {n_schools} school report(s), then {n_units} roll-up(s)",
             )
-            results = execute(specs, done)
+            if specs:
+                results += run_wave(specs, done)
+            for level, wave in enumerate(plan.waves):
+                if stop.is_set():
+                    break
+                unit_specs, errors = plan.units(wave, manifest.jobs)
+                save_errors += errors
+                manifest.plan(unit_specs)
+                specs += unit_specs
+                bar.phase(
+                    f"rendering {len(wave)} roll-up(s)"
+                    + (f", level {level + 1} of {len(plan.waves)}" if len(plan.waves) > 1 else "")
+                )
+                results += run_wave(unit_specs, done)
         finally:
             if local is not None:
                 local.close()  # after an error in planning: stops the warm kernels
                 close_printer()
     ran = {(r.kind, r.id) for r in results}
-    manifest.restore((s.kind, s.target_id) for s in specs if (s.kind, s.target_id) not in ran)
+    planned = [*specs, *plan.pending]
+    manifest.restore(
+        dict.fromkeys((s.kind, s.target_id) for s in planned if (s.kind, s.target_id) not in ran)
+    )
     order: dict[tuple[str, str], int] = {(s.kind, s.target_id): i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get((r.kind, r.id), len(order)))
     errors = list(save_errors)

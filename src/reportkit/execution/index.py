@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportkit.execution.manifest import read_manifest
-from reportkit.layout import DayOutputs, district_findings_file, school_findings_file
+from reportkit.layout import DayOutputs, school_findings_file, unit_findings_file
 
 if TYPE_CHECKING:
     from reportkit.config import SchoolsConfig
@@ -31,10 +31,10 @@ def _submission_label(job: dict[str, Any], day: DayOutputs, lang: str) -> str:
             path = school_findings_file(day.findings, job["id"])
             summary = read_header(path).get("summary", {})
             status = summary.get("submission")
-            if status not in ("on_time", "late", "missing"):
+            if status not in ("on_time", "late", "missing", "closed"):
                 return "—"
             return t(f"submission_{status}", lang, n=int(summary.get("minutes_late") or 0))
-        rollup = read_header(district_findings_file(day.findings, job["id"])).get("rollup", {})
+        rollup = read_header(unit_findings_file(day.findings, job["id"])).get("rollup", {})
         return t(
             "district_submitted",
             lang,
@@ -48,8 +48,14 @@ def _submission_label(job: dict[str, Any], day: DayOutputs, lang: str) -> str:
 def _name(job: dict[str, Any], config: SchoolsConfig) -> str:
     if job["kind"] == "school" and job["id"] in config.by_id:
         return str(config.by_id[job["id"]].name)
-    if job["kind"] == "district" and job["id"] in config.districts_by_id:
-        return str(config.districts_by_id[job["id"]].name)
+    if job["kind"] == "unit":
+        from reportkit.errors import ConfigError
+
+        try:
+            unit = config.unit(job["id"])
+        except ConfigError:  # a unit no longer in schools.yaml: its id
+            return str(job["id"])
+        return f"{unit.name}（{unit.level}）" if unit.level else str(unit.name)
     return str(job["id"])
 
 
@@ -65,6 +71,12 @@ def _links(job: dict[str, Any], base: Path, lang: str) -> list[dict[str, str]]:
         if target.is_relative_to(base):
             links.append(
                 {"href": target.relative_to(base).as_posix(), "label": t(LINKED[fmt], lang)}
+            )
+    if job["kind"] == "unit":  # the unit's upward form, when it has one
+        form = DayOutputs(base).form(str(job["id"]))
+        if form.exists():
+            links.append(
+                {"href": form.relative_to(base).as_posix(), "label": t("index_link_xlsx", lang)}
             )
     return links
 
@@ -91,7 +103,10 @@ def write_index(manifest_path: Path, config: SchoolsConfig, lang: str = "zh-CN")
     base = day.folder.resolve()
     rows = []
     jobs = read_manifest(manifest_path).values()
-    for job in sorted(jobs, key=lambda j: (j["kind"] != "school", str(j["id"]))):
+    depth = {u: config.depth(u) for u in getattr(config, "rollup_ids", [])}
+    for job in sorted(
+        jobs, key=lambda j: (j["kind"] != "school", -depth.get(j["id"], 0), str(j["id"]))
+    ):
         job_lang = job.get("lang")
         rows.append(
             {

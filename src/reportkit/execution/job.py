@@ -58,7 +58,7 @@ class JobSpec:
     ``report.masked.pdf`` with names masked; ``zone``: the deployment's time zone.
     """
 
-    kind: Literal["school", "district"]
+    kind: Literal["school", "unit"]
     target_id: str
     report_date: str
     findings_dir: str
@@ -185,7 +185,7 @@ def _execute(spec: JobSpec, out_ipynb: Path, kernel: Any = None) -> Any:
     _register_io()
     target = f"{ATOMIC_SCHEME}{out_ipynb}"
     params = {
-        "school_id" if spec.kind == "school" else "district_id": spec.target_id,
+        "school_id" if spec.kind == "school" else "unit_id": spec.target_id,
         "report_date": spec.report_date,
         "lang": spec.lang,
         "db": spec.db,

@@ -8,7 +8,10 @@ job of an earlier run that this run does not plan keeps its entry. Each job:
 
 ``kind, id, status, run_id, lang, findings_hash, content_hash, outputs {ipynb,
 html, pdf, pdf_masked?}, sha256 {html, pdf, pdf_masked?}, seconds, attempts,
-error, started_at, ended_at``
+error, started_at, ended_at, first_ok_at``
+
+``first_ok_at`` is when the report first ended ``ok`` this day (kept through later
+runs): a unit's roll-up is on time when that was by the unit's deadline.
 
 ``findings_hash`` is :func:`~reportkit.findings.findings_hash` (a roll-up:
 ``rollup_hash``) of the findings the report shows; ``content_hash`` the sha256 of
@@ -122,7 +125,13 @@ class Manifest:
     def end(self, result: JobResult) -> None:
         """Record a finished job (a :class:`~reportkit.execution.JobResult`)."""
         with self._lock:
-            job = self.jobs.setdefault((result.kind, result.id), {"kind": result.kind})
+            key = (result.kind, result.id)
+            job = self.jobs.setdefault(key, {"kind": result.kind})
+            before = self.previous.get(key, {})
+            first = before.get("first_ok_at") or (
+                before.get("ended_at") if before.get("status") == "ok" else None
+            )
+            ended = result.ended_at or _now(self.zone)
             job.update(
                 {
                     "kind": result.kind,
@@ -138,7 +147,10 @@ class Manifest:
                     "attempts": result.attempts,
                     "error": None if result.error is None else result.error.to_json(),
                     "started_at": result.started_at or job.get("started_at"),
-                    "ended_at": result.ended_at or _now(self.zone),
+                    "ended_at": ended,
+                    # when the report was first made ok this day (a unit's roll-up is on
+                    # time when that was by its deadline; a later re-rendering keeps it)
+                    "first_ok_at": first or (ended if result.status == "ok" else None),
                 }
             )
             self._save()

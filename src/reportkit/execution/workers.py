@@ -87,6 +87,41 @@ class ThreadExecutor:
                 done(result)
         return results
 
+    def wave(self, specs: Sequence[JobSpec], done: Callable[[JobResult], None]) -> list[JobResult]:
+        """Run ``specs`` and wait for them, keeping the workers and their warm kernels
+        for the next wave (the roll-ups of the next level up); :meth:`close` ends them."""
+        if not specs:
+            return []
+        self.prepare(specs[0].lang, specs[0].formats)
+        finished = threading.Semaphore(0)
+        with self._lock:
+            start = len(self._results)
+
+        def on_done(result: JobResult) -> None:
+            try:
+                done(result)
+            finally:
+                finished.release()
+
+        self._done = on_done
+        for spec in specs:
+            self._queue.put(spec)
+        waiting = len(specs)
+        while waiting:
+            if finished.acquire(timeout=1.0):
+                waiting -= 1
+            elif not any(t.is_alive() for t in self._threads):
+                break  # every worker died: what is left is recorded below
+        with self._lock:
+            results = self._results[start:]
+        ran = {(r.kind, r.id) for r in results}
+        for spec in specs:
+            if (spec.kind, spec.target_id) not in ran:
+                result = failed_result(spec, "WorkerError", "no worker was left to run this report")
+                results.append(result)
+                done(result)
+        return results
+
     def close(self) -> list[JobResult]:
         """Let the workers finish what they hold, stop them, and return the results."""
         for _ in self._threads:

@@ -60,6 +60,7 @@ __all__ = [
     "compute_findings",
     "load_findings",
     "prepare_day",
+    "reporting_days",
     "span_days",
 ]
 
@@ -156,14 +157,17 @@ def _trend(
     rules: Rules,
     school_ids: list[str],
     report_date: date,
+    open_days: np.ndarray,
 ) -> pd.DataFrame:
-    """The W days ending on the report date, per school, each with its own window."""
+    """The W days ending on the report date, per school, each with its own window;
+    nobody is expected on a school's non-reporting day (``open_days``: school x day)."""
     w = rules.window_days
     span = matrices["reported"].shape[1]
     cols = slice(span - w, span)
     suspected = lv.suspected[:, cols]
+    opened = open_days[:, cols]
     parts = {
-        "reported": matrices["reported"][:, cols] & expected[:, None],
+        "reported": matrices["reported"][:, cols] & expected[:, None] & opened[roster.school],
         "fever": matrices["fever"][:, cols],
         "symptomatic": matrices["symptomatic"][:, cols] & ~suspected,
         "suspected": suspected,
@@ -176,10 +180,29 @@ def _trend(
         {
             "school_id": np.repeat(np.array(school_ids, dtype=object), w),
             "date": np.tile(np.array(dates, dtype=object), n),
-            "expected": np.repeat(expected_sums, w),
+            "expected": (expected_sums[:, None] * opened).reshape(-1),
             **{k: v.reshape(-1) for k, v in sums.items()},
         }
     )
+
+
+def reporting_days(
+    config: SchoolsConfig, school_ids: Sequence[str], start: date, days: int
+) -> np.ndarray:
+    """School x day: whether each school reports on each of ``days`` days from ``start``
+    (its calendar, inherited down the tree; one evaluation per distinct calendar)."""
+    dates = [start + timedelta(days=j) for j in range(days)]
+    rows: dict[int, np.ndarray] = {}
+    out = np.ones((len(school_ids), days), dtype=bool)
+    for i, sid in enumerate(school_ids):
+        cal = config.calendar_of(sid)
+        if cal.every_day and not cal.open:
+            continue
+        key = id(cal)
+        if key not in rows:
+            rows[key] = np.array([cal.reports_on(d) for d in dates], dtype=bool)
+        out[i] = rows[key]
+    return out
 
 
 # -- entry points ----------------------------------------------------------------------
@@ -260,11 +283,13 @@ def compute_findings(
     lv = levels(matrices["symptomatic"], day.matrix(is_exposed(day)), rules)
     level = lv.rank
 
-    # per person, on the report date
-    active = is_expected(roster.status)
+    # per person, on the report date; nobody is expected on a non-reporting day
+    open_days = reporting_days(config, ids, start, span)
+    closed_today = ~open_days[:, -1]
+    active = is_expected(roster.status) & open_days[roster.school, -1]
     reported_today = matrices["reported"][:, -1] & active
     missing = is_missing(active, matrices["reported"][:, -1])
-    run = days_missing(matrices["reported"], rules)
+    run = days_missing(matrices["reported"], rules, open_days[roster.school])
     unreachable = is_unreachable(missing, run, rules)
     absent = day.absent & active
     illness = day.absent_ill & active
@@ -314,7 +339,7 @@ def compute_findings(
     )
     schools.insert(6, "coverage", coverage(schools["reported"], schools["expected"]))
     submission = submission_frame(
-        day.row_school, day.row_rostered, day.reported_at, config, ids, report_date
+        day.row_school, day.row_rostered, day.reported_at, config, ids, report_date, closed_today
     )
     schools = pd.concat([schools, submission], axis=1)
     schools["zero_report"] = is_zero_report(schools)
@@ -342,7 +367,9 @@ def compute_findings(
             unexplained=np.ones(int(unexplained.sum()), dtype=bool),
         ),
         data_quality=dq,
-        trend=_trend(matrices, active, roster, lv, rules, ids, report_date),
+        trend=_trend(
+            matrices, is_expected(roster.status), roster, lv, rules, ids, report_date, open_days
+        ),
         per_class=per_class,
         entries=entry_summary,
         entry_flags=entry_flags,

@@ -3,14 +3,14 @@
 **Files.** :func:`save_findings` writes ``<folder>/<school_id>.arrow`` for every
 school of a :class:`~reportkit.findings.Findings`: that school's frames only, so a
 school's report kernel reads its own people and nothing else, at a cost that does
-not grow with the district. :func:`save_district` writes
-``<folder>/district_<id>.arrow``: a district roll-up's counts, no person row (the
+not grow with the district. :func:`save_unit` writes
+``<folder>/unit_<id>.arrow``: a unit roll-up's counts, no person row (the
 names are :mod:`reportkit.layout`'s).
 Nothing in them is executable: a file is an Arrow IPC file of one row per frame
 (the frame's name and its own Arrow IPC stream), and the schema's metadata holds
 a JSON header (:data:`FORMAT`, :data:`SCHEMA_VERSION`, the kind and id, the date,
 the run id, the content hash, the rules). :func:`load_findings_files` and
-:func:`load_district` return ``None``, with a logged warning, for a file that is
+:func:`load_unit` return ``None``, with a logged warning, for a file that is
 missing, unreadable, of another version, of another date or whose content does not
 hash to its header's hash: the caller then computes the findings from the store.
 
@@ -41,10 +41,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from reportkit.layout import district_findings_file, school_findings_file
+from reportkit.layout import school_findings_file, unit_findings_file
 
 if TYPE_CHECKING:
-    from reportkit.findings.model import DistrictRollup, Findings
+    from reportkit.findings.model import Findings
+    from reportkit.findings.tree import UnitRollup
 
 __all__ = [
     "FORMAT",
@@ -55,10 +56,12 @@ __all__ = [
     "frame_records",
     "load_district",
     "load_findings_files",
+    "load_unit",
     "read_header",
     "rollup_hash",
     "save_district",
     "save_findings",
+    "save_unit",
     "verified_hash",
 ]
 
@@ -151,7 +154,7 @@ def _only(findings: Findings, school_id: str) -> bool:
     return findings.school_ids == [school_id]
 
 
-def rollup_hash(rollup: DistrictRollup) -> str:
+def rollup_hash(rollup: UnitRollup) -> str:
     """sha256 of a district roll-up's figures, school rows and trend (counts only)."""
     return _digest({"v": HASH_VERSION, "rollup": canonical(rollup.to_json())})
 
@@ -429,40 +432,41 @@ def verified_hash(findings: Findings, school_id: str) -> str | None:
 _ROLLUP_SCALARS = (
     *("district_id", "name", "deadline", "totals", "schools_expected", "schools_submitted"),
     *("schools_on_time", "schools_missing", "reporting_rate", "reporting_rate_on_time"),
-    *("expected", "reported", "coverage"),
+    *("expected", "reported", "coverage", "level", "late_units"),
 )
 
 
-def save_district(rollup: DistrictRollup, folder: Path | str, run_id: str) -> Path:
-    """Write a district roll-up (counts only) to ``<folder>/district_<id>.arrow``."""
+def save_unit(rollup: UnitRollup, folder: Path | str, run_id: str) -> Path:
+    """Write a unit's roll-up (counts only) to ``<folder>/unit_<id>.arrow``."""
     header = {
-        "kind": "district",
-        "id": rollup.district_id,
+        "kind": "unit",
+        "id": rollup.unit_id,
         "date": rollup.date.isoformat(),
         "run_id": run_id,
         "hash": rollup_hash(rollup),
         "rollup": {k: canonical(getattr(rollup, k)) for k in _ROLLUP_SCALARS},
     }
     frames = {"schools": rollup.schools, "trend": rollup.trend}
-    return _write(district_findings_file(folder, rollup.district_id), header, _blobs(frames))
+    return _write(unit_findings_file(folder, rollup.unit_id), header, _blobs(frames))
 
 
-def load_district(folder: Path | str, district_id: str, report_date: date | None = None) -> Any:
-    """The roll-up saved by :func:`save_district`, or ``None`` (with a warning)."""
-    from reportkit.findings.model import DistrictRollup
+def load_unit(folder: Path | str, unit_id: str, report_date: date | None = None) -> Any:
+    """The roll-up saved by :func:`save_unit`, or ``None`` (with a warning)."""
+    from reportkit.findings.tree import UnitRollup
 
-    path = district_findings_file(folder, district_id)
+    path = unit_findings_file(folder, unit_id)
     try:
-        header, frames = _read(path, "district", district_id)
+        header, frames = _read(path, "unit", unit_id)
         if report_date is not None and header.get("date") != report_date.isoformat():
             raise ValueError(f"of {header.get('date')}, not {report_date.isoformat()}")
         scalars = dict(header["rollup"])
         for key in ("reporting_rate", "reporting_rate_on_time", "coverage"):
             scalars[key] = math.nan if scalars[key] is None else float(scalars[key])
-        rollup = DistrictRollup(
+        rollup = UnitRollup(
             date=date.fromisoformat(header["date"]),
-            schools=frames["schools"],
-            trend=frames["trend"],
+            # writable copies: a chart may work on the columns in place
+            schools=frames["schools"].copy(),
+            trend=frames["trend"].copy(),
             **scalars,
         )
     except FileNotFoundError:
@@ -475,3 +479,8 @@ def load_district(folder: Path | str, district_id: str, report_date: date | None
         log.warning("roll-up file %s does not hash to its recorded hash; computing again", path)
         return None
     return rollup
+
+
+# the names before units
+save_district = save_unit
+load_district = load_unit

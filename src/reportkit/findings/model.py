@@ -63,18 +63,20 @@ school_id, person_id, name, role, grade, class; person ids are strings):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from reportkit.findings.tree import ROLLUP_COLUMNS, UnitRollup, _clean, unit_rollups
 from reportkit.schema import FlagLevel
 
 if TYPE_CHECKING:
     from reportkit.config import Rules, SchoolsConfig
+
+DistrictRollup = UnitRollup  # the name of a unit's roll-up before units
 
 __all__ = [
     "DQ_COLUMNS",
@@ -108,35 +110,7 @@ ENTRY_DETAIL = [
     *("purpose", "temperature", "approved_by"),
 ]
 
-# The columns of the district roll-up's schools frame: counts, never a person.
-ROLLUP_COLUMNS = [
-    *("school_id", "name", "town", "submission", "last_received", "minutes_late"),
-    *("zero_report", "expected", "reported", "coverage", "missing", "unreachable", "absent"),
-    *("illness_absence", "illness_absence_unexplained", "fever", "symptomatic", "suspected"),
-    *("key_persons", "clusters", "data_quality", "entries_total", "entries_fever"),
-    *("entries_unapproved", "entries_no_temperature", "entries_still_inside"),
-]
-_TOTAL_COLUMNS = ROLLUP_COLUMNS[7:]
-_TOTAL_COLUMNS.remove("coverage")
-_TREND_COUNTS = ["expected", "reported", "fever", "symptomatic", "suspected"]
 _SESSION_ORDER = {"morning": 0, "noon": 1, "evening": 2}
-
-
-def _pct(part: float, whole: float) -> float:
-    return part / whole * 100.0 if whole else math.nan
-
-
-def _clean(value: Any) -> Any:
-    """A JSON-safe scalar: NaN/NA -> None, numpy scalars -> Python."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if hasattr(value, "item"):
-        return _clean(value.item())
-    return value
 
 
 def _rows(frame: pd.DataFrame) -> Iterator[Any]:
@@ -209,51 +183,30 @@ class Findings:
                 sliced[f.name] = value.loc[mask].reset_index(drop=True)
         return replace(self, **sliced)
 
-    # -- district ----------------------------------------------------------------
+    # -- roll-ups over the tree ----------------------------------------------------------
 
-    def district(self, district_id: str, config: SchoolsConfig) -> DistrictRollup:
-        """The roll-up of ``district_id``'s schools (from ``config``): counts, no names."""
-        district = config.district(district_id)
-        ids = [s.id for s in config.schools_in(district_id)]
-        absent = [i for i in ids if i not in set(self.school_ids)]
-        if absent:
-            raise ValueError(
-                f"district {district_id!r}: school {absent[0]!r} is not in these findings"
-            )
-        schools = self.schools.set_index("school_id").loc[ids].reset_index()
-        schools = schools[ROLLUP_COLUMNS].reset_index(drop=True)
-        n = len(schools)
-        submitted = int((schools["submission"] != "missing").sum())
-        on_time = int((schools["submission"] == "on_time").sum())
-        totals = {c: int(schools[c].sum()) for c in _TOTAL_COLUMNS}
-        totals["schools_expected"] = n
-        totals["schools_submitted"] = submitted
-        totals["schools_on_time"] = on_time
-        totals["schools_late"] = submitted - on_time
-        totals["schools_missing"] = n - submitted
-        totals["zero_reports"] = int(schools["zero_report"].sum())
-        trend = self.trend[self.trend["school_id"].isin(set(ids))]
-        daily = trend.groupby("date", sort=True)[_TREND_COUNTS].sum()
-        daily["schools_reported"] = (trend["reported"] > 0).groupby(trend["date"]).sum()
-        daily = daily.reset_index().astype({c: "int64" for c in [*_TREND_COUNTS]})
-        return DistrictRollup(
-            date=self.date,
-            district_id=district_id,
-            name=district.name,
-            deadline=district.deadline,
-            schools=schools,
-            totals=totals,
-            trend=daily,
-            schools_expected=n,
-            schools_submitted=submitted,
-            schools_on_time=on_time,
-            schools_missing=n - submitted,
-            reporting_rate=_pct(submitted, n),
-            reporting_rate_on_time=_pct(on_time, n),
-            expected=totals["expected"],
-            reported=totals["reported"],
-            coverage=_pct(totals["reported"], totals["expected"]),
-        )
+    def units(
+        self,
+        config: SchoolsConfig,
+        unit_ids: Sequence[str] | None = None,
+        statuses: Mapping[str, tuple[str, int, str | None]] | None = None,
+    ) -> dict[str, UnitRollup]:
+        """The roll-ups of ``unit_ids`` (default every roll-up target of ``config``):
+        counts, no names (:func:`reportkit.findings.tree.unit_rollups`)."""
+        return unit_rollups(self.schools, self.trend, self.date, config, unit_ids, statuses)
+
+    def unit(
+        self,
+        unit_id: str,
+        config: SchoolsConfig,
+        statuses: Mapping[str, tuple[str, int, str | None]] | None = None,
+    ) -> UnitRollup:
+        """The roll-up of one unit (or central school): counts, no names."""
+        return self.units(config, [unit_id], statuses)[unit_id]
+
+    def district(self, district_id: str, config: SchoolsConfig) -> UnitRollup:
+        """The roll-up of ``district_id`` (a unit): :meth:`unit`."""
+        return self.unit(district_id, config)
 
     # -- output ------------------------------------------------------------------
 
@@ -339,51 +292,3 @@ def _school_json(sid: str, f: dict[str, pd.DataFrame]) -> dict[str, Any]:
             },
         },
     }
-
-
-@dataclass(frozen=True, eq=False)  # frames: compare them, not the object
-class DistrictRollup:
-    """A district's day, school by school: counts and rates, never a person.
-
-    ``schools`` has :data:`ROLLUP_COLUMNS` (``name`` is the school's name);
-    ``totals`` sums its counts and adds ``schools_expected/submitted/on_time/
-    late/missing`` and ``zero_reports``; ``trend`` is the district's days
-    (``date, expected, reported, fever, symptomatic, suspected,
-    schools_reported``). Rates are percentages: DHIS2's reporting rate
-    (schools submitted / expected) and reporting rate on time.
-    """
-
-    date: date
-    district_id: str
-    name: str
-    deadline: str
-    schools: pd.DataFrame
-    totals: dict[str, int]
-    trend: pd.DataFrame
-    schools_expected: int
-    schools_submitted: int
-    schools_on_time: int
-    schools_missing: int
-    reporting_rate: float
-    reporting_rate_on_time: float
-    expected: int
-    reported: int
-    coverage: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "date": self.date.isoformat(),
-            "district_id": self.district_id,
-            "reporting_rate": _clean(self.reporting_rate),
-            "reporting_rate_on_time": _clean(self.reporting_rate_on_time),
-            "coverage": _clean(self.coverage),
-            "totals": dict(self.totals),
-            "schools": [
-                {k: _clean(v) for k, v in rec.items()}
-                for rec in self.schools.to_dict(orient="records")
-            ],
-            "trend": [
-                {k: (v.isoformat() if isinstance(v, date) else _clean(v)) for k, v in rec.items()}
-                for rec in self.trend.to_dict(orient="records")
-            ],
-        }

@@ -242,10 +242,27 @@ def is_missing(expected: np.ndarray, reported_today: np.ndarray) -> np.ndarray:
     return expected & ~reported_today
 
 
-def days_missing(reported: np.ndarray, rules: Rules) -> np.ndarray:
-    """**Days missing**: the run of consecutive days without a check-in ending on the
-    report date, capped at W (days without any data count as missing)."""
-    return trailing_false(reported, rules.window_days)
+def days_missing(
+    reported: np.ndarray, rules: Rules, reporting: np.ndarray | None = None
+) -> np.ndarray:
+    """**Days missing**: the run of consecutive reporting days without a check-in ending
+    on the report date, capped at W (days without any data count as missing).
+
+    ``reporting`` (people x days, from the calendar): a non-reporting day (a holiday, a
+    weekend) neither counts in the run nor ends it."""
+    w = rules.window_days
+    if reporting is None or reporting.all():
+        return trailing_false(reported, w)
+    out = np.zeros(len(reported), dtype=np.int64)
+    patterns, which = np.unique(reporting, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which.reshape(-1) == k)
+        cols = np.flatnonzero(pattern)
+        if not len(cols) or not len(rows):
+            continue
+        part = reported[np.ix_(rows, cols)]
+        out[rows] = trailing_false(part, min(w, len(cols)))
+    return out
 
 
 def is_unreachable(missing: np.ndarray, run: np.ndarray, rules: Rules) -> np.ndarray:
@@ -332,7 +349,7 @@ def is_zero_report(schools: pd.DataFrame) -> pd.Series:
     abnormal still submits, and its report says so.
     """
     return (
-        (schools["submission"] != "missing")
+        ~schools["submission"].isin(["missing", "closed"])
         & (schools[_QUIET].sum(axis=1) == 0)
         & (schools["illness_absence_unexplained"] == 0)
     )
@@ -349,13 +366,15 @@ def submission_frame(
     config: SchoolsConfig,
     school_ids: Sequence[str],
     report_date: date,
+    closed: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per school: rows, unrostered, submission, last_received, minutes_late, deadline.
 
     **Submission**, from every check-in row of the school on the day: ``on_time`` if
     the latest ``reported_at`` (local wall-clock time) is at or before the school's
     deadline, ``late`` otherwise (``minutes_late`` rounded up; 0 when not late),
-    ``missing`` with no row. Rows without ``reported_at`` count as submitted and
+    ``missing`` with no row, ``closed`` on a day the school's calendar does not report
+    (``closed``: one flag per school; nobody is expected then). Rows without ``reported_at`` count as submitted and
     never make a school late. ``deadline`` is the aware ISO time in the school's zone.
 
     Source: the originating document's daily 16:30 report (schools.yaml ``deadline``).
@@ -373,7 +392,9 @@ def submission_frame(
         deadline = datetime.combine(report_date, school.deadline_time())
         received = last.get(i, pd.NaT)
         status, minutes = ("on_time" if rows[i] else "missing"), 0
-        if rows[i] and pd.notna(received) and received > deadline:
+        if closed is not None and closed[i]:
+            status = "closed"
+        elif rows[i] and pd.notna(received) and received > deadline:
             status = "late"
             minutes = -int((deadline - received) // pd.Timedelta(minutes=1))  # rounded up
         out.append(

@@ -10,32 +10,16 @@ from typing import TYPE_CHECKING
 from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
-    from reportkit.ingest.pipeline import (
-        ingest_paths as ingest_paths,
-    )
+    from reportkit.ingest.pipeline import ingest_paths as ingest_paths
     from reportkit.ingest.readers import expand_paths as expand_paths
     from reportkit.ingest.readers import read_table as read_table
-    from reportkit.ingest.report import (
-        FileReport as FileReport,
-    )
-    from reportkit.ingest.report import (
-        IngestReport as IngestReport,
-    )
-    from reportkit.ingest.routing import (
-        KINDS as KINDS,
-    )
-    from reportkit.ingest.routing import (
-        Routed as Routed,
-    )
-    from reportkit.ingest.routing import (
-        Skipped as Skipped,
-    )
-    from reportkit.ingest.routing import (
-        classify_file as classify_file,
-    )
-    from reportkit.ingest.routing import (
-        route_paths as route_paths,
-    )
+    from reportkit.ingest.report import FileReport as FileReport
+    from reportkit.ingest.report import IngestReport as IngestReport
+    from reportkit.ingest.routing import KINDS as KINDS
+    from reportkit.ingest.routing import Routed as Routed
+    from reportkit.ingest.routing import Skipped as Skipped
+    from reportkit.ingest.routing import classify_file as classify_file
+    from reportkit.ingest.routing import route_paths as route_paths
     from reportkit.ingest.sheets import Kind as Kind
     from reportkit.ingest.sheets import SheetReader as SheetReader
     from reportkit.ingest.write import write_issues as write_issues

@@ -1,4 +1,5 @@
-"""Reports: the sections the notebooks show, charts, HTML and PDF rendering.
+"""Reports: the sections the notebooks show, charts, HTML and PDF rendering, and the
+upward Excel forms of the units (``forms``).
 
 The next stages use what this package names; its modules are its own.
 """
@@ -10,90 +11,40 @@ from typing import TYPE_CHECKING
 from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
-    from reportkit.reports.charts import (
-        FONT_RC as FONT_RC,
-    )
-    from reportkit.reports.charts import (
-        cjk_font_available as cjk_font_available,
-    )
-    from reportkit.reports.charts import (
-        figure_data_uri as figure_data_uri,
-    )
-    from reportkit.reports.charts import (
-        figure_png as figure_png,
-    )
-    from reportkit.reports.charts import (
-        figure_svg as figure_svg,
-    )
-    from reportkit.reports.charts import (
-        setup_fonts as setup_fonts,
-    )
-    from reportkit.reports.charts import (
-        trend_chart as trend_chart,
-    )
-    from reportkit.reports.html import (
-        IDENTITY_MIME as IDENTITY_MIME,
-    )
-    from reportkit.reports.html import (
-        MASKED_MIME as MASKED_MIME,
-    )
-    from reportkit.reports.html import (
-        Section as Section,
-    )
-    from reportkit.reports.html import (
-        class_sort_key as class_sort_key,
-    )
-    from reportkit.reports.html import (
-        format_pct as format_pct,
-    )
-    from reportkit.reports.html import (
-        open_findings as open_findings,
-    )
-    from reportkit.reports.html import (
-        render_template as render_template,
-    )
-    from reportkit.reports.render import (
-        PdfPrinter as PdfPrinter,
-    )
-    from reportkit.reports.render import (
-        find_chromium as find_chromium,
-    )
-    from reportkit.reports.render import (
-        get_renderer as get_renderer,
-    )
-    from reportkit.reports.render import (
-        html_exporter as html_exporter,
-    )
-    from reportkit.reports.render import (
-        number_cells as number_cells,
-    )
-    from reportkit.reports.render import (
-        register_renderer as register_renderer,
-    )
-    from reportkit.reports.render import (
-        render_html as render_html,
-    )
-    from reportkit.reports.render import (
-        render_pdf as render_pdf,
-    )
-    from reportkit.reports.render import (
-        set_pdf_dates as set_pdf_dates,
-    )
-    from reportkit.reports.sections import (
-        ActionRow as ActionRow,
-    )
-    from reportkit.reports.sections import (
-        DistrictReport as DistrictReport,
-    )
-    from reportkit.reports.sections import (
-        SchoolReport as SchoolReport,
-    )
-    from reportkit.reports.sections import (
-        action_rows as action_rows,
-    )
-    from reportkit.reports.sections import (
-        warm_up as warm_up,
-    )
+    from reportkit.reports.charts import FONT_RC as FONT_RC
+    from reportkit.reports.charts import cjk_font_available as cjk_font_available
+    from reportkit.reports.charts import figure_data_uri as figure_data_uri
+    from reportkit.reports.charts import figure_png as figure_png
+    from reportkit.reports.charts import figure_svg as figure_svg
+    from reportkit.reports.charts import setup_fonts as setup_fonts
+    from reportkit.reports.charts import trend_chart as trend_chart
+    from reportkit.reports.forms import ROW_COLUMNS as ROW_COLUMNS
+    from reportkit.reports.forms import Form as Form
+    from reportkit.reports.forms import fill_form as fill_form
+    from reportkit.reports.forms import load_form as load_form
+    from reportkit.reports.forms import write_form as write_form
+    from reportkit.reports.html import IDENTITY_MIME as IDENTITY_MIME
+    from reportkit.reports.html import MASKED_MIME as MASKED_MIME
+    from reportkit.reports.html import Section as Section
+    from reportkit.reports.html import class_sort_key as class_sort_key
+    from reportkit.reports.html import format_pct as format_pct
+    from reportkit.reports.html import open_findings as open_findings
+    from reportkit.reports.html import render_template as render_template
+    from reportkit.reports.render import PdfPrinter as PdfPrinter
+    from reportkit.reports.render import find_chromium as find_chromium
+    from reportkit.reports.render import get_renderer as get_renderer
+    from reportkit.reports.render import html_exporter as html_exporter
+    from reportkit.reports.render import number_cells as number_cells
+    from reportkit.reports.render import register_renderer as register_renderer
+    from reportkit.reports.render import render_html as render_html
+    from reportkit.reports.render import render_pdf as render_pdf
+    from reportkit.reports.render import set_pdf_dates as set_pdf_dates
+    from reportkit.reports.sections import ActionRow as ActionRow
+    from reportkit.reports.sections import DistrictReport as DistrictReport
+    from reportkit.reports.sections import SchoolReport as SchoolReport
+    from reportkit.reports.sections import UnitReport as UnitReport
+    from reportkit.reports.sections import action_rows as action_rows
+    from reportkit.reports.sections import warm_up as warm_up
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
@@ -101,21 +52,26 @@ __getattr__, __dir__, __all__ = attach(
         "ActionRow": "sections",
         "DistrictReport": "sections",
         "FONT_RC": "charts",
+        "Form": "forms",
         "IDENTITY_MIME": "html",
         "MASKED_MIME": "html",
         "PdfPrinter": "render",
+        "ROW_COLUMNS": "forms",
         "SchoolReport": "sections",
         "Section": "html",
+        "UnitReport": "sections",
         "action_rows": "sections",
         "cjk_font_available": "charts",
+        "class_sort_key": "html",
         "figure_data_uri": "charts",
         "figure_png": "charts",
         "figure_svg": "charts",
+        "fill_form": "forms",
         "find_chromium": "render",
-        "class_sort_key": "html",
         "format_pct": "html",
         "get_renderer": "render",
         "html_exporter": "render",
+        "load_form": "forms",
         "number_cells": "render",
         "open_findings": "html",
         "register_renderer": "render",
@@ -126,5 +82,6 @@ __getattr__, __dir__, __all__ = attach(
         "setup_fonts": "charts",
         "trend_chart": "charts",
         "warm_up": "sections",
+        "write_form": "forms",
     },
 )

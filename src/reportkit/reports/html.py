@@ -277,10 +277,25 @@ def open_findings(
     return replace(findings, followups=latest_followups(engine, findings.school_ids, day))
 
 
+_CONFIGS: dict[tuple[str, int, int], Any] = {}
+
+
 def _config(db: str | None, params_dir: str | Path | None) -> Any:
+    """``schools.yaml``, parsed once per kernel while the file is unchanged (a province's
+    tree is large; it holds configuration, no person)."""
     from reportkit.config import project_settings
 
-    return project_settings(db, params_dir).schools()
+    settings = project_settings(db, params_dir)
+    try:
+        path = (Path(settings.params) / "schools.yaml").resolve()
+        stat = path.stat()
+    except OSError:
+        return settings.schools()  # the error names the file
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _CONFIGS:
+        _CONFIGS.clear()
+        _CONFIGS[key] = settings.schools()
+    return _CONFIGS[key]
 
 
 def _chart_labels(lang: str) -> dict[str, str]:

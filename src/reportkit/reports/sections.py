@@ -9,8 +9,8 @@ renders its HTML with a Jinja template of ``templates/sections/`` (autoescaped:
 no HTML is put together in Python).
 
 :class:`SchoolReport` shows one school's own people only (the findings are
-sliced to the school before anything is shown); :class:`DistrictReport` shows
-counts per school and never a person.
+sliced to the school before anything is shown); :class:`UnitReport` shows a
+unit's counts per child school or unit and never a person.
 
 A section that shows names also carries the same HTML with the names masked
 (张*丽) under :data:`MASKED_MIME`; :mod:`reportkit.reports.render` picks it for the
@@ -63,9 +63,9 @@ from reportkit.reports.html import (
 
 if TYPE_CHECKING:
     from reportkit.config import SchoolsConfig
-    from reportkit.findings import DistrictRollup, Findings
+    from reportkit.findings import Findings, UnitRollup
 
-__all__ = ["ActionRow", "DistrictReport", "SchoolReport", "action_rows", "warm_up"]
+__all__ = ["ActionRow", "DistrictReport", "SchoolReport", "UnitReport", "action_rows", "warm_up"]
 
 SECTION_TEMPLATES = tuple(
     f"sections/{name}.html.j2"
@@ -664,70 +664,73 @@ def action_rows(findings: Findings, lang: str) -> list[ActionRow]:
     return rows
 
 
-class DistrictReport:
-    """A district's roll-up for one date: counts per school, never a person.
+class UnitReport:
+    """A unit's roll-up for one date (a district, town, county, city, province or a
+    central school): counts per child school or unit, never a person.
 
-    ``source`` is a :class:`~reportkit.findings.Findings` of the district's schools
-    or the district's :class:`~reportkit.findings.DistrictRollup` itself (what the
-    runner saves for the roll-up's kernel: counts, no person row).
+    ``source`` is a :class:`~reportkit.findings.Findings` of the unit's schools or the
+    unit's :class:`~reportkit.findings.UnitRollup` itself (what the runner saves for
+    the roll-up's kernel: counts, no person row).
     """
 
     def __init__(
         self,
-        source: Findings | DistrictRollup,
+        source: Findings | UnitRollup,
         config: SchoolsConfig,
-        district_id: str,
+        unit_id: str,
         lang: str = "zh-CN",
     ) -> None:
-        from reportkit.findings import DistrictRollup
+        from reportkit.findings import UnitRollup
 
-        self.district = config.district(district_id)
-        if isinstance(source, DistrictRollup):
+        self.unit = config.unit(unit_id)
+        self.district = self.unit  # the name before units
+        if isinstance(source, UnitRollup):
             self.rollup = source
         else:
-            self.rollup = source.district(district_id, config)
+            self.rollup = source.unit(unit_id, config)
         self.date = self.rollup.date
         self.lang = lang
 
     @classmethod
     def open(
         cls,
-        district_id: str,
+        unit_id: str,
         report_date: str,
         lang: str = "zh-CN",
         db: str | None = None,
         params_dir: str | Path | None = None,
         findings_dir: str | Path | None = None,
-    ) -> DistrictReport:
+    ) -> UnitReport:
         config = _config(db, params_dir)
         day = date.fromisoformat(str(report_date))
         if findings_dir:
-            from reportkit.findings import load_district
+            from reportkit.findings import load_unit
 
-            rollup = load_district(findings_dir, district_id, day)
+            rollup = load_unit(findings_dir, unit_id, day)
             if rollup is not None:
-                return cls(rollup, config, district_id, lang)
-        ids = [s.id for s in config.schools_in(district_id)]
+                return cls(rollup, config, unit_id, lang)
+        ids = config.schools_under(unit_id)
         findings = open_findings(None, report_date, ids, db, params_dir)
-        return cls(findings, config, district_id, lang)
+        return cls(findings, config, unit_id, lang)
 
     def title(self) -> Section:
         from reportkit.findings import rollup_hash
 
-        deadline = f"{t('upward_deadline', self.lang)} {_plain(self.district.deadline)}"
-        title = t("district_report", self.lang)
+        deadline = f"{t('upward_deadline', self.lang)} {_plain(self.unit.deadline)}"
+        level = [self.unit.level] if self.unit.level else []
+        title = t("unit_report", self.lang)
         return Section(
             render_template(
                 "sections/title.html.j2",
-                name=self.district.name,
+                name=self.unit.name,
                 title=title,
-                subtitle=[self.date.isoformat(), deadline],
+                subtitle=[*level, self.date.isoformat(), deadline],
             ),
             identity={
-                "kind": "district",
-                "id": self.district.id,
+                "kind": "unit",
+                "id": self.unit.id,
                 "findings_hash": rollup_hash(self.rollup),
-                "title": f"{self.district.name} {title} {self.date.isoformat()}",
+                "title": f"{self.unit.name} {title} {self.date.isoformat()}",
             },
         )
 
@@ -752,28 +755,39 @@ class DistrictReport:
             "key_persons": count("key_persons"),
             "clusters": r.totals.get("clusters", 0),
         }
+        if r.totals.get("schools_closed"):
+            figures["schools_closed"] = r.totals["schools_closed"]
         tiles = [Figure(t(k, self.lang), v) for k, v in figures.items()]
-        note = None
+        notes = []
         if 0 < r.schools_missing < r.schools_expected:
-            note = t("totals_of_submitted", self.lang, m=r.schools_missing)
+            notes.append(t("totals_of_submitted", self.lang, m=r.schools_missing))
+        if r.late_units:
+            notes.append(f"{t('late_units', self.lang)}：{'、'.join(r.late_units)}")
+        note = " ".join(notes) or None
         return Section(render_template("sections/figures.html.j2", figures=tiles, note=note))
 
     def schools(self) -> Section:
-        frame = self.rollup.schools.copy()
-        # what needs the bureau's attention first: missing, late, then suspected cases
-        frame["_status"] = frame["submission"].map({"missing": 0, "late": 1}).fillna(2)
-        frame = frame.sort_values(
-            ["_status", "suspected", "symptomatic", "fever", "missing", "school_id"],
-            ascending=[True, False, False, False, False, True],
-            kind="stable",
-        )
-        frame["status_label"] = [
-            t(f"submission_{s}", self.lang, n=_int(m))
-            for s, m in zip(frame["submission"], frame["minutes_late"], strict=True)
-        ]
+        """The children, in the roll-up order (missing and late first, then by severity)."""
+        frame = self.rollup.ordered().copy()
+        units = (frame["kind"] == "unit").to_numpy() if "kind" in frame else None
+        labels = []
+        for i, (s, m) in enumerate(zip(frame["submission"], frame["minutes_late"], strict=True)):
+            label = t(f"submission_{s}", self.lang, n=_int(m))
+            if units is not None and units[i]:
+                if s == "late":  # a roll-up rendered after its deadline: late, whenever
+                    label = t("submission_late_short", self.lang)
+                row = frame.iloc[i]
+                label += " · " + t(
+                    "district_submitted",
+                    self.lang,
+                    n=_int(row["schools_submitted"]),
+                    total=_int(row["schools_expected"]),
+                )
+            labels.append(label)
+        frame["status_label"] = labels
         frame["coverage_pct"] = [format_pct(c) for c in frame["coverage"]]
         cols = {
-            "name": "school",
+            "name": "school" if units is None or not units.any() else "unit",
             "status_label": "submission",
             "expected": "expected",
             "reported": "reported",
@@ -790,6 +804,8 @@ class DistrictReport:
                 cols[key] = key
         # a school that sent nothing: its check-in figures are unknown, not 0
         silent = (frame["submission"] == "missing").to_numpy()
+        if units is not None:
+            silent = silent & ~units  # a missing unit's schools may have sent theirs
         if silent.any():
             shown = {c: ("coverage" if c == "coverage_pct" else c) for c in cols}
             frame = frame.astype({c: object for c in cols})
@@ -799,7 +815,8 @@ class DistrictReport:
                     for v, quiet in zip(frame[col], silent, strict=True)
                 ]
         table = _table(frame, cols, self.lang)
-        return Section(_render_listing(t("schools", self.lang), len(frame), [table]))
+        heading = "schools" if units is None or not units.any() else "units"
+        return Section(_render_listing(t(heading, self.lang), len(frame), [table]))
 
     def trend(self) -> _Svg:
         return _Svg(_figure_svg(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
@@ -834,6 +851,9 @@ def _label(key: str, fallback: str, lang: str) -> str:
     from reportkit.i18n import CATALOG
 
     return t(key, lang) if key in CATALOG else fallback
+
+
+DistrictReport = UnitReport  # the name before units
 
 
 def _render_listing(

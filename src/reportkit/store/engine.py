@@ -395,9 +395,9 @@ def require_store(
         selected = [config.school(s).id for s in school_ids]
     else:
         selected = [s.id for s in config.schools]
-    if district_ids:
-        wanted = {config.district(d).id for d in district_ids}
-        selected = [s for s in selected if config.school(s).district in wanted]
+    if district_ids:  # units: every school under them
+        wanted = {s for d in district_ids for s in config.schools_under(config.unit(d).id)}
+        selected = [s for s in selected if s in wanted]
     lacking = schools_without_roster(engine, selected)
     if lacking:
         raise RosterMissingError(lacking, describe_url(settings.db))
