@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reportkit.errors import ConfigError
-from reportkit.schema import RESPIRATORY_SYMPTOMS, SYMPTOMS, Session
+from reportkit.schema import CENTRAL_SCHOOL, RESPIRATORY_SYMPTOMS, SYMPTOMS, Session
 
 __all__ = [
     "WEEKDAYS",
@@ -525,7 +525,7 @@ def _school_unit(school: School, parent: str | None) -> Unit:
     return Unit(
         id=school.id,
         name=school.name,
-        level="中心校",
+        level=CENTRAL_SCHOOL,
         parent=parent,
         recipients=list(school.recipients),
         deadline=school.deadline,

@@ -18,9 +18,9 @@ An unknown key or language raises :class:`UnknownLabelError` (a
 from __future__ import annotations
 
 from reportkit.errors import ReportkitError
-from reportkit.schema import SYMPTOMS, Reason
+from reportkit.schema import CENTRAL_SCHOOL, SYMPTOMS, Reason
 
-__all__ = ["CATALOG", "LANGS", "UnknownLabelError", "issue_message", "labels", "t"]
+__all__ = ["CATALOG", "LANGS", "UnknownLabelError", "issue_message", "labels", "level_label", "t"]
 
 LANGS = ("zh-CN", "en")
 
@@ -239,6 +239,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "daily_report": ("晨午检日报", "daily health check report"),
     "district_report": ("晨午检汇总", "district roll-up"),
     "unit_report": ("晨午检汇总", "roll-up"),
+    "level_central_school": ("中心校", "central school"),
     "units": ("下级单位与学校", "units and schools"),
     "unit": ("单位", "unit"),
     "unit_level": ("层级", "level"),
@@ -659,6 +660,12 @@ def t(key: str, lang: str = "zh-CN", **kwargs: object) -> str:
         return text.format(**kwargs)
     except (KeyError, IndexError) as exc:
         raise UnknownLabelError(f"label {key!r} needs the argument {exc}") from None
+
+
+def level_label(level: str, lang: str = "zh-CN") -> str:
+    """A unit's level as shown: schools.yaml's own words, or the label of a central
+    school when the level is the one reportkit gives a school with village schools."""
+    return t("level_central_school", lang) if level == CENTRAL_SCHOOL else level
 
 
 def labels(lang: str = "zh-CN") -> dict[str, str]:

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 __all__ = [
     "ABSENCE_WORDS",
+    "CENTRAL_SCHOOL",
     "ENTRY_ALIASES",
     "ENTRY_KIND_WORDS",
     "IGNORED_HEADERS",
@@ -41,6 +42,9 @@ __all__ = [
     "normalize_header",
     "normalize_word",
 ]
+
+# the level of a school with village schools under it, when schools.yaml names none
+CENTRAL_SCHOOL = "中心校"
 
 
 class Role(StrEnum):

@@ -100,7 +100,11 @@ def _data_strings(small_demo: Any) -> list[str]:
         path = Path(small_demo.params_dir) / name
         if path.exists():
             walk(yaml.safe_load(path.read_text(encoding="utf-8")))
-    return sorted((s.strip() for s in found if len(s.strip()) >= 2), key=len, reverse=True)
+    # a unit's level is free text of schools.yaml, often one character (县, 镇)
+    units = yaml.safe_load((Path(small_demo.params_dir) / "schools.yaml").read_text("utf-8"))
+    levels = {str(u["level"]) for u in units.get("units") or () if u.get("level")}
+    kept = {s.strip() for s in found if len(s.strip()) >= 2} | levels
+    return sorted(kept, key=len, reverse=True)
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +207,7 @@ def _pdf_text(pdf: Path, *, layout: bool = False) -> tuple[str, str]:
 
 def _pages(outputs: Outputs, tmp_path: Path) -> list[Path]:
     pages = [p for p in outputs.reports["zh-CN"] if p.name != "index.html"]
-    pages += [p for p in outputs.reports["en"] if "s018" in p.parts or "district" in p.parts]
+    pages += [p for p in outputs.reports["en"] if "s018" in p.parts or "units" in p.parts]
     for lang in LANGS:
         for i, body in enumerate(outputs.mails[lang]):
             if lang == "zh-CN" or i % 5 == 0:
@@ -222,7 +226,7 @@ def test_no_table_needs_a_sideways_scroll_at_390_px_and_none_is_cut_at_1280(
     from reportkit.reports import find_chromium
 
     pages = _pages(outputs, tmp_path)
-    assert any("district" in p.parts for p in pages)
+    assert any("units" in p.parts for p in pages)
     assert any("mail" in p.parts for p in pages)
     wide: dict[str, Any] = {}
     with sync_playwright() as pw:
@@ -279,8 +283,8 @@ def test_the_page_and_pdf_title_is_the_report_s_own(outputs: Outputs) -> None:
     title = re.search(r"<title>([^<]*)</title>", page.read_text(encoding="utf-8"))
     assert title is not None
     assert title.group(1) == "三井子镇中心小学 晨午检日报 2020-02-28"
-    pdf = next(p for p in outputs.pdfs["en"] if "district" in p.parts)
-    assert _pdf_text(pdf)[1].endswith("district roll-up 2020-02-28")
+    pdf = next(p for p in outputs.pdfs["en"] if "units" in p.parts and p.stem == "d01")
+    assert _pdf_text(pdf)[1].endswith(" roll-up 2020-02-28")
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportkit.execution.manifest import read_manifest
+from reportkit.i18n import level_label
 from reportkit.layout import DayOutputs, school_findings_file, unit_findings_file
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _submission_label(job: dict[str, Any], day: DayOutputs, lang: str) -> str:
         return "—"
 
 
-def _name(job: dict[str, Any], config: SchoolsConfig) -> str:
+def _name(job: dict[str, Any], config: SchoolsConfig, lang: str) -> str:
     if job["kind"] == "school" and job["id"] in config.by_id:
         return str(config.by_id[job["id"]].name)
     if job["kind"] == "unit":
@@ -55,7 +56,10 @@ def _name(job: dict[str, Any], config: SchoolsConfig) -> str:
             unit = config.unit(job["id"])
         except ConfigError:  # a unit no longer in schools.yaml: its id
             return str(job["id"])
-        return f"{unit.name}（{unit.level}）" if unit.level else str(unit.name)
+        if not unit.level:
+            return str(unit.name)
+        level = level_label(unit.level, lang)
+        return f"{unit.name}（{level}）" if lang == "zh-CN" else f"{unit.name} ({level})"
     return str(job["id"])
 
 
@@ -110,7 +114,7 @@ def write_index(manifest_path: Path, config: SchoolsConfig, lang: str = "zh-CN")
         job_lang = job.get("lang")
         rows.append(
             {
-                "name": _name(job, config),
+                "name": _name(job, config, lang),
                 "kind": job["kind"],
                 "status": job.get("status"),
                 "submission": _submission_label(job, day, lang),

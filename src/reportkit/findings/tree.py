@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from reportkit.config import SchoolsConfig
+from reportkit.schema import CENTRAL_SCHOOL
 
 __all__ = [
     "CHILD_COLUMNS",
@@ -410,7 +411,7 @@ def _rollup(
     unit = config.unit(target)
     records: list[dict[str, Any]] = []
     if target in config.by_id:  # a central school: itself first, its own counts
-        records.append(_school_row(_row(frame_rows, target), "中心校"))
+        records.append(_school_row(_row(frame_rows, target), CENTRAL_SCHOOL))
         sums.own(target)
     for child in config.children[target]:
         if child in config.by_id:
@@ -421,7 +422,7 @@ def _rollup(
                         child,
                         school.name,
                         "school",
-                        "中心校",
+                        CENTRAL_SCHOOL,
                         sums.of(child),
                         _own_status(_row(frame_rows, child)),
                         school.town,

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from reportkit.clock import local_time
-from reportkit.i18n import t
+from reportkit.i18n import level_label, t
 from reportkit.privacy import mask_phone
 from reportkit.reports.html import (
     _TREND_COUNTS,
@@ -717,7 +717,7 @@ class UnitReport:
         from reportkit.findings import rollup_hash
 
         deadline = f"{t('upward_deadline', self.lang)} {_plain(self.unit.deadline)}"
-        level = [self.unit.level] if self.unit.level else []
+        level = [level_label(self.unit.level, self.lang)] if self.unit.level else []
         title = t("unit_report", self.lang)
         return Section(
             render_template(
@@ -762,7 +762,8 @@ class UnitReport:
         if 0 < r.schools_missing < r.schools_expected:
             notes.append(t("totals_of_submitted", self.lang, m=r.schools_missing))
         if r.late_units:
-            notes.append(f"{t('late_units', self.lang)}：{'、'.join(r.late_units)}")
+            names = t("sep_names", self.lang).join(r.late_units)
+            notes.append(f"{t('late_units', self.lang)}{t('sep_label', self.lang)}{names}")
         note = " ".join(notes) or None
         return Section(render_template("sections/figures.html.j2", figures=tiles, note=note))
 
