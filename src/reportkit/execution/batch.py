@@ -4,9 +4,9 @@ For one date the runner computes the findings once for every selected school
 (:func:`reportkit.findings.load_findings`), saves them as one non-executable file
 per school and per unit (:mod:`reportkit.findings.files`) and hands them on
 in its :class:`RunResult` (delivery and the daily summary go on from them), then executes
-``school_daily.ipynb`` once per school and ``district_daily.ipynb`` once per
-district involved with papermill (kernels are subprocesses, so a thread pool of
-``jobs`` workers is enough), and renders each executed notebook to HTML and PDF
+``school_daily.ipynb`` once per school and ``unit_daily.ipynb`` once per roll-up
+(bottom-up, one level of the tree at a time) with papermill (kernels are
+subprocesses, so a thread pool of ``jobs`` workers is enough), and renders each executed notebook to HTML and PDF
 through :mod:`reportkit.reports.render` (and a masked PDF when ``delivery.yaml`` masks
 names). Each worker keeps a warm kernel for several reports in turn, reset
 between them (:mod:`reportkit.execution.kernels`).
