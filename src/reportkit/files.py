@@ -27,12 +27,14 @@ __all__ = [
     "file_mode",
     "give_to_group",
     "output_group",
+    "sweep_stale_temps",
     "write_atomic",
 ]
 
 GROUP_ENV = "REPORTKIT_GROUP"
 PRIVATE_FILE, SHARED_FILE, PRIVATE_DIR = 0o600, 0o644, 0o700
 GROUP_FILE, GROUP_DIR = 0o640, 0o750
+TEMP_SUFFIX = ".tmp"
 _umask_lock = threading.Lock()
 
 
@@ -152,7 +154,10 @@ def write_atomic(path: Path | str, data: bytes | str, *, private: bool = True) -
     ensure_dir(path.parent)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     mode, gid = file_mode(private), output_group() if private else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the writer's pid in the name: a process killed mid-write (SIGKILL, no cleanup)
+    # leaves a hidden temp file that :func:`sweep_stale_temps` can tell is stale
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), mode)
@@ -165,3 +170,43 @@ def write_atomic(path: Path | str, data: bytes | str, *, private: bool = True) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _writer_pid(name: str) -> int | None:
+    """The pid in a temp file's name ``.<file>.<pid>.<random>.tmp``, or None."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return None
+    parts = name[: -len(TEMP_SUFFIX)].split(".")
+    if len(parts) < 4 or not parts[-2].isdigit():
+        return None
+    return int(parts[-2])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def sweep_stale_temps(folder: Path | str) -> list[Path]:
+    """Remove the temp files :func:`write_atomic` left under ``folder`` when its process
+    was killed mid-write; return them. A temp file whose writer still runs (another
+    run at the same time) is left alone. The files they would have replaced are
+    whole: the old version, or none.
+    """
+    root = Path(folder)
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for path in root.rglob(f".*{TEMP_SUFFIX}"):
+        pid = _writer_pid(path.name)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed

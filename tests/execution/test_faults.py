@@ -40,12 +40,16 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _assert_no_partial_report(out: Path) -> None:
-    """Every file under a report's name is whole; no temp file is left."""
+def _assert_no_partial_report(out: Path, *, killed: bool = False) -> None:
+    """Every file under a report's name is whole. A process killed mid-write can leave
+    only a hidden temp file (never a report's name); after a clean run, none."""
     for path in out.rglob("*"):
         if not path.is_file():
             continue
-        assert not path.name.endswith(".tmp"), f"temp file left: {path}"
+        if path.name.endswith(".tmp"):
+            assert killed, f"temp file left: {path}"
+            assert path.name.startswith("."), path
+            continue
         data = path.read_bytes()
         if path.suffix == ".html":
             assert data.rstrip().endswith(b"</html>"), f"cut-off {path}"
@@ -119,9 +123,43 @@ def test_a_killed_run_leaves_a_manifest_that_says_what_is_unfinished(small_demo,
         assert job["sha256"] == {}  # nothing vouches for the previous run's files
         assert job["ended_at"] is None
     _assert_manifest_true(manifest)
+    _assert_no_partial_report(path.parent / "units", killed=True)
+    for school in schools:
+        _assert_no_partial_report(path.parent / school, killed=True)
+
+    # the next run removes what the killed one left half-written, and finishes the day
+    again = run_reports(demo_settings, DAY, schools, progress=False)
+    assert again.ok, again.failed
+    _assert_manifest_true(_manifest(path))
     _assert_no_partial_report(path.parent / "units")
     for school in schools:
         _assert_no_partial_report(path.parent / school)
+
+
+def test_a_stale_temp_file_is_swept_and_a_live_writers_is_kept(tmp_path: Path):
+    from reportkit.files import sweep_stale_temps, write_atomic
+
+    write_atomic(tmp_path / "a" / "report.pdf", b"%PDF whole")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = tmp_path / "a" / f".report.pdf.{dead.stdout.strip()}.x1y2.tmp"
+    stale.write_bytes(b"%PDF half")
+    live = tmp_path / "a" / f".report.html.{os.getppid()}.x1y2.tmp"  # a running process
+    live.write_bytes(b"<html")
+    mine = tmp_path / "a" / f".report.json.{os.getpid()}.x1y2.tmp"
+    mine.write_bytes(b"{")
+    other = tmp_path / "a" / ".notes.tmp"  # not one of write_atomic's: not touched
+    other.write_bytes(b"x")
+    assert sweep_stale_temps(tmp_path) == [stale]
+    assert not stale.exists()
+    assert live.exists()
+    assert mine.exists()
+    assert other.exists()
+    assert (tmp_path / "a" / "report.pdf").read_bytes() == b"%PDF whole"
 
 
 @pytest.fixture

@@ -488,6 +488,10 @@ def run_reports(
     day = day_outputs(ctx.settings.outputs, report_date)
     base = day.folder
     manifest = Manifest(base, report_date, run_id, zone)
+    from reportkit.files import sweep_stale_temps
+
+    for stale in sweep_stale_temps(base):  # a killed run's half-written files
+        log.warning("removed %s, left by a run that was killed while writing it", stale)
     results: list[JobResult] = []
     with Progress(options.progress) as bar:
         try:
