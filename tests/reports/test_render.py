@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from reportkit import files
 from reportkit.errors import ConfigError, RenderError
-from reportkit.reports import charts, render
+from reportkit.reports import render, trend_png
 
 SCHOOL = "靠山镇中心小学"
 WIDE_COLUMNS = [f"d{i:02d}" for i in range(1, 31)]
@@ -52,8 +52,7 @@ def chart_png_b64() -> str:
         "symptomatic": "有症状",
         "suspected": "疑似",
     }
-    fig = charts.trend_chart(trend, labels, title=f"{SCHOOL} 近14天趋势")
-    return base64.b64encode(charts.figure_png(fig)).decode("ascii")
+    return base64.b64encode(trend_png(trend, labels, f"{SCHOOL} 近14天趋势")).decode("ascii")
 
 
 def make_notebook(*, wide: bool = False) -> nbformat.NotebookNode:

@@ -171,100 +171,13 @@ def class_table_html(frame: pd.DataFrame, lang: str, heading: str) -> str:
     )
 
 
-_SERIES = (("fever", "#e66100"), ("symptomatic", "#e5a50a"), ("suspected", "#c01c28"))
-
-
 def trend_svg(trend: pd.DataFrame, lang: str) -> str:
-    """The 14-day trend as inline SVG drawn here (a few milliseconds, where matplotlib
-    takes most of a second): report coverage (line, left axis, %) and the counts (bars,
-    right axis, people), both axes and the dates labelled, a legend; sharp at any density."""
-    width, height = 640, 250
-    left, right, top, bottom = 52, 48, 34, 44
-    plot_w, plot_h = width - left - right, height - top - bottom
-    n = max(len(trend), 1)
-    step = plot_w / n
-    expected: list[float] = [float(v) for v in trend["expected"]]
-    reported: list[float] = [float(v) for v in trend["reported"]]
-    counts: dict[str, list[float]] = {k: [float(v) for v in trend[k]] for k, _ in _SERIES}
-    top_count = max([5.0, *[float(v) for vs in counts.values() for v in vs if v == v]])
-    scale = 5 * max(1, -(-int(top_count) // 5))  # a multiple of 5 above the highest bar
+    """The 14-day trend as inline SVG, the reports' own chart
+    (:func:`reportkit.reports.svgchart.trend_svg`): a few milliseconds, sharp at any
+    density, both axes and the dates labelled."""
+    from reportkit.reports import report_chart
 
-    def y_pct(v: float) -> float:
-        return top + plot_h * (1 - v / 100)
-
-    def y_count(v: float) -> float:
-        return top + plot_h * (1 - v / scale)
-
-    font = 'font-family="Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif"'
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'class="rk-trend" role="img" aria-label="{html.escape(t("trend_14d", lang))}" '
-        f'{font} font-size="11">'
-    ]
-    for pct in (0, 25, 50, 75, 100):
-        y = y_pct(pct)
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
-        )
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{pct}</text>')
-    for i in range(6):
-        v = scale * i / 5
-        parts.append(f'<text x="{width - right + 6}" y="{y_count(v) + 4:.1f}">{int(v)}</text>')
-    bar_w = step * 0.8 / len(_SERIES)
-    for j, (key, color) in enumerate(_SERIES):
-        for i, v in enumerate(counts[key]):
-            if v != v or v <= 0:
-                continue
-            x = left + i * step + step * 0.1 + j * bar_w
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y_count(v):.1f}" width="{bar_w:.1f}" '
-                f'height="{top + plot_h - y_count(v):.1f}" fill="{color}"/>'
-            )
-    points = [
-        (left + (i + 0.5) * step, y_pct(r / e * 100 if e > 0 else 0.0))
-        for i, (e, r) in enumerate(zip(expected, reported, strict=True))
-        if r == r
-    ]
-    if points:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#1a5fb4" stroke-width="2"/>')
-        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#1a5fb4"/>' for x, y in points]
-    every = max(1, -(-n // 7))
-    for i, d in enumerate(trend["date"]):
-        if (n - 1 - i) % every == 0:
-            x = left + (i + 0.5) * step
-            parts.append(
-                f'<text x="{x:.1f}" y="{top + plot_h + 15}" text-anchor="middle">'
-                f"{pd.Timestamp(d).strftime('%m-%d')}</text>"
-            )
-    parts.append(
-        f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#59636e"/>'
-    )
-    cx, cy = left + plot_w / 2, height - 6
-    parts.append(
-        f'<text x="{cx:.1f}" y="{cy}" text-anchor="middle">{html.escape(t("chart_date", lang))}</text>'
-    )
-    parts.append(
-        f'<text transform="translate(13 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
-        f"{html.escape(t('chart_coverage', lang))}</text>"
-    )
-    parts.append(
-        f'<text transform="translate({width - 10} {top + plot_h / 2:.1f}) rotate(90)" '
-        f'text-anchor="middle">{html.escape(t("chart_count", lang))}</text>'
-    )
-    legend = [("coverage", "#1a5fb4"), *_SERIES]
-    x = left
-    for key, color in legend:
-        label = html.escape(t(f"chart_{key}", lang))
-        parts.append(f'<rect x="{x}" y="8" width="12" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{x + 16}" y="17">{label}</text>')
-        x += 28 + 12 * len(t(f"chart_{key}", lang))
-    parts.append(
-        f'<text x="{width - right}" y="17" text-anchor="end" font-weight="bold">'
-        f"{html.escape(t('trend_14d', lang))}</text>"
-    )
-    parts.append("</svg>")
-    return "".join(parts)
+    return report_chart(trend, lang)
 
 
 class Console:

@@ -44,7 +44,7 @@ TEMPLATES = layout.TEMPLATES / "email"
 MAX_NAMES = 100  # more missing people than this: counts per class only, names in the PDF
 MAX_ROWS = 50  # longest list of people or schools shown in a message
 NO_DATA = "—"  # a figure nobody knows: never shown as 0
-MAIL_CHART_DPI = 250  # 4.8 in: 1200 px for the 580 px the body gives it, sharp at 2x
+MAIL_CHART_SCALE = 2.5  # 480 CSS px drawn 1,200 px wide, for the 580 px the body gives it
 
 # Labels of the email only. They belong in the i18n catalog; until they are added
 # there, they are looked up here first. key: (zh-CN, en)
@@ -56,7 +56,7 @@ class InlineImage:
 
     ``render`` draws it on first use of :attr:`data`: a rerun that finds the report
     already sent (the ``cid`` is derived from the chart's data, so the body and
-    its hash are known without drawing) never pays for matplotlib.
+    its hash are known without drawing) never draws it.
     """
 
     cid: str
@@ -160,40 +160,11 @@ def trend_image(trend: pd.DataFrame, lang: str) -> InlineImage:
 
 
 def _trend_png(trend: pd.DataFrame, lang: str) -> bytes:
-    """The trend chart redrawn for a phone: ~350 px wide, text still legible."""
-    import matplotlib
+    """The trend chart laid out for a phone (480 CSS px wide, at most 5 dates), drawn
+    at 2.5x: 1,200 px for the 580 px the body gives it, sharp at 2x."""
+    from reportkit.reports import chart_labels, trend_png
 
-    from reportkit.reports import FONT_RC, figure_png, trend_chart
-
-    keys = ("coverage", "fever", "symptomatic", "suspected", "date", "count")
-    fig = trend_chart(trend, {k: t(f"chart_{k}", lang) for k in keys})
-    with matplotlib.rc_context(FONT_RC):  # the text added here needs the CJK font too
-        fig.set_size_inches(4.8, 3.3)
-        ax, bars_ax = fig.axes[0], fig.axes[1]
-        step = max(1, -(-len(ax.get_xticks()) // 5))  # at most 5 date labels
-        for i, tick in enumerate(ax.get_xticklabels()):
-            tick.set_visible(i % step == (len(ax.get_xticks()) - 1) % step)  # keep the last day
-        ax.set_xlabel(ax.get_xlabel(), fontsize=10)
-        for axis in (ax, bars_ax):
-            axis.tick_params(labelsize=10)
-            axis.set_ylabel(axis.get_ylabel(), fontsize=10)
-        legend = ax.get_legend()
-        if legend is not None:
-            handles = legend.legend_handles
-            ax.legend(
-                handles=handles,
-                labels=[text.get_text() for text in legend.get_texts()],
-                loc="lower center",
-                bbox_to_anchor=(0.5, 1.0),
-                ncol=len(handles),
-                frameon=False,
-                fontsize=9.5,
-                handlelength=1.0,
-                handletextpad=0.4,
-                columnspacing=0.8,
-            )
-        fig.tight_layout()
-    return figure_png(fig, dpi=MAIL_CHART_DPI)
+    return trend_png(trend, chart_labels(lang), scale=MAIL_CHART_SCALE)
 
 
 # -- a school's report ---------------------------------------------------------------

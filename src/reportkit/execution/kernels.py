@@ -1,6 +1,6 @@
 """Warm kernels: one Python kernel runs several reports, one after another.
 
-Starting a kernel and importing pandas and matplotlib in it costs about a second
+Starting a kernel and importing pandas and reportkit in it costs about a second
 of CPU; a school report's own cells cost less than half of that. A batch of
 hundreds of schools therefore spends most of its time starting kernels, unless a
 kernel is kept and handed the next school.
@@ -11,7 +11,7 @@ engine given an already running kernel). Schools stay apart:
 
 * before every notebook the kernel is reset: ``%reset -f`` (every user variable,
   ``In``/``Out`` and the output history, then a garbage collection), all
-  matplotlib figures closed, and the execution count back to 1, so the executed
+  matplotlib figures a notebook of its own drew closed, and the execution count back to 1, so the executed
   notebook looks exactly like one from a fresh kernel;
 * after any failure (a cell error, a timeout, a dead kernel) the kernel is shut
   down and the retry starts a fresh one;

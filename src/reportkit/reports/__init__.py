@@ -13,11 +13,7 @@ from reportkit._lazy import attach
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.reports.charts import FONT_RC as FONT_RC
     from reportkit.reports.charts import cjk_font_available as cjk_font_available
-    from reportkit.reports.charts import figure_data_uri as figure_data_uri
-    from reportkit.reports.charts import figure_png as figure_png
-    from reportkit.reports.charts import figure_svg as figure_svg
     from reportkit.reports.charts import setup_fonts as setup_fonts
-    from reportkit.reports.charts import trend_chart as trend_chart
     from reportkit.reports.forms import ROW_COLUMNS as ROW_COLUMNS
     from reportkit.reports.forms import Form as Form
     from reportkit.reports.forms import fill_form as fill_form
@@ -30,6 +26,7 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.reports.html import format_pct as format_pct
     from reportkit.reports.html import open_findings as open_findings
     from reportkit.reports.html import render_template as render_template
+    from reportkit.reports.pngchart import trend_png as trend_png
     from reportkit.reports.render import PdfPrinter as PdfPrinter
     from reportkit.reports.render import find_chromium as find_chromium
     from reportkit.reports.render import get_renderer as get_renderer
@@ -45,6 +42,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.reports.sections import UnitReport as UnitReport
     from reportkit.reports.sections import action_rows as action_rows
     from reportkit.reports.sections import warm_up as warm_up
+    from reportkit.reports.svgchart import chart_labels as chart_labels
+    from reportkit.reports.svgchart import report_chart as report_chart
+    from reportkit.reports.svgchart import trend_svg as trend_svg
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
@@ -63,9 +63,6 @@ __getattr__, __dir__, __all__ = attach(
         "action_rows": "sections",
         "cjk_font_available": "charts",
         "class_sort_key": "html",
-        "figure_data_uri": "charts",
-        "figure_png": "charts",
-        "figure_svg": "charts",
         "fill_form": "forms",
         "find_chromium": "render",
         "format_pct": "html",
@@ -80,7 +77,10 @@ __getattr__, __dir__, __all__ = attach(
         "render_template": "html",
         "set_pdf_dates": "render",
         "setup_fonts": "charts",
-        "trend_chart": "charts",
+        "trend_png": "pngchart",
+        "trend_svg": "svgchart",
+        "chart_labels": "svgchart",
+        "report_chart": "svgchart",
         "warm_up": "sections",
         "write_form": "forms",
     },

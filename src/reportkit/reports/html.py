@@ -298,23 +298,6 @@ def _config(db: str | None, params_dir: str | Path | None) -> Any:
     return _CONFIGS[key]
 
 
-def _chart_labels(lang: str) -> dict[str, str]:
-    keys = ("coverage", "fever", "symptomatic", "suspected", "date", "count")
-    return {k: t(f"chart_{k}", lang) for k in keys}
-
-
-def _figure_png(trend: pd.DataFrame, lang: str, title: str) -> bytes:
-    from reportkit.reports.charts import figure_png, trend_chart
-
-    return figure_png(trend_chart(trend, _chart_labels(lang), title=title))
-
-
-def _figure_svg(trend: pd.DataFrame, lang: str, title: str) -> str:
-    from reportkit.reports.charts import figure_svg, trend_chart
-
-    return figure_svg(trend_chart(trend, _chart_labels(lang), title=title))
-
-
 class _Svg:
     """A chart Jupyter shows as SVG (sharp at any pixel density, in the HTML and so
     in the PDF printed from it)."""

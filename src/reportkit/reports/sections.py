@@ -43,7 +43,6 @@ from reportkit.reports.html import (
     Table,
     _class_label,
     _config,
-    _figure_svg,
     _flag,
     _int,
     _masked,
@@ -60,6 +59,7 @@ from reportkit.reports.html import (
     render_template,
     unknown_without_checkins,
 )
+from reportkit.reports.svgchart import report_chart
 
 if TYPE_CHECKING:
     from reportkit.config import SchoolsConfig
@@ -85,7 +85,7 @@ def warm_up() -> None:
         {"date": [day], "expected": [1], "reported": [1], "fever": [0], "symptomatic": [0]}
         | {"suspected": [0]}
     )
-    _figure_svg(empty, "zh-CN", t("trend_14d", "zh-CN"))
+    report_chart(empty, "zh-CN")  # compiles the chart's template
     for name in SECTION_TEMPLATES:  # compiled once per kernel, before the first report
         _template(name)
 
@@ -519,7 +519,7 @@ class SchoolReport:
             trend = trend.astype({c: float for c in unknown})
             today = trend["date"] == self.findings.date
             trend.loc[today, unknown] = float("nan")
-        return _Svg(_figure_svg(trend, self.lang, t("trend_14d", self.lang)))
+        return _Svg(report_chart(trend, self.lang))
 
     def per_class(self) -> Section:
         frame = self.findings.per_class.copy()
@@ -820,7 +820,7 @@ class UnitReport:
         return Section(_render_listing(t(heading, self.lang), len(frame), [table]))
 
     def trend(self) -> _Svg:
-        return _Svg(_figure_svg(self.rollup.trend, self.lang, t("trend_14d", self.lang)))
+        return _Svg(report_chart(self.rollup.trend, self.lang))
 
 
 def _is_number(text: object) -> bool:
