@@ -37,6 +37,7 @@ from pathlib import Path
 from reportkit.config import Settings
 from reportkit.demo import DEMO_DATE, build_demo
 from reportkit.execution import run_reports
+from reportkit.execution.kernels import KERNEL_ARGS
 from reportkit.layout import day_outputs, notebook_path
 
 BIN = Path(sys.executable).parent
@@ -103,7 +104,7 @@ def old_floor(n: int, jobs: int) -> float:
     from jupyter_client.manager import start_new_kernel
 
     def one(_: int) -> None:
-        km, kc = start_new_kernel(kernel_name="python3")
+        km, kc = start_new_kernel(kernel_name="python3", extra_arguments=list(KERNEL_ARGS))
         try:
             reply = kc.execute_interactive("import pandas", timeout=60)
             assert reply["content"]["status"] == "ok"
