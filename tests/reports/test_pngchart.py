@@ -8,7 +8,7 @@ import io
 import pandas as pd
 from PIL import Image
 
-from reportkit.reports.pngchart import MAIL_CHART_SIZE, trend_png
+from reportkit.reports.pngchart import MAIL_CHART_SIZE, MAIL_FONT_SIZE, trend_png
 from reportkit.reports.svgchart import COVERAGE_COLOR, SERIES, chart_labels, layout_trend
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -45,7 +45,9 @@ def test_the_mail_chart_is_twice_as_sharp_as_it_is_shown_and_draws_every_series(
 
 def test_each_bar_is_drawn_where_the_layout_puts_it() -> None:
     trend = make_trend()
-    chart = layout_trend(trend, chart_labels("en"), size=MAIL_CHART_SIZE, max_dates=5)
+    chart = layout_trend(
+        trend, chart_labels("en"), size=MAIL_CHART_SIZE, max_dates=5, font_size=MAIL_FONT_SIZE
+    )
     image = Image.open(io.BytesIO(trend_png(trend, chart_labels("en")))).convert("RGB")
     for x, y, w, h, colour in chart.bars:
         middle = (round((x + w / 2) * 2.5), round((y + h / 2) * 2.5))
@@ -58,7 +60,9 @@ def test_an_unknown_day_has_no_bar_and_no_point() -> None:
     counts = ["expected", "reported", "fever", "symptomatic", "suspected"]
     trend = make_trend().astype(dict.fromkeys(counts, float))
     trend.loc[13, ["reported", "fever", "symptomatic", "suspected"]] = float("nan")
-    chart = layout_trend(trend, chart_labels("zh-CN"), size=MAIL_CHART_SIZE, max_dates=5)
+    chart = layout_trend(
+        trend, chart_labels("zh-CN"), size=MAIL_CHART_SIZE, max_dates=5, font_size=MAIL_FONT_SIZE
+    )
     assert len(chart.points) == 13
     image = Image.open(io.BytesIO(trend_png(trend, chart_labels("zh-CN")))).convert("RGB")
     step = (chart.right - chart.left) / 14

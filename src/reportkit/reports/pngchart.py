@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MAIL_CHART_SIZE", "ChartFontError", "trend_png"]
 
-MAIL_CHART_SIZE = (480, 330)  # CSS px: a phone's column, the text still legible
+MAIL_CHART_SIZE = (480, 330)  # CSS px: a phone's column
+MAIL_FONT_SIZE = 14  # ~10 px when a 390 px phone shows the chart 340 px wide
 FONT = "Noto Sans CJK SC"
 _FALLBACK = {
     False: ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
@@ -152,5 +153,5 @@ def trend_png(
 ) -> bytes:
     """The trend chart (see :mod:`reportkit.reports.svgchart`) as PNG bytes, ``size``
     CSS px drawn at ``scale`` (default 1,200 × 825 px), at most 5 dates labelled."""
-    chart = layout_trend(trend, labels, title, size=size, max_dates=5)
+    chart = layout_trend(trend, labels, title, size=size, max_dates=5, font_size=MAIL_FONT_SIZE)
     return _draw(chart, scale)

@@ -85,13 +85,14 @@ def layout_trend(
     *,
     size: tuple[int, int] = (WIDTH, HEIGHT),
     max_dates: int = 7,
+    font_size: int = FONT_SIZE,
 ) -> TrendLayout:
     """Lay out the chart of ``trend`` (one row per day: ``date``, ``expected``,
     ``reported``, ``fever``, ``symptomatic``, ``suspected``; sorted here). ``labels``
     maps ``coverage``, ``fever``, ``symptomatic``, ``suspected``, ``date`` and ``count``
     to text in the report's language; a missing key shows the key. ``size``: the
     chart's width and height in user units (CSS px); at most ``max_dates`` dates are
-    labelled, the last day always."""
+    labelled, the last day always; text ``font_size`` units high."""
 
     def label(key: str) -> str:
         return labels.get(key, key)
@@ -103,6 +104,7 @@ def layout_trend(
         height=height,
         right=width - RIGHT,
         bottom=height - BOTTOM,
+        font_size=font_size,
         title=title or "",
         coverage_label=label("coverage"),
         count_label=label("count"),
@@ -158,7 +160,7 @@ def layout_trend(
     for key, color in (("coverage", COVERAGE_COLOR), *SERIES):
         text = label(key)
         out.legend.append((x, color, text))
-        x += 16 + _text_width(text) + 14
+        x += 16 + _text_width(text, font_size) + 14
     return out
 
 
