@@ -14,8 +14,8 @@ On the demo county, for N schools (default 20), HTML and PDF, ``--jobs 2``:
   ``papermill`` CLI, then ``jupyter nbconvert --to html --no-input``, then a
   Chromium ``--print-to-pdf`` (measured on ``--naive`` schools, default 3).
 
-Costs are core-seconds (CPU time of this process and of every child it started:
-kernels, Chromium), per school report, and wall seconds. Prints them and the ratios;
+Costs are core-seconds (CPU time of this process and of every process it started:
+kernels, Chromium; ``_cpu.CoreClock``), per report, and wall seconds. Prints them and the ratios;
 never asserts on time.
 
     .venv/bin/python benchmarks/bench_batch.py [--schools 20] [--naive 3] [--root DIR] [--masked]
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _cpu import CoreClock
+
 from reportkit.config import Settings
 from reportkit.demo import DEMO_DATE, build_demo
 from reportkit.execution import run_reports
@@ -41,14 +42,6 @@ from reportkit.execution.kernels import KERNEL_ARGS
 from reportkit.layout import day_outputs, notebook_path
 
 BIN = Path(sys.executable).parent
-
-
-def core_seconds() -> float:
-    """CPU seconds of this process and of its children that have ended (kernels and
-    Chromium end with the run that started them, so a run's delta is its whole cost)."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def in_process(settings: Settings, schools: list[str], findings_dir: Path) -> None:
@@ -170,19 +163,19 @@ def main() -> None:
 
     # reportkit, twice: the first run also writes the findings files the floor reads
     run_reports(settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
-    cpu0, started = core_seconds(), time.perf_counter()
+    clock, started = CoreClock().start(), time.perf_counter()
     result = run_reports(settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
-    ours_total, ours_cpu = time.perf_counter() - started, core_seconds() - cpu0
+    ours_total, ours_cpu = time.perf_counter() - started, clock.stop()
     school_jobs = [j for j in result.jobs if j.kind == "school"]
     n_reports = len(result.jobs)  # the schools and the roll-ups above them
     ours, ours_core = ours_total / len(school_jobs), ours_cpu / n_reports
     failed = len(result.failed)
     findings_dir = day_outputs(settings.outputs, DEMO_DATE).findings
 
-    cpu0, started = core_seconds(), time.perf_counter()
+    clock, started = CoreClock().start(), time.perf_counter()
     in_process(settings, schools, findings_dir)
     floor_wall = (time.perf_counter() - started) / len(schools)
-    floor_core = (core_seconds() - cpu0) / len(schools)
+    floor_core = clock.stop() / len(schools)
 
     masked_s = None
     if args.masked:

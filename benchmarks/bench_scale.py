@@ -37,6 +37,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from _cpu import CoreClock
+
 from reportkit import ingest, store
 from reportkit.config import Settings
 from reportkit.demo import DEMO_DATE, build_demo
@@ -90,7 +92,7 @@ def bench_units(root: Path, n_schools: int, jobs: int) -> None:
 
     from reportkit.config import SchoolsConfig
     from reportkit.context import FORMATS
-    from reportkit.execution import JobSpec, ThreadExecutor, unit_waves
+    from reportkit.execution import JobSpec, ThreadExecutor, close_printer, unit_waves
     from reportkit.findings import ROLLUP_COLUMNS, rollup_hash, save_unit
     from reportkit.findings.tree import unit_rollups
     from reportkit.layout import day_outputs
@@ -157,7 +159,7 @@ def bench_units(root: Path, n_schools: int, jobs: int) -> None:
         run_id="bench",
     )
     executor = ThreadExecutor(jobs)
-    t0 = time.perf_counter()
+    clock, t0 = CoreClock().start(), time.perf_counter()
     executor.prepare("zh-CN", FORMATS)
     results = []
     try:
@@ -175,7 +177,9 @@ def bench_units(root: Path, n_schools: int, jobs: int) -> None:
             results += executor.wave(specs, lambda result: None)
     finally:
         executor.close()
+        close_printer()
     render_s = time.perf_counter() - t0
+    render_cpu = clock.stop()
     failed = [r for r in results if r.status != "ok"]
     shown = ", ".join(f"{k} {v}" for k, v in levels.items())
     print(f"province: {n:,} schools, {len(rollups):,} roll-ups ({shown})")
@@ -185,6 +189,10 @@ def bench_units(root: Path, n_schools: int, jobs: int) -> None:
     print(
         f"render {len(due)} roll-ups {render_s:7.1f} s  (HTML + PDF, -j{jobs}, bottom-up; "
         f"{len(failed)} failed; kernels and Chromium started inside)"
+    )
+    print(
+        f"               {render_cpu:7.1f} core-s  ({render_cpu / len(due):.2f} a roll-up, kernels "
+        f"and Chromium included; on {jobs} idle cores about {render_cpu / jobs:.0f} s)"
     )
     print(f"every level, computed and rendered: {compute_s + save_s + render_s:.1f} s")
 
