@@ -639,6 +639,28 @@ _PAIRS.update(
     {f"symptom_{code}": (terms[0], _SYMPTOM_EN[code]) for code, (terms, _) in SYMPTOMS.items()}
 )
 
+# versions and re-issues: what changed since the version sent (reportkit.reports.changes)
+_PAIRS.update(
+    {
+        "changes": ("更正说明", "Corrections"),
+        "changes_since": (
+            "对 {time} 所发报告的更正（第 {version} 版）",
+            "Corrections to the report sent at {time} (version {version})",
+        ),
+        "changes_missing_added": ("新增未报", "added to missing"),
+        "changes_missing_removed": ("移出未报（已补报）", "removed from missing (reported since)"),
+        "changes_attention_added": ("新增需处置", "added to needs action"),
+        "changes_attention_removed": ("移出需处置", "removed from needs action"),
+        "changes_clusters_added": ("新增聚集性", "clusters added"),
+        "changes_clusters_removed": ("撤销聚集性", "clusters removed"),
+        "changes_other": (
+            "名单与数字未变，其他内容有更新，详见报告",
+            "lists and figures unchanged; other details changed, see the report",
+        ),
+        "mail_correction_prefix": ("【更正】", "[Correction] "),
+    }
+)
+
 CATALOG: dict[str, dict[str, str]] = {
     key: dict(zip(LANGS, pair, strict=True)) for key, pair in sorted(_PAIRS.items())
 }

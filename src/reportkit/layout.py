@@ -13,7 +13,9 @@ outside its folder.
       cron.log                          where the cron entry of ``reportkit schedule`` logs
       <date>/                           one day (YYYY-MM-DD): DayOutputs
         <school_id>/report.ipynb|html|pdf, report.masked.pdf
+        <school_id>/v<N>/                 version N as first sent, never changed after
         units/<unit_id>.ipynb|html|pdf|xlsx  every roll-up (a unit, a central school) and its form
+        units/<unit_id>/v<N>/             a roll-up's version N as first sent
         findings/<school_id>.arrow, findings/unit_<unit_id>.arrow
         manifest.json  index.html  daily.log  .deliver.lock
         mail/<kind>_<id>_<recipient>.eml  the messages of a dry run
@@ -116,6 +118,16 @@ class DayOutputs:
     def report_file(self, kind: ReportKind | str, target_id: str, fmt: str) -> Path:
         """One file of a report: ``<school_id>/report.html``, ``units/<id>.pdf`` …"""
         return report_file(self.report_dir(kind, target_id), kind, target_id, fmt)
+
+    def version_dir(self, kind: ReportKind | str, target_id: str, version: int) -> Path:
+        """``<school_id>/v<N>`` or ``units/<unit_id>/v<N>``: version ``N`` of a report
+        as it was first sent, with the findings it was rendered from."""
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ReportkitError(f"not a report version: {version!r}")
+        folder = self.report_dir(kind, target_id)
+        if kind == "unit":
+            folder = folder / safe_id(target_id)
+        return folder / f"v{version}"
 
     def form(self, unit_id: str) -> Path:
         """``units/<unit_id>.xlsx``: the unit's upward form, filled."""

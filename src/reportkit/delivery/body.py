@@ -29,9 +29,10 @@ from reportkit.reports import class_sort_key, format_pct
 
 if TYPE_CHECKING:
     from reportkit.config import DeliveryConfig, School, Unit
-    from reportkit.findings import DistrictRollup, Findings, UnitRollup
+    from reportkit.findings import DistrictRollup, Findings, ReportChanges, UnitRollup
 
 __all__ = [
+    "Correction",
     "InlineImage",
     "MailBody",
     "district_body",
@@ -195,8 +196,10 @@ def school_body(
     district: Unit,
     delivery: DeliveryConfig,
     lang: str = "zh-CN",
+    correction: Correction | None = None,
 ) -> MailBody:
-    """The message for one school: ``findings`` is sliced to that school first."""
+    """The message for one school: ``findings`` is sliced to that school first.
+    ``correction``: a 【更正】 of the version sent, which the body leads with."""
     findings = findings.for_school(school.id)
     mask = bool(delivery.mask_names)
     row = findings.schools.iloc[0].to_dict() if not findings.schools.empty else {}
@@ -264,6 +267,7 @@ def school_body(
         "action_more": max(0, len(action) - MAX_ROWS),
         "mask": mask,
         "chart": None,
+        "correction": _correction(correction, lang, mask),
     }
     images: tuple[InlineImage, ...] = ()
     if not findings.trend.empty:
@@ -300,6 +304,8 @@ def school_body(
             coverage=format_pct(row.get("coverage")),
             status=context["status_text"],
         )
+    if correction is not None:
+        subject = t("mail_correction_prefix", lang) + subject
     return MailBody(
         subject=subject,
         html=_render("school.html.j2", **context),
@@ -378,9 +384,14 @@ def _action(findings: Findings, mask: bool, lang: str) -> list[dict[str, str]]:
 
 
 def district_body(
-    rollup: DistrictRollup, district: Unit, delivery: DeliveryConfig, lang: str = "zh-CN"
+    rollup: DistrictRollup,
+    district: Unit,
+    delivery: DeliveryConfig,
+    lang: str = "zh-CN",
+    correction: Correction | None = None,
 ) -> MailBody:
-    """The district message: counts per school only, never a person."""
+    """The district message: counts per school only, never a person (``correction``:
+    a 【更正】, as :func:`school_body`'s; its lines are counts)."""
     schools = rollup.schools
     totals = rollup.totals
     day = rollup.date.isoformat()
@@ -441,6 +452,7 @@ def district_body(
         "attention_more": max(0, len(attention_rows) - MAX_ROWS),
         "schools_ok": len(schools) - len(noteworthy),
         "chart": None,
+        "correction": _correction(correction, lang, False),
     }
     images: tuple[InlineImage, ...] = ()
     if not rollup.trend.empty:
@@ -464,6 +476,8 @@ def district_body(
         key_persons=totals.get("key_persons", 0),
         coverage=format_pct(rollup.coverage),
     )
+    if correction is not None:
+        subject = t("mail_correction_prefix", lang) + subject
     return MailBody(
         subject=subject,
         html=_render("district.html.j2", **context),
@@ -476,12 +490,43 @@ def district_body(
 
 
 def unit_body(
-    rollup: UnitRollup, unit: Unit, delivery: DeliveryConfig, lang: str = "zh-CN"
+    rollup: UnitRollup,
+    unit: Unit,
+    delivery: DeliveryConfig,
+    lang: str = "zh-CN",
+    correction: Correction | None = None,
 ) -> MailBody:
     """A unit's message (a district, town, county, city … or a central school): counts
     per child school or unit, never a person. A child unit whose roll-up was late or
     missing is listed with the late or missing schools (its row's status)."""
-    return district_body(rollup, unit, delivery, lang)
+    return district_body(rollup, unit, delivery, lang, correction)
+
+
+# -- a 【更正】 ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a 【更正】 message leads with: the changes since the version sent, that
+    version's time (ISO local) and the number of the version it brings."""
+
+    changes: ReportChanges
+    sent_at: str
+    version: int
+
+
+def _correction(correction: Correction | None, lang: str, mask: bool) -> dict[str, Any] | None:
+    if correction is None:
+        return None
+    from reportkit.reports import change_heading, change_lines
+
+    name = mask_name if mask else str
+    return {
+        "heading": t("changes", lang),
+        "since": change_heading(correction.version, correction.sent_at, lang),
+        "lines": change_lines(correction.changes, lang, name),
+        "sep": t("sep_label", lang),
+    }
 
 
 # -- a reminder before the deadline --------------------------------------------------

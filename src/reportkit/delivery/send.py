@@ -36,13 +36,14 @@ import logging
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from reportkit.context import RunContext
@@ -59,7 +60,7 @@ from reportkit.delivery.transport import (
 from reportkit.errors import DeliveryError
 from reportkit.i18n import t
 from reportkit.layout import day_outputs, output_dir
-from reportkit.store import SentLog, SentLogError
+from reportkit.store import SentLog, SentLogError, SentVersion, day_versions
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -97,14 +98,30 @@ class Outgoing:
     attachments: list[tuple[bytes, str]] = field(default_factory=list)
     error: str | None = None
     status: Status = "failed"  # the outcome when ``error`` is set
+    # a later version of a report that was sent: the 【更正】 for those who got an
+    # earlier one, the versions sent so far, the hash of the findings it is sent from,
+    # and how the version is kept once a server first accepts it (its number)
+    correction_body: MailBody | None = None
+    versions: list[SentVersion] = field(default_factory=list)
+    findings_hash: str = ""
+    freeze: Callable[[int], object] | None = None
 
     @property
     def report_hash(self) -> str:
-        """The report's version: what it shows (the rendering's content hash, masked or
-        not) and what the message says; no timestamps, so an unchanged rerun matches."""
+        """The message's hash: what the report shows (the rendering's content hash,
+        masked or not) and what the message says; no timestamps, so an unchanged rerun
+        matches."""
+        assert self.body is not None  # only a message that was built is hashed (and sent)
+        return self.message_hash(self.body)
+
+    def same_content(self, sent_hash: str) -> bool:
+        """The message of ``sent_hash`` carried a report showing what this one shows."""
+        shown = self.report.content_hash if self.report else None
+        return any(sent_hash in v.report_hashes and v.content_hash == shown for v in self.versions)
+
+    def message_hash(self, body: MailBody) -> str:
         digest = hashlib.sha256()
-        report, body = self.report, self.body
-        assert body is not None  # only a message that was built is hashed (and sent)
+        report = self.report
         parts = (
             report.content_hash if report else "",
             "masked" if report and report.masked else "",
@@ -166,7 +183,12 @@ class _Batch:
         if not out.recipients:
             result.status = "no_recipients"
             return result
-        digest = out.report_hash
+        assert out.body is not None
+        plain = (out.body, out.report_hash)
+        fix = None
+        if out.correction_body is not None:
+            fix = (out.correction_body, out.message_hash(out.correction_body))
+        current = {plain[1], *([fix[1]] if fix else [])}
         try:
             states = {} if self.log is None else self.log.state(*self._key(out))
         except SentLogError as exc:
@@ -174,26 +196,35 @@ class _Batch:
             result.not_sent = [r.email for r in out.recipients]
             result.error = "not sent: the batch stopped"
             return result
-        pending = []
+        self._keep_sent(out, result)
+
+        def corrects(state: RecipientState | None) -> bool:
+            """They got an earlier version, which this one corrects."""
+            got = state.sent_hash if state is not None else None
+            return fix is not None and got is not None and not out.same_content(got)
+
+        pending: list[tuple[Recipient, tuple[MailBody, str]]] = []
         for rcpt in out.recipients:
             state = states.get(rcpt.email.lower())
             if force or state is None:
-                pending.append(rcpt)
-            elif state.sent_hash == digest:
+                pending.append((rcpt, fix if fix and corrects(state) else plain))
+            elif state.sent_hash in current:
                 result.skipped.append(rcpt.email)
             elif state.open_status is not None:
                 result.unknown[rcpt.email] = _open_attempt(state, out.zone)
             elif state.sent_hash is None:
-                pending.append(rcpt)
+                pending.append((rcpt, plain))
+            elif fix and corrects(state):
+                pending.append((rcpt, fix))  # 【更正】: once, to those who got the earlier one
             elif not resend_changed:
                 result.skipped.append(rcpt.email)
             else:
                 result.changed.append(rcpt.email)
-        for i, rcpt in enumerate(pending):
+        for i, (rcpt, (body, digest)) in enumerate(pending):
             try:
-                self._one(out, rcpt, digest, result)
+                self._one(out, rcpt, body, digest, result)
             except _Stop:
-                result.not_sent += [r.email for r in pending[i + 1 :]]
+                result.not_sent += [r.email for r, _ in pending[i + 1 :]]
                 break
         result.seconds = round(time.perf_counter() - started, 3)
         result.status = _status(result, dry_run=self.log is None)
@@ -207,14 +238,39 @@ class _Batch:
     def _key(out: Outgoing) -> tuple[str, str, date]:
         return out.kind, out.target_id, out.report_date
 
-    def _one(self, out: Outgoing, rcpt: Recipient, digest: str, result: MessageOutcome) -> None:
+    def _keep_sent(self, out: Outgoing, result: MessageOutcome, version: int = 0) -> None:
+        """Keep version ``version`` on disk (0: the latest sent, when it is what the
+        report shows now and its folder is missing: a run stopped before keeping it)."""
+        if out.freeze is None or self.log is None:
+            return
+        if not version:
+            latest = out.versions[-1] if out.versions else None
+            shown = out.report.content_hash if out.report else None
+            if latest is None or latest.content_hash != shown:
+                return
+            version = latest.version
+        try:
+            out.freeze(version)
+        except (OSError, ValueError) as exc:
+            why = f"cannot keep version {version}: {exc}"
+            log.error("%s %s: %s", out.kind, out.target_id, why)
+            result.error = "; ".join(filter(None, [result.error, why]))
+
+    def _one(
+        self,
+        out: Outgoing,
+        rcpt: Recipient,
+        body: MailBody,
+        digest: str,
+        result: MessageOutcome,
+    ) -> None:
         """Send to one recipient and record it; raises :class:`_Stop` if the log fails."""
         envelope = Envelope(
             out.kind, out.target_id, out.report_date, self.envelope_from, rcpt.email
         )
         message_id = stable_message_id(envelope, digest, self.from_)
         message = compose(
-            out.body,
+            body,
             envelope,
             self.from_,
             rcpt.name,
@@ -243,7 +299,16 @@ class _Batch:
             if verdict == "accepted":
                 result.accepted.append(rcpt.email)
                 if self.log is not None:
-                    self.log.accepted(*self._key(out), rcpt.email, message_id, digest)
+                    version = self.log.accepted(
+                        *self._key(out),
+                        rcpt.email,
+                        message_id,
+                        digest,
+                        content_hash=out.report.content_hash if out.report else None,
+                        findings_hash=out.findings_hash,
+                    )
+                    if version is not None and version[1]:  # first accepted: keep it
+                        self._keep_sent(out, result, version[0])
             elif verdict == "unknown":
                 result.unknown[rcpt.email] = reason
                 if self.log is not None and attempt:
@@ -434,6 +499,7 @@ def send_reports(
     else:
         _check_covers(findings, config, report_date, schools, units)
     manifest = read_manifest(settings.outputs, report_date)
+    sent = day_versions(ctx.engine, report_date)  # the versions of the day's reports sent
     day = report_date.isoformat()
     outgoing: list[Outgoing] = []
     for sid in schools:
@@ -442,19 +508,32 @@ def send_reports(
             "school", sid, school.name, report_date, list(school.recipients), config.zone(sid)
         )
         out.pdf_name = f"{school.name}_{day}_{t('pdf_suffix_school', lang)}.pdf"
+        entry = manifest.get(("school", sid))
+        body = partial(
+            school_body, findings, school, config.district(school.district), delivery, lang
+        )
         _prepare(
             out,
             partial(
                 check_report,
-                manifest.get(("school", sid)),
+                entry,
                 findings_hash(findings, sid),
                 output_dir(settings.outputs, report_date, "school", sid),
                 masked=bool(delivery.mask_names),
                 lang=lang,
             ),
-            partial(
-                school_body, findings, school, config.district(school.district), delivery, lang
-            ),
+            body,
+        )
+        own = findings.for_school(sid)
+        _versioned(
+            ctx,
+            out,
+            entry,
+            sent,
+            findings,
+            body,
+            partial(_save_school, own, run_id=_run_of(entry)),
+            findings_hash(findings, sid),
         )
         outgoing.append(out)
     # each unit's roll-up as the runner made it: its child units' status from the manifest
@@ -474,19 +553,31 @@ def send_reports(
                 "unit", uid, unit.name, report_date, list(unit.recipients), config.zone()
             )
             out.pdf_name = f"{unit.name}_{day}_{t('pdf_suffix_district', lang)}.pdf"
+            entry = manifest.get(("unit", uid))
+            body = partial(unit_body, rollup, unit, delivery, lang)
             _prepare(
                 out,
                 partial(
                     check_report,
-                    manifest.get(("unit", uid)),
+                    entry,
                     rollup_hash(rollup),
                     output_dir(settings.outputs, report_date, "unit", uid),
                     lang=lang,
                 ),
-                partial(unit_body, rollup, unit, delivery, lang),
+                body,
             )
             if unit.form is not None and out.error is None:
                 _attach_form(ctx, out, rollup, lang)
+            _versioned(
+                ctx,
+                out,
+                entry,
+                sent,
+                rollup,
+                body,
+                partial(_save_unit, rollup, run_id=_run_of(entry)),
+                rollup_hash(rollup),
+            )
             outgoing.append(out)
     return _run(
         ctx,
@@ -497,6 +588,77 @@ def send_reports(
         resend_changed=True,
         sender=sender,
     )
+
+
+def _save_school(findings: Findings, folder: Path, *, run_id: str) -> object:
+    from reportkit.findings import save_findings
+
+    return save_findings(findings, folder, run_id)
+
+
+def _save_unit(rollup: UnitRollup, folder: Path, *, run_id: str) -> object:
+    from reportkit.findings import save_unit
+
+    return save_unit(rollup, folder, run_id)
+
+
+def _run_of(entry: Mapping[str, Any] | None) -> str:
+    return str((entry or {}).get("run_id") or "")
+
+
+def _versioned(
+    ctx: RunContext,
+    out: Outgoing,
+    entry: Mapping[str, Any] | None,
+    sent: Mapping[tuple[str, str], list[SentVersion]],
+    current: Findings | UnitRollup,
+    body: Callable[..., MailBody],
+    snapshot: Callable[[Path], object],
+    shows: str,
+) -> None:
+    """Tie the message to its report's versions: those sent so far, the 【更正】 of a later
+    version (:func:`reportkit.delivery.reissue.correction`) and how the version is kept
+    when a server first accepts it. ``shows``: the hash of the findings sent from."""
+    from reportkit.delivery.reissue import correction
+
+    if out.error is not None or out.report is None:
+        return
+    out.versions = list(sent.get((out.kind, out.target_id), []))
+    out.findings_hash = shows
+    outputs = Path(ctx.settings.outputs)
+    fix = correction(outputs, entry, out.versions, out.zone, current, out.target_id)
+    if fix is not None:
+        try:
+            out.correction_body = body(correction=fix)
+        except (ValueError, KeyError) as exc:
+            out.error = f"cannot build the correction: {exc}"
+            return
+    meta = {
+        "kind": out.kind,
+        "id": out.target_id,
+        "date": out.report_date.isoformat(),
+        "content_hash": out.report.content_hash,
+        "findings_hash": shows,
+        "run_id": _run_of(entry),
+    }
+    out.freeze = partial(
+        _freeze, outputs, out.report_date, out.kind, out.target_id, snapshot=snapshot, meta=meta
+    )
+
+
+def _freeze(
+    outputs: Path,
+    report_date: date,
+    kind: str,
+    target_id: str,
+    version: int,
+    *,
+    snapshot: Callable[[Path], object],
+    meta: Mapping[str, Any],
+) -> object:
+    from reportkit.delivery.reissue import freeze_version
+
+    return freeze_version(outputs, report_date, kind, target_id, version, snapshot, meta)
 
 
 def _attach_form(ctx: RunContext, out: Outgoing, rollup: UnitRollup, lang: str) -> None:

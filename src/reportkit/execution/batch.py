@@ -36,14 +36,14 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportkit.context import DEFAULT_KERNEL_REUSE, FORMATS, RunContext, RunOptions
 from reportkit.errors import ReportkitError
 from reportkit.execution.job import JobResult, JobSpec, close_printer
-from reportkit.layout import day_outputs, output_dir
+from reportkit.layout import DayOutputs, day_outputs, output_dir
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from reportkit.execution.workers import ThreadExecutor
     from reportkit.findings import Findings, UnitRollup
     from reportkit.reports import Form
+    from reportkit.store import SentVersion
 
 __all__ = [
     "Executor",
@@ -285,6 +286,13 @@ def _plan(
             return [message]
         return []
 
+    from reportkit.store import day_versions
+
+    sent = day_versions(engine, report_date)  # the versions of the day's reports sent
+
+    def versioned(kind: str, target: str, shows: str) -> dict[str, Any]:
+        return _version(sent.get((kind, target), []), shows, day, kind, target, zone)
+
     masked = _mask_names(ctx)
     created = (run_time or _run_time(zone)).isoformat()
     lang = options.lang
@@ -309,6 +317,7 @@ def _plan(
             lang=lang,
             findings_hash=hashes[s],
             masked=masked,
+            **versioned("school", s, hashes[s]),
             **common,  # type: ignore[arg-type]
         )
         for s in selected
@@ -360,6 +369,7 @@ def _plan(
                     out_dir=str(output_dir(outputs, report_date, "unit", u)),
                     lang=unit_lang,
                     findings_hash=rollup_hash(rollups[u]),
+                    **versioned("unit", u, rollup_hash(rollups[u])),
                     **common,  # type: ignore[arg-type]
                 )
             )
@@ -379,6 +389,36 @@ def _plan(
     ]
     waves = unit_waves(config, units)
     return _Plan(specs, waves, submissions, notes, findings, save, unit_specs, pending)
+
+
+def _version(
+    versions: Sequence[SentVersion],
+    shows: str,
+    day: DayOutputs,
+    kind: str,
+    target: str,
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    """The version a report renders as, and the version sent before it (JobSpec fields):
+    the latest sent version when it showed these findings (``shows``: their hash), else
+    the next one, which says what changed since the latest."""
+    if not versions:
+        return {}
+    latest = versions[-1]
+    if latest.findings_hash == shows:
+        version = latest.version
+        before = next((v for v in versions if v.version == version - 1), None)
+    else:
+        version, before = latest.version + 1, latest
+    if before is None:
+        return {"version": version}
+    when = before.sent_at.replace(tzinfo=UTC).astimezone(zone)
+    return {
+        "version": version,
+        "previous_version": before.version,
+        "previous_dir": str(day.version_dir(kind, target, before.version)),
+        "previous_sent_at": when.isoformat(timespec="minutes"),
+    }
 
 
 def _forms(ctx: RunContext, units: Sequence[str]) -> dict[str, Form]:

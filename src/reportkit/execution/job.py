@@ -75,6 +75,13 @@ class JobSpec:
     created: str = ""
     masked: bool = False
     zone: str = ""
+    # the report's version (1 until one is sent; N+1 when the data changed since
+    # version N was sent) and the version sent before it, whose findings (in
+    # ``previous_dir``, sent at ``previous_sent_at``, ISO local) the 更正说明 compares
+    version: int = 1
+    previous_version: int = 0
+    previous_dir: str = ""
+    previous_sent_at: str = ""
 
     def file(self, fmt: str) -> Path:
         """The job's ``fmt`` file (``ipynb``, ``html``, ``pdf``, ``pdf_masked``) in ``out_dir``."""
@@ -97,6 +104,8 @@ class JobResult:
     sha256: dict[str, str] = field(default_factory=dict)
     started_at: str | None = None
     ended_at: str | None = None
+    version: int = 0  # the report's version (JobSpec.version); 0: not known
+    previous_version: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.error, dict):  # an error as a manifest records it
@@ -184,7 +193,7 @@ def _execute(spec: JobSpec, out_ipynb: Path, kernel: Any = None) -> Any:
 
     _register_io()
     target = f"{ATOMIC_SCHEME}{out_ipynb}"
-    params = {
+    params: dict[str, Any] = {
         "school_id" if spec.kind == "school" else "unit_id": spec.target_id,
         "report_date": spec.report_date,
         "lang": spec.lang,
@@ -194,6 +203,10 @@ def _execute(spec: JobSpec, out_ipynb: Path, kernel: Any = None) -> Any:
         "run_id": spec.run_id or None,
         "interactive": False,
     }
+    if spec.previous_version:  # a later version: what changed since the one sent
+        params["version"] = spec.version
+        params["previous_dir"] = spec.previous_dir
+        params["previous_sent_at"] = spec.previous_sent_at
     if spec.kind == "school":
         params["mask_names"] = spec.masked
     options: dict[str, Any] = {}
@@ -365,6 +378,8 @@ def run_job(spec: JobSpec, kernel: Any = None) -> JobResult:
             lang=spec.lang,
             started_at=started_at,
             ended_at=_now(spec),
+            version=spec.version,
+            previous_version=spec.previous_version,
             **kw,
         )
 

@@ -71,6 +71,8 @@ def job_entry(spec: JobSpec, status: str = "pending") -> dict[str, Any]:
         "error": None,
         "started_at": None,
         "ended_at": None,
+        "version": spec.version,
+        "previous_version": spec.previous_version,
     }
 
 
@@ -151,6 +153,11 @@ class Manifest:
                     # when the report was first made ok this day (a unit's roll-up is on
                     # time when that was by its deadline; a later re-rendering keeps it)
                     "first_ok_at": first or (ended if result.status == "ok" else None),
+                    "version": result.version or job.get("version") or 1,
+                    "previous_version": (
+                        result.previous_version if result.version else job.get("previous_version")
+                    )
+                    or 0,
                 }
             )
             self._save()

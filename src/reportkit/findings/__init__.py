@@ -7,6 +7,7 @@
                zero report), a named function each, with its source
     matrices   check-ins as person x day arrays: the layout, no rule
     compute    compute_findings / load_findings: the rules applied in order
+    changes    what changed since the version of a report that was sent (更正说明)
     corrections  the date's values corrected after their first receipt, and the flags
                the corrections removed (from the store's revisions)
     attention  the attention and fever lists, and the sentence saying why
@@ -25,6 +26,9 @@ from typing import TYPE_CHECKING
 from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
+    from reportkit.findings.changes import ReportChanges as ReportChanges
+    from reportkit.findings.changes import school_changes as school_changes
+    from reportkit.findings.changes import unit_changes as unit_changes
     from reportkit.findings.compute import PreparedDay as PreparedDay
     from reportkit.findings.compute import compute_findings as compute_findings
     from reportkit.findings.compute import load_findings as load_findings
@@ -68,6 +72,7 @@ __getattr__, __dir__, __all__ = attach(
         "PERSON_COLUMNS": "model",
         "PreparedDay": "compute",
         "ROLLUP_COLUMNS": "model",
+        "ReportChanges": "changes",
         "SCHOOL_COLUMNS": "model",
         "UNIT_FIGURES": "tree",
         "UnitRollup": "tree",
@@ -86,9 +91,11 @@ __getattr__, __dir__, __all__ = attach(
         "save_district": "files",
         "save_findings": "files",
         "save_unit": "files",
+        "school_changes": "changes",
         "span_days": "compute",
         "summary_lines": "summary",
         "summary_table": "summary",
+        "unit_changes": "changes",
         "unit_status": "tree",
         "verified_hash": "files",
     },

@@ -1,4 +1,4 @@
-"""Reports: the sections the notebooks show, charts, HTML and PDF rendering, and the
+"""Reports: the sections the notebooks show (and the 更正说明 lines, ``changes``), charts, HTML and PDF rendering, and the
 upward Excel forms of the units (``forms``).
 
 The next stages use what this package names; its modules are its own.
@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 from reportkit._lazy import attach
 
 if TYPE_CHECKING:  # the names, for type checkers; they load on first use
+    from reportkit.reports.changes import ChangeLine as ChangeLine
+    from reportkit.reports.changes import change_heading as change_heading
+    from reportkit.reports.changes import change_lines as change_lines
     from reportkit.reports.charts import FONT_RC as FONT_RC
     from reportkit.reports.charts import cjk_font_available as cjk_font_available
     from reportkit.reports.charts import setup_fonts as setup_fonts
@@ -50,6 +53,7 @@ __getattr__, __dir__, __all__ = attach(
     __name__,
     {
         "ActionRow": "sections",
+        "ChangeLine": "changes",
         "DistrictReport": "sections",
         "FONT_RC": "charts",
         "Form": "forms",
@@ -61,6 +65,8 @@ __getattr__, __dir__, __all__ = attach(
         "Section": "html",
         "UnitReport": "sections",
         "action_rows": "sections",
+        "change_heading": "changes",
+        "change_lines": "changes",
         "cjk_font_available": "charts",
         "class_sort_key": "html",
         "fill_form": "forms",

@@ -69,7 +69,7 @@ __all__ = ["ActionRow", "DistrictReport", "SchoolReport", "UnitReport", "action_
 
 SECTION_TEMPLATES = tuple(
     f"sections/{name}.html.j2"
-    for name in ("title", "submission", "figures", "listing", "entries", "corrections")
+    for name in ("title", "submission", "figures", "listing", "entries", "corrections", "changes")
 )
 
 
@@ -114,6 +114,11 @@ class SchoolReport:
         row = self.findings.schools
         self.row = row.iloc[0].to_dict() if not row.empty else {}
         self.no_data = _int(self.row.get("rows")) == 0
+        # a later version of a report that was sent: its number, the findings of the
+        # version sent before it and when that was (ISO local): what changes() compares
+        self.version = 1
+        self.previous: Findings | None = None
+        self.previous_sent_at = ""
 
     @classmethod
     def open(
@@ -126,13 +131,26 @@ class SchoolReport:
         findings_dir: str | Path | None = None,
         *,
         mask_names: bool = False,
+        version: int = 1,
+        previous_dir: str | Path | None = None,
+        previous_sent_at: str | None = None,
     ) -> SchoolReport:
         """``mask_names``: each section that shows names also carries them masked, for
-        the masked PDF (the runner sets it when ``delivery.yaml`` masks names)."""
+        the masked PDF (the runner sets it when ``delivery.yaml`` masks names).
+        ``version`` > 1 with ``previous_dir`` (the folder of the version sent before,
+        sent at ``previous_sent_at``): :meth:`changes` says what changed since."""
         findings = open_findings(findings_dir, report_date, [school_id], db, params_dir)
         report = cls(findings, _config(db, params_dir), school_id, lang)
         report.db, report.params_dir = db, params_dir  # for the interactive controls
         report.mask_names = mask_names
+        if previous_dir:
+            from reportkit.findings import load_findings_files
+
+            day = date.fromisoformat(str(report_date))
+            report.previous = load_findings_files(previous_dir, [school_id], day)
+            if report.previous is None:
+                raise FileNotFoundError(f"no findings of the version sent in {previous_dir}")
+            report.version, report.previous_sent_at = version, previous_sent_at or ""
         return report
 
     # -- helpers ---------------------------------------------------------------
@@ -209,6 +227,22 @@ class SchoolReport:
                 note_kind=note_kind,
             )
         )
+
+    def changes(self) -> Section | None:
+        """更正说明: what changed since the version sent (a later version only; nothing
+        shown otherwise). Placed right after the key figures."""
+        if self.previous is None:
+            return None
+        from reportkit.findings import school_changes
+        from reportkit.reports.changes import change_heading, change_lines
+
+        changes = school_changes(self.previous, self.findings, self.school.id)
+        since = change_heading(self.version, self.previous_sent_at, self.lang)
+
+        def build(name: Any) -> str:
+            return _render_changes(since, change_lines(changes, self.lang, name), self.lang)
+
+        return self._dual(build)
 
     def key_figures(self) -> Section:
         keys = [
@@ -690,6 +724,9 @@ class UnitReport:
             self.rollup = source.unit(unit_id, config)
         self.date = self.rollup.date
         self.lang = lang
+        self.version = 1  # as SchoolReport's: a later version and the roll-up sent before
+        self.previous: UnitRollup | None = None
+        self.previous_sent_at = ""
 
     @classmethod
     def open(
@@ -700,18 +737,31 @@ class UnitReport:
         db: str | None = None,
         params_dir: str | Path | None = None,
         findings_dir: str | Path | None = None,
+        *,
+        version: int = 1,
+        previous_dir: str | Path | None = None,
+        previous_sent_at: str | None = None,
     ) -> UnitReport:
+        """``version``, ``previous_dir``, ``previous_sent_at``: as SchoolReport's."""
+        from reportkit.findings import load_unit
+
         config = _config(db, params_dir)
         day = date.fromisoformat(str(report_date))
+        report = None
         if findings_dir:
-            from reportkit.findings import load_unit
-
             rollup = load_unit(findings_dir, unit_id, day)
             if rollup is not None:
-                return cls(rollup, config, unit_id, lang)
-        ids = config.schools_under(unit_id)
-        findings = open_findings(None, report_date, ids, db, params_dir)
-        return cls(findings, config, unit_id, lang)
+                report = cls(rollup, config, unit_id, lang)
+        if report is None:
+            ids = config.schools_under(unit_id)
+            findings = open_findings(None, report_date, ids, db, params_dir)
+            report = cls(findings, config, unit_id, lang)
+        if previous_dir:
+            report.previous = load_unit(previous_dir, unit_id, day)
+            if report.previous is None:
+                raise FileNotFoundError(f"no roll-up of the version sent in {previous_dir}")
+            report.version, report.previous_sent_at = version, previous_sent_at or ""
+        return report
 
     def title(self) -> Section:
         from reportkit.findings import rollup_hash
@@ -733,6 +783,17 @@ class UnitReport:
                 "title": f"{self.unit.name} {title} {self.date.isoformat()}",
             },
         )
+
+    def changes(self) -> Section | None:
+        """更正说明 of a later version: the figures that changed (counts, no person)."""
+        if self.previous is None:
+            return None
+        from reportkit.findings import unit_changes
+        from reportkit.reports.changes import change_heading, change_lines
+
+        lines = change_lines(unit_changes(self.previous, self.rollup), self.lang)
+        since = change_heading(self.version, self.previous_sent_at, self.lang)
+        return Section(_render_changes(since, lines, self.lang))
 
     def totals(self) -> Section:
         r = self.rollup
@@ -862,6 +923,16 @@ def _render_listing(
 ) -> str:
     return render_template(
         "sections/listing.html.j2", heading=heading, count=count, tables=tables, note=note
+    )
+
+
+def _render_changes(since: str, lines: list[Any], lang: str) -> str:
+    return render_template(
+        "sections/changes.html.j2",
+        heading=t("changes", lang),
+        since=since,
+        lines=lines,
+        sep=t("sep_label", lang),
     )
 
 

@@ -18,6 +18,7 @@ PostgreSQL through psycopg 3 in particular.
     revisions     the earlier versions of replaced check-ins, gate entries, roster rows
     audit         the append-only audit log: ingestions, revisions, follow-ups, renders,
                   sends, the configuration of each run, purges
+    versions      the versions of each report servers accepted (1, 2, … for 【更正】)
     retention     purge: what is older than retention_days, out of the store and folders
 
 The next stages use what this package names; the modules are its own.
@@ -70,11 +71,13 @@ from reportkit.store.tables import (
     people,
     people_revisions,
     quarantine,
+    report_versions,
     schools,
     send_attempts,
     sent_log,
     utcnow,
 )
+from reportkit.store.versions import SentVersion, day_versions, record_version, sent_versions
 from reportkit.store.writes import insert_ignore, sync_schools, upsert, upsert_frame
 
 __all__ = [
@@ -90,6 +93,7 @@ __all__ = [
     "PurgeResult",
     "SentLog",
     "SentLogError",
+    "SentVersion",
     "audit_log",
     "audit_report",
     "audit_row",
@@ -97,6 +101,7 @@ __all__ = [
     "checkins",
     "connect",
     "data_quality",
+    "day_versions",
     "describe_url",
     "entries",
     "entry_revisions",
@@ -121,12 +126,15 @@ __all__ = [
     "record_followup",
     "record_revisions",
     "record_run",
+    "record_version",
+    "report_versions",
     "require_store",
     "retention_cutoff",
     "schools",
     "schools_without_roster",
     "send_attempts",
     "sent_log",
+    "sent_versions",
     "sync_schools",
     "upsert",
     "upsert_frame",

@@ -161,6 +161,7 @@ def record_run(
                     "kind": kind,
                     "id": target,
                     "findings_hash": job.get("findings_hash"),
+                    "version": job.get("version") or 1,
                     "files": dict(job.get("sha256") or {}),
                 },
             )

@@ -139,11 +139,16 @@ class SentLog:
         recipient: str,
         message_id: str,
         report_hash: str,
-    ) -> None:
+        *,
+        content_hash: str | None = None,
+        findings_hash: str = "",
+    ) -> tuple[int, bool] | None:
         """The server took it: log it as sent (and in the audit log) and close every open
-        attempt for the recipient."""
+        attempt for the recipient. With ``content_hash`` (a report's), its version is
+        recorded too (:func:`reportkit.store.record_version`): (number, new) is returned."""
         from reportkit.store.audit import audit_row, record_audit
         from reportkit.store.tables import send_attempts, sent_log, utcnow
+        from reportkit.store.versions import record_version
 
         sent_at = utcnow()
         row = {
@@ -156,19 +161,35 @@ class SentLog:
             "sent_at": sent_at,
         }
 
-        detail = {"kind": kind, "target_id": target_id, "message_id": message_id}
-        audit = audit_row(
-            "send",
-            day=day,
-            school_id=target_id if kind != "district" else None,
-            subject=recipient,
-            sha256=report_hash,
-            detail=detail,
-            at=sent_at,
-        )
+        detail: dict[str, Any] = {"kind": kind, "target_id": target_id, "message_id": message_id}
+        version: list[tuple[int, bool]] = []
 
         def write(conn: sa.Connection) -> None:
             conn.execute(sa.insert(sent_log), [row])
+            version.clear()
+            if content_hash is not None:
+                version.append(
+                    record_version(
+                        conn,
+                        kind,
+                        target_id,
+                        day,
+                        report_hash,
+                        content_hash,
+                        findings_hash,
+                        sent_at,
+                    )
+                )
+                detail["version"] = version[0][0]
+            audit = audit_row(
+                "send",
+                day=day,
+                school_id=target_id if kind != "district" else None,
+                subject=recipient,
+                sha256=report_hash,
+                detail=detail,
+                at=sent_at,
+            )
             record_audit(conn, [audit])  # in the acceptance's transaction
             conn.execute(
                 sa.delete(send_attempts).where(
@@ -180,6 +201,7 @@ class SentLog:
             )
 
         self._write("record the acceptance", write)
+        return version[0] if version else None
 
     def unknown(self, attempt_id: int, detail: str) -> None:
         """The server's answer never came: the attempt stays open as ``unknown``."""

@@ -30,6 +30,7 @@ __all__ = [
     "people",
     "people_revisions",
     "quarantine",
+    "report_versions",
     "schools",
     "send_attempts",
     "sent_log",
@@ -359,6 +360,27 @@ for _dialect, _ddl in (
 ):
     for _statement in _ddl:
         sa.event.listen(audit_log, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect))
+
+# --- report versions: each report (kind, target, date) as first accepted by a server ---
+#
+# One row per distinct message hash accepted (sent_log.report_hash); a version is what
+# the report shows (content_hash), so a message of the same content with other words
+# (a 【更正】 body) shares its number. Written in the acceptance's transaction
+# (:mod:`reportkit.store.versions`); never updated.
+report_versions = sa.Table(
+    "report_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("report_hash", sa.String(64), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("findings_hash", sa.String(64), nullable=False),
+    sa.Column("sent_at", sa.DateTime, nullable=False),  # first accepted, naive UTC
+    sa.UniqueConstraint("kind", "target_id", "date", "report_hash"),
+)
 
 
 def utcnow() -> datetime:
