@@ -149,6 +149,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "reason_bad_encoding": ("编码无法识别的行", "line in an unreadable encoding"),
     "reason_duplicate_column": ("重复的列", "duplicated column"),
     "reason_conflicting_values": ("重复列取值不一致", "duplicated columns disagree"),
+    "reason_head_teacher_conflict": (
+        "同班班主任不一致，以先出现的为准",
+        "two head teachers for one class: the first is kept",
+    ),
     "reason_file_rejected": ("文件被拒收", "file rejected"),
     # --- campus entries (gate register) ---
     "entries_total": ("入校登记", "entries"),
@@ -257,6 +261,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "names": ("名单", "names"),
     "days_missing_suffix": ("（连续{n}天未报）", " (missing {n} days)"),
     "head_teacher": ("班主任", "head teacher"),
+    "class_with_head_teacher": ("{label}（班主任 {name}）", "{label} (head teacher {name})"),
     "reason_unreachable": (
         "连续{n}天未报，需联系核实",
         "not reported for {n} days: get in touch",
@@ -294,6 +299,7 @@ _PAIRS.update(
         "field_id_number": ("身份证号", "ID number"),
         "field_line": ("行", "line"),
         "field_header": ("表头", "header"),
+        "field_head_teacher": ("班主任", "head teacher"),
     }
 )
 # corrections: values changed after their first receipt (reportkit.findings.corrections)
@@ -630,6 +636,10 @@ _ISSUES: dict[Reason, tuple[str, str]] = {
     Reason.CONFLICTING_VALUES: (
         "第{row}行{column}两列不一致：{value}（使用第一列）",
         "row {row}: the two {column} columns differ: {value} (the first is used)",
+    ),
+    Reason.HEAD_TEACHER_CONFLICT: (
+        "第{row}行班主任与同班先出现的不同：{value}（以先出现的为准）",
+        "row {row}: another head teacher than the class's first row: {value} (the first is kept)",
     ),
     Reason.FILE_REJECTED: ("文件被拒收：{value}", "file rejected: {value}"),
 }

@@ -594,13 +594,15 @@ class ConsoleModel:
         return trend.groupby("date", as_index=False)[counts].sum().sort_values("date")
 
     def class_table(self, school_id: str) -> pd.DataFrame:
-        """One school's classes for the day: class, expected, reported, missing, absent,
-        fever, symptomatic, suspected."""
+        """One school's classes for the day: class, head teacher ("" when no roster named
+        one), expected, reported, missing, absent, fever, symptomatic, suspected."""
         pc = self.shown.per_class
         pc = pc[pc["school_id"] == school_id]
         frame = pd.DataFrame(
             {"class": [_class_label(g, c) for g, c in zip(pc["grade"], pc["class"], strict=True)]}
         )
+        heads = pc["head_teacher"] if "head_teacher" in pc else pd.Series(None, index=pc.index)
+        frame["head_teacher"] = [h if isinstance(h, str) else "" for h in heads]
         for col in ("expected", "reported", "missing", "absent", "fever", "symptomatic"):
             frame[col] = pc[col].to_numpy()
         frame["suspected"] = pc["suspected"].to_numpy() if "suspected" in pc else 0

@@ -12,6 +12,7 @@ hands both to the writer with each row's school, person and date.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,10 @@ from reportkit.ingest.sheets import Kind, column_letters
 from reportkit.schema import Reason, normalize_word
 
 __all__ = ["Batch", "rows_frame"]
+
+# headers of phone numbers: kept in a gate register (its contact column), dropped from
+# the quarantined rows of rosters and health logs
+_PHONE_HEADER = re.compile(r"电话|手机|联系方式|phone|mobile|tel", re.IGNORECASE)
 
 
 class Batch:
@@ -54,6 +59,8 @@ class Batch:
         self.findings: list[pd.DataFrame] = []
         self.dates = pd.Series(np.full(n, None, dtype=object), index=self.index)
         self.rows = pd.DataFrame()  # what goes into the kind's table, set by _prepare_*
+        # a roster's head teachers per class, when it has the column (see kinds.py)
+        self.class_teachers: pd.DataFrame | None = None
         self.raw: dict[str, pd.Series] = {}  # canonical -> the column as written
         self._clean: dict[str, pd.Series] = {}
         self._parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column's latest parse
@@ -304,6 +311,8 @@ class Batch:
             }
         )
         raw = self.table.frame.iloc[at]
+        if self.kind != "entries":  # a roster's 班主任电话: no phone number is ever stored
+            raw = raw[[c for c in raw.columns if not _PHONE_HEADER.search(str(c))]]
         quarantined["raw"] = [
             json.dumps(dict(zip(raw.columns, _nulls(r), strict=True)), ensure_ascii=False)
             for r in raw.itertuples(index=False)

@@ -25,7 +25,12 @@ Decisions where the data contract is silent:
   keeps the original headers; a file-level finding (unknown columns) is on the
   header row and dated with the file's latest date;
 - a roster file states what it has columns for: a column it lacks keeps the
-  stored value of people already on the roster (new people get the default).
+  stored value of people already on the roster (new people get the default);
+- the optional head-teacher column (班主任) is kept per class (``class_teachers``),
+  not per person: a class's first name in the file is kept, a row naming another
+  one is a ``head_teacher_conflict`` finding (``李四 ≠ 张三``); a class whose cells
+  are all empty, and a file without the column, leave the stored one as it is.
+  A phone column (班主任电话) is no alias: it is an unknown column, never stored.
 """
 
 from __future__ import annotations
@@ -103,6 +108,36 @@ def prepare_roster(batch: Batch, conn: sa.Connection) -> None:
     rows = rows_frame(batch.index, {"school_id": batch.school_id, "person_id": person_id, **values})
     batch.dedupe(rows, ["school_id", "person_id"])
     batch.rows = rows if batch.alive.all() else rows.loc[batch.alive]
+    if "head_teacher" in batch.raw:
+        batch.class_teachers = _class_teachers(batch, rows)
+
+
+def _class_teachers(batch: Batch, rows: pd.DataFrame) -> pd.DataFrame:
+    """The head teacher of each class the file names one for (its first row's), from
+    the rows kept; a kept row naming another is a finding, never silent."""
+    teacher = batch.get("head_teacher")
+    frame = pd.DataFrame(
+        {
+            "school_id": rows["school_id"].astype(object),
+            "grade": rows["grade"].astype(object).fillna(""),
+            "class": rows["class"].astype(object).fillna(""),
+            "head_teacher": teacher.astype(object),
+        },
+        index=batch.index,
+    )
+    named = batch.alive & teacher.notna().to_numpy() & (frame["class"] != "").to_numpy()
+    named &= frame["school_id"].notna().to_numpy()
+    frame = frame[named]
+    keys = ["school_id", "grade", "class"]
+    first = frame.groupby(keys, sort=False)["head_teacher"].transform("first")
+    differs = pd.Series(False, index=batch.index)
+    as_word = frame["head_teacher"].map(normalize_word) != first.map(normalize_word)
+    differs[frame.index] = as_word.to_numpy()
+    if differs.any():
+        shown = pd.Series(None, index=batch.index, dtype=object)
+        shown[frame.index] = (frame["head_teacher"] + " ≠ " + first).to_numpy()
+        batch.finding(differs.to_numpy(), Reason.HEAD_TEACHER_CONFLICT, "head_teacher", shown)
+    return frame.drop_duplicates(keys, keep="first").reset_index(drop=True)
 
 
 def _stored_people(

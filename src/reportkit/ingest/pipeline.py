@@ -193,6 +193,14 @@ def _write(conn: sa.Connection, batch: Batch, report: FileReport) -> list[dict[s
         conn, table, keys, batch.rows, constants, replaced_by=batch.table.sha256
     )
     status = written.status
+    if batch.class_teachers is not None:  # a roster with a head-teacher column
+        store.upsert_frame(
+            conn,
+            store.class_teachers,
+            ["school_id", "grade", "class"],
+            batch.class_teachers,
+            constants,
+        )
     report.inserted = int((status == "inserted").sum())
     report.updated = int((status == "updated").sum())
     report.unchanged = int((status == "unchanged").sum())
