@@ -132,6 +132,7 @@ class ConsoleModel:
 
     def _load_people(self) -> pd.DataFrame:
         people = store.load_people(self.engine, self.school_ids)
+        self.class_teachers = store.load_class_teachers(self.engine, self.school_ids)
         keys = zip(people["school_id"], people["person_id"], strict=True)
         self.names = dict(zip(keys, people["name"], strict=True))
         return people
@@ -219,6 +220,7 @@ class ConsoleModel:
                 self.school_ids,
                 entries=entries,
                 prepared=self._prepared,
+                class_teachers=self.class_teachers,
             )
             self._findings = {k: v for k, v in self._findings.items() if k[0] == self.day}
             self._findings[key] = findings
