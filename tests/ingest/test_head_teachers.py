@@ -62,10 +62,12 @@ def test_a_roster_stores_each_class_head_teacher_once_and_notes_a_disagreement(
         ],
     )
     report = ingest_paths(engine, [path], "roster", config)
-    assert report.inserted == 6 and report.findings == 1, report.to_json()
+    assert report.inserted == 6, report.to_json()
+    assert report.findings == 1, report.to_json()
     assert teachers(engine) == {("三年级", "1班"): "王老师", ("三年级", "2班"): "孙老师"}
     (stored,) = select(engine, store.class_teachers, store.class_teachers.c["class"] == "1班")
-    assert stored["school_id"] == "s001" and stored["source_file"] == str(path)
+    assert stored["school_id"] == "s001"
+    assert stored["source_file"] == str(path)
     assert "head_teacher" not in store.people.c  # per class, not per person
     (note,) = select(engine, store.data_quality)
     assert (note["reason"], note["row"], note["column"]) == (
@@ -73,10 +75,14 @@ def test_a_roster_stores_each_class_head_teacher_once_and_notes_a_disagreement(
         4,
         "head_teacher",
     )
-    assert note["value"] == "赵老师 ≠ 王老师" and note["file"] == str(path)
+    assert note["value"] == "赵老师 ≠ 王老师"
+    assert note["file"] == str(path)
     zh, en = note["message"].split(" / ")
-    assert "第4行" in zh and "赵老师 ≠ 王老师" in zh and "以先出现的为准" in zh
-    assert en.startswith("row 4:") and "the first is kept" in en
+    assert "第4行" in zh
+    assert "赵老师 ≠ 王老师" in zh
+    assert "以先出现的为准" in zh
+    assert en.startswith("row 4:")
+    assert "the first is kept" in en
 
 
 def test_a_roster_updates_only_the_head_teachers_it_states(engine, config, tmp_path):
@@ -90,7 +96,8 @@ def test_a_roster_updates_only_the_head_teachers_it_states(engine, config, tmp_p
     report = ingest_paths(
         engine, [roster(tmp_path, plain, HEADER[:5], "名册2.csv")], "roster", config
     )
-    assert report.inserted == 1 and not report.failed
+    assert report.inserted == 1
+    assert not report.failed
     assert teachers(engine) == {("三年级", "1班"): "王老师", ("三年级", "2班"): "孙老师"}
     # with it: a class it names anew is replaced, a class whose cells are empty is kept
     again = [
@@ -112,7 +119,8 @@ def test_a_head_teacher_phone_column_is_never_stored(engine, config, tmp_path):
         [*HEADER, "班主任电话"],
     )
     report = ingest_paths(engine, [path], "roster", config)
-    assert report.inserted == 1 and report.quarantined == 1
+    assert report.inserted == 1
+    assert report.quarantined == 1
     assert teachers(engine) == {("三年级", "1班"): "王老师"}
     with engine.connect() as conn:
         for table in store.metadata.sorted_tables:
@@ -171,6 +179,8 @@ def test_the_missing_by_class_lists_show_the_head_teacher_when_known(engine, con
         assert known in section
         assert "三年级 2班</td>" in section  # the class alone: no placeholder
         mail = school_body(findings, school, config.district("d01"), DeliveryConfig(), lang)
-        assert known in mail.text and known in mail.html
+        assert known in mail.text
+        assert known in mail.html
         for shown in (section, mail.text):
-            assert "None" not in shown and "nan" not in shown
+            assert "None" not in shown
+            assert "nan" not in shown
