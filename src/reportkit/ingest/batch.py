@@ -23,7 +23,7 @@ import pandas as pd
 
 from reportkit import schema
 from reportkit.config import Rules, SchoolsConfig
-from reportkit.errors import IngestError
+from reportkit.i18n import ingest_error
 from reportkit.ingest import cells, readers
 from reportkit.ingest.readers import Table
 from reportkit.ingest.sheets import Kind, column_letters
@@ -204,11 +204,7 @@ class Batch:
     def _schools(self) -> pd.Series:
         if "school_id" not in self.raw:
             if self.default_school is None:
-                raise IngestError(
-                    self.path,
-                    "cannot tell which school: no school column, no --school, "
-                    "and no folder named after a school id",
-                )
+                raise ingest_error(self.path, "no_school", refused=False)
             return pd.Series(self.default_school, index=self.index, dtype=object)
         resolve = self.config.resolve_school
         resolved, empty = self.parse(
@@ -238,11 +234,7 @@ class Batch:
             return self.dates
         found = cells.dates_in([*self.table.title, self.path.name])
         if len(found) != 1:
-            raise IngestError(
-                self.path,
-                "no date column (日期), and no single date with a year in the title rows "
-                "or the file name",
-            )
+            raise ingest_error(self.path, "no_date", refused=False)
         self.dates = pd.Series(found.pop(), index=self.index, dtype=object)
         return self.dates
 
@@ -378,7 +370,7 @@ def _default_school(school: str | None, path: Path, config: SchoolsConfig) -> st
     if school is not None:
         resolved = config.resolve_school(school)
         if resolved is None:
-            raise IngestError(path, "--school is not a school of schools.yaml", value=school)
+            raise ingest_error(path, "unknown_school_option", refused=False, value=school)
         return resolved
     for part in reversed(path.parent.parts):
         if part in config.by_id:

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 
 from reportkit import schema, store
 from reportkit.config import Rules
-from reportkit.errors import IngestError, RefusedFileError
+from reportkit.i18n import ingest_error
 from reportkit.ingest import cells
 from reportkit.ingest.batch import Batch, rows_frame
 from reportkit.ingest.readers import Table
@@ -74,14 +74,7 @@ def check_kind(table: Table, kind: Kind, path: Path) -> None:
             found["roster"].append(header)
     other: Kind = "logs" if kind == "roster" else "roster"
     if found[other] and not found[kind]:
-        what = {"roster": "a roster", "logs": "a health log"}
-        missing = "role, grade or class" if kind == "roster" else "date, temperature or symptom"
-        raise RefusedFileError(
-            path,
-            f"looks like {what[other]}, not {what[kind]}: it has columns "
-            f"{'、'.join(found[other])} and no {missing} column; "
-            f"ingest it with `reportkit ingest {other} {path}`",
-        )
+        raise ingest_error(path, f"{kind}_as_{other}", columns="、".join(found[other]), path=path)
 
 
 def prepare_roster(batch: Batch, conn: sa.Connection) -> None:
@@ -248,9 +241,7 @@ def _check_roster(batch: Batch, conn: sa.Connection, rows: pd.DataFrame) -> None
     )
     missing = sorted(set(schools) - set(people["school_id"]))
     if missing:
-        raise IngestError(
-            batch.path, f"no roster for school {', '.join(missing)}: ingest the roster first"
-        )
+        raise ingest_error(batch.path, "no_roster", refused=False, schools=", ".join(missing))
     on_roster = np.zeros(len(rows), dtype=bool)
     mismatch = np.zeros(len(rows), dtype=bool)
     school_of, person, name = rows["school_id"].cat, rows["person_id"].cat, rows["name"].cat

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from reportkit.clock import local_time
-from reportkit.i18n import level_label, t
+from reportkit.i18n import issue_value, level_label, t
 from reportkit.privacy import mask_phone
 from reportkit.reports.html import (
     _TREND_COUNTS,
@@ -409,9 +409,14 @@ class SchoolReport:
             shown = frame
             if not frame.empty:
                 # a name-mismatch finding shows the name as the file wrote it
+                # ... and a refused file's reason in the report's language
                 shown = frame.assign(
                     value=[
-                        name(v) if r in ("name_mismatch",) else v
+                        name(v)
+                        if r == "name_mismatch"
+                        else issue_value(r, v, self.lang)
+                        if r == "file_rejected"
+                        else v
                         for v, r in zip(frame["value"], frame["reason"], strict=True)
                     ]
                 )
