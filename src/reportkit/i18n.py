@@ -889,19 +889,22 @@ def ingest_reason(key: str, lang: str = "en", params: Mapping[str, object] | Non
 def ingest_error(
     path: object,
     key: str,
+    /,
     *,
     refused: bool = True,
     limit: str | None = None,
     limit_value: float | None = None,
     value: object = None,
+    fill: Mapping[str, object] | None = None,
     **params: object,
 ) -> IngestError:
     """The error of a file ingestion cannot use, for its ``ingest_<key>`` reason:
     a :class:`RefusedFileError` (what the file holds: reading it again fails the same
     way) unless ``refused`` is False. Its message is the English text; ``key`` and
     ``params`` (as text) let a report show it in its own language. ``limit`` names the
-    limit passed (``limits.<name>`` of rules.yaml), ``limit_value`` its value."""
-    fields = {name: _param(v) for name, v in params.items()}
+    limit passed (``limits.<name>`` of rules.yaml), ``limit_value`` its value; ``fill``
+    more params, as a mapping."""
+    fields = {name: _param(v) for name, v in {**(fill or {}), **params}.items()}
     if limit is not None and limit_value is not None:
         fields["limit_name"], fields["limit_value"] = limit, _limit_shown(limit_value)
     if value is not None:

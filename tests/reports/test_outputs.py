@@ -332,7 +332,17 @@ def test_the_command_line_tables_are_in_the_chosen_language(
     ingest = capsys.readouterr().out
     assert cli.main(["ingest", "logs", str(day), "--lang", lang, *common]) == 0
     ingest += capsys.readouterr().out  # seen before, and a gate register skipped
-    data = [str(inbox), *_data_strings(small_demo)]
+    # a refused file, and files of a folder skipped for what they are
+    extra = tmp_path / "uploads" / "s018"
+    extra.mkdir(parents=True)
+    names = ["晨检(1).csv", "说明.docx", "~$晨检.xlsx"]
+    for name in names:
+        (extra / name).write_bytes(b"" if name.endswith(".csv") else b"x")
+    assert cli.main(["ingest", "logs", str(extra), "--lang", lang, *common]) == 1
+    refused = capsys.readouterr().out
+    assert refused.count(str(extra)) >= 3  # each file named, with why
+    ingest += refused
+    data = [str(extra), *names, str(inbox), *_data_strings(small_demo)]
     assert _foreign(flags, lang, data) == []
     assert _foreign(ingest, lang, data) == []
 

@@ -54,8 +54,9 @@ class Skipped:
     params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def because(cls, path: Path, key: str, kind: Kind | None = None, **params: str) -> Skipped:
-        return cls(path, ingest_reason(key, "en", params), kind, key, params)
+    def because(cls, file: Path, key: str, kind: Kind | None = None, **params: str) -> Skipped:
+        """``file`` skipped for the ``ingest_<key>`` reason filled in with ``params``."""
+        return cls(file, ingest_reason(key, "en", params), kind, key, params)
 
     def text(self, lang: str) -> str:
         """Why it was skipped, in ``lang``."""

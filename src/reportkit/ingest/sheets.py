@@ -43,7 +43,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from reportkit.errors import RefusedFileError
+from reportkit.errors import IngestError, RefusedFileError
 from reportkit.i18n import ingest_error, ingest_reason
 from reportkit.schema import ENTRY_ALIASES, LOG_ALIASES, ROSTER_ALIASES, match_header
 
@@ -435,7 +435,7 @@ class SheetReader:
             self._proc.wait()
         self.close()
 
-    def _died(self, name: object, errors_at: int) -> RefusedFileError:
+    def _died(self, name: object, errors_at: int) -> IngestError:
         proc = self._proc
         code = proc.wait() if proc is not None else None
         self._stderr.seek(errors_at)
@@ -449,7 +449,7 @@ class SheetReader:
                 "reader_memory_asked" if memory else "reader_memory",
                 limit="reader_memory_mb",
                 limit_value=self.limits.reader_memory_mb,
-                **asked,
+                fill=asked,
             )
         last = said.strip().splitlines()[-1:] or [""]
         if code is not None and code < 0:
@@ -521,7 +521,7 @@ def _refusal(
     """The child's answer for a workbook it refuses: the reason's key and params, and
     its English text (see :func:`reportkit.i18n.ingest_error`)."""
     value = limits[limit] if limit is not None and limits is not None else None
-    refused = ingest_error("", key, limit=limit, limit_value=value, **params)
+    refused = ingest_error("", key, limit=limit, limit_value=value, fill=params)
     return {
         "ok": False,
         "reason": refused.reason,
@@ -544,11 +544,11 @@ def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[
             continue
         rows, cols = end[0] + 1, end[1] + 1
         if cols > limits["max_columns"]:
-            sheet = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
-            return _refusal("sheet_wide", "max_columns", limits, n=cols, **sheet), b""
+            named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
+            return _refusal("sheet_wide", "max_columns", limits, n=cols, **named), b""
         if rows > limits["max_rows"] + HEADER_SCAN_ROWS:
-            sheet = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
-            return _refusal("sheet_reaches_row", "max_rows", limits, n=rows, **sheet), b""
+            named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
+            return _refusal("sheet_reaches_row", "max_rows", limits, n=rows, **named), b""
         top = [
             [_text(v) for v in row]
             for row in sheet.to_python(skip_empty_area=False, nrows=HEADER_SCAN_ROWS)
@@ -559,18 +559,18 @@ def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[
         index = found[0]
         grid = sheet.to_python(skip_empty_area=False)
         if len(grid) - index - 1 > limits["max_rows"]:
-            sheet = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
+            named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
             below = len(grid) - index - 1
-            return _refusal("sheet_rows_below", "max_rows", limits, n=below, **sheet), b""
+            return _refusal("sheet_rows_below", "max_rows", limits, n=below, **named), b""
         columns = [[_text(row[j]) for row in grid] for j in range(len(grid[0]) if grid else 0)]
         for j, column in enumerate(columns):
             longest = max(map(len, filter(None, column)), default=0)
             if longest > limits["max_cell_chars"]:
                 at = next(i for i, v in enumerate(column) if v and len(v) == longest)
                 cell = f"{column_letters(j + 1)}{at + 1}"
-                sheet = {"sheet": sheet_name, "sheet_repr": repr(sheet_name), "cell": cell}
+                named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name), "cell": cell}
                 return _refusal(
-                    "sheet_cell_long", "max_cell_chars", limits, n=longest, **sheet
+                    "sheet_cell_long", "max_cell_chars", limits, n=longest, **named
                 ), b""
         title = [" ".join(c for c in row if c is not None).strip() for row in top[:index]]
         header = {"ok": True, "sheet": str(sheet_name), "header_index": index, "title": title}
