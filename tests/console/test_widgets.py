@@ -638,3 +638,36 @@ def test_the_class_table_shows_a_head_teacher_beside_the_class_when_known(distri
     assert set(unknown["head_teacher"]) == {""}  # nothing shown, not None or a dash
     console.school.value = "a1"
     assert "班主任" not in console.class_table.value  # no roster named one: no column
+
+
+def test_a_refused_file_s_reason_is_in_the_console_s_language(district: Settings):
+    import pandas as pd
+
+    from reportkit.i18n import ingest_error
+    from reportkit.ingest import FileReport, record_rejection
+
+    kept = Path(district.outputs).parent / "rejected" / "空.csv"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(b"")
+    error = ingest_error(kept, "empty_file")
+    report = FileReport(
+        str(kept), None, error=str(error), refused=True, error_key=error.key, kind="logs"
+    )
+    engine = store.connect(str(district.db))
+    record_rejection(
+        engine,
+        report,
+        source=kept,
+        kept=kept,
+        school_id="a1",
+        day=DAY,
+        zone=district.schools().zone(),
+    )
+    engine.dispose()
+    for lang, why in (("zh-CN", "空文件"), ("en", "empty file")):
+        console = Console.open(str(district.db), district.params, district.outputs, lang=lang)
+        console.view.value = "data_quality"
+        shown = console.model.view("data_quality")
+        assert list(shown["value"]) == [why]
+        assert why in console.table.value
+        assert not pd.isna(shown["reason"]).any()

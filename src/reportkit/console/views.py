@@ -24,7 +24,7 @@ from reportkit import store
 from reportkit.clock import local_time
 from reportkit.context import RunContext
 from reportkit.findings import compute_findings, prepare_day, span_days
-from reportkit.i18n import t
+from reportkit.i18n import issue_value, t
 from reportkit.layout import day_outputs
 from reportkit.privacy import mask_phones
 from reportkit.schema import FlagLevel
@@ -413,7 +413,11 @@ class ConsoleModel:
                 "file": [Path(str(f)).name for f in dq["file"]],
                 "row": dq["row"].to_numpy(),
                 "column": dq["column"].to_numpy(),
-                "value": dq["value"].to_numpy(),
+                # a refused file's reason in the console's language, other values as written
+                "value": [
+                    issue_value(r, v, self.lang) if r == "file_rejected" else v
+                    for v, r in zip(dq["value"], dq["reason"], strict=True)
+                ],
                 "reason": [t(f"reason_{r}", self.lang) for r in dq["reason"]],
                 "name": dq["name"].fillna("").to_numpy(),
             }
