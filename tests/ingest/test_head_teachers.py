@@ -77,6 +77,10 @@ def test_a_roster_stores_each_class_head_teacher_once_and_notes_a_disagreement(
     )
     assert note["value"] == "赵老师 ≠ 王老师"
     assert note["file"] == str(path)
+    # dated with the day the roster was read: that day's school report shows it
+    from datetime import datetime
+
+    assert note["date"] == datetime.now(config.zone()).date()
     zh, en = note["message"].split(" / ")
     assert "第4行" in zh
     assert "赵老师 ≠ 王老师" in zh

@@ -26,6 +26,8 @@ Decisions where the data contract is silent:
   header row and dated with the file's latest date;
 - a roster file states what it has columns for: a column it lacks keeps the
   stored value of people already on the roster (new people get the default);
+- a roster's quarantined rows and findings are dated with the day it is read (local
+  time), so that the school's report of that day shows them;
 - the optional head-teacher column (班主任) is kept per class (``class_teachers``),
   not per person: a class's first name in the file is kept, a row naming another
   one is a ``head_teacher_conflict`` finding (``李四 ≠ 张三``); a class whose cells
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +104,9 @@ def prepare_roster(batch: Batch, conn: sa.Connection) -> None:
     rows = rows_frame(batch.index, {"school_id": batch.school_id, "person_id": person_id, **values})
     batch.dedupe(rows, ["school_id", "person_id"])
     batch.rows = rows if batch.alive.all() else rows.loc[batch.alive]
+    # a roster has no dates: its issues are of the day it is read, so that that day's
+    # report of the school shows them
+    batch.dates[:] = datetime.now(batch.config.zone()).date().isoformat()
     if "head_teacher" in batch.raw:
         batch.class_teachers = _class_teachers(batch, rows)
 
