@@ -354,6 +354,11 @@ def test_bad_rows_reach_quarantine_and_data_quality(tmp_path: Path, db_url: str)
     assert [(q["person_id"], q["reason"]) for q in quarantined if q["person_id"]] == [
         (bad["unknown_person"][0][1], "unknown_person")
     ]
+    # the sloppy school's upload refused earlier that day (whatever was ingested when)
+    rejected = [f for f in findings if f["reason"] == "file_rejected"]
+    assert [(f["school_id"], f["date"]) for f in rejected] == [(bad["file_rejected"][0][0], D)]
+    assert Path(bad["file_rejected"][0][1]).is_file()
+    findings = [f for f in findings if f["reason"] != "file_rejected"]
     assert sorted((f["person_id"], f["reason"], f["value"]) for f in findings) == sorted(
         (p, key, value)
         for key in ("fahrenheit_converted", "impossible_temperature", "unknown_symptom")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -226,14 +226,9 @@ def _rejected_upload(
 
     config = load_schools(params_dir)
     archive = root / "data" / "archive"
-    source = (
-        root
-        / "data"
-        / "inbox"
-        / day.isoformat()
-        / school_id
-        / f"{day.month}月{day.day}日晨午检(1).csv"
-    )
+    # as it arrived, relative to the demo's root: the same bytes wherever it is built
+    name = f"{day.month}月{day.day}日晨午检(1).csv"
+    source = Path("data") / "inbox" / day.isoformat() / school_id / name
     kept = layout.rejected_dir(archive, day, None) / school_id / source.name
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_bytes(b"")
@@ -251,6 +246,7 @@ def _rejected_upload(
             school_id=school_id,
             day=day,
             zone=config.zone(),
+            at=datetime(day.year, day.month, day.day, 12, 5, tzinfo=config.zone()),  # same bytes
         )
     finally:
         engine.dispose()

@@ -151,13 +151,14 @@ def record_rejection(
     school_id: str | None,
     day: date,
     zone: tzinfo,
+    at: datetime | None = None,
 ) -> None:
     """A file refused for what it holds, now kept at ``kept`` (out of the inbox):
     ``<name>.reason.txt`` beside it, and a finding of its school and day in the store.
 
     The reason file is for whoever looks after the inbox: the file as it arrived, the
     reason in Chinese (the deployment's language) and in English (what the log says,
-    what a search finds), and when it was rejected. The finding (reason
+    what a search finds), and when it was rejected (``at``, default now). The finding (reason
     ``file_rejected``, row 0, column ``file``) keeps the reason as its key and params,
     so that each report words it in its own language (:func:`reportkit.i18n.issue_value`).
     """
@@ -165,7 +166,7 @@ def record_rejection(
     why = zh if zh == en else f"{zh}\n{en}"
     write_atomic(
         layout.reason_file(kept),
-        f"{source}\n{why}\nrejected {datetime.now(zone).isoformat()}\n",
+        f"{source}\n{why}\nrejected {(at or datetime.now(zone)).astimezone(zone).isoformat()}\n",
     )
     with kept.open("rb") as file:
         sha256 = hashlib.file_digest(file, "sha256").hexdigest()
