@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import string
 
 import pytest
@@ -28,7 +29,59 @@ def test_every_key_has_every_language_and_the_same_placeholders():
     for key, texts in CATALOG.items():
         assert set(texts) == set(LANGS), key
         assert all(texts[lang].strip() for lang in LANGS), key
+        if key.startswith("ingest_"):  # filled from one reason's params (ingest_reason)
+            continue
         assert _fields(texts["zh-CN"]) == _fields(texts["en"]), key
+
+
+# the Chinese of an ingestion reason quotes a name as written where the English shows
+# it as Python does (column_repr, sheet_repr, examples_en), and leaves out a detail
+# only the library or the system words (detail, required: canonical column names)
+_ZH_ONLY = {"column", "sheet", "examples", "value"}
+_EN_ONLY = {"column_repr", "sheet_repr", "examples_en", "detail", "required"}
+ENGLISH_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z]{2,}(?![A-Za-z0-9_])")
+
+
+def test_every_ingest_reason_is_worded_in_both_languages_from_the_same_params():
+    keys = [k for k in CATALOG if k.startswith("ingest_")]
+    assert len(keys) >= 40
+    for key in keys:
+        zh, en = _fields(CATALOG[key]["zh-CN"]), _fields(CATALOG[key]["en"])
+        assert zh - _ZH_ONLY <= en, key
+        assert en - _EN_ONLY <= zh, key
+        # the Chinese holds no English word but a name to type (in `backticks`)
+        text = re.sub(r"`[^`]*`", " ", CATALOG[key]["zh-CN"])
+        text = re.sub(r"\{[^}]*\}", " ", text)
+        assert ENGLISH_WORD.findall(text) == [], key
+
+
+def test_an_ingest_error_says_why_in_english_and_keeps_its_key_for_every_language():
+    from reportkit.errors import IngestError, RefusedFileError
+    from reportkit.i18n import ingest_error, ingest_reason, issue_value, refusal_value
+
+    refused = ingest_error(
+        "a.xlsx", "zip_members", n=12_000, limit="max_zip_members", limit_value=10_000
+    )
+    assert isinstance(refused, RefusedFileError)
+    assert str(refused) == (
+        "a.xlsx: the workbook holds 12,000 parts; the limit is 10,000 "
+        "(limits.max_zip_members in rules.yaml)"
+    )
+    assert refused.limit == "max_zip_members"
+    assert ingest_reason(refused.key or "", "zh-CN", refused.params) == (
+        "工作簿含 12,000 个部件；上限为 10,000（`rules.yaml` 中的 `limits.max_zip_members`）"
+    )
+    failed = ingest_error("b.csv", "unknown_school_option", refused=False, value="s9")
+    assert type(failed) is IngestError
+    assert str(failed) == "b.csv: --school is not a school of schools.yaml (got 's9')"
+    assert ingest_reason("unknown_school_option", "zh-CN", failed.params).endswith("（s9）")
+    stored = refusal_value(refused.key, refused.params, refused.reason)
+    assert issue_value("file_rejected", stored, "zh-CN").startswith("工作簿含 12,000 个部件")
+    assert issue_value("file_rejected", stored, "en") == refused.reason
+    assert issue_value("file_rejected", "an older finding's text", "zh-CN") == (
+        "an older finding's text"  # recorded before reasons had keys: as it was
+    )
+    assert issue_value("unknown_symptom", "牙疼", "en") == "牙疼"  # data, as written
 
 
 def test_formatting_with_kwargs():

@@ -205,11 +205,14 @@ def _print_ingest(report: IngestReport, lang: str = DEFAULTS.lang) -> None:
     table.add_row(L("total"), *extra, *[str(getattr(report, c)) for c in cols], style="bold")
     console = _console()
     console.print(table)
-    lines = [f"{L('refused') if f.refused else L('failed_line')} {f.error}" for f in report.failed]
+    lines = [
+        f"{L('refused') if f.refused else L('failed_line')} {f.error_text(lang)}"
+        for f in report.failed
+    ]
     by_kind: dict[str, list[Any]] = {}
     for skipped in report.skipped:
         if skipped.kind is None:
-            lines.append(L("skipped", path=skipped.path, reason=skipped.reason))
+            lines.append(L("skipped", path=skipped.path, reason=skipped.text(lang)))
         else:
             by_kind.setdefault(skipped.kind, []).append(skipped.path)
     for named, paths in by_kind.items():

@@ -253,8 +253,8 @@ def _move(source: Path, target: Path) -> Path:
 
 
 def _reason(f: FileReport) -> str:
-    """A report's error without the file name it starts with."""
-    return str(f.error).removeprefix(f"{f.path}: ")
+    """A report's error without the file name it starts with (in English, for the log)."""
+    return f.reason()
 
 
 def _reject(
@@ -266,43 +266,21 @@ def _reject(
     day_dir: Path,
     report_date: date,
 ) -> None:
-    """The reason beside the rejected file, and a file-level finding in the store."""
-    import hashlib
+    """The reason beside the rejected file, and a file-level finding in the store
+    (:func:`reportkit.ingest.record_rejection`)."""
+    from reportkit.ingest import record_rejection
 
-    import pandas as pd
-
-    from reportkit.files import write_atomic
-    from reportkit.ingest import write_issues
-    from reportkit.schema import Reason
-
-    write_atomic(
-        layout.reason_file(target),
-        f"{source}\n{_reason(f)}\nrejected {datetime.now(config.zone()).isoformat()}\n",
-    )
-    with target.open("rb") as file:
-        sha256 = hashlib.file_digest(file, "sha256").hexdigest()
     parts = source.relative_to(day_dir).parts
     school = parts[0] if len(parts) > 1 and parts[0] in config.by_id else None
-    finding = pd.DataFrame(
-        {
-            "row": [0],
-            "column": ["file"],
-            "value": [_reason(f)],
-            "reason": [Reason.FILE_REJECTED],
-            "school_id": [school],
-            "person_id": [None],
-            "date": [report_date.isoformat()],
-        }
+    record_rejection(
+        engine,
+        f,
+        source=source,
+        kept=target,
+        school_id=school,
+        day=report_date,
+        zone=config.zone(),
     )
-    with engine.begin() as conn:
-        write_issues(
-            conn,
-            pd.DataFrame(),
-            finding,
-            sha256=sha256,
-            file=str(source),
-            kind=str(f.kind),
-        )
 
 
 def run_daily(

@@ -79,7 +79,12 @@ class ConfigError(ReportkitError):
 
 
 class IngestError(ReportkitError):
-    """An input file cannot be read at all; the message names the file."""
+    """An input file cannot be read at all; the message names the file (in English).
+
+    ``key`` and ``params``: the reason's ``ingest_<key>`` text of the label catalog and
+    what fills it in, for showing the reason in a report's language
+    (:func:`reportkit.i18n.ingest_reason`; raised through :func:`reportkit.i18n.ingest_error`).
+    """
 
     def __init__(
         self,
@@ -88,12 +93,17 @@ class IngestError(ReportkitError):
         row: int | None = None,
         column: str | None = None,
         value: object = None,
+        *,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> None:
         self.path = str(path)
         self.reason = reason
         self.row = row
         self.column = column
         self.value = value
+        self.key = key
+        self.params = dict(params or {})
         parts = [self.path]
         if row is not None:
             parts.append(f"row {row}")
@@ -108,8 +118,16 @@ class RefusedFileError(IngestError):
     on it, not a table, the wrong kind); reading it again would fail the same way, so the
     afternoon job moves it out of the inbox. ``limit`` names the limit passed, if one was."""
 
-    def __init__(self, path: object, reason: str, *, limit: str | None = None) -> None:
-        super().__init__(path, reason)
+    def __init__(
+        self,
+        path: object,
+        reason: str,
+        *,
+        limit: str | None = None,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(path, reason, key=key, params=params)
         self.limit = limit
 
 

@@ -7,6 +7,7 @@ snake_case; families share a prefix so callers can build them from data:
 ``kind_<EntryKind>``, ``rule_<cluster rule>`` (and ``rule_<rule>_desc``),
 ``reason_<schema.Reason>`` (data-quality reasons), ``issue_<schema.Reason>``
 (the message of one quarantined row or finding, :func:`issue_message`),
+``ingest_<key>`` (why a file was refused, not read or skipped, :func:`ingest_reason`),
 ``entry_flag_<flag>``, ``entries_<count>``, ``chart_<series>``, ``flag_<fragment>`` (the pieces of the
 sentence explaining why a person needs attention) and ``sep_<kind>`` (list
 separators). Everything else is a column header or a heading.
@@ -17,10 +18,25 @@ An unknown key or language raises :class:`UnknownLabelError` (a
 
 from __future__ import annotations
 
-from reportkit.errors import ReportkitError
+import json
+from collections.abc import Mapping
+
+from reportkit.errors import IngestError, RefusedFileError, ReportkitError
 from reportkit.schema import CENTRAL_SCHOOL, SYMPTOMS, Reason
 
-__all__ = ["CATALOG", "LANGS", "UnknownLabelError", "issue_message", "labels", "level_label", "t"]
+__all__ = [
+    "CATALOG",
+    "LANGS",
+    "UnknownLabelError",
+    "ingest_error",
+    "ingest_reason",
+    "issue_message",
+    "issue_value",
+    "labels",
+    "level_label",
+    "refusal_value",
+    "t",
+]
 
 LANGS = ("zh-CN", "en")
 
@@ -149,6 +165,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "reason_bad_encoding": ("编码无法识别的行", "line in an unreadable encoding"),
     "reason_duplicate_column": ("重复的列", "duplicated column"),
     "reason_conflicting_values": ("重复列取值不一致", "duplicated columns disagree"),
+    "reason_head_teacher_conflict": (
+        "同班班主任不一致，以先出现的为准",
+        "two head teachers for one class: the first is kept",
+    ),
     "reason_file_rejected": ("文件被拒收", "file rejected"),
     # --- campus entries (gate register) ---
     "entries_total": ("入校登记", "entries"),
@@ -257,6 +277,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "names": ("名单", "names"),
     "days_missing_suffix": ("（连续{n}天未报）", " (missing {n} days)"),
     "head_teacher": ("班主任", "head teacher"),
+    "class_with_head_teacher": ("{label}（班主任 {name}）", "{label} (head teacher {name})"),
     "reason_unreachable": (
         "连续{n}天未报，需联系核实",
         "not reported for {n} days: get in touch",
@@ -294,6 +315,8 @@ _PAIRS.update(
         "field_id_number": ("身份证号", "ID number"),
         "field_line": ("行", "line"),
         "field_header": ("表头", "header"),
+        "field_head_teacher": ("班主任", "head teacher"),
+        "field_file": ("文件", "file"),
     }
 )
 # corrections: values changed after their first receipt (reportkit.findings.corrections)
@@ -631,6 +654,10 @@ _ISSUES: dict[Reason, tuple[str, str]] = {
         "第{row}行{column}两列不一致：{value}（使用第一列）",
         "row {row}: the two {column} columns differ: {value} (the first is used)",
     ),
+    Reason.HEAD_TEACHER_CONFLICT: (
+        "第{row}行班主任与同班先出现的不同：{value}（以先出现的为准）",
+        "row {row}: another head teacher than the class's first row: {value} (the first is kept)",
+    ),
     Reason.FILE_REJECTED: ("文件被拒收：{value}", "file rejected: {value}"),
 }
 _PAIRS.update({f"issue_{reason.value}": pair for reason, pair in _ISSUES.items()})
@@ -660,6 +687,164 @@ _PAIRS.update(
         "mail_correction_prefix": ("【更正】", "[Correction] "),
     }
 )
+# Why ingestion refused a file, could not read it, or skipped it (ingest_<key>; see
+# ingest_reason): the English is what the exception says. A detail only the library
+# or the system can word (a parser's message) is kept in the English text alone; a
+# file part or a setting is quoted in `backticks` in the Chinese, as a name to type.
+_INGEST: dict[str, tuple[str, str]] = {
+    "limit": (
+        "上限为 {value}（`rules.yaml` 中的 `limits.{name}`）",
+        "the limit is {value} (limits.{name} in rules.yaml)",
+    ),
+    # readers
+    "binary": (
+        "不是表格：二进制内容，既不是文本也不是电子表格",
+        "not a table: binary content, neither text nor a spreadsheet",
+    ),
+    "file_too_big": ("文件大小为 {mb} 兆字节；{limit}", "the file is {mb} MB; {limit}"),
+    "cannot_read": ("无法读取文件：{detail}", "cannot read file: {detail}"),
+    "empty_file": ("空文件", "empty file"),
+    "no_header": (
+        "不是此类表格：前 {rows} 行中没有表头（至少两个可识别的列，其中一列须为{examples}等）",
+        "not a table of this kind: no header row in the first {rows} rows naming at least "
+        "two known columns, one of them {required} (e.g. {examples_en})",
+    ),
+    "not_a_table": ("不是表格：无法按逗号分隔的文本读取", "not a table: {detail}"),
+    "too_many_rows": (
+        "表头下超过 {max} 行；{limit}",
+        "more than {max} rows below the header; {limit}",
+    ),
+    "too_many_columns": ("有 {width} 列的行；{limit}", "rows of {width} columns; {limit}"),
+    "cell_too_long": (
+        "第{row}行{column}列：单元格有 {n} 个字符；{limit}",
+        "row {row}, column {column_repr}: a cell of {n} characters; {limit}",
+    ),
+    # workbooks
+    "bad_workbook": ("不是表格：无法读取工作簿", "not a table: cannot read workbook: {detail}"),
+    "bad_workbook_part": (
+        "不是表格：无法读取工作簿部件 `{part}`",
+        "not a table: cannot read workbook part {part}: {detail}",
+    ),
+    "zip_members": ("工作簿含 {n} 个部件；{limit}", "the workbook holds {n} parts; {limit}"),
+    "unzipped_size": (
+        "工作簿解压后为 {mb} 兆字节；{limit}",
+        "the workbook unpacks to {mb} MB; {limit}",
+    ),
+    "compression_ratio": (
+        "部件 `{part}` 解压后为压缩大小的 {ratio} 倍（疑似压缩炸弹）；{limit}",
+        "part {part} unpacks {ratio} times its packed size (a zip bomb?); {limit}",
+    ),
+    "shared_strings": (
+        "工作簿的共享字符串占 {mb} 兆字节；{limit}",
+        "its shared strings take {mb} MB; {limit}",
+    ),
+    "part_declares_column": (
+        "工作表部件 `{part}` 声明的范围到第 {letters} 列（{n} 列）；{limit}",
+        "sheet part {part} declares its size to reach column {letters} ({n} columns); {limit}",
+    ),
+    "part_refers_column": (
+        "工作表部件 `{part}` 引用了第 {letters} 列（{n} 列）；{limit}",
+        "sheet part {part} refers to column {letters} ({n} columns); {limit}",
+    ),
+    "part_declares_row": (
+        "工作表部件 `{part}` 声明的范围到第 {n} 行；{limit}",
+        "sheet part {part} declares its size to reach row {n}; {limit}",
+    ),
+    "part_refers_row": (
+        "工作表部件 `{part}` 引用了第 {n} 行；{limit}",
+        "sheet part {part} refers to row {n}; {limit}",
+    ),
+    "sheet_wide": (
+        "工作表“{sheet}”有 {n} 列；{limit}",
+        "sheet {sheet_repr} is {n} columns wide; {limit}",
+    ),
+    "sheet_reaches_row": (
+        "工作表“{sheet}”到第 {n} 行；{limit}",
+        "sheet {sheet_repr} reaches row {n}; {limit}",
+    ),
+    "sheet_rows_below": (
+        "工作表“{sheet}”表头下有 {n} 行；{limit}",
+        "sheet {sheet_repr} has {n} rows below its header; {limit}",
+    ),
+    "sheet_cell_long": (
+        "工作表“{sheet}”的 {cell} 单元格有 {n} 个字符；{limit}",
+        "sheet {sheet_repr}, cell {cell}: {n} characters; {limit}",
+    ),
+    "reader_timeout": (
+        "读取工作簿超过 {seconds} 秒；{limit}",
+        "reading the workbook took more than {seconds} s; {limit}",
+    ),
+    "reader_memory": (
+        "工作簿无法在读取进程的内存上限内读取；{limit}",
+        "the workbook cannot be read within the reader's memory; {limit}",
+    ),
+    "reader_memory_asked": (
+        "工作簿无法在读取进程的内存上限内读取（需要 {mb} 兆字节）；{limit}",
+        "the workbook cannot be read within the reader's memory (it asked for {mb} MB); {limit}",
+    ),
+    "reader_memory_plain": (
+        "工作簿无法在读取进程的内存上限内读取",
+        "the workbook cannot be read within the reader's memory",
+    ),
+    "reader_signal": (
+        "电子表格读取进程读此文件时中止（信号 {signal}）",
+        "the spreadsheet reader stopped on this file (signal {signal}) {detail}",
+    ),
+    "reader_exit": (
+        "电子表格读取进程读此文件时中止（退出码 {code}）",
+        "the spreadsheet reader stopped on this file (exit status {code}) {detail}",
+    ),
+    # what the file holds, and where it is
+    "roster_as_logs": (
+        "看起来是健康日志而不是花名册：有{columns}列，却没有身份、年级或班级列；"
+        "请用 `reportkit ingest logs {path}` 导入",
+        "looks like a health log, not a roster: it has columns {columns} and no role, "
+        "grade or class column; ingest it with `reportkit ingest logs {path}`",
+    ),
+    "logs_as_roster": (
+        "看起来是花名册而不是健康日志：有{columns}列，却没有日期、体温或症状列；"
+        "请用 `reportkit ingest roster {path}` 导入",
+        "looks like a roster, not a health log: it has columns {columns} and no date, "
+        "temperature or symptom column; ingest it with `reportkit ingest roster {path}`",
+    ),
+    "no_roster": (
+        "学校 {schools} 没有花名册：请先导入花名册",
+        "no roster for school {schools}: ingest the roster first",
+    ),
+    "no_school": (
+        "无法确定所属学校：没有学校列，没有 `--school`，也不在以学校代码命名的文件夹中",
+        "cannot tell which school: no school column, no --school, and no folder named "
+        "after a school id",
+    ),
+    "no_date": (
+        "没有日期列，标题行和文件名中也没有唯一的带年份的日期",
+        "no date column (日期), and no single date with a year in the title rows or the file name",
+    ),
+    "unknown_school_option": (
+        "`--school` 不是 `schools.yaml` 中的学校（{value}）",
+        "--school is not a school of schools.yaml",
+    ),
+    "unexpected": ("读取文件时出现意外错误", "unexpected error reading the file: {detail}"),
+    # skipped in a folder
+    "skip_lock_file": (
+        "工作簿打开时生成的临时锁定文件",
+        "an Excel/WPS lock file of an open workbook",
+    ),
+    "skip_not_table": ("不是表格文件（`{suffixes}`）", "not a table file ({suffixes})"),
+    "skip_roster": (
+        "按文件名是花名册：请用 `reportkit ingest roster {path}` 读取",
+        "a roster by its name: read it with `reportkit ingest roster {path}`",
+    ),
+    "skip_logs": (
+        "按文件名是健康日志：请用 `reportkit ingest logs {path}` 读取",
+        "a health log by its name: read it with `reportkit ingest logs {path}`",
+    ),
+    "skip_entries": (
+        "按文件名是门卫登记：请用 `reportkit ingest entries {path}` 读取",
+        "a gate register by its name: read it with `reportkit ingest entries {path}`",
+    ),
+}
+_PAIRS.update({f"ingest_{key}": pair for key, pair in _INGEST.items()})
 
 CATALOG: dict[str, dict[str, str]] = {
     key: dict(zip(LANGS, pair, strict=True)) for key, pair in sorted(_PAIRS.items())
@@ -698,7 +883,89 @@ def labels(lang: str = "zh-CN") -> dict[str, str]:
 
 def issue_message(reason: str, row: int, value: str | None, column: str) -> str:
     """The message of a quarantined row or a data-quality finding in both languages,
-    ``"中文 / English"``: the ``issue_<reason>`` text with its row, value and column."""
+    ``"中文 / English"``: the ``issue_<reason>`` text with its row, value and column
+    (the value of a refused file's finding in each language, see :func:`issue_value`)."""
     key = f"issue_{Reason(reason).value}"
-    fields = {"row": row, "value": "" if value is None else value, "column": column}
-    return f"{t(key, 'zh-CN', **fields)} / {t(key, 'en', **fields)}"
+
+    def text(lang: str) -> str:
+        shown = issue_value(reason, value, lang)
+        return t(key, lang, row=row, value=shown, column=column)
+
+    return f"{text('zh-CN')} / {text('en')}"
+
+
+def ingest_reason(key: str, lang: str = "en", params: Mapping[str, object] | None = None) -> str:
+    """Why ingestion refused, could not read or skipped a file, in ``lang``: the
+    ``ingest_<key>`` text filled in with ``params`` (a limit named by ``limit_name`` and
+    ``limit_value`` is worded in the same language)."""
+    fields = dict(params or {})
+    if "limit_name" in fields:
+        fields["limit"] = t(
+            "ingest_limit", lang, name=fields["limit_name"], value=fields.get("limit_value", "")
+        )
+    fields = {name: "" if value is None else value for name, value in fields.items()}
+    return t(f"ingest_{key}", lang, **fields).rstrip()
+
+
+def ingest_error(
+    path: object,
+    key: str,
+    /,
+    *,
+    refused: bool = True,
+    limit: str | None = None,
+    limit_value: float | None = None,
+    value: object = None,
+    fill: Mapping[str, object] | None = None,
+    **params: object,
+) -> IngestError:
+    """The error of a file ingestion cannot use, for its ``ingest_<key>`` reason:
+    a :class:`RefusedFileError` (what the file holds: reading it again fails the same
+    way) unless ``refused`` is False. Its message is the English text; ``key`` and
+    ``params`` (as text) let a report show it in its own language. ``limit`` names the
+    limit passed (``limits.<name>`` of rules.yaml), ``limit_value`` its value; ``fill``
+    more params, as a mapping."""
+    fields = {name: _param(v) for name, v in {**(fill or {}), **params}.items()}
+    if limit is not None and limit_value is not None:
+        fields["limit_name"], fields["limit_value"] = limit, _limit_shown(limit_value)
+    if value is not None:
+        fields["value"] = _param(value)
+    reason = ingest_reason(key, "en", fields)
+    if refused:
+        return RefusedFileError(path, reason, limit=limit, key=key, params=fields)
+    return IngestError(path, reason, value=value, key=key, params=fields)
+
+
+def _param(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _limit_shown(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
+
+
+# A refused file's finding (reason file_rejected) keeps its reason as a key and its
+# params, so that each report words it in its own language.
+_REFUSAL_PREFIX = "ingest:"
+
+
+def refusal_value(key: str | None, params: Mapping[str, str] | None, text: str) -> str:
+    """The stored value of a refused file's finding: its reason's key and params when
+    it has a key (``ingest:{"key": ..., "params": ...}``), else ``text`` as it is."""
+    if key is None:
+        return text
+    payload = {"key": key, "params": dict(params or {})}
+    return _REFUSAL_PREFIX + json.dumps(payload, ensure_ascii=False, sort_keys=True)
+
+
+def issue_value(reason: object, value: object, lang: str) -> str:
+    """A finding's value as a report in ``lang`` shows it: a refused file's reason in
+    that language (see :func:`refusal_value`); any other value as it was written."""
+    text = "" if value is None else str(value)
+    if str(reason) != Reason.FILE_REJECTED.value or not text.startswith(_REFUSAL_PREFIX):
+        return text
+    try:
+        payload = json.loads(text.removeprefix(_REFUSAL_PREFIX))
+        return ingest_reason(str(payload["key"]), lang, payload.get("params") or {})
+    except (ValueError, KeyError, TypeError):  # not one of ours: shown as stored
+        return text

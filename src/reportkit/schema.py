@@ -144,6 +144,7 @@ class Reason(StrEnum):
     UNKNOWN_COLUMNS = "unknown_columns"
     DUPLICATE_COLUMN = "duplicate_column"  # two headers for one column: the first is used
     CONFLICTING_VALUES = "conflicting_values"  # ... and this row's two cells differ
+    HEAD_TEACHER_CONFLICT = "head_teacher_conflict"  # a class's rows name two head teachers
     FILE_REJECTED = "file_rejected"  # the afternoon job refused the whole file
 
     @property
@@ -225,6 +226,18 @@ ROSTER_ALIASES: dict[str, str] = _aliases(
         "grade": ["年级"],
         "class": ["班级", "班别", "部门", "classname", "class_name"],
         "status": ["状态", "在校状态", "在籍状态"],
+        # optional: the class's head teacher (staff, a name only; a phone column is
+        # no alias and is never stored)
+        "head_teacher": [
+            "班主任",
+            "班主任姓名",
+            "班主任老师",
+            "班级负责人",
+            "head teacher",
+            "headteacher",
+            "head_teacher",
+            "form teacher",
+        ],
     }
 )
 

@@ -609,3 +609,65 @@ def test_a_threshold_move_reuses_the_days_arrays_and_finds_the_same(console: Con
         if isinstance(value, pd.DataFrame):
             pd.testing.assert_frame_equal(getattr(model.findings, f.name), value)
     assert "张三" in set(model.findings.fever["name"])  # 37.1 is fever at 37.0
+
+
+def test_the_class_table_shows_a_head_teacher_beside_the_class_when_known(district: Settings):
+    with store.connect(str(district.db)).begin() as conn:
+        store.upsert(
+            conn,
+            store.class_teachers,
+            [
+                {
+                    "school_id": "a2",
+                    "grade": "二年级",
+                    "class": "1班",
+                    "head_teacher": "郑老师",
+                    "source_file": "名册.csv",
+                    "updated_at": store.utcnow(),
+                }
+            ],
+        )
+    console = Console.open(str(district.db), district.params, district.outputs)
+    known = console.model.class_table("a2")
+    assert list(known.columns[:2]) == ["class", "head_teacher"]
+    assert known.set_index("class")["head_teacher"].to_dict() == {"二年级 1班": "郑老师"}
+    console.school.value = "a2"
+    assert "<th>班主任</th>" in console.class_table.value
+    assert "<td>郑老师</td>" in console.class_table.value
+    unknown = console.model.class_table("a1")
+    assert set(unknown["head_teacher"]) == {""}  # nothing shown, not None or a dash
+    console.school.value = "a1"
+    assert "班主任" not in console.class_table.value  # no roster named one: no column
+
+
+def test_a_refused_file_s_reason_is_in_the_console_s_language(district: Settings):
+    import pandas as pd
+
+    from reportkit.i18n import ingest_error
+    from reportkit.ingest import FileReport, record_rejection
+
+    kept = Path(district.outputs).parent / "rejected" / "空.csv"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(b"")
+    error = ingest_error(kept, "empty_file")
+    report = FileReport(
+        str(kept), None, error=str(error), refused=True, error_key=error.key, kind="logs"
+    )
+    engine = store.connect(str(district.db))
+    record_rejection(
+        engine,
+        report,
+        source=kept,
+        kept=kept,
+        school_id="a1",
+        day=DAY,
+        zone=district.schools().zone(),
+    )
+    engine.dispose()
+    for lang, why in (("zh-CN", "空文件"), ("en", "empty file")):
+        console = Console.open(str(district.db), district.params, district.outputs, lang=lang)
+        console.view.value = "data_quality"
+        shown = console.model.view("data_quality")
+        assert list(shown["value"]) == [why]
+        assert why in console.table.value
+        assert not pd.isna(shown["reason"]).any()

@@ -84,10 +84,10 @@ def _content_digest(root: Path) -> str:
 def test_the_same_seed_writes_the_files_it_always_wrote(small_demo: demo.DemoResult) -> None:
     # the small demo's files as reportkit wrote them before and after the demo was split
     # into plan, events and files; only a change meant to change the demo's data may
-    # change this digest (the last: schools.yaml became a city's tree and the example
-    # upward form joined params/forms/; every file under data/ kept its bytes)
+    # change this digest (the last: the rosters name each class's head teacher, 班主任,
+    # but for two schools; every health log and gate register kept its bytes)
     assert _content_digest(small_demo.root) == (
-        "404724b305d6070290eaf430d4511b8919a7395642e68e87a1e256c1fd3692ec"
+        "3bf60df9ffc7dd3b7d8b76098f2cc2eecd3c41c341d14cd2f40bd10018fda833"
     )
 
 
@@ -354,6 +354,11 @@ def test_bad_rows_reach_quarantine_and_data_quality(tmp_path: Path, db_url: str)
     assert [(q["person_id"], q["reason"]) for q in quarantined if q["person_id"]] == [
         (bad["unknown_person"][0][1], "unknown_person")
     ]
+    # the sloppy school's upload refused earlier that day (whatever was ingested when)
+    rejected = [f for f in findings if f["reason"] == "file_rejected"]
+    assert [(f["school_id"], f["date"]) for f in rejected] == [(bad["file_rejected"][0][0], D)]
+    assert Path(bad["file_rejected"][0][1]).is_file()
+    findings = [f for f in findings if f["reason"] != "file_rejected"]
     assert sorted((f["person_id"], f["reason"], f["value"]) for f in findings) == sorted(
         (p, key, value)
         for key in ("fahrenheit_converted", "impossible_temperature", "unknown_symptom")

@@ -287,7 +287,14 @@ def test_daily_moves_a_refused_file_aside_and_ingests_the_rest(tmp_path):
     row = quality[quality["reason"] == "file_rejected"]
     assert row["school_id"].tolist() == ["s001"]
     assert row["file"].iloc[0].endswith("晨检补报.xlsx")
-    assert "limits.max_rows" in row["value"].iloc[0]
+    # its reason kept as a key: each report words it in its own language
+    from reportkit.i18n import issue_value
+
+    assert "limits.max_rows" in issue_value("file_rejected", row["value"].iloc[0], "en")
+    shown = issue_value("file_rejected", row["value"].iloc[0], "zh-CN")
+    assert "上限为" in shown
+    assert "`limits.max_rows`" in shown
+    assert "上限为" in reason  # reason.txt: in Chinese, then in English
     assert found.schools.set_index("school_id").loc["s001", "rows"] == 1  # the rest is in
     # a rerun finds nothing to do and does not die
     assert daily.ingest_inbox(settings, DAY, inbox, archive) == ({}, [], 0, [])

@@ -67,6 +67,10 @@ class Outputs:
     data: list[str]  # strings that are data, longest first
 
 
+_ISSUE_CODES = {"message", "column", "reason", "kind"}
+_OWN_WORDS = {"data_quality": _ISSUE_CODES, "quarantine": _ISSUE_CODES}
+
+
 def _data_strings(small_demo: Any) -> list[str]:
     """Every string the deployment and its files gave (names, classes, places, files...)."""
     found: set[str] = set()
@@ -75,9 +79,20 @@ def _data_strings(small_demo: Any) -> list[str]:
     meta.reflect(engine)
     with engine.connect() as conn:
         for table in meta.sorted_tables:
-            texts = [c for c in table.columns if isinstance(c.type, sa.String | sa.Text)]
+            # not data: the kit's own words (a finding's message in both languages, the
+            # column and reason codes, a refused file's reason key) are what is checked
+            texts = [
+                c
+                for c in table.columns
+                if isinstance(c.type, sa.String | sa.Text)
+                and not (table.name in _OWN_WORDS and c.name in _OWN_WORDS[table.name])
+            ]
             for col in texts:
-                for (value,) in conn.execute(sa.select(col).distinct()):
+                query = sa.select(col).distinct()
+                if table.name == "data_quality" and col.name == "value":
+                    # a refused file's reason is the kit's, worded by each report
+                    query = query.where(table.c.reason != "file_rejected")
+                for (value,) in conn.execute(query):
                     if isinstance(value, str):
                         found.add(value)
                         found.add(Path(value).name)  # a file's name
@@ -317,7 +332,17 @@ def test_the_command_line_tables_are_in_the_chosen_language(
     ingest = capsys.readouterr().out
     assert cli.main(["ingest", "logs", str(day), "--lang", lang, *common]) == 0
     ingest += capsys.readouterr().out  # seen before, and a gate register skipped
-    data = [str(inbox), *_data_strings(small_demo)]
+    # a refused file, and files of a folder skipped for what they are
+    extra = tmp_path / "uploads" / "s018"
+    extra.mkdir(parents=True)
+    names = ["晨检(1).csv", "说明.docx", "~$晨检.xlsx"]
+    for name in names:
+        (extra / name).write_bytes(b"" if name.endswith(".csv") else b"x")
+    assert cli.main(["ingest", "logs", str(extra), "--lang", lang, *common]) == 1
+    refused = capsys.readouterr().out
+    assert refused.count(str(extra)) >= 3  # each file named, with why
+    ingest += refused
+    data = [str(extra), *names, str(inbox), *_data_strings(small_demo)]
     assert _foreign(flags, lang, data) == []
     assert _foreign(ingest, lang, data) == []
 
@@ -349,8 +374,66 @@ def test_the_report_leads_with_what_needs_action_then_missing_by_class(
         "expected"
     ]
     html = page.read_text(encoding="utf-8")
-    row = re.search(rf"<tr><td[^>]*>{grade} {klass}</td>(.*?)</tr>", html)
+    (head,) = pc[(pc["school_id"] == school) & (pc["grade"] == grade) & (pc["class"] == klass)][
+        "head_teacher"
+    ]
+    # the class with its head teacher beside it (the demo's rosters name them)
+    row = re.search(rf"<tr><td[^>]*>{grade} {klass}（班主任 {head}）</td>(.*?)</tr>", html)
     assert row is not None
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
     assert cells[0] == f"{len(whole)}/{expected}"  # n of N
     assert all(name in cells[1] for name in whole["name"])  # the names in one row
+
+
+def test_missing_by_class_names_the_head_teacher_where_the_roster_does(
+    outputs: Outputs, small_demo: Any
+) -> None:
+    """The demo's rosters carry 班主任 but for two schools: the class with its head
+    teacher where known, the class alone where not, in the page, the PDF and the email."""
+    from reportkit.demo.files import NO_HEAD_TEACHER_SLOTS
+    from reportkit.demo.plan import plan_schools
+
+    _, schools = plan_schools(1, 20200210)
+    without = {s.id for s in schools if s.slot in NO_HEAD_TEACHER_SLOTS}
+    school, grade, klass = small_demo.events["missing_class"]
+    assert school not in without
+    sloppy = small_demo.events["bad_rows"]["unknown_person"][0][0]
+    assert sloppy in without
+    for lang, label in (("zh-CN", "（班主任 "), ("en", " (head teacher ")):
+        pages = {p.parts[-2]: p for p in outputs.reports[lang] if p.name == "report.html"}
+        known = _visible(pages[school].read_text(encoding="utf-8"))
+        assert f"{grade} {klass}{label}" in known
+        alone = _visible(pages[sloppy].read_text(encoding="utf-8"))
+        assert label.strip(" （(") not in alone  # no head teacher, and no placeholder
+        for text in (known, alone):
+            assert not re.search(r"\b(None|nan|NaN)\b", text)
+        pdf = next(p for p in outputs.pdfs[lang] if school in p.parts and p.stem == "report")
+        assert ("班主任" if lang == "zh-CN" else "head teacher") in _pdf_text(pdf)[0]
+        mails = [m for m in outputs.mails[lang] if f"{grade} {klass}{label}" in m.text]
+        assert mails  # the email's missing-by-class list too
+        assert all(f"{grade} {klass}{label}" in m.html for m in mails)
+
+
+def test_a_refused_file_and_a_quarantined_row_are_in_the_school_s_language(
+    outputs: Outputs, small_demo: Any
+) -> None:
+    """The demo's sloppy school: a cut-off upload refused earlier that day and rows a
+    teacher typed without an id reach its data-quality section, worded in each report's
+    language (the one-language tests above would fail on an English reason)."""
+    ((school, kept),) = small_demo.events["bad_rows"]["file_rejected"]
+    assert Path(f"{kept}.reason.txt").read_text(encoding="utf-8").splitlines()[1:3] == [
+        "空文件",
+        "empty file",
+    ]
+    words = {
+        "zh-CN": ("文件被拒收", "空文件", "缺少学号/工号"),
+        "en": ("file rejected", "empty file", "no person id"),
+    }
+    data = set(outputs.data)
+    for lang, expected in words.items():
+        page = next(p for p in outputs.reports[lang] if school in p.parts and p.suffix == ".html")
+        text = _visible(page.read_text(encoding="utf-8"))
+        assert Path(kept).name in text
+        for phrase in expected:
+            assert phrase in text
+            assert phrase not in data  # the kit's words, never removed as data

@@ -24,7 +24,7 @@ from reportkit import store
 from reportkit.clock import local_time
 from reportkit.context import RunContext
 from reportkit.findings import compute_findings, prepare_day, span_days
-from reportkit.i18n import t
+from reportkit.i18n import issue_value, t
 from reportkit.layout import day_outputs
 from reportkit.privacy import mask_phones
 from reportkit.schema import FlagLevel
@@ -132,6 +132,7 @@ class ConsoleModel:
 
     def _load_people(self) -> pd.DataFrame:
         people = store.load_people(self.engine, self.school_ids)
+        self.class_teachers = store.load_class_teachers(self.engine, self.school_ids)
         keys = zip(people["school_id"], people["person_id"], strict=True)
         self.names = dict(zip(keys, people["name"], strict=True))
         return people
@@ -219,6 +220,7 @@ class ConsoleModel:
                 self.school_ids,
                 entries=entries,
                 prepared=self._prepared,
+                class_teachers=self.class_teachers,
             )
             self._findings = {k: v for k, v in self._findings.items() if k[0] == self.day}
             self._findings[key] = findings
@@ -411,7 +413,11 @@ class ConsoleModel:
                 "file": [Path(str(f)).name for f in dq["file"]],
                 "row": dq["row"].to_numpy(),
                 "column": dq["column"].to_numpy(),
-                "value": dq["value"].to_numpy(),
+                # a refused file's reason in the console's language, other values as written
+                "value": [
+                    issue_value(r, v, self.lang) if r == "file_rejected" else v
+                    for v, r in zip(dq["value"], dq["reason"], strict=True)
+                ],
                 "reason": [t(f"reason_{r}", self.lang) for r in dq["reason"]],
                 "name": dq["name"].fillna("").to_numpy(),
             }
@@ -594,13 +600,15 @@ class ConsoleModel:
         return trend.groupby("date", as_index=False)[counts].sum().sort_values("date")
 
     def class_table(self, school_id: str) -> pd.DataFrame:
-        """One school's classes for the day: class, expected, reported, missing, absent,
-        fever, symptomatic, suspected."""
+        """One school's classes for the day: class, head teacher ("" when no roster named
+        one), expected, reported, missing, absent, fever, symptomatic, suspected."""
         pc = self.shown.per_class
         pc = pc[pc["school_id"] == school_id]
         frame = pd.DataFrame(
             {"class": [_class_label(g, c) for g, c in zip(pc["grade"], pc["class"], strict=True)]}
         )
+        heads = pc["head_teacher"] if "head_teacher" in pc else pd.Series(None, index=pc.index)
+        frame["head_teacher"] = [h if isinstance(h, str) else "" for h in heads]
         for col in ("expected", "reported", "missing", "absent", "fever", "symptomatic"):
             frame[col] = pc[col].to_numpy()
         frame["suspected"] = pc["suspected"].to_numpy() if "suspected" in pc else 0

@@ -160,10 +160,13 @@ def class_table_html(frame: pd.DataFrame, lang: str, heading: str) -> str:
     """A school's classes as an escaped HTML table under ``heading``."""
     if frame.empty:
         return ""
-    head = "".join(f"<th>{html.escape(t(c, lang))}</th>" for c in _CLASS_COLUMNS)
+    columns = list(_CLASS_COLUMNS)
+    if "head_teacher" in frame and (frame["head_teacher"].fillna("") != "").any():
+        columns.insert(1, "head_teacher")  # only where a roster named one
+    head = "".join(f"<th>{html.escape(t(c, lang))}</th>" for c in columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(v, lang))}</td>" for v in r) + "</tr>"
-        for r in frame[list(_CLASS_COLUMNS)].itertuples(index=False)
+        for r in frame[columns].itertuples(index=False)
     )
     return (
         f"<h4>{html.escape(heading)}</h4>"

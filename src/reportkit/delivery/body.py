@@ -25,7 +25,7 @@ import pandas as pd
 from reportkit import layout
 from reportkit.i18n import t
 from reportkit.privacy import mask_name, mask_phone
-from reportkit.reports import class_sort_key, format_pct
+from reportkit.reports import class_sort_key, class_with_head_teacher, format_pct, head_teachers
 
 if TYPE_CHECKING:
     from reportkit.config import DeliveryConfig, School, Unit
@@ -342,6 +342,7 @@ def _missing_groups(
             per_class["grade"], per_class["class"], per_class["expected"], strict=True
         )
     }
+    heads = head_teachers(per_class)
     groups: list[dict[str, Any]] = []
     for cls, part in frame.groupby("_label", sort=False):
         people = []
@@ -351,15 +352,19 @@ def _missing_groups(
             n = _int(days)
             people.append({"name": name, "days": n if n >= 2 else 0})
         key = f"{_s(part['grade'].iloc[0])} {_s(part['class'].iloc[0])}".strip()
+        head = heads.get(key)
         groups.append(
             {
-                "class": cls,
+                "class": class_with_head_teacher(
+                    str(cls), (mask_name(head) if mask else head) if head else None, lang
+                ),
+                "sort": str(cls),
                 "count": len(part),
                 "of": of.get(key, len(part)),
                 "people": people if show_names else [],
             }
         )
-    groups.sort(key=lambda g: (-int(g["count"]), class_sort_key(str(g["class"]))))
+    groups.sort(key=lambda g: (-int(g["count"]), class_sort_key(str(g["sort"]))))
     return groups, show_names
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,8 @@ class DemoResult:
     events: dict[str, Any]
     ingestion: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> totals
     errors: list[str] = field(default_factory=list)  # files ingestion could not read
+    # files an earlier run of the demo date refused (in data/rejected/, with the reason)
+    rejected: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -74,6 +76,7 @@ class DemoResult:
         if "ingest" in self.seconds:
             lines.append(f"ingestion took {self.seconds['ingest']:.1f} s")
         lines += [f"not ingested: {error}" for error in self.errors]
+        lines += [f"rejected earlier that day: {path}" for path in self.rejected]
         return "\n".join(lines)
 
 
@@ -171,6 +174,10 @@ def build_demo(
         started = time.perf_counter()
         through = [d for d in dates if ingest_through is None or d <= ingest_through]
         result.ingestion, result.errors = _ingest(params_dir, db_url, written, through)
+        sloppy = events.get("bad_rows", {}).get("unknown_person", [(None,)])[0][0]
+        if sloppy is not None:
+            result.rejected = _rejected_upload(root, params_dir, db_url, demo_date, sloppy)
+            events["bad_rows"]["file_rejected"] = [(sloppy, result.rejected[0])]
         result.seconds["ingest"] = round(time.perf_counter() - started, 2)
     return result
 
@@ -206,3 +213,41 @@ def _ingest(
             if isinstance(value, int):  # the counts, not kind or skipped files
                 total[key] = total.get(key, 0) + value
     return totals, errors
+
+
+def _rejected_upload(
+    root: Path, params_dir: Path, db_url: str, day: date, school_id: str
+) -> list[str]:
+    """The demo date's first upload of the sloppy school, cut off at 0 bytes: refused by
+    a run earlier that day, so it is in ``data/rejected/`` with its reason and is a
+    finding of the school's data-quality section (the later, whole export is read)."""
+    from reportkit import ingest, layout, store
+    from reportkit.config import load_rules, load_schools
+
+    config = load_schools(params_dir)
+    archive = root / "data" / "archive"
+    # as it arrived, relative to the demo's root: the same bytes wherever it is built
+    name = f"{day.month}月{day.day}日晨午检(1).csv"
+    source = Path("data") / "inbox" / day.isoformat() / school_id / name
+    kept = layout.rejected_dir(archive, day, None) / school_id / source.name
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(b"")
+    engine = store.connect(db_url)
+    try:
+        report = ingest.ingest_paths(
+            engine, [kept], "logs", config, load_rules(params_dir), school=school_id
+        )
+        (refused,) = report.failed
+        ingest.record_rejection(
+            engine,
+            refused,
+            source=source,
+            kept=kept,
+            school_id=school_id,
+            day=day,
+            zone=config.zone(),
+            at=datetime(day.year, day.month, day.day, 12, 5, tzinfo=config.zone()),  # same bytes
+        )
+    finally:
+        engine.dispose()
+    return [str(kept)]

@@ -25,9 +25,11 @@ from reportkit.demo.plan import DEMO_DATE, School, person_names, zfill
 __all__ = [
     "ENTRY_HEADER",
     "LOG_HEADER",
+    "NO_HEAD_TEACHER_SLOTS",
     "ROSTER_HEADER",
     "SESSION_WORDS",
     "SURVEY_HEADER",
+    "head_teacher_texts",
     "stamp_texts",
     "temperature_texts",
     "write_csv",
@@ -153,18 +155,39 @@ def _write_xlsx(path: Path, title: str, header: str, columns: list[tuple[str, np
     return path
 
 
+# schools whose roster has no head-teacher column (班主任): their reports show classes alone
+NO_HEAD_TEACHER_SLOTS = frozenset({"3village1", "1point"})
+
+
+def head_teacher_texts(roster: pd.DataFrame) -> np.ndarray:
+    """Each student's head teacher (班主任): the school's active staff but its leader, in
+    turn by class (no random draw: the demo's other streams stay as they were); "" for
+    staff rows."""
+    students = (roster["grade"] != "").to_numpy()
+    staff = roster.loc[(roster["role"] == "教职工") & roster["active"], "name"].to_numpy()[1:]
+    out = np.full(len(roster), "", dtype=object)
+    if len(staff) and students.any():
+        classes, _ = pd.factorize(roster["grade"][students] + " " + roster["cls"][students])
+        out[students] = staff[classes % len(staff)]
+    return out
+
+
 def write_roster(folder: Path, school: School, roster: pd.DataFrame) -> Path:
     columns = [
         roster[c].to_numpy(object) for c in ("pid", "name", "role", "grade", "cls", "status")
     ]
+    header = ROSTER_HEADER
+    if school.slot not in NO_HEAD_TEACHER_SLOTS:
+        columns.append(head_teacher_texts(roster))
+        header += " 班主任"
     if school.fmt == "xlsx":
         return _write_xlsx(
             folder / "名册.xlsx",
             f"{school.name}师生名册",
-            ROSTER_HEADER,
+            header,
             [("s", c) for c in columns],
         )
-    return write_csv(folder / "名册.csv", school, ROSTER_HEADER, columns)
+    return write_csv(folder / "名册.csv", school, header, columns)
 
 
 def write_logs(

@@ -136,7 +136,11 @@ def _clusters(
     return frame
 
 
-def _per_class(roster: Roster, counts: dict[str, np.ndarray]) -> pd.DataFrame:
+def _per_class(
+    roster: Roster, counts: dict[str, np.ndarray], class_teachers: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Counts per class, and the class's head teacher when a roster named one (None
+    when not)."""
     frame = pd.DataFrame(
         {
             "school_id": roster.school_id,
@@ -145,8 +149,18 @@ def _per_class(roster: Roster, counts: dict[str, np.ndarray]) -> pd.DataFrame:
             **{k: v.astype(np.int64) for k, v in counts.items()},
         }
     )
-    grouped = frame.groupby(["school_id", "grade", "class"], sort=False).sum()
-    return grouped.reset_index()
+    keys = ["school_id", "grade", "class"]
+    grouped = frame.groupby(keys, sort=False).sum().reset_index()
+    teachers = pd.DataFrame(columns=[*keys, "head_teacher"], dtype=object)
+    if class_teachers is not None and not class_teachers.empty:
+        teachers = class_teachers[[*keys, "head_teacher"]].astype(object)
+        teachers = teachers.fillna({"grade": "", "class": ""}).drop_duplicates(keys)
+    merged = grouped.astype({k: object for k in keys}).merge(
+        teachers, how="left", on=keys, validate="one_to_one"
+    )
+    head = merged["head_teacher"].astype(object)
+    merged["head_teacher"] = head.where(head.notna() & (head != ""), None)
+    return merged
 
 
 def _trend(
@@ -252,6 +266,7 @@ def compute_findings(
     entries: pd.DataFrame | None = None,
     *,
     prepared: PreparedDay | None = None,
+    class_teachers: pd.DataFrame | None = None,
 ) -> Findings:
     """Apply the rules to the frames for ``report_date`` and the selected schools.
 
@@ -261,6 +276,8 @@ def compute_findings(
     defaults to every school of ``config``; an unknown id is a ConfigError.
     ``prepared``: the :func:`prepare_day` arrays of the same frames, date and schools
     (built here when not given, or when they are of another date, schools or window).
+    ``class_teachers`` (school_id, grade, class, head_teacher): the head teachers the
+    rosters named, shown beside their class (``per_class.head_teacher``).
     """
     report_date = as_date(report_date)
     ids = _select(config, school_ids)
@@ -318,7 +335,7 @@ def compute_findings(
         "suspected": level == FlagLevel.SUSPECTED.rank,
         "key_persons": level == FlagLevel.KEY_PERSON.rank,
     }
-    per_class = _per_class(roster, counts)
+    per_class = _per_class(roster, counts, class_teachers)
     person_counts = {
         **{k: group_sums(v, roster.bounds) for k, v in counts.items()},
         "missing_sessions": group_sums(need.sum(axis=1), roster.bounds),
@@ -406,6 +423,7 @@ def load_findings(
         report_date,
         ids,
         entries=store.load_entries(engine, report_date, report_date, ids),
+        class_teachers=store.load_class_teachers(engine, ids),
     )
     revisions = store.load_revisions(engine, "checkins", day=report_date, school_ids=ids)
     corrections, flags = compute_corrections(checkins, revisions, rules, report_date, people)

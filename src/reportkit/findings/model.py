@@ -49,7 +49,8 @@ school_id, person_id, name, role, grade, class; person ids are strings):
   column, value, reason, message, quarantined), as recorded at ingestion
 * ``trend``: school_id, date, expected, reported, fever, symptomatic, suspected
 * ``per_class``: school_id, grade, class, expected, reported, missing, absent,
-  fever, symptomatic, suspected, key_persons
+  fever, symptomatic, suspected, key_persons, head_teacher (the class's 班主任 when a
+  roster named one, else None)
 * ``entries`` (one row per school): school_id, total, fever, unapproved,
   no_temperature, still_inside, staff, visitor, delivery, other
 * ``entry_flags`` (one row per entry and flag): entry_id, school_id, flag

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.ingest.routing import route_paths as route_paths
     from reportkit.ingest.sheets import Kind as Kind
     from reportkit.ingest.sheets import SheetReader as SheetReader
+    from reportkit.ingest.write import record_rejection as record_rejection
     from reportkit.ingest.write import write_issues as write_issues
 
 __getattr__, __dir__, __all__ = attach(
@@ -38,6 +39,7 @@ __getattr__, __dir__, __all__ = attach(
         "expand_paths": "readers",
         "ingest_paths": "pipeline",
         "read_table": "readers",
+        "record_rejection": "write",
         "route_paths": "routing",
         "write_issues": "write",
     },

@@ -12,6 +12,7 @@ hands both to the writer with each row's school, person and date.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,13 +23,17 @@ import pandas as pd
 
 from reportkit import schema
 from reportkit.config import Rules, SchoolsConfig
-from reportkit.errors import IngestError
+from reportkit.i18n import ingest_error
 from reportkit.ingest import cells, readers
 from reportkit.ingest.readers import Table
 from reportkit.ingest.sheets import Kind, column_letters
 from reportkit.schema import Reason, normalize_word
 
 __all__ = ["Batch", "rows_frame"]
+
+# headers of phone numbers: kept in a gate register (its contact column), dropped from
+# the quarantined rows of rosters and health logs
+_PHONE_HEADER = re.compile(r"电话|手机|联系方式|phone|mobile|tel", re.IGNORECASE)
 
 
 class Batch:
@@ -54,6 +59,8 @@ class Batch:
         self.findings: list[pd.DataFrame] = []
         self.dates = pd.Series(np.full(n, None, dtype=object), index=self.index)
         self.rows = pd.DataFrame()  # what goes into the kind's table, set by _prepare_*
+        # a roster's head teachers per class, when it has the column (see kinds.py)
+        self.class_teachers: pd.DataFrame | None = None
         self.raw: dict[str, pd.Series] = {}  # canonical -> the column as written
         self._clean: dict[str, pd.Series] = {}
         self._parsed: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column's latest parse
@@ -197,11 +204,7 @@ class Batch:
     def _schools(self) -> pd.Series:
         if "school_id" not in self.raw:
             if self.default_school is None:
-                raise IngestError(
-                    self.path,
-                    "cannot tell which school: no school column, no --school, "
-                    "and no folder named after a school id",
-                )
+                raise ingest_error(self.path, "no_school", refused=False)
             return pd.Series(self.default_school, index=self.index, dtype=object)
         resolve = self.config.resolve_school
         resolved, empty = self.parse(
@@ -231,11 +234,7 @@ class Batch:
             return self.dates
         found = cells.dates_in([*self.table.title, self.path.name])
         if len(found) != 1:
-            raise IngestError(
-                self.path,
-                "no date column (日期), and no single date with a year in the title rows "
-                "or the file name",
-            )
+            raise ingest_error(self.path, "no_date", refused=False)
         self.dates = pd.Series(found.pop(), index=self.index, dtype=object)
         return self.dates
 
@@ -304,6 +303,8 @@ class Batch:
             }
         )
         raw = self.table.frame.iloc[at]
+        if self.kind != "entries":  # a roster's 班主任电话: no phone number is ever stored
+            raw = raw[[c for c in raw.columns if not _PHONE_HEADER.search(str(c))]]
         quarantined["raw"] = [
             json.dumps(dict(zip(raw.columns, _nulls(r), strict=True)), ensure_ascii=False)
             for r in raw.itertuples(index=False)
@@ -369,7 +370,7 @@ def _default_school(school: str | None, path: Path, config: SchoolsConfig) -> st
     if school is not None:
         resolved = config.resolve_school(school)
         if resolved is None:
-            raise IngestError(path, "--school is not a school of schools.yaml", value=school)
+            raise ingest_error(path, "unknown_school_option", refused=False, value=school)
         return resolved
     for part in reversed(path.parent.parts):
         if part in config.by_id:

@@ -25,13 +25,21 @@ Decisions where the data contract is silent:
   keeps the original headers; a file-level finding (unknown columns) is on the
   header row and dated with the file's latest date;
 - a roster file states what it has columns for: a column it lacks keeps the
-  stored value of people already on the roster (new people get the default).
+  stored value of people already on the roster (new people get the default);
+- a roster's quarantined rows and findings are dated with the day it is read (local
+  time), so that the school's report of that day shows them;
+- the optional head-teacher column (班主任) is kept per class (``class_teachers``),
+  not per person: a class's first name in the file is kept, a row naming another
+  one is a ``head_teacher_conflict`` finding (``李四 ≠ 张三``); a class whose cells
+  are all empty, and a file without the column, leave the stored one as it is.
+  A phone column (班主任电话) is no alias: it is an unknown column, never stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +49,7 @@ import sqlalchemy as sa
 
 from reportkit import schema, store
 from reportkit.config import Rules
-from reportkit.errors import IngestError, RefusedFileError
+from reportkit.i18n import ingest_error
 from reportkit.ingest import cells
 from reportkit.ingest.batch import Batch, rows_frame
 from reportkit.ingest.readers import Table
@@ -69,14 +77,7 @@ def check_kind(table: Table, kind: Kind, path: Path) -> None:
             found["roster"].append(header)
     other: Kind = "logs" if kind == "roster" else "roster"
     if found[other] and not found[kind]:
-        what = {"roster": "a roster", "logs": "a health log"}
-        missing = "role, grade or class" if kind == "roster" else "date, temperature or symptom"
-        raise RefusedFileError(
-            path,
-            f"looks like {what[other]}, not {what[kind]}: it has columns "
-            f"{'、'.join(found[other])} and no {missing} column; "
-            f"ingest it with `reportkit ingest {other} {path}`",
-        )
+        raise ingest_error(path, f"{kind}_as_{other}", columns="、".join(found[other]), path=path)
 
 
 def prepare_roster(batch: Batch, conn: sa.Connection) -> None:
@@ -103,6 +104,39 @@ def prepare_roster(batch: Batch, conn: sa.Connection) -> None:
     rows = rows_frame(batch.index, {"school_id": batch.school_id, "person_id": person_id, **values})
     batch.dedupe(rows, ["school_id", "person_id"])
     batch.rows = rows if batch.alive.all() else rows.loc[batch.alive]
+    # a roster has no dates: its issues are of the day it is read, so that that day's
+    # report of the school shows them
+    batch.dates[:] = datetime.now(batch.config.zone()).date().isoformat()
+    if "head_teacher" in batch.raw:
+        batch.class_teachers = _class_teachers(batch, rows)
+
+
+def _class_teachers(batch: Batch, rows: pd.DataFrame) -> pd.DataFrame:
+    """The head teacher of each class the file names one for (its first row's), from
+    the rows kept; a kept row naming another is a finding, never silent."""
+    teacher = batch.get("head_teacher")
+    frame = pd.DataFrame(
+        {
+            "school_id": rows["school_id"].astype(object),
+            "grade": rows["grade"].astype(object).fillna(""),
+            "class": rows["class"].astype(object).fillna(""),
+            "head_teacher": teacher.astype(object),
+        },
+        index=batch.index,
+    )
+    named = batch.alive & teacher.notna().to_numpy() & (frame["class"] != "").to_numpy()
+    named &= frame["school_id"].notna().to_numpy()
+    frame = frame[named]
+    keys = ["school_id", "grade", "class"]
+    first = frame.groupby(keys, sort=False)["head_teacher"].transform("first")
+    differs = pd.Series(False, index=batch.index)
+    as_word = frame["head_teacher"].map(normalize_word) != first.map(normalize_word)
+    differs[frame.index] = as_word.to_numpy()
+    if differs.any():
+        shown = pd.Series(None, index=batch.index, dtype=object)
+        shown[frame.index] = (frame["head_teacher"] + " ≠ " + first).to_numpy()
+        batch.finding(differs.to_numpy(), Reason.HEAD_TEACHER_CONFLICT, "head_teacher", shown)
+    return frame.drop_duplicates(keys, keep="first").reset_index(drop=True)
 
 
 def _stored_people(
@@ -213,9 +247,7 @@ def _check_roster(batch: Batch, conn: sa.Connection, rows: pd.DataFrame) -> None
     )
     missing = sorted(set(schools) - set(people["school_id"]))
     if missing:
-        raise IngestError(
-            batch.path, f"no roster for school {', '.join(missing)}: ingest the roster first"
-        )
+        raise ingest_error(batch.path, "no_roster", refused=False, schools=", ".join(missing))
     on_roster = np.zeros(len(rows), dtype=bool)
     mismatch = np.zeros(len(rows), dtype=bool)
     school_of, person, name = rows["school_id"].cat, rows["person_id"].cat, rows["name"].cat

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from reportkit import store
 from reportkit.config import Rules, SchoolsConfig
 from reportkit.errors import IngestError, RefusedFileError
+from reportkit.i18n import ingest_error
 from reportkit.ingest import readers
 from reportkit.ingest.batch import Batch
 from reportkit.ingest.kinds import check_kind, prepare_entries, prepare_logs, prepare_roster
@@ -91,13 +92,23 @@ def ingest_paths(
                     encoding=None,
                     error=str(exc),
                     refused=isinstance(exc, RefusedFileError),
+                    error_key=exc.key,
+                    error_params=exc.params,
                 )
             except (sa.exc.SQLAlchemyError, MemoryError, KeyboardInterrupt):
                 raise  # the store, or this process: not one file's doing
             except Exception as exc:  # a file no check foresaw must not stop the others
                 log.exception("ingest %s: unexpected error", item.path)
-                why = f"unexpected error reading the file: {type(exc).__name__}: {exc}"
-                done = FileReport(path=str(item.path), encoding=None, error=f"{item.path}: {why}")
+                unexpected = ingest_error(
+                    item.path, "unexpected", refused=False, detail=f"{type(exc).__name__}: {exc}"
+                )
+                done = FileReport(
+                    path=str(item.path),
+                    encoding=None,
+                    error=str(unexpected),
+                    error_key=unexpected.key,
+                    error_params=unexpected.params,
+                )
             done.kind = item.kind
             report.files.append(done)
             if on_file is not None:
@@ -193,6 +204,14 @@ def _write(conn: sa.Connection, batch: Batch, report: FileReport) -> list[dict[s
         conn, table, keys, batch.rows, constants, replaced_by=batch.table.sha256
     )
     status = written.status
+    if batch.class_teachers is not None:  # a roster with a head-teacher column
+        store.upsert_frame(
+            conn,
+            store.class_teachers,
+            ["school_id", "grade", "class"],
+            batch.class_teachers,
+            constants,
+        )
     report.inserted = int((status == "inserted").sum())
     report.updated = int((status == "updated").sum())
     report.unchanged = int((status == "unchanged").sum())

@@ -27,7 +27,8 @@ import charset_normalizer
 import numpy as np
 import pandas as pd
 
-from reportkit.errors import IngestError, RefusedFileError
+from reportkit.errors import IngestError
+from reportkit.i18n import ingest_error
 from reportkit.ingest.routing import TABLE_SUFFIXES
 from reportkit.ingest.sheets import (
     HEADER_SCAN_ROWS,
@@ -37,7 +38,6 @@ from reportkit.ingest.sheets import (
     SheetReader,
     find_header,
     kind_aliases,
-    limit_text,
 )
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def _detect(data: bytes, name: object) -> tuple[str, bool]:
             return ("utf-8" if utf8 >= legacy else "gb18030" if gb18030 else "gbk"), True
     best = charset_normalizer.from_bytes(data[: 1 << 20]).best()
     if best is None or (binary and not best.encoding.startswith("utf_16")):
-        raise RefusedFileError(name, "not a table: binary content, neither text nor a spreadsheet")
+        raise ingest_error(name, "binary")
     return best.encoding, False
 
 
@@ -213,15 +213,16 @@ def read_bytes(path: Path, limits: IngestLimits) -> bytes:
     try:
         size = path.stat().st_size
         if size > limits.max_file_mb * (1 << 20):
-            raise RefusedFileError(
+            raise ingest_error(
                 path,
-                f"the file is {size / (1 << 20):,.0f} MB; "
-                + limit_text("max_file_mb", limits.max_file_mb),
+                "file_too_big",
+                mb=f"{size / (1 << 20):,.0f}",
                 limit="max_file_mb",
+                limit_value=limits.max_file_mb,
             )
         return path.read_bytes()
     except OSError as exc:
-        raise IngestError(path, f"cannot read file: {exc.strerror or exc}") from None
+        raise ingest_error(path, "cannot_read", refused=False, detail=exc.strerror or exc) from None
 
 
 def _default_limits() -> IngestLimits:
@@ -244,13 +245,14 @@ def read_table_bytes(
     limits = limits or _default_limits()
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
     if not data[:65536].strip() and not data.strip():
-        raise RefusedFileError(name, "empty file")
+        raise ingest_error(name, "empty_file")
     if len(data) > limits.max_file_mb * (1 << 20):
-        raise RefusedFileError(
+        raise ingest_error(
             name,
-            f"the file is {len(data) / (1 << 20):,.0f} MB; "
-            + limit_text("max_file_mb", limits.max_file_mb),
+            "file_too_big",
+            mb=f"{len(data) / (1 << 20):,.0f}",
             limit="max_file_mb",
+            limit_value=limits.max_file_mb,
         )
     if data.startswith((XLSX_MAGIC, XLS_MAGIC)):
         if sheets is not None:
@@ -262,11 +264,13 @@ def read_table_bytes(
 
 def _no_header(name: object, aliases: dict[str, str], required: frozenset[str]) -> IngestError:
     examples = sorted({a for a, c in aliases.items() if c in required and not a.isascii()})[:4]
-    return RefusedFileError(
+    return ingest_error(
         name,
-        f"not a table of this kind: no header row in the first {HEADER_SCAN_ROWS} rows "
-        f"naming at least two known columns, one of them {'/'.join(sorted(required))} "
-        f"(e.g. {', '.join(examples)})",
+        "no_header",
+        rows=HEADER_SCAN_ROWS,
+        required="/".join(sorted(required)),
+        examples="、".join(examples),
+        examples_en=", ".join(examples),
     )
 
 
@@ -311,13 +315,14 @@ def _read_csv(
     except pd.errors.ParserError:  # rows wider than the header
         grid = _read_ragged_csv(data, encoding, delimiter, index, limits, name)
     except (UnicodeError, ValueError, pd.errors.EmptyDataError) as exc:
-        raise RefusedFileError(name, f"not a table: {exc}") from None
+        raise ingest_error(name, "not_a_table", detail=exc) from None
     if len(grid) - 1 > limits.max_rows:
-        raise RefusedFileError(
+        raise ingest_error(
             name,
-            f"more than {limits.max_rows:,} rows below the header; "
-            + limit_text("max_rows", limits.max_rows),
+            "too_many_rows",
+            max=limits.max_rows,
             limit="max_rows",
+            limit_value=limits.max_rows,
         )
     if grid.shape[1] > limits.max_columns:
         raise _too_wide(name, grid.shape[1], limits)
@@ -329,11 +334,9 @@ def _read_csv(
     return table
 
 
-def _too_wide(name: object, width: int, limits: IngestLimits) -> RefusedFileError:
-    return RefusedFileError(
-        name,
-        f"rows of {width:,} columns; " + limit_text("max_columns", limits.max_columns),
-        limit="max_columns",
+def _too_wide(name: object, width: int, limits: IngestLimits) -> IngestError:
+    return ingest_error(
+        name, "too_many_columns", width=width, limit="max_columns", limit_value=limits.max_columns
     )
 
 
@@ -367,12 +370,15 @@ def _check_cells(frame: pd.DataFrame, name: object, limits: IngestLimits) -> Non
         over = lengths > limits.max_cell_chars
         if over.any():
             at = int(over.to_numpy().argmax())  # the first cell over the limit
-            raise RefusedFileError(
+            raise ingest_error(
                 name,
-                f"row {over.index[at]}, column {column!r}: "
-                f"a cell of {int(lengths.iloc[at]):,} characters; "
-                + limit_text("max_cell_chars", limits.max_cell_chars),
+                "cell_too_long",
+                row=str(over.index[at]),
+                column=column,
+                column_repr=repr(column),
+                n=int(lengths.iloc[at]),
                 limit="max_cell_chars",
+                limit_value=limits.max_cell_chars,
             )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reportkit.i18n import ingest_reason
 from reportkit.ingest.routing import Skipped
 from reportkit.ingest.sheets import Kind
 
@@ -36,6 +37,21 @@ class FileReport:
     # the file was refused for what it holds (a limit, unreadable, the wrong kind):
     # reading it again fails the same way (see RefusedFileError)
     refused: bool = False
+    # the error's reason as the ingest_<key> text of the catalog and what fills it in
+    error_key: str | None = None
+    error_params: dict[str, str] = field(default_factory=dict)
+
+    def error_text(self, lang: str) -> str | None:
+        """:attr:`error` in ``lang``: the file, then why (English when it has no key)."""
+        if self.error is None or self.error_key is None:
+            return self.error
+        return f"{self.path}: {self.reason(lang)}"
+
+    def reason(self, lang: str = "en") -> str:
+        """Why the file could not be read, without its name, in ``lang``."""
+        if self.error_key is None:
+            return str(self.error).removeprefix(f"{self.path}: ")
+        return ingest_reason(self.error_key, lang, self.error_params)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "kind": self.kind, "encoding": self.encoding}
@@ -43,6 +59,8 @@ class FileReport:
         if self.error is not None:
             out["error"] = self.error
             out["refused"] = self.refused
+            if self.error_key is not None:
+                out["reason_key"] = self.error_key
         if self.already_ingested:
             out["already_ingested"] = True
         return out
@@ -90,7 +108,8 @@ class IngestReport:
         out: dict[str, Any] = {"kind": self.kind, "files": [f.to_json() for f in self.files]}
         out.update({name: getattr(self, name) for name in COUNTS})
         out["skipped"] = [
-            {"path": str(s.path), "reason": s.reason, "kind": s.kind} for s in self.skipped
+            {"path": str(s.path), "reason": s.reason, "kind": s.kind, "reason_key": s.key}
+            for s in self.skipped
         ]
         if self.kind is None:
             out["by_kind"] = self.by_kind()

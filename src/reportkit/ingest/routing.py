@@ -12,9 +12,10 @@ anything in a folder that is not a table, each with the reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from reportkit.i18n import ingest_reason
 from reportkit.ingest.sheets import Kind
 
 __all__ = ["KINDS", "Routed", "Skipped", "classify_file", "route_paths"]
@@ -23,7 +24,6 @@ KINDS: tuple[Kind, ...] = ("roster", "logs", "entries")
 ROSTER_WORDS = ("名册", "花名册", "roster")
 ENTRY_WORDS = ("门卫", "进校登记", "入校登记", "来访登记", "entries", "entry")
 TABLE_SUFFIXES = frozenset({".csv", ".txt", ".xlsx", ".xlsm", ".xls"})
-_WHAT = {"roster": "a roster", "logs": "a health log", "entries": "a gate register"}
 
 
 def classify_file(path: Path) -> Kind:
@@ -44,9 +44,23 @@ class Routed:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A file of a folder not read, and why: ``reason`` in English, ``key`` and
+    ``params`` its ``ingest_<key>`` text (:meth:`text` in a language)."""
+
     path: Path
     reason: str
     kind: Kind | None = None  # the kind its name says, when that is why it was skipped
+    key: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def because(cls, file: Path, key: str, kind: Kind | None = None, **params: str) -> Skipped:
+        """``file`` skipped for the ``ingest_<key>`` reason filled in with ``params``."""
+        return cls(file, ingest_reason(key, "en", params), kind, key, params)
+
+    def text(self, lang: str) -> str:
+        """Why it was skipped, in ``lang``."""
+        return self.reason if self.key is None else ingest_reason(self.key, lang, self.params)
 
 
 def route_paths(
@@ -71,13 +85,12 @@ def route_paths(
             if not file.is_file() or any(part.startswith(".") for part in rel):
                 continue
             if file.name.startswith("~$"):
-                skipped.append(Skipped(file, "an Excel/WPS lock file of an open workbook"))
+                skipped.append(Skipped.because(file, "skip_lock_file"))
             elif file.suffix.lower() not in TABLE_SUFFIXES:
                 suffixes = ", ".join(sorted(TABLE_SUFFIXES))
-                skipped.append(Skipped(file, f"not a table file ({suffixes})"))
+                skipped.append(Skipped.because(file, "skip_not_table", suffixes=suffixes))
             elif kind is not None and (found := classify_file(file)) != kind:
-                why = f"{_WHAT[found]} by its name: read it with `reportkit ingest {found} {file}`"
-                skipped.append(Skipped(file, why, found))
+                skipped.append(Skipped.because(file, f"skip_{found}", found, path=str(file)))
             else:
                 routed.append(Routed(file, kind or classify_file(file)))
     unique = list(dict.fromkeys(routed))

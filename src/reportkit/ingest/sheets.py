@@ -43,7 +43,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from reportkit.errors import RefusedFileError
+from reportkit.errors import IngestError, RefusedFileError
+from reportkit.i18n import ingest_error, ingest_reason
 from reportkit.schema import ENTRY_ALIASES, LOG_ALIASES, ROSTER_ALIASES, match_header
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def find_header(
 def limit_text(name: str, value: float) -> str:
     """How a message names a limit: its value and where it is set."""
     shown = f"{value:,}" if isinstance(value, int) else f"{value:,g}"
-    return f"the limit is {shown} (limits.{name} in rules.yaml)"
+    return ingest_reason("limit", "en", {"limit_name": name, "limit_value": shown})
 
 
 # --- the check before parsing ----------------------------------------------------------
@@ -123,43 +124,47 @@ def check_workbook(data: bytes, name: object, limits: IngestLimits) -> None:
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise RefusedFileError(name, f"not a table: cannot read workbook: {exc}") from None
+        raise ingest_error(name, "bad_workbook", detail=exc) from None
     with book:
         members = book.infolist()
         if len(members) > limits.max_zip_members:
-            raise RefusedFileError(
+            raise ingest_error(
                 name,
-                f"the workbook holds {len(members):,} parts; "
-                + limit_text("max_zip_members", limits.max_zip_members),
+                "zip_members",
+                n=len(members),
                 limit="max_zip_members",
+                limit_value=limits.max_zip_members,
             )
         total = sum(m.file_size for m in members)
         if total > limits.max_unzipped_mb * _MB:
-            raise RefusedFileError(
+            raise ingest_error(
                 name,
-                f"the workbook unpacks to {total / _MB:,.0f} MB; "
-                + limit_text("max_unzipped_mb", limits.max_unzipped_mb),
+                "unzipped_size",
+                mb=f"{total / _MB:,.0f}",
                 limit="max_unzipped_mb",
+                limit_value=limits.max_unzipped_mb,
             )
         for member in members:
             ratio = member.file_size / max(member.compress_size, 1)
             if member.file_size > _MB and ratio > limits.max_compression_ratio:
-                raise RefusedFileError(
+                raise ingest_error(
                     name,
-                    f"part {member.filename} unpacks {ratio:,.0f} times its packed size "
-                    f"(a zip bomb?); "
-                    + limit_text("max_compression_ratio", limits.max_compression_ratio),
+                    "compression_ratio",
+                    part=member.filename,
+                    ratio=f"{ratio:,.0f}",
                     limit="max_compression_ratio",
+                    limit_value=limits.max_compression_ratio,
                 )
             if (
                 member.filename.lower().endswith("sharedstrings.xml")
                 and member.file_size > limits.max_shared_strings_mb * _MB
             ):
-                raise RefusedFileError(
+                raise ingest_error(
                     name,
-                    f"its shared strings take {member.file_size / _MB:,.0f} MB; "
-                    + limit_text("max_shared_strings_mb", limits.max_shared_strings_mb),
+                    "shared_strings",
+                    mb=f"{member.file_size / _MB:,.0f}",
                     limit="max_shared_strings_mb",
+                    limit_value=limits.max_shared_strings_mb,
                 )
         for member in members:  # every XML part: a sheet may be stored under any name
             lowered = member.filename.lower()
@@ -175,8 +180,9 @@ def check_workbook(data: bytes, name: object, limits: IngestLimits) -> None:
                 NotImplementedError,
             ) as exc:
                 # a bad CRC, a part longer than declared, encryption, an unknown method
-                why = f"not a table: cannot read workbook part {member.filename}: {exc}"
-                raise RefusedFileError(name, why) from None
+                raise ingest_error(
+                    name, "bad_workbook_part", part=member.filename, detail=exc
+                ) from None
 
 
 # parts that are not XML (images, XLSB records, VBA): not scanned for references
@@ -220,20 +226,25 @@ def _check_sheet_xml(
 def _check_extent(
     name: object, member: zipfile.ZipInfo, col: int, row: int, limits: IngestLimits, declared: bool
 ) -> None:
-    where = f"sheet part {member.filename}"
-    what = "declares its size to reach" if declared else "refers to"
+    how = "declares" if declared else "refers"
     if col > limits.max_columns:
-        raise RefusedFileError(
+        raise ingest_error(
             name,
-            f"{where} {what} column {column_letters(col)} ({col:,} columns); "
-            + limit_text("max_columns", limits.max_columns),
+            f"part_{how}_column",
+            part=member.filename,
+            letters=column_letters(col),
+            n=col,
             limit="max_columns",
+            limit_value=limits.max_columns,
         )
     if row > limits.max_rows + HEADER_SCAN_ROWS:
-        raise RefusedFileError(
+        raise ingest_error(
             name,
-            f"{where} {what} row {row:,}; " + limit_text("max_rows", limits.max_rows),
+            f"part_{how}_row",
+            part=member.filename,
+            n=row,
             limit="max_rows",
+            limit_value=limits.max_rows,
         )
 
 
@@ -354,7 +365,10 @@ class SheetReader:
         if not header["ok"] and header["reason"] == _NO_HEADER:
             return None
         if not header["ok"]:
-            raise RefusedFileError(name, header["reason"], limit=header.get("limit"))
+            key, params = header.get("key"), header.get("params") or {}
+            raise RefusedFileError(
+                name, header["reason"], limit=header.get("limit"), key=key, params=params
+            )
         columns = json.loads(payload)
         return SheetTable(columns, header["sheet"], header["header_index"], header["title"])
 
@@ -381,11 +395,12 @@ class SheetReader:
             payload = self._exactly(int(header.get("size", 0)), deadline)
         except TimeoutError:
             self._kill()
-            raise RefusedFileError(
+            raise ingest_error(
                 name,
-                f"reading the workbook took more than {limits.reader_timeout_seconds:g} s; "
-                + limit_text("reader_timeout_seconds", limits.reader_timeout_seconds),
+                "reader_timeout",
+                seconds=f"{limits.reader_timeout_seconds:g}",
                 limit="reader_timeout_seconds",
+                limit_value=limits.reader_timeout_seconds,
             ) from None
         except (OSError, EOFError, ValueError):
             raise self._died(name, errors_at) from None
@@ -420,26 +435,26 @@ class SheetReader:
             self._proc.wait()
         self.close()
 
-    def _died(self, name: object, errors_at: int) -> RefusedFileError:
+    def _died(self, name: object, errors_at: int) -> IngestError:
         proc = self._proc
         code = proc.wait() if proc is not None else None
         self._stderr.seek(errors_at)
         said = self._stderr.read(4096).decode("utf-8", "replace")
         self.close()
         memory = re.search(r"memory allocation of (\d+) bytes failed", said)
-        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         if memory or "MemoryError" in said:
-            wanted = f" (it asked for {int(memory[1]) / _MB:,.0f} MB)" if memory else ""
-            return RefusedFileError(
+            asked = {"mb": f"{int(memory[1]) / _MB:,.0f}"} if memory else {}
+            return ingest_error(
                 name,
-                f"the workbook cannot be read within the reader's memory{wanted}; "
-                + limit_text("reader_memory_mb", self.limits.reader_memory_mb),
+                "reader_memory_asked" if memory else "reader_memory",
                 limit="reader_memory_mb",
+                limit_value=self.limits.reader_memory_mb,
+                fill=asked,
             )
         last = said.strip().splitlines()[-1:] or [""]
-        return RefusedFileError(
-            name, f"the spreadsheet reader stopped on this file ({how}) {last[0]}".rstrip()
-        )
+        if code is not None and code < 0:
+            return ingest_error(name, "reader_signal", signal=-code, detail=last[0])
+        return ingest_error(name, "reader_exit", code=code, detail=last[0])
 
     def _fill(self, deadline: float) -> None:
         assert self._proc is not None
@@ -489,24 +504,31 @@ def _serve(memory_mb: int) -> None:
         try:
             header, payload = _read_book(data, request["kind"], request["limits"])
         except MemoryError:
-            header, payload = (
-                _refusal("the workbook cannot be read within the reader's memory"),
-                b"",
-            )
+            header, payload = _refusal("reader_memory_plain"), b""
             header["limit"] = "reader_memory_mb"
         except Exception as exc:  # calamine, zip and OLE errors of a broken workbook
             text = str(exc).strip() or type(exc).__name__
-            header, payload = _refusal(f"not a table: cannot read workbook: {text}"), b""
+            header, payload = _refusal("bad_workbook", detail=text), b""
         header["size"] = len(payload)
         answer.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
         answer.write(payload)
         answer.flush()
 
 
-def _refusal(reason: str, limit: str | None = None, limits: dict | None = None) -> dict[str, Any]:
-    if limit is not None and limits is not None:
-        reason = f"{reason}; " + limit_text(limit, limits[limit])
-    return {"ok": False, "reason": reason, "limit": limit}
+def _refusal(
+    key: str, limit: str | None = None, limits: dict | None = None, **params: object
+) -> dict[str, Any]:
+    """The child's answer for a workbook it refuses: the reason's key and params, and
+    its English text (see :func:`reportkit.i18n.ingest_error`)."""
+    value = limits[limit] if limit is not None and limits is not None else None
+    refused = ingest_error("", key, limit=limit, limit_value=value, fill=params)
+    return {
+        "ok": False,
+        "reason": refused.reason,
+        "key": key,
+        "params": refused.params,
+        "limit": limit,
+    }
 
 
 def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[dict, bytes]:
@@ -522,10 +544,11 @@ def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[
             continue
         rows, cols = end[0] + 1, end[1] + 1
         if cols > limits["max_columns"]:
-            why = f"sheet {sheet_name!r} is {cols:,} columns wide"
-            return _refusal(why, "max_columns", limits), b""
+            named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
+            return _refusal("sheet_wide", "max_columns", limits, n=cols, **named), b""
         if rows > limits["max_rows"] + HEADER_SCAN_ROWS:
-            return _refusal(f"sheet {sheet_name!r} reaches row {rows:,}", "max_rows", limits), b""
+            named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
+            return _refusal("sheet_reaches_row", "max_rows", limits, n=rows, **named), b""
         top = [
             [_text(v) for v in row]
             for row in sheet.to_python(skip_empty_area=False, nrows=HEADER_SCAN_ROWS)
@@ -536,22 +559,23 @@ def _read_book(data: bytes, kind: Kind | None, limits: dict[str, int]) -> tuple[
         index = found[0]
         grid = sheet.to_python(skip_empty_area=False)
         if len(grid) - index - 1 > limits["max_rows"]:
-            why = f"sheet {sheet_name!r} has {len(grid) - index - 1:,} rows below its header"
-            return _refusal(why, "max_rows", limits), b""
+            named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name)}
+            below = len(grid) - index - 1
+            return _refusal("sheet_rows_below", "max_rows", limits, n=below, **named), b""
         columns = [[_text(row[j]) for row in grid] for j in range(len(grid[0]) if grid else 0)]
         for j, column in enumerate(columns):
             longest = max(map(len, filter(None, column)), default=0)
             if longest > limits["max_cell_chars"]:
                 at = next(i for i, v in enumerate(column) if v and len(v) == longest)
-                why = (
-                    f"sheet {sheet_name!r}, cell {column_letters(j + 1)}{at + 1}: "
-                    f"{longest:,} characters"
-                )
-                return _refusal(why, "max_cell_chars", limits), b""
+                cell = f"{column_letters(j + 1)}{at + 1}"
+                named = {"sheet": sheet_name, "sheet_repr": repr(sheet_name), "cell": cell}
+                return _refusal(
+                    "sheet_cell_long", "max_cell_chars", limits, n=longest, **named
+                ), b""
         title = [" ".join(c for c in row if c is not None).strip() for row in top[:index]]
         header = {"ok": True, "sheet": str(sheet_name), "header_index": index, "title": title}
         return header, json.dumps(columns, ensure_ascii=False).encode()
-    return _refusal(_NO_HEADER), b""
+    return {"ok": False, "reason": _NO_HEADER, "limit": None}, b""
 
 
 _NO_HEADER = "no header"

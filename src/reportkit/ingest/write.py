@@ -11,16 +11,21 @@ skipping those already recorded (unique per file, row, column and reason).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-from reportkit import store
-from reportkit.i18n import issue_message
+from reportkit import layout, store
+from reportkit.files import write_atomic
+from reportkit.i18n import issue_message, refusal_value
+from reportkit.schema import Reason
 
 if TYPE_CHECKING:
     from reportkit.ingest.batch import Batch
@@ -30,6 +35,7 @@ __all__ = [
     "Written",
     "audit_rows",
     "query_frame",
+    "record_rejection",
     "row_hash",
     "stored_hashes",
     "write_changes",
@@ -134,6 +140,51 @@ def write_issues(
             for values in zip(*(map(_none, columns[n]) for n in names), strict=True)
         ]
         store.insert_ignore(conn, table, records)
+
+
+def record_rejection(
+    engine: Engine,
+    report: FileReport,
+    *,
+    source: Path,
+    kept: Path,
+    school_id: str | None,
+    day: date,
+    zone: tzinfo,
+    at: datetime | None = None,
+) -> None:
+    """A file refused for what it holds, now kept at ``kept`` (out of the inbox):
+    ``<name>.reason.txt`` beside it, and a finding of its school and day in the store.
+
+    The reason file is for whoever looks after the inbox: the file as it arrived, the
+    reason in Chinese (the deployment's language) and in English (what the log says,
+    what a search finds), and when it was rejected (``at``, default now). The finding (reason
+    ``file_rejected``, row 0, column ``file``) keeps the reason as its key and params,
+    so that each report words it in its own language (:func:`reportkit.i18n.issue_value`).
+    """
+    zh, en = report.reason("zh-CN"), report.reason("en")
+    why = zh if zh == en else f"{zh}\n{en}"
+    write_atomic(
+        layout.reason_file(kept),
+        f"{source}\n{why}\nrejected {(at or datetime.now(zone)).astimezone(zone).isoformat()}\n",
+    )
+    with kept.open("rb") as file:
+        sha256 = hashlib.file_digest(file, "sha256").hexdigest()
+    finding = pd.DataFrame(
+        {
+            "row": [0],
+            "column": ["file"],
+            "value": [refusal_value(report.error_key, report.error_params, report.reason())],
+            "reason": [Reason.FILE_REJECTED],
+            "school_id": [school_id],
+            "person_id": [None],
+            "date": [day.isoformat()],
+        }
+    )
+    with engine.begin() as conn:
+        write_issues(
+            conn, pd.DataFrame(), finding, sha256=sha256, file=str(source), kind=str(report.kind)
+        )
 
 
 def _text(value: Any) -> str | None:

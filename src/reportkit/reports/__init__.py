@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # the names, for type checkers; they load on first use
     from reportkit.reports.html import MASKED_MIME as MASKED_MIME
     from reportkit.reports.html import Section as Section
     from reportkit.reports.html import class_sort_key as class_sort_key
+    from reportkit.reports.html import class_with_head_teacher as class_with_head_teacher
     from reportkit.reports.html import format_pct as format_pct
+    from reportkit.reports.html import head_teachers as head_teachers
     from reportkit.reports.html import open_findings as open_findings
     from reportkit.reports.html import render_template as render_template
     from reportkit.reports.pngchart import trend_png as trend_png
@@ -69,9 +71,11 @@ __getattr__, __dir__, __all__ = attach(
         "change_lines": "changes",
         "cjk_font_available": "charts",
         "class_sort_key": "html",
+        "class_with_head_teacher": "html",
         "fill_form": "forms",
         "find_chromium": "render",
         "format_pct": "html",
+        "head_teachers": "html",
         "get_renderer": "render",
         "html_exporter": "render",
         "load_form": "forms",

@@ -40,8 +40,10 @@ __all__ = [
     "Section",
     "Table",
     "class_sort_key",
+    "class_with_head_teacher",
     "field_label",
     "format_pct",
+    "head_teachers",
     "open_findings",
     "render_template",
     "unknown_without_checkins",
@@ -203,6 +205,27 @@ def _table(
 
 
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")}
+
+
+def head_teachers(per_class: pd.DataFrame) -> dict[str, str]:
+    """Class label ("初一 2班") -> its head teacher, for the classes a roster named one
+    for: what the report's, the email's and the console's missing-by-class lists show."""
+    if "head_teacher" not in per_class or per_class.empty:
+        return {}
+    labels = _class_label(per_class)
+    return {
+        str(label): _plain(head)
+        for label, head in zip(labels, per_class["head_teacher"], strict=True)
+        if _plain(head)
+    }
+
+
+def class_with_head_teacher(label: str, head_teacher: str | None, lang: str) -> str:
+    """A class as a missing-by-class list shows it: with its head teacher when known,
+    the class alone when not (never "None" or a placeholder)."""
+    if not head_teacher:
+        return label
+    return t("class_with_head_teacher", lang, label=label, name=head_teacher)
 
 
 def class_sort_key(text: str) -> tuple[tuple[int, int, str], ...]:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from reportkit.clock import local_time
-from reportkit.i18n import level_label, t
+from reportkit.i18n import issue_value, level_label, t
 from reportkit.privacy import mask_phone
 from reportkit.reports.html import (
     _TREND_COUNTS,
@@ -53,8 +53,10 @@ from reportkit.reports.html import (
     _temperature,
     _template,
     class_sort_key,
+    class_with_head_teacher,
     field_label,
     format_pct,
+    head_teachers,
     open_findings,
     render_template,
     unknown_without_checkins,
@@ -260,8 +262,9 @@ class SchoolReport:
         return Section(render_template("sections/figures.html.j2", figures=figures, note=None))
 
     def missing(self) -> Section:
-        """Who did not report, by class: the class, n of its N, the names (with the days
-        missed when more than one), classes with the most missing first."""
+        """Who did not report, by class: the class (with its head teacher when a roster
+        named one), n of its N, the names (with the days missed when more than one),
+        classes with the most missing first."""
         if self.no_data:
             expected = self._figure("expected")
             return Section(
@@ -276,6 +279,7 @@ class SchoolReport:
         of = {
             c: _int(n) for c, n in zip(per_class["class_label"], per_class["expected"], strict=True)
         }
+        heads = head_teachers(per_class)
         counts = frame["class_label"].value_counts()
         labels = sorted(counts.index, key=lambda c: (-int(counts[c]), class_sort_key(c)))
         sep = t("sep_names", self.lang)
@@ -289,7 +293,10 @@ class SchoolReport:
                     + (t("days_missing_suffix", self.lang, n=_int(d)) if _int(d) >= 2 else "")
                     for n, d in zip(part["name"], part["days_missing"], strict=True)
                 )
-                shown_label = label or t("role_staff", self.lang)
+                head = heads.get(label)
+                shown_label = class_with_head_teacher(
+                    label or t("role_staff", self.lang), name(head) if head else None, self.lang
+                )
                 rows.append((shown_label, f"{len(part)}/{of.get(label, len(part))}", names))
             table = Table(
                 [t(k, self.lang) for k in ("class", "missing_of_expected", "names")],
@@ -436,9 +443,14 @@ class SchoolReport:
             shown = frame
             if not frame.empty:
                 # a name-mismatch finding shows the name as the file wrote it
+                # ... and a refused file's reason in the report's language
                 shown = frame.assign(
                     value=[
-                        name(v) if r in ("name_mismatch",) else v
+                        name(v)
+                        if r == "name_mismatch"
+                        else issue_value(r, v, self.lang)
+                        if r == "file_rejected"
+                        else v
                         for v, r in zip(frame["value"], frame["reason"], strict=True)
                     ]
                 )

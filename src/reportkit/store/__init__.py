@@ -12,7 +12,7 @@ PostgreSQL through psycopg 3 in particular.
     writes        idempotent upserts, insert-or-ignore, a frame's rows upserted by the
                   dialect's fast path (_sqlite: executemany; _postgres: COPY), the
                   schools of schools.yaml
-    loads         people, check-ins, data-quality findings, gate entries as frames
+    loads         people, head teachers, check-ins, data-quality findings, gate entries
     followup_log  the officer's follow-ups, append-only
     sentlog       what was handed to the mail server, once per recipient and version
     revisions     the earlier versions of replaced check-ins, gate entries, roster rows
@@ -49,19 +49,27 @@ from reportkit.store.followup_log import (
     list_followups,
     record_followup,
 )
-from reportkit.store.loads import load_checkins, load_data_quality, load_entries, load_people
+from reportkit.store.loads import (
+    load_checkins,
+    load_class_teachers,
+    load_data_quality,
+    load_entries,
+    load_people,
+)
 from reportkit.store.retention import DEFAULT_RETENTION_DAYS, PurgeResult, purge, retention_cutoff
 from reportkit.store.revisions import load_revisions, record_revisions
 from reportkit.store.sentlog import SentLog, SentLogError
 from reportkit.store.tables import (
     AUDIT_EVENTS,
     CHECKIN_COLUMNS,
+    CLASS_TEACHER_COLUMNS,
     ENTRY_COLUMNS,
     PEOPLE_COLUMNS,
     REVISED,
     audit_log,
     checkin_revisions,
     checkins,
+    class_teachers,
     data_quality,
     entries,
     entry_revisions,
@@ -84,6 +92,7 @@ __all__ = [
     "ACTIONS",
     "AUDIT_EVENTS",
     "CHECKIN_COLUMNS",
+    "CLASS_TEACHER_COLUMNS",
     "DEFAULT_RETENTION_DAYS",
     "ENTRY_COLUMNS",
     "FOLLOWUP_COLUMNS",
@@ -99,6 +108,7 @@ __all__ = [
     "audit_row",
     "checkin_revisions",
     "checkins",
+    "class_teachers",
     "connect",
     "data_quality",
     "day_versions",
@@ -112,6 +122,7 @@ __all__ = [
     "list_audit",
     "list_followups",
     "load_checkins",
+    "load_class_teachers",
     "load_data_quality",
     "load_entries",
     "load_people",

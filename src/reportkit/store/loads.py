@@ -16,15 +16,23 @@ from sqlalchemy.engine import Engine
 
 from reportkit.store.tables import (
     CHECKIN_COLUMNS,
+    CLASS_TEACHER_COLUMNS,
     ENTRY_COLUMNS,
     checkins,
+    class_teachers,
     data_quality,
     entries,
     people,
     quarantine,
 )
 
-__all__ = ["load_checkins", "load_data_quality", "load_entries", "load_people"]
+__all__ = [
+    "load_checkins",
+    "load_class_teachers",
+    "load_data_quality",
+    "load_entries",
+    "load_people",
+]
 
 
 def _read(engine: Engine, stmt: sa.Select, parse_dates: Sequence[str] = ()) -> pd.DataFrame:
@@ -79,6 +87,15 @@ def load_people(engine: Engine, school_ids: Sequence[str] | None = None) -> pd.D
     ]
     stmt = _where_schools(sa.select(*cols), people.c.school_id, school_ids)
     return _read(engine, stmt)
+
+
+def load_class_teachers(engine: Engine, school_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The head teachers rosters named: school_id, grade, class, head_teacher (grade and
+    class "" where the roster had none)."""
+    cols = [class_teachers.c[c] for c in CLASS_TEACHER_COLUMNS]
+    stmt = _where_schools(sa.select(*cols), class_teachers.c.school_id, school_ids)
+    frame = _read(engine, stmt)
+    return frame.reindex(columns=CLASS_TEACHER_COLUMNS)
 
 
 def load_checkins(

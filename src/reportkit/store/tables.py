@@ -15,12 +15,14 @@ import sqlalchemy as sa
 __all__ = [
     "AUDIT_EVENTS",
     "CHECKIN_COLUMNS",
+    "CLASS_TEACHER_COLUMNS",
     "ENTRY_COLUMNS",
     "PEOPLE_COLUMNS",
     "REVISED",
     "audit_log",
     "checkin_revisions",
     "checkins",
+    "class_teachers",
     "data_quality",
     "entries",
     "entry_revisions",
@@ -66,6 +68,21 @@ people = sa.Table(
 )
 
 PEOPLE_COLUMNS = ["school_id", "person_id", "name", "role", "grade", "class", "status"]
+
+# The head teacher (班主任) of a class, when a roster names one: per class, not per
+# person (a table of its own, so that a store made before it gains it by create_all).
+# grade and class as the roster wrote them, "" for none; a name only, never a phone.
+class_teachers = sa.Table(
+    "class_teachers",
+    metadata,
+    sa.Column("school_id", sa.String(64), primary_key=True),
+    sa.Column("grade", sa.Text, primary_key=True),
+    sa.Column("class", sa.Text, primary_key=True),
+    sa.Column("head_teacher", sa.Text, nullable=False),
+    sa.Column("source_file", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+CLASS_TEACHER_COLUMNS = ["school_id", "grade", "class", "head_teacher"]
 
 CHECKIN_COLUMNS = [
     "school_id",
