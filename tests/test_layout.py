@@ -15,7 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "reportkit"
 DAY = date(2020, 2, 28)
 OUT = Path("outputs")
-SAMPLE = {"<date>": DAY.isoformat(), "<school_id>": "s001", "<unit_id>": "d01", "<id>": "d01"}
+SAMPLE = {
+    "<date>": DAY.isoformat(),
+    "<school_id>": "s001",
+    "<unit_id>": "d01",
+    "<id>": "d01",
+    "<N>": "1",
+}
 
 
 def _readme_outputs() -> set[str]:
@@ -44,8 +50,19 @@ def test_the_days_files_are_the_readmes() -> None:
         layout.unit_findings_file(day.findings, "d01"),
         day.manifest,
         day.index,
+        # a version as first sent
+        *(
+            layout.report_file(day.version_dir("school", "s001", 1), "school", "s001", f)
+            for f in ("ipynb", "html", "pdf")
+        ),
+        *(
+            layout.report_file(day.version_dir("unit", "d01", 1), "unit", "d01", f)
+            for f in ("ipynb", "html", "pdf")
+        ),
+        layout.form_file(day.version_dir("unit", "d01", 1), "d01"),
     }
     assert {p.as_posix() for p in made} == _readme_outputs()
+    assert day.version_dir("unit", "d01", 2) == OUT / "2020-02-28/units/d01/v2"
     assert layout.output_dir(OUT, DAY, "school", "s001") == OUT / "2020-02-28" / "s001"
     assert layout.output_dir(OUT, "2020-02-28", "unit", "d01") == OUT / "2020-02-28/units"
 

@@ -14,6 +14,7 @@ outside its folder.
       <date>/                           one day (YYYY-MM-DD): DayOutputs
         <school_id>/report.ipynb|html|pdf, report.masked.pdf
         <school_id>/v<N>/                 version N as first sent, never changed after
+                                          (its files, findings <id>.arrow, version.json)
         units/<unit_id>.ipynb|html|pdf|xlsx  every roll-up (a unit, a central school) and its form
         units/<unit_id>/v<N>/             a roll-up's version N as first sent
         findings/<school_id>.arrow, findings/unit_<unit_id>.arrow
@@ -64,6 +65,7 @@ __all__ = [
     "safe_id",
     "school_findings_file",
     "unit_findings_file",
+    "version_note",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -202,6 +204,11 @@ def school_findings_file(folder: PathLike, school_id: str) -> Path:
 def unit_findings_file(folder: PathLike, unit_id: str) -> Path:
     """``<folder>/unit_<unit_id>.arrow``: a unit roll-up's counts."""
     return Path(folder) / f"unit_{safe_id(unit_id)}.arrow"
+
+
+def version_note(folder: PathLike) -> Path:
+    """``<folder>/version.json``: what a version folder holds (number, hashes, run)."""
+    return Path(folder) / "version.json"
 
 
 def form_file(folder: PathLike, unit_id: str) -> Path:

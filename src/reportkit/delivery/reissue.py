@@ -25,7 +25,7 @@ from datetime import UTC, date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reportkit.layout import REPORT_FORMATS, day_outputs
+from reportkit.layout import REPORT_FORMATS, day_outputs, version_note
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -74,7 +74,7 @@ def freeze_version(
             shutil.copy2(path, work / path.name)  # a copy: the next run replaces the originals
         snapshot(work)
         text = json.dumps({"version": version, **meta}, ensure_ascii=False, indent=1)
-        (work / "version.json").write_text(text + "\n", encoding="utf-8")
+        version_note(work).write_text(text + "\n", encoding="utf-8")
         os.rename(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
