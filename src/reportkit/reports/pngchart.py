@@ -5,7 +5,8 @@ every position), laid out for a phone and drawn at ``scale`` times its size, so 
 sharp at 2x: 1,200 px wide for the 580 px a message body gives it. Drawing it takes a
 few tens of milliseconds where a matplotlib figure takes half a second, which matters
 once there is one message per school. Text is Noto Sans CJK SC (``fc-match``); without
-that font the chart cannot be drawn and :class:`ChartFontError` says what to install.
+that font the chart cannot be drawn and a :class:`~reportkit.errors.RenderError` says
+what to install.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from reportkit.errors import ReportkitError
+from reportkit.errors import RenderError
 from reportkit.reports.svgchart import TrendLayout, layout_trend
 
 if TYPE_CHECKING:
     from PIL import Image
     from PIL.ImageFont import FreeTypeFont
 
-__all__ = ["MAIL_CHART_SIZE", "ChartFontError", "trend_png"]
+__all__ = ["MAIL_CHART_SIZE", "MAIL_FONT_SIZE", "trend_png"]
 
 MAIL_CHART_SIZE = (480, 330)  # CSS px: a phone's column
 MAIL_FONT_SIZE = 14  # ~10 px when a 390 px phone shows the chart 340 px wide
@@ -36,10 +37,6 @@ _FALLBACK = {
     False: ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
     True: ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),
 }
-
-
-class ChartFontError(ReportkitError):
-    """The CJK font the charts are drawn in is not installed."""
 
 
 @functools.cache
@@ -58,7 +55,7 @@ def _font_file(bold: bool) -> tuple[str, int]:
     path, index = _FALLBACK[bold]
     if Path(path).exists():
         return path, index
-    raise ChartFontError(f"the font {FONT} is not installed: install fonts-noto-cjk")
+    raise RenderError(f"the font {FONT} is not installed: install fonts-noto-cjk")
 
 
 @functools.cache
