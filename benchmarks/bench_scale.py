@@ -21,10 +21,16 @@ runner's own jobs on 2 warm kernels; towns and central schools have no recipient
 here, so they are not rendered (``run --unit`` would). The 10,000 school reports
 are not part of it.
 
+With ``--only cost`` (``--scale N [--db URL] [--workers 4]``): the per-school cost
+of a report (core-seconds of every process, HTML + PDF) in a district of N counties
+with 14 days of check-ins, against a county of 22 schools, printed last as
+``per-school cost at N schools / at 20 schools: X.XX``.
+
 Prints figures; never asserts on time.
 
     .venv/bin/python benchmarks/bench_scale.py [--scale 91] [--sample 24] [--root DIR]
     .venv/bin/python benchmarks/bench_scale.py --only units [--schools 10000]
+    .venv/bin/python benchmarks/bench_scale.py --only cost --scale 9 [--db URL] [--workers 4]
 """
 
 from __future__ import annotations
@@ -197,6 +203,60 @@ def bench_units(root: Path, n_schools: int, jobs: int) -> None:
     print(f"every level, computed and rendered: {compute_s + save_s + render_s:.1f} s")
 
 
+def render_cost(
+    root: Path, scale: int, sample: int, jobs: int, db: str | None, workers: int
+) -> tuple[int, float, float]:
+    """A district of ``scale`` counties with 14 days of check-ins (its calendar has a
+    holiday) ingested through the real path; then ``sample`` of its schools rendered
+    (HTML + PDF) twice, the second time measured: (schools in the district,
+    core-seconds per report, wall seconds per report). ``db``: a store URL of its own
+    (PostgreSQL), else SQLite; ``workers``: render on a ``LocalCluster`` of that many
+    single-threaded workers instead of the local pool."""
+    url = db or f"sqlite:///{root / 'reportkit.db'}"
+    result = build_demo(root, root / "params", url, scale=scale, days=14)
+    settings = Settings.resolve(url, root / "params", root / "outputs")
+    schools = [s.id for s in settings.schools().schools[:sample]]
+
+    def render() -> int:
+        if not workers:
+            return len(run_reports(settings, DEMO_DATE, schools, jobs=jobs, progress=False).jobs)
+        from distributed import Client, LocalCluster
+
+        from reportkit.execution import dask_executor
+
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            client.run(lambda: None)
+            run = run_reports(
+                settings, DEMO_DATE, schools, executor=dask_executor(client), progress=False
+            )
+            return len(run.jobs)
+
+    render()  # the findings files, the fonts, the kernels' imports: warm
+    clock, started = CoreClock().start(), time.perf_counter()
+    reports = render()
+    core, wall = clock.stop(), time.perf_counter() - started
+    return result.schools, core / reports, wall / reports
+
+
+def bench_cost(root: Path, scale: int, jobs: int, db: str | None, workers: int) -> None:
+    """The per-school cost of a report in a district of ``scale`` counties against a
+    county of 22 schools, the same 20 schools' worth of reports, the same run."""
+    n, big_core, big_wall = render_cost(root / "district", scale, 20, jobs, db, workers)
+    _, small_core, small_wall = render_cost(root / "county", 1, 20, jobs, None, workers)
+    where = f"{'PostgreSQL' if db else 'SQLite'}, " + (
+        f"LocalCluster of {workers} single-threaded workers" if workers else f"--jobs {jobs}"
+    )
+    print(f"14 days of check-ins, a holiday in the calendar; {where}")
+    print(f"at 22 schools   {small_core:5.2f} core-s, {small_wall:5.2f} s wall per report")
+    print(f"at {n:,} schools {big_core:5.2f} core-s, {big_wall:5.2f} s wall per report")
+    print(f"per-school cost at {n} schools / at 20 schools: {big_core / small_core:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=91)
@@ -204,12 +264,17 @@ def main() -> None:
         "--sample", type=int, default=24, help="schools rendered for the throughput"
     )
     parser.add_argument("--root", type=Path)
-    parser.add_argument("--only", choices=["all", "units"], default="all")
+    parser.add_argument("--only", choices=["all", "units", "cost"], default="all")
+    parser.add_argument("--db", help="cost: a PostgreSQL URL for the large district's store")
+    parser.add_argument("--workers", type=int, default=0, help="cost: a LocalCluster of N")
     parser.add_argument("--schools", type=int, default=10_000, help="the province's schools")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    if args.only == "cost":
+        bench_cost(root, args.scale, args.jobs, args.db, args.workers)
+        return
     bench_units(root / "province", args.schools, args.jobs)
     if args.only == "units":
         return
