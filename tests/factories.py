@@ -121,6 +121,21 @@ def write_constants() -> dict:
     return {"source_file": "f.csv", "updated_at": store.utcnow()}
 
 
+def make_trend(days: int = 14) -> pd.DataFrame:
+    """A school's 14-day trend (the charts' input): 95 % and rising, a few cases."""
+    start = date(2024, 3, 1)
+    return pd.DataFrame(
+        {
+            "date": [start + timedelta(days=i) for i in range(days)],
+            "expected": [400] * days,
+            "reported": [380 + i for i in range(days)],
+            "fever": [i % 4 for i in range(days)],
+            "symptomatic": [i % 6 for i in range(days)],
+            "suspected": [1 if i % 5 == 0 else 0 for i in range(days)],
+        }
+    )
+
+
 def checkin_rows(n: int, temperature: float = 36.5) -> pd.DataFrame:
     """``n`` rows of one school and day (text as object, dates as ISO text), indexed
     from 2 like a file's rows."""

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
-import pandas as pd
 from PIL import Image
 
 from reportkit.reports.pngchart import MAIL_CHART_SIZE, MAIL_FONT_SIZE, trend_png
 from reportkit.reports.svgchart import COVERAGE_COLOR, SERIES, chart_labels, layout_trend
+from tests.factories import make_trend
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def make_trend(days: int = 14) -> pd.DataFrame:
-    start = dt.date(2024, 3, 1)
-    return pd.DataFrame(
-        {
-            "date": [start + dt.timedelta(days=i) for i in range(days)],
-            "expected": [400] * days,
-            "reported": [380 + i for i in range(days)],
-            "fever": [i % 4 for i in range(days)],
-            "symptomatic": [i % 6 for i in range(days)],
-            "suspected": [1 if i % 5 == 0 else 0 for i in range(days)],
-        }
-    )
 
 
 def _rgb(color: str) -> tuple[int, int, int]:

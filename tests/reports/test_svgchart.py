@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 
-import pandas as pd
-
 from reportkit.reports.svgchart import chart_labels, layout_trend, report_chart, trend_svg
+from tests.factories import make_trend
 
 NS = "{http://www.w3.org/2000/svg}"
-
-
-def make_trend(days: int = 14) -> pd.DataFrame:
-    start = dt.date(2024, 3, 1)
-    return pd.DataFrame(
-        {
-            "date": [start + dt.timedelta(days=i) for i in range(days)],
-            "expected": [400] * days,
-            "reported": [380 + i for i in range(days)],
-            "fever": [i % 4 for i in range(days)],
-            "symptomatic": [i % 6 for i in range(days)],
-            "suspected": [1 if i % 5 == 0 else 0 for i in range(days)],
-        }
-    )
 
 
 def _texts(svg: str) -> list[str]:

@@ -488,7 +488,7 @@ def send_reports(
     ctx.require_store(school_ids, unit_ids)  # no store or no roster: never zeros
     from reportkit.delivery.body import school_body, unit_body
     from reportkit.execution import rendered_units, select_units, unit_waves
-    from reportkit.findings import findings_hash, rollup_hash, unit_status
+    from reportkit.findings import findings_hash, rollup_hash, save_findings, save_unit, unit_status
 
     settings, config, delivery = ctx.settings, ctx.schools, ctx.delivery
     schools, units = select_units(config, school_ids, unit_ids)
@@ -532,7 +532,7 @@ def send_reports(
             sent,
             findings,
             body,
-            partial(_save_school, own, run_id=_run_of(entry)),
+            partial(save_findings, own, run_id=_run_of(entry)),
             findings_hash(findings, sid),
         )
         outgoing.append(out)
@@ -575,7 +575,7 @@ def send_reports(
                 sent,
                 rollup,
                 body,
-                partial(_save_unit, rollup, run_id=_run_of(entry)),
+                partial(save_unit, rollup, run_id=_run_of(entry)),
                 rollup_hash(rollup),
             )
             outgoing.append(out)
@@ -588,18 +588,6 @@ def send_reports(
         resend_changed=True,
         sender=sender,
     )
-
-
-def _save_school(findings: Findings, folder: Path, *, run_id: str) -> object:
-    from reportkit.findings import save_findings
-
-    return save_findings(findings, folder, run_id)
-
-
-def _save_unit(rollup: UnitRollup, folder: Path, *, run_id: str) -> object:
-    from reportkit.findings import save_unit
-
-    return save_unit(rollup, folder, run_id)
 
 
 def _run_of(entry: Mapping[str, Any] | None) -> str:
@@ -619,7 +607,7 @@ def _versioned(
     """Tie the message to its report's versions: those sent so far, the 【更正】 of a later
     version (:func:`reportkit.delivery.reissue.correction`) and how the version is kept
     when a server first accepts it. ``shows``: the hash of the findings sent from."""
-    from reportkit.delivery.reissue import correction
+    from reportkit.delivery.reissue import correction, freeze_version
 
     if out.error is not None or out.report is None:
         return
@@ -642,23 +630,14 @@ def _versioned(
         "run_id": _run_of(entry),
     }
     out.freeze = partial(
-        _freeze, outputs, out.report_date, out.kind, out.target_id, snapshot=snapshot, meta=meta
+        freeze_version,
+        outputs,
+        out.report_date,
+        out.kind,
+        out.target_id,
+        snapshot=snapshot,
+        meta=meta,
     )
-
-
-def _freeze(
-    outputs: Path,
-    report_date: date,
-    kind: str,
-    target_id: str,
-    version: int,
-    *,
-    snapshot: Callable[[Path], object],
-    meta: Mapping[str, Any],
-) -> object:
-    from reportkit.delivery.reissue import freeze_version
-
-    return freeze_version(outputs, report_date, kind, target_id, version, snapshot, meta)
 
 
 def _attach_form(ctx: RunContext, out: Outgoing, rollup: UnitRollup, lang: str) -> None:
