@@ -311,7 +311,8 @@ def test_a_school_without_a_roster_fails_by_name_and_the_others_run(tmp_path):
     assert all(re.match(_OFFSET, ln) for ln in log.splitlines() if ln[:2] == "20")
 
 
-def test_daily_check_says_whether_it_would_start(tmp_path, capsys):
+def test_daily_check_says_whether_it_would_start(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the inbox defaults to ./data/inbox: none here
     settings = _small_deployment(tmp_path)
     common = ["--params", str(settings.params), "--outputs", str(settings.outputs)]
     assert cli.main(["daily", "--check", "--db", settings.db, *common]) == 0

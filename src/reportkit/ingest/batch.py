@@ -11,6 +11,7 @@ hands both to the writer with each row's school, person and date.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -29,7 +30,10 @@ from reportkit.ingest.readers import Table
 from reportkit.ingest.sheets import Kind, column_letters
 from reportkit.schema import Reason, normalize_word
 
-__all__ = ["Batch", "rows_frame"]
+__all__ = ["ROW_STRIDE", "Batch", "combine_tables", "plain_columns", "rows_frame"]
+
+# rows of files read as one (combine_tables): the index is file number * ROW_STRIDE + row
+ROW_STRIDE = 1 << 32
 
 # headers of phone numbers: kept in a gate register (its contact column), dropped from
 # the quarantined rows of rosters and health logs
@@ -47,8 +51,13 @@ class Batch:
         config: SchoolsConfig,
         rules: Rules,
         school: str | None,
+        *,
+        row_schools: np.ndarray | None = None,
     ) -> None:
         self.table, self.path, self.kind = table, path, kind
+        # the rows of several schools' files read as one (see combine_tables): each
+        # row's school is its file's, known before the batch (no school column)
+        self._row_schools = row_schools
         self.config, self.rules = config, rules
         self.index = table.frame.index
         n = len(self.index)
@@ -79,7 +88,9 @@ class Batch:
                 first[canonical] = header
         if unknown:  # once per file, on the header row
             self.header_finding(Reason.UNKNOWN_COLUMNS, "header", "、".join(unknown))
-        self.default_school = _default_school(school, path, config)
+        self.default_school = (
+            None if row_schools is not None else _default_school(school, path, config)
+        )
         self.school_id = self._schools()
 
     def header_finding(self, reason: Reason, column: str, value: str) -> None:
@@ -202,6 +213,10 @@ class Batch:
             )
 
     def _schools(self) -> pd.Series:
+        if self._row_schools is not None:
+            if "school_id" in self.raw:
+                raise ValueError("files read as one must not have a school column")
+            return pd.Series(self._row_schools, index=self.index, dtype=object)
         if "school_id" not in self.raw:
             if self.default_school is None:
                 raise ingest_error(self.path, "no_school", refused=False)
@@ -344,6 +359,46 @@ class Batch:
             findings.loc[header, "school_id"] = file_school
             findings.loc[header, "date"] = file_date
         return quarantined, findings
+
+
+@functools.lru_cache(maxsize=256)
+def plain_columns(columns: tuple[str, ...], kind: Kind) -> frozenset[str] | None:
+    """The canonical columns of headers that map one to one (each known or ignored,
+    none twice), else None: such files need no finding on their header row, so that
+    several of them can be prepared as one (:func:`combine_tables`)."""
+    aliases, _ = readers.kind_aliases(kind)
+    seen: set[str] = set()
+    for header in columns:
+        canonical = schema.match_header(header, aliases)
+        if canonical is None:
+            if schema.normalize_header(header) in schema.IGNORED_HEADERS:
+                continue
+            return None
+        if canonical in seen:
+            return None
+        seen.add(canonical)
+    return frozenset(seen)
+
+
+def combine_tables(tables: Sequence[Table]) -> Table:
+    """Tables of the same headers as one: row ``r`` of the ``n``-th is labelled
+    ``n * ROW_STRIDE + r``. For files read as one batch (one school each, no lines
+    the encoding could not decode): their findings and quarantine are split back by
+    label (``label // ROW_STRIDE``, ``label % ROW_STRIDE``)."""
+    first = tables[0]
+    frames = []
+    for number, table in enumerate(tables):
+        if list(table.frame.columns) != list(first.frame.columns) or table.bad_lines:
+            raise ValueError("only tables of the same headers, every line read, combine")
+        labels = table.frame.index.to_numpy(dtype=np.int64) + number * ROW_STRIDE
+        frames.append(table.frame.set_axis(pd.Index(labels)))
+    return Table(
+        frame=pd.concat(frames) if len(frames) > 1 else frames[0],
+        encoding=first.encoding,
+        header_row=first.header_row,
+        sha256="",
+        positions=list(first.positions),
+    )
 
 
 def rows_frame(index: pd.Index, columns: dict[str, Any]) -> pd.DataFrame:

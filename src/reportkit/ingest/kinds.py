@@ -248,27 +248,26 @@ def _check_roster(batch: Batch, conn: sa.Connection, rows: pd.DataFrame) -> None
     missing = sorted(set(schools) - set(people["school_id"]))
     if missing:
         raise ingest_error(batch.path, "no_roster", refused=False, schools=", ".join(missing))
-    on_roster = np.zeros(len(rows), dtype=bool)
+    # each row's place on the roster, on (school, id) pairs in one lookup (-1: not on it)
+    keys = pd.MultiIndex.from_arrays([people["school_id"], people["person_id"]])
+    pos = keys.get_indexer(
+        pd.MultiIndex.from_arrays(
+            [rows["school_id"].astype(object), rows["person_id"].astype(object)]
+        )
+    )
+    on_roster = pos >= 0
     mismatch = np.zeros(len(rows), dtype=bool)
-    school_of, person, name = rows["school_id"].cat, rows["person_id"].cat, rows["name"].cat
-    school_codes, person_codes = school_of.codes.to_numpy(), person.codes.to_numpy()
-    for school, roster in people.groupby("school_id"):
-        at_school = np.flatnonzero(school_codes == school_of.categories.get_loc(school))
-        # each distinct id looked up once; code -1 (no id) takes the appended -1
-        pos = np.append(pd.Index(roster["person_id"]).get_indexer(person.categories), -1)
-        pos = pos[person_codes[at_school]]
-        found = pos >= 0
-        on_roster[at_school] = found
-        # names as written against the roster's, on codes (-1: not a name written);
-        # those that differ compared again without spaces and full-width forms
-        at, pos = at_school[found], pos[found]
-        listed = roster["name"].to_numpy()
-        listed_code = name.categories.get_indexer(pd.Index(listed, dtype=object))
-        written = name.codes.to_numpy()[at]
-        differs = (written >= 0) & pd.notna(listed)[pos] & (written != listed_code[pos])
-        for i in np.flatnonzero(differs):
-            as_written = name.categories[written[i]]
-            mismatch[at[i]] = normalize_word(as_written) != normalize_word(listed[pos[i]])
+    # names as written against the roster's, on codes (-1: not a name written); those
+    # that differ compared again without spaces and full-width forms
+    name = rows["name"].cat
+    at, pos = np.flatnonzero(on_roster), pos[on_roster]
+    listed = people["name"].to_numpy(dtype=object)
+    listed_code = name.categories.get_indexer(pd.Index(listed, dtype=object))
+    written = name.codes.to_numpy()[at]
+    differs = (written >= 0) & pd.notna(listed)[pos] & (written != listed_code[pos])
+    for i in np.flatnonzero(differs):
+        as_written = name.categories[written[i]]
+        mismatch[at[i]] = normalize_word(as_written) != normalize_word(listed[pos[i]])
     batch.quarantine(~on_roster, Reason.UNKNOWN_PERSON, "person_id", batch.written("person_id"))
     batch.finding(mismatch, Reason.NAME_MISMATCH, "name")
 

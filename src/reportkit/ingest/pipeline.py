@@ -1,7 +1,8 @@
 """Ingestion: schools' rosters, health logs and gate registers into the store.
 
 :func:`ingest_paths` routes files and folders by kind (:mod:`reportkit.ingest.routing`)
-and ingests each file in one transaction of its own: it reads the file under
+and ingests each file in one transaction of its own (a day's small files of many
+schools together, in one, see :func:`ingest_paths`): it reads the file under
 limits (:mod:`reportkit.ingest.readers`), skips it when the same content was
 ingested before (not parsed again), maps its headers and parses every value
 (:class:`~reportkit.ingest.batch.Batch`, each distinct cell text once), prepares
@@ -21,12 +22,16 @@ file's transaction. What happened is an
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -35,10 +40,10 @@ from reportkit.config import Rules, SchoolsConfig
 from reportkit.errors import IngestError, RefusedFileError
 from reportkit.i18n import ingest_error
 from reportkit.ingest import readers
-from reportkit.ingest.batch import Batch
+from reportkit.ingest.batch import ROW_STRIDE, Batch, combine_tables, plain_columns
 from reportkit.ingest.kinds import check_kind, prepare_entries, prepare_logs, prepare_roster
 from reportkit.ingest.report import COUNTS, FileReport, IngestReport
-from reportkit.ingest.routing import route_paths
+from reportkit.ingest.routing import Routed, route_paths
 from reportkit.ingest.sheets import Kind, SheetReader
 from reportkit.ingest.write import audit_rows, write_changes, write_issues
 
@@ -59,7 +64,8 @@ def ingest_paths(
     on_file: Callable[[FileReport], None] | None = None,
     sheets: SheetReader | None = None,
 ) -> IngestReport:
-    """Ingest files and folders; one transaction per file.
+    """Ingest files and folders; one transaction per file, or per batch of a day's
+    small files (below).
 
     ``kind`` None routes each file by its name, rosters first (see
     :func:`reportkit.ingest.route_paths`); with a kind, files of folders whose
@@ -73,6 +79,13 @@ def ingest_paths(
     soon as its transaction ended. Spreadsheets are read under ``rules.limits``
     by one child process for the whole call (see :mod:`reportkit.ingest.sheets`), or by
     ``sheets``, kept by the caller over several calls.
+
+    Health logs in school folders with plain headers (a date column, no school column:
+    a district's daily exports) are prepared and written together, those of the same
+    headers in one transaction, up to 500 files or 400,000 rows pending: a file's own
+    cost beyond its rows is then paid once per batch. Each file still gets its own report, ingestion,
+    audit rows, quarantine and findings; if the batch fails, each file is ingested
+    alone. Files are taken in order: a second file of a school starts a new batch.
     """
     if kind is not None:
         readers.kind_aliases(kind)  # a programming error, not a bad file
@@ -80,40 +93,304 @@ def ingest_paths(
     report = IngestReport(kind=kind)
     routed, skipped = route_paths(paths, kind)
     report.skipped = skipped
+    group: list[_Read] = []
+
+    def done(item: Routed, file: FileReport) -> None:
+        file.kind = item.kind
+        report.files.append(file)
+        if on_file is not None:
+            on_file(file)
+
+    def flush() -> None:
+        """The pending files, a batch per set of headers; reported in their order."""
+        batches: dict[tuple[str, ...], list[_Read]] = {}
+        for read in group:
+            batches.setdefault(read.columns, []).append(read)
+        reports: dict[int, FileReport] = {}
+        for batch in batches.values():
+            for read, file in _ingest_group(engine, batch, config, rules, reader):
+                reports[id(read)] = file
+        for read in group:
+            done(read.item, reports[id(read)])
+        group.clear()
+
     with contextlib.nullcontext(sheets) if sheets else SheetReader(rules.limits) as reader:
         for item in routed:
-            try:
-                done = _ingest_file(
-                    engine, item.path, item.kind, config, rules, school, force, reader
+            if item.kind != "logs" or force or school is not None:
+                flush()
+                done(
+                    item,
+                    _guarded(
+                        item,
+                        _ingest_file,
+                        *(engine, item.path, item.kind, config, rules, school, force, reader),
+                    ),
                 )
-            except IngestError as exc:
-                done = FileReport(
-                    path=str(item.path),
-                    encoding=None,
-                    error=str(exc),
-                    refused=isinstance(exc, RefusedFileError),
-                    error_key=exc.key,
-                    error_params=exc.params,
-                )
-            except (sa.exc.SQLAlchemyError, MemoryError, KeyboardInterrupt):
-                raise  # the store, or this process: not one file's doing
-            except Exception as exc:  # a file no check foresaw must not stop the others
-                log.exception("ingest %s: unexpected error", item.path)
-                unexpected = ingest_error(
-                    item.path, "unexpected", refused=False, detail=f"{type(exc).__name__}: {exc}"
-                )
-                done = FileReport(
-                    path=str(item.path),
-                    encoding=None,
-                    error=str(unexpected),
-                    error_key=unexpected.key,
-                    error_params=unexpected.params,
-                )
-            done.kind = item.kind
-            report.files.append(done)
-            if on_file is not None:
-                on_file(done)
+                continue
+            read = _guarded(item, _read, engine, item, config, rules, reader)
+            if isinstance(read, FileReport):  # unreadable, or ingested before
+                flush()
+                done(item, read)
+                continue
+            if read.school is None:  # its own headers, school column or title date
+                flush()
+                done(item, _alone(engine, read, config, rules, reader))
+                continue
+            schools = {g.school for g in group}
+            rows = sum(len(g.table.frame) for g in group)
+            if (
+                read.school in schools
+                or len(group) >= _GROUP_FILES
+                or (rows + len(read.table.frame) > _GROUP_ROWS)
+            ):
+                flush()
+            group.append(read)
+        flush()
     return report
+
+
+# --- a day's small files, read as one ------------------------------------------------
+
+# files and rows prepared and written in one transaction, at most
+_GROUP_FILES = 500
+_GROUP_ROWS = 400_000
+
+
+@dataclass
+class _Read:
+    """A health log read and not yet prepared: its school (from its folder) and
+    headers let it be prepared with other schools' files (:func:`_ingest_group`)."""
+
+    item: Routed
+    sha256: str
+    table: readers.Table
+    school: str | None  # None: ingested on its own
+    columns: tuple[str, ...]
+
+
+def _guarded(item: Routed, work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)``, or the report of a file that could not be read (the store's errors,
+    and this process's, are raised)."""
+    try:
+        return work(*args)
+    except IngestError as exc:
+        return FileReport(
+            path=str(item.path),
+            encoding=None,
+            error=str(exc),
+            refused=isinstance(exc, RefusedFileError),
+            error_key=exc.key,
+            error_params=exc.params,
+        )
+    except (sa.exc.SQLAlchemyError, MemoryError, KeyboardInterrupt):
+        raise  # the store, or this process: not one file's doing
+    except Exception as exc:  # a file no check foresaw must not stop the others
+        log.exception("ingest %s: unexpected error", item.path)
+        unexpected = ingest_error(
+            item.path, "unexpected", refused=False, detail=f"{type(exc).__name__}: {exc}"
+        )
+        return FileReport(
+            path=str(item.path),
+            encoding=None,
+            error=str(unexpected),
+            error_key=unexpected.key,
+            error_params=unexpected.params,
+        )
+
+
+def _read(
+    engine: Engine, item: Routed, config: SchoolsConfig, rules: Rules, sheets: SheetReader
+) -> _Read | FileReport:
+    """A health log read under limits, or the report of one ingested before."""
+    data = readers.read_bytes(item.path, rules.limits)
+    sha256 = hashlib.sha256(data).hexdigest()
+    with engine.connect() as conn:
+        prior = _prior(conn, item.kind, sha256)
+    if prior is not None:
+        return _already(item.path, prior)
+    table = readers.read_table_bytes(
+        data, item.path, item.kind, sha256, limits=rules.limits, sheets=sheets
+    )
+    del data
+    check_kind(table, item.kind, item.path)
+    columns = tuple(map(str, table.frame.columns))
+    plain = plain_columns(columns, item.kind)
+    school = None
+    if plain is not None and "date" in plain and "school_id" not in plain and not table.bad_lines:
+        for part in reversed(item.path.parent.parts):  # as Batch finds a file's school
+            if part in config.by_id:
+                school = part
+                break
+    return _Read(item, sha256, table, school, columns)
+
+
+def _ingest_group(
+    engine: Engine, group: list[_Read], config: SchoolsConfig, rules: Rules, sheets: SheetReader
+) -> list[tuple[_Read, FileReport]]:
+    """Several schools' health logs of the same headers prepared and written as one
+    batch, in one transaction: what one file's ingestion costs beyond its rows (the
+    parsing set-up, the queries, the statements) is paid once for all of them.
+
+    Each file gets its own report, ingestion row, audit rows, quarantine and findings,
+    the same as if it were ingested alone (the tests pin this). When the batch fails
+    (a school without a roster, anything unforeseen) nothing of it is kept and each
+    file is ingested alone, so that only the file at fault fails."""
+    if len(group) < 2:
+        return [(g, _alone(engine, g, config, rules, sheets)) for g in group]
+    try:
+        return _together(engine, group, config, rules)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception:  # the store's errors too: each file alone says whose they are
+        log.info("ingest: %d files as one failed; each alone", len(group), exc_info=True)
+        return [(g, _alone(engine, g, config, rules, sheets)) for g in group]
+
+
+def _alone(
+    engine: Engine, read: _Read, config: SchoolsConfig, rules: Rules, sheets: SheetReader
+) -> FileReport:
+    item = read.item
+    args = (engine, item.path, item.kind, config, rules, None, False, sheets)
+    return _guarded(item, functools.partial(_ingest_file, table=read.table), *args)
+
+
+def _together(
+    engine: Engine, group: list[_Read], config: SchoolsConfig, rules: Rules
+) -> list[tuple[_Read, FileReport]]:
+    table = combine_tables([g.table for g in group])
+    sizes = np.array([len(g.table.frame) for g in group])
+    schools = np.repeat(np.array([g.school for g in group], dtype=object), sizes)
+    with engine.begin() as conn:
+        shas = [g.sha256 for g in group]
+        prior = set(
+            conn.execute(
+                sa.select(store.ingestions.c.sha256).where(
+                    store.ingestions.c.kind == "logs", store.ingestions.c.sha256.in_(shas)
+                )
+            ).scalars()
+        )
+        if prior:  # ingested meanwhile (another run): each alone says so
+            raise _Raced()
+        batch = Batch(table, group[0].item.path, "logs", config, rules, None, row_schools=schools)
+        prepare_logs(batch, conn)
+        rows = batch.rows
+        labels = rows.index.to_numpy(dtype=np.int64)
+        file_of = labels // ROW_STRIDE
+        paths = np.array([str(g.item.path) for g in group], dtype=object)
+        sha_of = np.array(shas, dtype=object)
+        now = store.utcnow()
+        sources = pd.DataFrame(
+            {
+                "source_file": pd.Categorical.from_codes(file_of, categories=pd.Index(paths)),
+                "source_row": labels % ROW_STRIDE,
+            },
+            index=rows.index,
+        )
+        table_, keys = _TARGETS["logs"]
+        written = write_changes(
+            conn,
+            table_,
+            keys,
+            rows,
+            {"updated_at": now},
+            replaced_by=sha_of[file_of],
+            sources=sources,
+        )
+        quarantined, findings = batch.issue_frames()
+        issues = []
+        for frame in (quarantined, findings):
+            of = frame["row"].to_numpy(dtype=np.int64) // ROW_STRIDE
+            frame = frame.assign(row=frame["row"].to_numpy(dtype=np.int64) % ROW_STRIDE)
+            issues.append((frame.assign(sha256=sha_of[of], file=paths[of]), of))
+        (q_frame, q_of), (f_frame, f_of) = issues
+        write_issues(conn, q_frame, f_frame, sha256="", file="", kind="logs")
+        out, audit, ingestions = [], [], []
+        revisions = written.revisions
+        for number, read in enumerate(group):
+            mine = file_of == number
+            status = written.status[mine]
+            report = FileReport(
+                path=str(read.item.path),
+                encoding=read.table.encoding,
+                rows_read=len(read.table.frame),
+                inserted=int((status == "inserted").sum()),
+                updated=int((status == "updated").sum()),
+                unchanged=int((status == "unchanged").sum()),
+                quarantined=int((q_of == number).sum()),
+                findings=int((f_of == number).sum()),
+            )
+            view = _FileView(read, rows.loc[mine] if not mine.all() else rows)
+            own = revisions
+            if not revisions.empty:
+                own = revisions[revisions["school_id"].astype(object) == read.school]
+            audit += audit_rows(
+                view,  # type: ignore[arg-type]  # what audit_rows reads of a Batch
+                report,
+                status,
+                own,
+                q_frame[q_of == number],
+                f_frame[f_of == number],
+            )
+            ingestions.append(
+                {
+                    "kind": "logs",
+                    "sha256": read.sha256,
+                    "path": str(read.item.path),
+                    "encoding": read.table.encoding,
+                    "school_id": read.school,
+                    "created_at": now,
+                    **{name: getattr(report, name) for name in COUNTS},
+                }
+            )
+            out.append((read, report))
+        conn.execute(sa.insert(store.ingestions), ingestions)
+        store.record_audit(conn, audit)
+    return out
+
+
+class _Raced(Exception):
+    """A file of the batch was ingested by another run meanwhile."""
+
+
+@dataclass
+class _FileView:
+    """What :func:`audit_rows` reads of a batch, for one file of a batch of several."""
+
+    read: _Read
+    rows: pd.DataFrame
+    kind: Kind = "logs"
+
+    @property
+    def table(self) -> readers.Table:
+        return self.read.table
+
+    @property
+    def path(self) -> Path:
+        return self.read.item.path
+
+    @property
+    def default_school(self) -> str | None:
+        return self.read.school
+
+
+def _prior(conn: sa.Connection, kind: Kind, sha256: str) -> Any:
+    return conn.execute(
+        sa.select(store.ingestions).where(
+            store.ingestions.c.kind == kind, store.ingestions.c.sha256 == sha256
+        )
+    ).first()
+
+
+def _already(path: Path, prior: Any) -> FileReport:
+    return FileReport(
+        path=str(path),
+        encoding=prior.encoding,
+        rows_read=prior.rows_read,
+        unchanged=prior.rows_read - prior.quarantined,
+        quarantined=prior.quarantined,
+        findings=prior.findings,
+        already_ingested=True,
+    )
 
 
 # --- one file ----------------------------------------------------------------------
@@ -128,30 +405,25 @@ def _ingest_file(
     school: str | None,
     force: bool,
     sheets: SheetReader,
+    *,
+    table: readers.Table | None = None,
 ) -> FileReport:
-    data = readers.read_bytes(path, rules.limits)
-    sha256 = hashlib.sha256(data).hexdigest()
+    """One file in one transaction; ``table``: the file read already (by :func:`_read`)."""
+    if table is None:
+        data = readers.read_bytes(path, rules.limits)
+        sha256 = hashlib.sha256(data).hexdigest()
+    else:
+        sha256 = table.sha256
     with engine.begin() as conn:
-        prior = conn.execute(
-            sa.select(store.ingestions).where(
-                store.ingestions.c.kind == kind, store.ingestions.c.sha256 == sha256
-            )
-        ).first()
+        prior = _prior(conn, kind, sha256)
         if prior is not None and not force:
-            return FileReport(
-                path=str(path),
-                encoding=prior.encoding,
-                rows_read=prior.rows_read,
-                unchanged=prior.rows_read - prior.quarantined,
-                quarantined=prior.quarantined,
-                findings=prior.findings,
-                already_ingested=True,
+            return _already(path, prior)
+        if table is None:
+            table = readers.read_table_bytes(
+                data, path, kind, sha256, limits=rules.limits, sheets=sheets
             )
-        table = readers.read_table_bytes(
-            data, path, kind, sha256, limits=rules.limits, sheets=sheets
-        )
-        del data  # the frame holds what is needed
-        check_kind(table, kind, path)
+            del data  # the frame holds what is needed
+            check_kind(table, kind, path)
         batch = Batch(table, path, kind, config, rules, school)
         if kind == "roster":
             prepare_roster(batch, conn)

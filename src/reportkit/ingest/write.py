@@ -80,11 +80,18 @@ def write_changes(
     rows: pd.DataFrame,
     constants: dict[str, Any],
     *,
-    replaced_by: str = "",
+    replaced_by: str | np.ndarray = "",
+    sources: pd.DataFrame | None = None,
 ) -> Written:
     """:func:`write_rows`, and the revisions kept: the stored version of each row whose
     hash changed is copied into the table's revisions (``replaced_by``: the content hash
-    of the file replacing it) in this transaction, before it is replaced."""
+    of the file replacing it) in this transaction, before it is replaced.
+
+    Rows of several files at once (:func:`reportkit.ingest.pipeline.ingest_paths`
+    ingests a day's small files together) give ``replaced_by`` per row and ``sources``:
+    each row's ``source_file`` and ``source_row``, written but not hashed (the same
+    values from another file are unchanged). Without ``sources`` the row number is the
+    frame's index and the file is in ``constants``."""
     hashes = pd.Series(row_hash(rows), index=rows.index, dtype=object)  # not pandas' str
     rows = rows.assign(row_hash=hashes)
     stored = stored_hashes(conn, table, keys, rows)
@@ -92,20 +99,26 @@ def write_changes(
     known = np.flatnonzero(pd.notna(stored))  # compared only where a hash is stored
     same = stored[known] == rows["row_hash"].to_numpy()[known]
     status[known] = np.where(same, "unchanged", "updated")
-    changed = rows if (status != "unchanged").all() else rows.loc[status != "unchanged"]
-    if "source_row" in table.c:
+    keep = status != "unchanged"
+    changed = rows if keep.all() else rows.loc[keep]
+    if sources is not None:
+        picked = sources if keep.all() else sources.loc[keep]
+        changed = changed.assign(**{name: picked[name] for name in picked.columns})
+    elif "source_row" in table.c:
         changed = changed.assign(source_row=changed.index)
     updated = status == "updated"
     revisions = pd.DataFrame(columns=["id", *keys])
     if updated.any():  # new and unchanged rows cost nothing here
-        revisions = store.record_revisions(
-            conn,
-            table,
-            keys,
-            rows.loc[updated, keys],
-            replaced_by=replaced_by,
-            revised_at=constants.get("updated_at") or store.utcnow(),
-        )
+        at = constants.get("updated_at") or store.utcnow()
+        by = np.broadcast_to(np.asarray(replaced_by, dtype=object), len(rows))[updated]
+        replaced = rows.loc[updated, keys]
+        kept = [
+            store.record_revisions(
+                conn, table, keys, replaced[by == sha], replaced_by=str(sha), revised_at=at
+            )
+            for sha in pd.unique(by)
+        ]
+        revisions = kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
     store.upsert_frame(conn, table, keys, changed, constants)
     return Written(status, revisions)
 
@@ -120,7 +133,8 @@ def write_issues(
     kind: str,
 ) -> None:
     """Insert quarantined rows and findings (row, column, value, reason, school_id,
-    person_id, date as ISO text; quarantine also raw) not recorded yet."""
+    person_id, date as ISO text; quarantine also raw) not recorded yet. Issues of
+    several files at once carry their own ``sha256`` and ``file`` columns."""
     now = store.utcnow()
     for table, frame in ((store.quarantine, quarantined), (store.data_quality, findings)):
         if frame.empty:
@@ -136,7 +150,7 @@ def write_issues(
         names = list(columns)
         fixed = {"sha256": sha256, "file": file, "kind": kind, "created_at": now}
         records = [
-            {**dict(zip(names, values, strict=True)), **fixed}
+            {**fixed, **dict(zip(names, values, strict=True))}
             for values in zip(*(map(_none, columns[n]) for n in names), strict=True)
         ]
         store.insert_ignore(conn, table, records)
