@@ -26,11 +26,18 @@ of a report (core-seconds of every process, HTML + PDF) in a district of N count
 with 14 days of check-ins, against a county of 22 schools, printed last as
 ``per-school cost at N schools / at 20 schools: X.XX``.
 
+With ``--only findings`` (``--scale N [--db URL]``): the district of N counties with
+14 days of check-ins (13 ingested, untimed); then, in a process of its own, the
+demo date's files ingested by ``reportkit daily``'s path and every school's
+findings over the 14-day window computed twice, timed, with that process's peak
+memory: the part of the afternoon that runs once, before the reports.
+
 Prints figures; never asserts on time.
 
     .venv/bin/python benchmarks/bench_scale.py [--scale 91] [--sample 24] [--root DIR]
     .venv/bin/python benchmarks/bench_scale.py --only units [--schools 10000]
     .venv/bin/python benchmarks/bench_scale.py --only cost --scale 9 [--db URL] [--workers 4]
+    .venv/bin/python benchmarks/bench_scale.py --only findings --scale 91 [--db URL]
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from _cpu import CoreClock
 
 from reportkit import ingest, store
@@ -257,6 +265,71 @@ def bench_cost(root: Path, scale: int, jobs: int, db: str | None, workers: int) 
     print(f"per-school cost at {n} schools / at 20 schools: {big_core / small_core:.2f}")
 
 
+def bench_findings(root: Path, scale: int, db: str | None) -> None:
+    """The once-an-afternoon part at ``scale`` counties over 14 days (see the docstring)."""
+    import json
+    import subprocess
+    import sys
+
+    url = db or f"sqlite:///{root / 'reportkit.db'}"
+    started = time.perf_counter()
+    day_before = DEMO_DATE - timedelta(days=1)
+    result = build_demo(root, root / "params", url, scale=scale, days=14, ingest_through=day_before)
+    built = time.perf_counter() - started
+    args = ["--only", "findings-child", "--root", str(root), "--db", url]
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    )
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"{result.schools:,} schools, {result.people:,} people, 14 days of check-ins "
+        f"({'PostgreSQL' if db else 'SQLite'}); 13 days written and ingested in {built:.0f} s"
+    )
+    print(
+        f"ingest the day   {child['ingest_s']:6.1f} s  ({child['rows']:,} rows in "
+        f"{child['files']:,} files, {child['rows'] / child['ingest_s']:,.0f} rows/s)"
+    )
+    print(
+        f"all findings     {child['findings_s'][0]:6.1f} s, then {child['findings_s'][1]:.1f} s "
+        f"({child['schools']:,} schools, {child['checkins']:,} check-ins in the window, "
+        "load + compute)"
+    )
+    print(f"peak memory of that process: {child['peak_mb']:,.0f} MB")
+
+
+def findings_child(root: Path, url: str) -> None:
+    import json
+
+    settings = Settings.resolve(url, root / "params", root / "outputs")
+    config, rules = settings.schools(), settings.rules()
+    engine = store.connect(url)
+    day = root / "data" / "inbox" / DEMO_DATE.isoformat()
+    started = time.perf_counter()
+    report = ingest.ingest_paths(engine, [day], None, config, rules)
+    ingest_s = time.perf_counter() - started
+    seconds = []
+    for _ in range(2):
+        started = time.perf_counter()
+        findings = load_findings(engine, config, rules, DEMO_DATE)
+        seconds.append(time.perf_counter() - started)
+    window = store.checkins.c.date.between(DEMO_DATE - timedelta(days=13), DEMO_DATE)
+    with engine.connect() as conn:
+        checkins = conn.execute(sa.select(sa.func.count()).where(window)).scalar_one()
+    print(
+        json.dumps(
+            {
+                "ingest_s": ingest_s,
+                "rows": report.by_kind().get("logs", {}).get("rows_read", 0),
+                "files": len(report.files),
+                "findings_s": seconds,
+                "schools": len(findings.schools),
+                "checkins": checkins,
+                "peak_mb": rss_mb(),
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=91)
@@ -264,7 +337,9 @@ def main() -> None:
         "--sample", type=int, default=24, help="schools rendered for the throughput"
     )
     parser.add_argument("--root", type=Path)
-    parser.add_argument("--only", choices=["all", "units", "cost"], default="all")
+    parser.add_argument(
+        "--only", choices=["all", "units", "cost", "findings", "findings-child"], default="all"
+    )
     parser.add_argument("--db", help="cost: a PostgreSQL URL for the large district's store")
     parser.add_argument("--workers", type=int, default=0, help="cost: a LocalCluster of N")
     parser.add_argument("--schools", type=int, default=10_000, help="the province's schools")
@@ -274,6 +349,12 @@ def main() -> None:
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     if args.only == "cost":
         bench_cost(root, args.scale, args.jobs, args.db, args.workers)
+        return
+    if args.only == "findings":
+        bench_findings(root, args.scale, args.db)
+        return
+    if args.only == "findings-child":
+        findings_child(root, args.db)
         return
     bench_units(root / "province", args.schools, args.jobs)
     if args.only == "units":
