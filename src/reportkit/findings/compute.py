@@ -394,6 +394,42 @@ def compute_findings(
     )
 
 
+# what the findings read of the days before the report date (see CheckIns): the flags'
+# inputs over the window; names, sessions, absences and times are read of the date only
+WINDOW_COLUMNS = (
+    "school_id",
+    "person_id",
+    "date",
+    "temperature",
+    "symptoms",
+    "key_area",
+    "key_area_place",
+    "contact",
+)
+
+
+def load_window(
+    engine: Engine, start: date, report_date: date, school_ids: Sequence[str]
+) -> pd.DataFrame:
+    """The check-ins of ``start .. report_date``: every column on the report date, the
+    flags' inputs (:data:`WINDOW_COLUMNS`) on the days before; the other columns are
+    missing (NaN) there. :func:`compute_findings` gives the same findings as on the
+    whole rows (the tests compare them), at about half the cost of loading them."""
+    from reportkit import store
+
+    day = store.load_checkins(engine, report_date, report_date, school_ids)
+    if start >= report_date:
+        return day
+    before = store.load_checkins(
+        engine, start, report_date - timedelta(days=1), school_ids, columns=WINDOW_COLUMNS
+    )
+    if before.empty:
+        return day
+    if day.empty:
+        return before.reindex(columns=day.columns)
+    return pd.concat([before, day], ignore_index=True)[day.columns]
+
+
 def load_findings(
     engine: Engine,
     config: SchoolsConfig,
@@ -413,7 +449,7 @@ def load_findings(
     ids = _select(config, school_ids)
     start = report_date - timedelta(days=span_days(rules) - 1)
     people = store.load_people(engine, ids)
-    checkins = store.load_checkins(engine, start, report_date, ids)
+    checkins = load_window(engine, start, report_date, ids)
     findings = compute_findings(
         people,
         checkins,

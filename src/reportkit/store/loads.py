@@ -99,18 +99,23 @@ def load_class_teachers(engine: Engine, school_ids: Sequence[str] | None = None)
 
 
 def load_checkins(
-    engine: Engine, start: date, end: date, school_ids: Sequence[str] | None = None
+    engine: Engine,
+    start: date,
+    end: date,
+    school_ids: Sequence[str] | None = None,
+    columns: Sequence[str] = CHECKIN_COLUMNS,
 ) -> pd.DataFrame:
-    """Check-ins with ``start <= date <= end``; columns as :data:`CHECKIN_COLUMNS`."""
-    stmt = sa.select(*(checkins.c[c] for c in CHECKIN_COLUMNS)).where(
-        checkins.c.date.between(start, end)
-    )
+    """Check-ins with ``start <= date <= end``; columns as :data:`CHECKIN_COLUMNS`, or
+    those of ``columns`` (in that order)."""
+    stmt = sa.select(*(checkins.c[c] for c in columns)).where(checkins.c.date.between(start, end))
     stmt = _where_schools(stmt, checkins.c.school_id, school_ids)
     frame = _read(engine, stmt, parse_dates=["date"])
     if not frame.empty:
-        frame["reported_at"] = pd.to_datetime(frame["reported_at"], format="ISO8601")
+        if "reported_at" in frame:
+            frame["reported_at"] = pd.to_datetime(frame["reported_at"], format="ISO8601")
         for col in ("absent", "key_area", "contact"):
-            frame[col] = frame[col].astype(bool)
+            if col in frame:
+                frame[col] = frame[col].astype(bool)
     return frame
 
 
