@@ -238,12 +238,14 @@ def _ingest_group(
     if len(group) < 2:
         return [(g, _alone(engine, g, config, rules, sheets)) for g in group]
     try:
-        return _together(engine, group, config, rules)
+        together = _together(engine, group, config, rules)
+        if together is not None:
+            return together
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception:  # the store's errors too: each file alone says whose they are
         log.info("ingest: %d files as one failed; each alone", len(group), exc_info=True)
-        return [(g, _alone(engine, g, config, rules, sheets)) for g in group]
+    return [(g, _alone(engine, g, config, rules, sheets)) for g in group]
 
 
 def _alone(
@@ -256,7 +258,9 @@ def _alone(
 
 def _together(
     engine: Engine, group: list[_Read], config: SchoolsConfig, rules: Rules
-) -> list[tuple[_Read, FileReport]]:
+) -> list[tuple[_Read, FileReport]] | None:
+    """The batch in one transaction; None (nothing written) when a file of it was
+    ingested by another run meanwhile: each alone then says so."""
     table = combine_tables([g.table for g in group])
     sizes = np.array([len(g.table.frame) for g in group])
     schools = np.repeat(np.array([g.school for g in group], dtype=object), sizes)
@@ -269,8 +273,8 @@ def _together(
                 )
             ).scalars()
         )
-        if prior:  # ingested meanwhile (another run): each alone says so
-            raise _Raced()
+        if prior:
+            return None
         batch = Batch(table, group[0].item.path, "logs", config, rules, None, row_schools=schools)
         prepare_logs(batch, conn)
         rows = batch.rows
@@ -346,10 +350,6 @@ def _together(
         conn.execute(sa.insert(store.ingestions), ingestions)
         store.record_audit(conn, audit)
     return out
-
-
-class _Raced(Exception):
-    """A file of the batch was ingested by another run meanwhile."""
 
 
 @dataclass
