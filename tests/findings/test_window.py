@@ -33,37 +33,19 @@ def test_the_window_of_flag_inputs_gives_the_findings_of_whole_rows(demo_setting
     quality = store.load_data_quality(engine, day, day, ids)
     entries = store.load_entries(engine, day, day, ids)
     teachers = store.load_class_teachers(engine, ids)
-    on_whole = compute_findings(
-        people, whole, quality, config, rules, day, ids, entries=entries, class_teachers=teachers
-    )
+
+    def compute(checkins, rules):
+        return compute_findings(
+            people, checkins, quality, config, rules, day, ids, entries=entries,
+            class_teachers=teachers,
+        )  # fmt: skip
+
+    on_whole = compute(whole, rules)
     loaded = load_findings(engine, config, rules, day)
     assert loaded.to_json() == on_whole.to_json()
     assert len(loaded.attention) > 0
     assert len(loaded.missing) > 0
     # and a fever threshold lowered: the same again (the window's temperatures are read)
     lower = rules.model_copy(update={"fever_celsius": 37.0})
-    assert (
-        compute_findings(
-            people,
-            window,
-            quality,
-            config,
-            lower,
-            day,
-            ids,
-            entries=entries,
-            class_teachers=teachers,
-        ).to_json()
-        == compute_findings(
-            people,
-            whole,
-            quality,
-            config,
-            lower,
-            day,
-            ids,
-            entries=entries,
-            class_teachers=teachers,
-        ).to_json()
-    )
+    assert compute(window, lower).to_json() == compute(whole, lower).to_json()
     assert len(loaded.fever) > 0

@@ -103,7 +103,6 @@ def _contents(engine) -> dict[str, list]:
                 values = {k: v for k, v in row._mapping.items() if k not in _WHEN}
                 if "detail" in values:
                     values["detail"] = json.loads(values["detail"])
-                    values["detail"].get("revision", {}).pop("ids", None)
                     values["detail"].pop("ids", None)  # revision ids: numbered per store
                 rows.append(values)
             out[table.name] = sorted(rows, key=lambda r: json.dumps(r, default=str, sort_keys=True))

@@ -30,7 +30,14 @@ from reportkit.ingest.readers import Table
 from reportkit.ingest.sheets import Kind, column_letters
 from reportkit.schema import Reason, normalize_word
 
-__all__ = ["ROW_STRIDE", "Batch", "combine_tables", "plain_columns", "rows_frame"]
+__all__ = [
+    "ROW_STRIDE",
+    "Batch",
+    "combine_tables",
+    "default_school",
+    "plain_columns",
+    "rows_frame",
+]
 
 # rows of files read as one (combine_tables): the index is file number * ROW_STRIDE + row
 ROW_STRIDE = 1 << 32
@@ -89,7 +96,7 @@ class Batch:
         if unknown:  # once per file, on the header row
             self.header_finding(Reason.UNKNOWN_COLUMNS, "header", "、".join(unknown))
         self.default_school = (
-            None if row_schools is not None else _default_school(school, path, config)
+            None if row_schools is not None else default_school(school, path, config)
         )
         self.school_id = self._schools()
 
@@ -420,7 +427,7 @@ def _nulls(values: Sequence[Any]) -> list[Any]:
     return [None if not isinstance(v, str) and pd.isna(v) else v for v in values]
 
 
-def _default_school(school: str | None, path: Path, config: SchoolsConfig) -> str | None:
+def default_school(school: str | None, path: Path, config: SchoolsConfig) -> str | None:
     """The school of rows without a school column: ``--school``, else a folder's name."""
     if school is not None:
         resolved = config.resolve_school(school)

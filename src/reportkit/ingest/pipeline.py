@@ -40,7 +40,13 @@ from reportkit.config import Rules, SchoolsConfig
 from reportkit.errors import IngestError, RefusedFileError
 from reportkit.i18n import ingest_error
 from reportkit.ingest import readers
-from reportkit.ingest.batch import ROW_STRIDE, Batch, combine_tables, plain_columns
+from reportkit.ingest.batch import (
+    ROW_STRIDE,
+    Batch,
+    combine_tables,
+    default_school,
+    plain_columns,
+)
 from reportkit.ingest.kinds import check_kind, prepare_entries, prepare_logs, prepare_roster
 from reportkit.ingest.report import COUNTS, FileReport, IngestReport
 from reportkit.ingest.routing import Routed, route_paths
@@ -83,9 +89,9 @@ def ingest_paths(
     Health logs in school folders with plain headers (a date column, no school column:
     a district's daily exports) are prepared and written together, those of the same
     headers in one transaction, up to 500 files or 400,000 rows pending: a file's own
-    cost beyond its rows is then paid once per batch. Each file still gets its own report, ingestion,
-    audit rows, quarantine and findings; if the batch fails, each file is ingested
-    alone. Files are taken in order: a second file of a school starts a new batch.
+    cost beyond its rows is then paid once per batch. Each file still gets its own
+    report, ingestion, audit rows, quarantine and findings; if the batch fails, each
+    file is ingested alone. Files are taken in order: a second file of a school starts a new batch.
     """
     if kind is not None:
         readers.kind_aliases(kind)  # a programming error, not a bad file
@@ -217,10 +223,7 @@ def _read(
     plain = plain_columns(columns, item.kind)
     school = None
     if plain is not None and "date" in plain and "school_id" not in plain and not table.bad_lines:
-        for part in reversed(item.path.parent.parts):  # as Batch finds a file's school
-            if part in config.by_id:
-                school = part
-                break
+        school = default_school(None, item.path, config)  # its folder's, as Batch finds it
     return _Read(item, sha256, table, school, columns)
 
 
