@@ -26,11 +26,14 @@ of a report (core-seconds of every process, HTML + PDF) in a district of N count
 with 14 days of check-ins, against a county of 22 schools, printed last as
 ``per-school cost at N schools / at 20 schools: X.XX``.
 
-With ``--only findings`` (``--scale N [--db URL]``): the district of N counties with
-14 days of check-ins (13 ingested, untimed); then, in a process of its own, the
-demo date's files ingested by ``reportkit daily``'s path and every school's
-findings over the 14-day window computed twice, timed, with that process's peak
-memory: the part of the afternoon that runs once, before the reports.
+With ``--only findings`` (``--scale N [--db URL] [--root DIR --reuse]``): the district
+of N counties with 14 days of check-ins (13 ingested, untimed); then, each in a
+process of its own and timed with its peak memory: the afternoon before (every
+finding of the day before, with no digests in the store yet: each school-day's
+digest is built from its check-ins), and the afternoon itself (the demo date's files
+ingested by ``reportkit daily``'s path, then every finding computed twice, the days
+before read from their digests): the part of the afternoon that runs once, before
+the reports.
 
 Prints figures; never asserts on time.
 
@@ -265,7 +268,7 @@ def bench_cost(root: Path, scale: int, jobs: int, db: str | None, workers: int) 
     print(f"per-school cost at {n} schools / at 20 schools: {big_core / small_core:.2f}")
 
 
-def bench_findings(root: Path, scale: int, db: str | None) -> None:
+def bench_findings(root: Path, scale: int, db: str | None, reuse: bool) -> None:
     """The once-an-afternoon part at ``scale`` counties over 14 days (see the docstring)."""
     import json
     import subprocess
@@ -274,56 +277,85 @@ def bench_findings(root: Path, scale: int, db: str | None) -> None:
     url = db or f"sqlite:///{root / 'reportkit.db'}"
     started = time.perf_counter()
     day_before = DEMO_DATE - timedelta(days=1)
-    result = build_demo(root, root / "params", url, scale=scale, days=14, ingest_through=day_before)
-    built = time.perf_counter() - started
-    args = ["--only", "findings-child", "--root", str(root), "--db", url]
-    out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
-    )
-    child = json.loads(out.stdout.strip().splitlines()[-1])
+    built = None
+    if not (reuse and (root / "params").exists()):
+        result = build_demo(
+            root, root / "params", url, scale=scale, days=14, ingest_through=day_before
+        )
+        built = time.perf_counter() - started
+        print(
+            f"{result.schools:,} schools, {result.people:,} people, 14 days of check-ins "
+            f"({'PostgreSQL' if db else 'SQLite'}); 13 days written and ingested in {built:.0f} s"
+        )
+
+    def child(phase: str) -> dict:
+        args = ["--only", "findings-child", "--root", str(root), "--db", url, "--phase", phase]
+        out = subprocess.run(
+            [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = child("first")
+    day = child("day")
     print(
-        f"{result.schools:,} schools, {result.people:,} people, 14 days of check-ins "
-        f"({'PostgreSQL' if db else 'SQLite'}); 13 days written and ingested in {built:.0f} s"
+        f"the afternoon before, no digests yet: all findings {first['findings_s'][0]:6.1f} s "
+        f"({first['checkins']:,} check-ins in its window; peak {first['peak_mb']:,.0f} MB)"
     )
     print(
-        f"ingest the day   {child['ingest_s']:6.1f} s  ({child['rows']:,} rows in "
-        f"{child['files']:,} files, {child['rows'] / child['ingest_s']:,.0f} rows/s)"
+        f"ingest the day   {day['ingest_s']:6.1f} s  ({day['rows']:,} rows in "
+        f"{day['files']:,} files, {day['rows'] / max(day['ingest_s'], 1e-9):,.0f} rows/s)"
     )
     print(
-        f"all findings     {child['findings_s'][0]:6.1f} s, then {child['findings_s'][1]:.1f} s "
-        f"({child['schools']:,} schools, {child['checkins']:,} check-ins in the window, "
-        "load + compute)"
+        f"all findings     {day['findings_s'][0]:6.1f} s, then {day['findings_s'][1]:.1f} s "
+        f"({day['schools']:,} schools, {day['checkins']:,} check-ins in the window, "
+        f"{day['kept']:,} school-days read from digests)"
     )
-    print(f"peak memory of that process: {child['peak_mb']:,.0f} MB")
+    print(f"peak memory of that process: {day['peak_mb']:,.0f} MB")
 
 
-def findings_child(root: Path, url: str) -> None:
+def findings_child(root: Path, url: str, phase: str) -> None:
     import json
 
     settings = Settings.resolve(url, root / "params", root / "outputs")
     config, rules = settings.schools(), settings.rules()
     engine = store.connect(url)
-    day = root / "data" / "inbox" / DEMO_DATE.isoformat()
-    started = time.perf_counter()
-    report = ingest.ingest_paths(engine, [day], None, config, rules)
-    ingest_s = time.perf_counter() - started
-    seconds = []
-    for _ in range(2):
+    ingest_s, rows, files = 0.0, 0, 0
+    day_of = DEMO_DATE
+    if phase == "first":
+        day_of = DEMO_DATE - timedelta(days=1)
+        with engine.begin() as conn:
+            conn.execute(sa.delete(store.checkin_digests))
+    else:
+        inbox = root / "data" / "inbox" / DEMO_DATE.isoformat()
         started = time.perf_counter()
-        findings = load_findings(engine, config, rules, DEMO_DATE)
+        report = ingest.ingest_paths(engine, [inbox], None, config, rules)
+        ingest_s = time.perf_counter() - started
+        rows = report.by_kind().get("logs", {}).get("rows_read", 0)
+        files = len(report.files)
+    seconds = []
+    for _ in range(1 if phase == "first" else 2):
+        started = time.perf_counter()
+        findings = load_findings(engine, config, rules, day_of)
         seconds.append(time.perf_counter() - started)
-    window = store.checkins.c.date.between(DEMO_DATE - timedelta(days=13), DEMO_DATE)
+    window = store.checkins.c.date.between(day_of - timedelta(days=13), day_of)
+    digests = store.checkin_digests
     with engine.connect() as conn:
         checkins = conn.execute(sa.select(sa.func.count()).where(window)).scalar_one()
+        kept = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(digests)
+            .where(digests.c.date < day_of, digests.c.payload.is_not(None))
+        ).scalar_one()
     print(
         json.dumps(
             {
                 "ingest_s": ingest_s,
-                "rows": report.by_kind().get("logs", {}).get("rows_read", 0),
-                "files": len(report.files),
+                "rows": rows,
+                "files": files,
                 "findings_s": seconds,
                 "schools": len(findings.schools),
                 "checkins": checkins,
+                "kept": kept,
                 "peak_mb": rss_mb(),
             }
         )
@@ -344,6 +376,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="cost: a LocalCluster of N")
     parser.add_argument("--schools", type=int, default=10_000, help="the province's schools")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--phase", choices=["first", "day"], default="day")
+    parser.add_argument(
+        "--reuse", action="store_true", help="findings: the district built in --root before"
+    )
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -351,10 +387,10 @@ def main() -> None:
         bench_cost(root, args.scale, args.jobs, args.db, args.workers)
         return
     if args.only == "findings":
-        bench_findings(root, args.scale, args.db)
+        bench_findings(root, args.scale, args.db, args.reuse)
         return
     if args.only == "findings-child":
-        findings_child(root, args.db)
+        findings_child(root, args.db, args.phase)
         return
     bench_units(root / "province", args.schools, args.jobs)
     if args.only == "units":

@@ -64,6 +64,12 @@ def fill(engine, root: Path) -> dict[str, int]:
         conn.execute(sa.insert(store.data_quality), issues)
         conn.execute(sa.insert(store.quarantine), [{**i, "raw": "{}"} for i in issues])
         conn.execute(sa.insert(store.people_revisions), roster_revisions)
+        # each day's digest (written after its check-ins, whose writes drop digests)
+        conn.execute(sa.insert(store.checkin_digests), [
+            {"school_id": "s001", "date": day, "token": "t", "roster_hash": "h", "floor": 37.3,
+             "payload": b"digest", "created_at": now}
+            for day in DAYS
+        ])  # fmt: skip
     store.record_audit(engine, [store.audit_row("config", day=DAYS[0], subject="rules.yaml")])
     for day in DAYS:
         for folder in (root / "outputs" / day.isoformat() / "s001",
@@ -75,6 +81,7 @@ def fill(engine, root: Path) -> dict[str, int]:
     return {
         "checkins": 3 * len(OLD),
         "checkin_revisions": 3 * len(OLD),
+        "checkin_digests": len(OLD),
         "entries": len(OLD),
         "entry_revisions": len(OLD),
         "followups": len(OLD),
@@ -129,7 +136,7 @@ def test_purge_removes_exactly_what_is_older_than_the_cutoff(engine, tmp_path):
 
 
 def _tables() -> dict[str, sa.Table]:
-    names = ["checkins", "checkin_revisions", "entries", "entry_revisions", "followups",
+    names = ["checkins", "checkin_revisions", "checkin_digests", "entries", "entry_revisions", "followups",
              "quarantine", "data_quality", "people_revisions"]  # fmt: skip
     return {n: store.metadata.tables[n] for n in names}
 

@@ -7,6 +7,8 @@
                zero report), a named function each, with its source
     matrices   check-ins as person x day arrays: the layout, no rule
     compute    compute_findings / load_findings: the rules applied in order
+    digests    the days before the report date as kept in the store: who reported,
+               and the rows a flag reads (built once, dropped by any write)
     changes    what changed since the version of a report that was sent (更正说明)
     corrections  the date's values corrected after their first receipt, and the flags
                the corrections removed (from the store's revisions)

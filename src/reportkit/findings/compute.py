@@ -31,6 +31,7 @@ from reportkit.findings.attention import attention_frames
 from reportkit.findings.matrices import SESSIONS, CheckIns, Roster, as_date, group_sums
 from reportkit.findings.model import ENTRY_FLAGS, SCHOOL_COLUMNS, Findings
 from reportkit.findings.rules import (
+    FEVER_TOLERANCE,
     Levels,
     cluster_eligible,
     cluster_members,
@@ -242,16 +243,21 @@ def prepare_day(
     rules: Rules,
     report_date: date | str,
     school_ids: Sequence[str] | None = None,
+    *,
+    roster: Roster | None = None,
+    reported: np.ndarray | None = None,
 ) -> PreparedDay:
     """The arrays :func:`compute_findings` builds first, for several calls on one date
-    (the console's fever threshold): pass it as ``prepared``."""
+    (the console's fever threshold): pass it as ``prepared``. ``roster``: the
+    :class:`Roster` of ``people`` and the schools, when built already; ``reported``:
+    who reported besides the rows of ``checkins`` (:class:`CheckIns`)."""
     report_date = as_date(report_date)
     ids = _select(config, school_ids)
     span = span_days(rules)
     start = report_date - timedelta(days=span - 1)
-    roster = Roster(people, ids)
+    roster = Roster(people, ids) if roster is None else roster
     zones = [config.zone(sid) for sid in ids]
-    day = CheckIns(checkins, roster, ids, start, span, rules.window_days, zones)
+    day = CheckIns(checkins, roster, ids, start, span, rules.window_days, zones, reported)
     return PreparedDay(report_date, tuple(ids), rules.window_days, span, roster, day)
 
 
@@ -408,48 +414,50 @@ WINDOW_COLUMNS = (
 )
 
 
-def load_window(
-    engine: Engine, start: date, report_date: date, school_ids: Sequence[str]
-) -> pd.DataFrame:
-    """The check-ins of ``start .. report_date``: every column on the report date, the
-    flags' inputs (:data:`WINDOW_COLUMNS`) on the days before; the other columns are
-    missing (NaN) there. :func:`compute_findings` gives the same findings as on the
-    whole rows (the tests compare them), at about half the cost of loading them."""
-    from reportkit import store
-
-    day = store.load_checkins(engine, report_date, report_date, school_ids)
-    if start >= report_date:
-        return day
-    before = store.load_checkins(
-        engine, start, report_date - timedelta(days=1), school_ids, columns=WINDOW_COLUMNS
-    )
-    if before.empty:
-        return day
-    if day.empty:
-        return before.reindex(columns=day.columns)
-    return pd.concat([before, day], ignore_index=True)[day.columns]
-
-
 def load_findings(
     engine: Engine,
     config: SchoolsConfig,
     rules: Rules,
     report_date: date | str,
     school_ids: Sequence[str] | None = None,
+    *,
+    keep: bool = True,
 ) -> Findings:
     """Load the :func:`span_days` days ending on ``report_date`` from the store, then
     :func:`compute_findings`, with the date's corrections from the store's revisions
-    (:mod:`reportkit.findings.corrections`)."""
+    (:mod:`reportkit.findings.corrections`).
+
+    The report date's check-ins are loaded whole; of the days before, what the flags
+    read (:data:`WINDOW_COLUMNS`), from the store's digests where they fit
+    (:mod:`reportkit.findings.digests`). The findings are those of the whole rows (the
+    tests compare them). ``keep``: store the digests built (False for a reader that
+    must not write, such as a report's kernel)."""
     from dataclasses import replace
 
     from reportkit import store
+    from reportkit.findings import digests
     from reportkit.findings.corrections import compute_corrections
 
     report_date = as_date(report_date)
     ids = _select(config, school_ids)
     start = report_date - timedelta(days=span_days(rules) - 1)
     people = store.load_people(engine, ids)
-    checkins = load_window(engine, start, report_date, ids)
+    roster = Roster(people, ids)
+    floor = rules.fever_celsius - FEVER_TOLERANCE
+    before = digests.window_before(
+        engine, roster, ids, start, report_date, floor, WINDOW_COLUMNS, keep=keep
+    )
+    today = store.load_checkins(engine, report_date, report_date, ids)
+    checkins = today
+    if len(before.rows):  # the other columns missing (NaN) on the days before
+        checkins = (
+            pd.concat([before.rows, today], ignore_index=True)[today.columns]
+            if len(today)
+            else before.rows.reindex(columns=today.columns)
+        )
+    prepared = prepare_day(
+        people, checkins, config, rules, report_date, ids, roster=roster, reported=before.reported
+    )
     findings = compute_findings(
         people,
         checkins,
@@ -460,7 +468,9 @@ def load_findings(
         ids,
         entries=store.load_entries(engine, report_date, report_date, ids),
         class_teachers=store.load_class_teachers(engine, ids),
+        prepared=prepared,
     )
+    digests.keep_day(engine, before.marks, roster, ids, today, report_date)
     revisions = store.load_revisions(engine, "checkins", day=report_date, school_ids=ids)
     corrections, flags = compute_corrections(checkins, revisions, rules, report_date, people)
     return replace(findings, corrections=corrections, flag_corrections=flags)

@@ -32,6 +32,7 @@ __all__ = [
     "first_true",
     "group_sums",
     "rolling_any",
+    "row_positions",
     "trailing_false",
 ]
 
@@ -58,7 +59,8 @@ def _bool(frame: pd.DataFrame, col: str) -> np.ndarray:
     s = frame[col]
     if s.dtype == bool:
         return s.to_numpy()
-    return s.fillna(False).astype(bool).to_numpy()
+    values = s.to_numpy(dtype=object)
+    return np.where(pd.isna(values), False, values).astype(bool)
 
 
 def _float(frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -123,6 +125,23 @@ def _local_times(
 
 def _aware(values: np.ndarray) -> bool:
     return any(getattr(v, "tzinfo", None) is not None for v in values[:1000])
+
+
+def row_positions(
+    checkins: pd.DataFrame, roster: Roster, school_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per check-in row: its school's index in ``school_ids`` and its person's roster
+    position (-1 where the school is not selected, or the person not on its roster)."""
+    order = {s: i for i, s in enumerate(school_ids)}
+    s_codes, s_uniq = _text_flags(_obj(checkins, "school_id"))
+    row_school = np.array([order.get(u, -1) for u in s_uniq] + [-1], dtype=np.int64)[s_codes]
+    p_codes, p_uniq = _text_flags(_obj(checkins, "person_id"))
+    # A person is (school, person id): key = school * len(ids) + id code.
+    nu = max(len(p_uniq), 1)
+    pos = pd.Index(p_uniq, dtype=object).get_indexer(pd.Index(roster.person_id, dtype=object))
+    roster_key = np.where(pos >= 0, roster.school * nu + pos, -10 - np.arange(roster.n))
+    row_key = np.where((row_school >= 0) & (p_codes >= 0), row_school * nu + p_codes, -1)
+    return row_school, pd.Index(roster_key).get_indexer(pd.Index(row_key))
 
 
 # -- the roster ----------------------------------------------------------------------
@@ -201,6 +220,10 @@ class CheckIns:
     ``present`` (person x session). Every check-in row of the report date (rostered
     or not) is kept for the submission: ``row_school``, ``row_rostered``,
     ``reported_at`` (naive local time).
+
+    ``reported`` (people x span, optional): days people reported on besides the rows
+    given (:mod:`reportkit.findings.digests`: the rows of the days before that no flag
+    reads are kept as who reported, not as rows); :meth:`matrix` of every row adds it.
     """
 
     def __init__(
@@ -212,20 +235,15 @@ class CheckIns:
         span: int,
         window: int,
         zones: list[Any],
+        reported: np.ndarray | None = None,
     ) -> None:
         n = len(checkins)
         self.span, self.n_people = span, roster.n
+        if reported is not None and reported.shape != (roster.n, span):
+            raise ValueError(f"reported is {reported.shape}, not people x span")
+        self._reported = reported
         offset = _day_offsets(checkins["date"], start) if n else np.zeros(0, dtype=np.int64)
-        order = {s: i for i, s in enumerate(school_ids)}
-        s_codes, s_uniq = _text_flags(_obj(checkins, "school_id"))
-        row_school = np.array([order.get(u, -1) for u in s_uniq] + [-1], dtype=np.int64)[s_codes]
-        p_codes, p_uniq = _text_flags(_obj(checkins, "person_id"))
-        # A person is (school, person id): key = school * len(ids) + id code.
-        nu = max(len(p_uniq), 1)
-        pos = pd.Index(p_uniq, dtype=object).get_indexer(pd.Index(roster.person_id, dtype=object))
-        roster_key = np.where(pos >= 0, roster.school * nu + pos, -10 - np.arange(roster.n))
-        row_key = np.where((row_school >= 0) & (p_codes >= 0), row_school * nu + p_codes, -1)
-        row_person = pd.Index(roster_key).get_indexer(pd.Index(row_key))
+        row_school, row_person = row_positions(checkins, roster, school_ids)
 
         today = offset == span - 1
         submitted_rows = today & (row_school >= 0)
@@ -294,10 +312,13 @@ class CheckIns:
 
     def matrix(self, rows: np.ndarray | None = None) -> np.ndarray:
         """The person x day matrix true where a used row (of the mask ``rows``, else any) is."""
-        m = np.zeros(self.n_people * self.span, dtype=bool)
-        flat = self.person * self.span + self.day
-        m[flat if rows is None else flat[rows]] = True
-        return m.reshape(self.n_people, self.span)
+        flat = np.zeros(self.n_people * self.span, dtype=bool)
+        at = self.person * self.span + self.day
+        flat[at if rows is None else at[rows]] = True
+        m = flat.reshape(self.n_people, self.span)
+        if rows is None and self._reported is not None:
+            m |= self._reported
+        return m
 
     def anyone(self, rows: np.ndarray) -> np.ndarray:
         """Per person: true if one of the used rows of the mask ``rows`` is theirs."""

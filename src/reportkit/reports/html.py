@@ -296,7 +296,10 @@ def open_findings(
 
     settings = project_settings(db, params_dir)
     engine = store.connect(settings.db)
-    findings = load_findings(engine, settings.schools(), settings.rules(), day, school_ids)
+    # a kernel reads digests, and leaves storing them to the run
+    findings = load_findings(
+        engine, settings.schools(), settings.rules(), day, school_ids, keep=False
+    )
     return replace(findings, followups=latest_followups(engine, findings.school_ids, day))
 
 

@@ -4,7 +4,7 @@ Children's health records are sensitive personal information under China's PIPL,
 kept no longer than needed. :func:`purge` deletes everything dated before a cutoff
 (by default the deployment's today minus ``retention_days``):
 
-- from the store: check-ins and their revisions, gate entries and their revisions,
+- from the store: check-ins, their revisions and digests, gate entries and their revisions,
   follow-ups, quarantined rows and data-quality findings (by their date; those
   without one by when they were recorded), and roster revisions replaced before the
   cutoff;
@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from reportkit import layout
 from reportkit.store.audit import audit_row, record_audit
 from reportkit.store.tables import (
+    checkin_digests,
     checkin_revisions,
     checkins,
     data_quality,
@@ -48,8 +49,9 @@ __all__ = ["DEFAULT_RETENTION_DAYS", "PurgeResult", "purge", "retention_cutoff"]
 
 DEFAULT_RETENTION_DAYS = 180
 
-# dated by the date their rows concern
-_DATED = (checkins, checkin_revisions, entries, entry_revisions, followups)
+# dated by the date their rows concern (digests before the check-ins whose deletion
+# would drop them, so a dry run counts what the purge deletes)
+_DATED = (checkin_digests, checkins, checkin_revisions, entries, entry_revisions, followups)
 # dated by their date, else by when they were recorded
 _ISSUES = (quarantine, data_quality)
 

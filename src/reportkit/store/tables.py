@@ -16,10 +16,12 @@ __all__ = [
     "AUDIT_EVENTS",
     "CHECKIN_COLUMNS",
     "CLASS_TEACHER_COLUMNS",
+    "DIGEST_LOCK",
     "ENTRY_COLUMNS",
     "PEOPLE_COLUMNS",
     "REVISED",
     "audit_log",
+    "checkin_digests",
     "checkin_revisions",
     "checkins",
     "class_teachers",
@@ -130,6 +132,82 @@ checkins = sa.Table(
     sa.PrimaryKeyConstraint("school_id", "date", "person_id", "session", name="pk_checkins"),
     sqlite_with_rowid=False,
 )
+
+# --- check-in digests: what the findings read of a school's day, kept ---------------
+#
+# One row per school and date (reportkit.findings.digests): who reported, as bits over
+# the school's roster (``roster_hash`` names that roster), and the few rows a flag can
+# read in whole (a reading at or above ``floor``, a symptom, an exposure). A digest is a
+# cache of the check-ins: any write of a school-day's check-ins deletes its digest in
+# the writer's own transaction (the triggers below), whatever wrote them. A digest
+# being built is a row without payload whose ``token`` names its builder; the builder
+# stores the payload only if that row is still there.
+checkin_digests = sa.Table(
+    "checkin_digests",
+    metadata,
+    sa.Column("school_id", sa.String(64), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("roster_hash", sa.String(32)),
+    sa.Column("floor", sa.Float),
+    sa.Column("payload", sa.LargeBinary),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("school_id", "date", name="pk_checkin_digests"),
+)
+
+# PostgreSQL: writers of check-ins hold this advisory lock shared from their trigger to
+# their commit; a digest's builder takes it alone to mark what it builds, so a writer
+# either committed before the builder reads or deletes the builder's mark.
+DIGEST_LOCK = 7_420_135_901
+
+
+def _digest_triggers() -> None:
+    checkin_digests.add_is_dependent_on(checkins)  # created after it: its triggers are on it
+    drop = "DELETE FROM checkin_digests WHERE school_id = {0}.school_id AND date = {0}.date;"
+    sqlite = [
+        "CREATE TRIGGER IF NOT EXISTS checkins_digest_insert AFTER INSERT ON checkins "
+        f"BEGIN {drop.format('NEW')} END",
+        "CREATE TRIGGER IF NOT EXISTS checkins_digest_update AFTER UPDATE ON checkins "
+        f"BEGIN {drop.format('OLD')} {drop.format('NEW')} END",
+        "CREATE TRIGGER IF NOT EXISTS checkins_digest_delete AFTER DELETE ON checkins "
+        f"BEGIN {drop.format('OLD')} END",
+    ]
+
+    def pg_function(name: str, tables: tuple[str, ...]) -> str:
+        keys = " UNION ".join(f"SELECT school_id, date FROM {t}" for t in tables)
+        return (
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN PERFORM pg_advisory_xact_lock_shared({DIGEST_LOCK}); "
+            f"DELETE FROM checkin_digests d USING ({keys}) k "
+            "WHERE d.school_id = k.school_id AND d.date = k.date; RETURN NULL; END $$"
+        )
+
+    postgresql = [
+        pg_function("checkin_digests_drop_new", ("new_rows",)),
+        pg_function("checkin_digests_drop_old", ("old_rows",)),
+        pg_function("checkin_digests_drop_both", ("old_rows", "new_rows")),
+        "CREATE OR REPLACE FUNCTION checkin_digests_drop_all() RETURNS trigger "
+        f"LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared({DIGEST_LOCK}); "
+        "DELETE FROM checkin_digests; RETURN NULL; END $$",
+        "CREATE TRIGGER checkins_digest_insert AFTER INSERT ON checkins "
+        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION checkin_digests_drop_new()",
+        "CREATE TRIGGER checkins_digest_update AFTER UPDATE ON checkins "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION checkin_digests_drop_both()",
+        "CREATE TRIGGER checkins_digest_delete AFTER DELETE ON checkins "
+        "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION checkin_digests_drop_old()",
+        "CREATE TRIGGER checkins_digest_truncate AFTER TRUNCATE ON checkins "
+        "FOR EACH STATEMENT EXECUTE FUNCTION checkin_digests_drop_all()",
+    ]
+    for dialect, statements in (("sqlite", sqlite), ("postgresql", postgresql)):
+        for statement in statements:
+            ddl = sa.DDL(statement).execute_if(dialect=dialect)
+            sa.event.listen(checkin_digests, "after_create", ddl)
+
+
+_digest_triggers()
 
 ingestions = sa.Table(
     "ingestions",
