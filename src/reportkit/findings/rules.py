@@ -254,10 +254,21 @@ def days_missing(
     if reporting is None or reporting.all():
         return trailing_false(reported, w)
     out = np.zeros(len(reported), dtype=np.int64)
-    patterns, which = np.unique(reporting, axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
+    # a calendar pattern per person as one integer key (rows of bits), then one sort of
+    # keys: a sort of whole rows cost most of the findings of a province
+    packed = np.packbits(reporting, axis=1)
+    width = -(-packed.shape[1] // 8) * 8
+    keys = np.zeros((len(packed), width), dtype=np.uint8)
+    keys[:, : packed.shape[1]] = packed
+    words = keys.view(np.uint64)  # people x (width / 8)
+    _, first, which = np.unique(
+        words.view([("", np.uint64)] * words.shape[1]).reshape(-1),
+        return_index=True,
+        return_inverse=True,
+    )
+    for k, row in enumerate(first.tolist()):
         rows = np.flatnonzero(which.reshape(-1) == k)
-        cols = np.flatnonzero(pattern)
+        cols = np.flatnonzero(reporting[row])
         if not len(cols) or not len(rows):
             continue
         part = reported[np.ix_(rows, cols)]
