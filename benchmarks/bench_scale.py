@@ -24,7 +24,8 @@ are not part of it.
 With ``--only cost`` (``--scale N [--db URL] [--workers 4]``): the per-school cost
 of a report (core-seconds of every process, HTML + PDF) in a district of N counties
 with 14 days of check-ins, against a county of 22 schools, printed last as
-``per-school cost at N schools / at 20 schools: X.XX``.
+``per-school cost at N schools / at 20 schools: X.XX``; ``--district DIR``: the
+district ``--only findings --root DIR`` built (and ingested through the demo date).
 
 With ``--only findings`` (``--scale N [--db URL] [--root DIR --reuse]``): the district
 of N counties with 14 days of check-ins (13 ingested, untimed); then, each in a
@@ -215,16 +216,24 @@ def bench_units(root: Path, n_schools: int, jobs: int) -> None:
 
 
 def render_cost(
-    root: Path, scale: int, sample: int, jobs: int, db: str | None, workers: int
+    root: Path,
+    scale: int,
+    sample: int,
+    jobs: int,
+    db: str | None,
+    workers: int,
+    reuse: bool = False,
 ) -> tuple[int, float, float]:
     """A district of ``scale`` counties with 14 days of check-ins (its calendar has a
     holiday) ingested through the real path; then ``sample`` of its schools rendered
     (HTML + PDF) twice, the second time measured: (schools in the district,
     core-seconds per report, wall seconds per report). ``db``: a store URL of its own
     (PostgreSQL), else SQLite; ``workers``: render on a ``LocalCluster`` of that many
-    single-threaded workers instead of the local pool."""
+    single-threaded workers instead of the local pool; ``reuse``: the district built in
+    ``root`` before, every day ingested (``--only findings`` leaves one so)."""
     url = db or f"sqlite:///{root / 'reportkit.db'}"
-    result = build_demo(root, root / "params", url, scale=scale, days=14)
+    if not (reuse and (root / "params").exists()):
+        build_demo(root, root / "params", url, scale=scale, days=14)
     settings = Settings.resolve(url, root / "params", root / "outputs")
     schools = [s.id for s in settings.schools().schools[:sample]]
 
@@ -251,13 +260,18 @@ def render_cost(
     clock, started = CoreClock().start(), time.perf_counter()
     reports = render()
     core, wall = clock.stop(), time.perf_counter() - started
-    return result.schools, core / reports, wall / reports
+    return len(settings.schools().schools), core / reports, wall / reports
 
 
-def bench_cost(root: Path, scale: int, jobs: int, db: str | None, workers: int) -> None:
+def bench_cost(
+    root: Path, scale: int, jobs: int, db: str | None, workers: int, district: Path | None
+) -> None:
     """The per-school cost of a report in a district of ``scale`` counties against a
-    county of 22 schools, the same 20 schools' worth of reports, the same run."""
-    n, big_core, big_wall = render_cost(root / "district", scale, 20, jobs, db, workers)
+    county of 22 schools, the same 20 schools' worth of reports, the same run.
+    ``district``: a district built before (``--only findings --root``), used as it is."""
+    n, big_core, big_wall = render_cost(
+        district or root / "district", scale, 20, jobs, db, workers, reuse=district is not None
+    )
     _, small_core, small_wall = render_cost(root / "county", 1, 20, jobs, None, workers)
     where = f"{'PostgreSQL' if db else 'SQLite'}, " + (
         f"LocalCluster of {workers} single-threaded workers" if workers else f"--jobs {jobs}"
@@ -378,13 +392,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--phase", choices=["first", "day"], default="day")
     parser.add_argument(
+        "--district", type=Path, help="cost: a district built by --only findings --root DIR"
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="findings: the district built in --root before"
     )
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     if args.only == "cost":
-        bench_cost(root, args.scale, args.jobs, args.db, args.workers)
+        bench_cost(root, args.scale, args.jobs, args.db, args.workers, args.district)
         return
     if args.only == "findings":
         bench_findings(root, args.scale, args.db, args.reuse)

@@ -470,7 +470,10 @@ def load_findings(
         class_teachers=store.load_class_teachers(engine, ids),
         prepared=prepared,
     )
-    digests.keep_day(engine, before.marks, roster, ids, today, report_date)
+    n_today = len(today)
+    row_school, row_person = prepared.day.positions  # today's rows are the last
+    positions = (row_school[-n_today:], row_person[-n_today:]) if n_today else None
+    digests.keep_day(engine, before.marks, roster, ids, today, report_date, positions)
     revisions = store.load_revisions(engine, "checkins", day=report_date, school_ids=ids)
     corrections, flags = compute_corrections(checkins, revisions, rules, report_date, people)
     return replace(findings, corrections=corrections, flag_corrections=flags)

@@ -33,6 +33,7 @@ import math
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reportkit.config import Rules
@@ -107,7 +108,9 @@ def compute_corrections(
     if revisions.empty or checkins.empty:
         return empty_corrections()
     day = pd.Timestamp(report_date)
-    current = checkins[pd.to_datetime(checkins["date"]) == day].copy()
+    codes, uniques = pd.factorize(checkins["date"].to_numpy(dtype=object))
+    on_day = np.array([*(pd.Timestamp(u) == day for u in uniques), False], dtype=bool)
+    current = checkins[on_day[codes]].copy()
     current["date"] = day.date()
     revisions = revisions.copy()
     revisions["date"] = [pd.Timestamp(d).date() for d in revisions["date"]]

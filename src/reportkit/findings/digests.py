@@ -143,17 +143,21 @@ def _kept_rows(rows: pd.DataFrame, floor: float) -> np.ndarray:
 
 
 def _build(
-    rows: pd.DataFrame, roster: Roster, school_ids: list[str], days: Sequence[date], floor: float
+    rows: pd.DataFrame,
+    roster: Roster,
+    school_ids: list[str],
+    days: Sequence[date],
+    floor: float,
+    positions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[tuple[int, date], bytes]:
     """The digests of ``days`` x every school of ``school_ids`` from their check-ins
-    (``rows``: those days' and schools', at least ``WINDOW_COLUMNS``)."""
-    row_school, row_person = row_positions(rows, roster, school_ids)
+    (``rows``: those days' and schools', at least ``WINDOW_COLUMNS``; ``positions``:
+    their :func:`row_positions`, when known)."""
+    row_school, row_person = positions or row_positions(rows, roster, school_ids)
     day_index = {d: j for j, d in enumerate(days)}
-    row_day = (
-        np.array([day_index.get(d, -1) for d in rows["date"].tolist()], dtype=np.int64)
-        if len(rows)
-        else np.zeros(0, dtype=np.int64)
-    )
+    codes, uniques = pd.factorize(rows["date"].to_numpy(dtype=object))
+    row_day = np.array([day_index.get(d, -1) for d in uniques.tolist()] + [-1], dtype=np.int64)
+    row_day = row_day[codes]
     use = (row_person >= 0) & (row_day >= 0)
     kept = _kept_rows(rows, floor) if len(rows) else np.zeros(0, dtype=bool)
     key = row_school * len(days) + row_day
@@ -327,13 +331,15 @@ def keep_day(
     school_ids: list[str],
     rows: pd.DataFrame,
     day: date,
+    positions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> int:
     """Store the digests of ``day`` (the report date) from its check-ins ``rows``, loaded
     after :func:`window_before` marked them; how many were stored (a school-day whose
-    check-ins were written since is not)."""
+    check-ins were written since is not). ``positions``: the rows' :func:`row_positions`,
+    when known."""
     if not marks.token:
         return 0
-    digests = _build(rows, roster, school_ids, [day], marks.floor)
+    digests = _build(rows, roster, school_ids, [day], marks.floor, positions)
     named = {(school_ids[i], d): p for (i, d), p in digests.items()}
     return _store(engine, marks.token, named, dict(zip(school_ids, marks.hashes, strict=True)),
                   marks.floor)  # fmt: skip

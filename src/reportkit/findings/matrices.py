@@ -135,13 +135,20 @@ def row_positions(
     order = {s: i for i, s in enumerate(school_ids)}
     s_codes, s_uniq = _text_flags(_obj(checkins, "school_id"))
     row_school = np.array([order.get(u, -1) for u in s_uniq] + [-1], dtype=np.int64)[s_codes]
-    p_codes, p_uniq = _text_flags(_obj(checkins, "person_id"))
-    # A person is (school, person id): key = school * len(ids) + id code.
-    nu = max(len(p_uniq), 1)
-    pos = pd.Index(p_uniq, dtype=object).get_indexer(pd.Index(roster.person_id, dtype=object))
-    roster_key = np.where(pos >= 0, roster.school * nu + pos, -10 - np.arange(roster.n))
+    # one code per person id, the roster's and the rows' alike (one hash table)
+    n = roster.n
+    codes, uniques = pd.factorize(
+        np.concatenate([roster.person_id.astype(object), _obj(checkins, "person_id")])
+    )
+    nu = max(len(uniques), 1)
+    r_codes, p_codes = codes[:n], codes[n:]
+    # A person is (school, person id): key = school * ids + id code (unique on the roster)
+    roster_key = np.where(r_codes >= 0, roster.school * nu + r_codes, -10 - np.arange(n))
     row_key = np.where((row_school >= 0) & (p_codes >= 0), row_school * nu + p_codes, -1)
-    return row_school, pd.Index(roster_key).get_indexer(pd.Index(row_key))
+    keys, distinct = pd.factorize(np.concatenate([roster_key, row_key]))
+    position = np.full(len(distinct), -1, dtype=np.int64)
+    position[keys[:n]] = np.arange(n)
+    return row_school, position[keys[n:]]
 
 
 # -- the roster ----------------------------------------------------------------------
@@ -244,6 +251,7 @@ class CheckIns:
         self._reported = reported
         offset = _day_offsets(checkins["date"], start) if n else np.zeros(0, dtype=np.int64)
         row_school, row_person = row_positions(checkins, roster, school_ids)
+        self.positions = (row_school, row_person)  # of every row given
 
         today = offset == span - 1
         submitted_rows = today & (row_school >= 0)
@@ -397,9 +405,11 @@ def trailing_false(matrix: np.ndarray, days: int) -> np.ndarray:
 
 def group_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Sums of ``values`` (people x ...) over the roster slices of each school."""
-    cs = np.zeros((len(values) + 1, *values.shape[1:]), dtype=np.int64)
-    np.cumsum(values, axis=0, out=cs[1:])
-    return cs[bounds[1:]] - cs[bounds[:-1]]
+    out = np.zeros((len(bounds) - 1, *values.shape[1:]), dtype=np.int64)
+    filled = np.flatnonzero(bounds[1:] > bounds[:-1])  # reduceat: no empty slices
+    if len(filled):
+        out[filled] = np.add.reduceat(values, bounds[:-1][filled], axis=0, dtype=np.int64)
+    return out
 
 
 def as_date(value: date | datetime | str) -> date:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -74,8 +75,17 @@ def _read(
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for col in parse_dates:
         if col in frame:
-            frame[col] = pd.to_datetime(frame[col], format="ISO8601").dt.date
+            frame[col] = _dates(frame[col])
     return frame
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """ISO dates (text, or dates already) as ``date`` objects, each distinct value parsed
+    once (a window has a few dozen dates over millions of rows); NaT where missing."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    parsed = pd.to_datetime(pd.Series(uniques, dtype=object), format="ISO8601")
+    days = np.array([*parsed.dt.date.tolist(), pd.NaT], dtype=object)
+    return pd.Series(days[codes], index=values.index, dtype=object)
 
 
 def _driver_value(value: Any) -> Any:
@@ -120,9 +130,13 @@ def load_checkins(
 ) -> pd.DataFrame:
     """Check-ins with ``start <= date <= end``; columns as :data:`CHECKIN_COLUMNS`, or
     those of ``columns`` (in that order)."""
-    stmt = sa.select(*(checkins.c[c] for c in columns)).where(checkins.c.date.between(start, end))
+    one_day = start == end and "date" in columns  # its date is not read on every row
+    read = [c for c in columns if not (one_day and c == "date")]
+    stmt = sa.select(*(checkins.c[c] for c in read)).where(checkins.c.date.between(start, end))
     stmt = _where_schools(stmt, checkins.c.school_id, school_ids)
     frame = _read(engine, stmt, parse_dates=["date"], numbers=["temperature"])
+    if one_day:
+        frame.insert(list(columns).index("date"), "date", np.full(len(frame), start, object))
     if not frame.empty:
         if "reported_at" in frame:
             frame["reported_at"] = pd.to_datetime(frame["reported_at"], format="ISO8601")
