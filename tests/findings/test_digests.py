@@ -221,3 +221,17 @@ def test_postgresql_a_mark_waits_for_writers_in_flight(pg_demo, tmp_path):
         writer.commit()
     assert marked.wait(10.0)
     thread.join()
+
+
+def test_a_damaged_digest_is_built_again(demo):
+    engine, config, rules, day = demo
+    whole = _on_whole_rows(engine, config, rules, day)
+    load_findings(engine, config, rules, day)
+    earlier = day - timedelta(days=1)
+    on_day = (_digests.c.school_id == config.schools[0].id, _digests.c.date == earlier)
+    with engine.begin() as conn:
+        payload = conn.execute(sa.select(_digests.c.payload).where(*on_day)).scalar_one()
+        conn.execute(sa.update(_digests).where(*on_day).values(payload=payload[:-3]))
+    window = _window(engine, config, rules, day)
+    assert window.built == 1
+    assert load_findings(engine, config, rules, day).to_json() == whole

@@ -133,6 +133,15 @@ def _decode(payload: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return bits, pos, temperature, flags, texts
 
 
+def _fits(payload: bytes, n_people: int) -> bool:
+    """Whether ``payload`` is a whole digest of ``n_people`` (a damaged one is not used)."""
+    if len(payload) < _HEADER.size:
+        return False
+    magic, n, k, n_text = _HEADER.unpack_from(payload)
+    size = _HEADER.size + (n + 7) // 8 + 13 * k + n_text
+    return magic == _MAGIC and n == n_people and len(payload) == size
+
+
 def _kept_rows(rows: pd.DataFrame, floor: float) -> np.ndarray:
     """The rows a flag can read: a reading at or above ``floor``, a symptom, an exposure."""
     temperature = pd.to_numeric(rows["temperature"], errors="coerce").to_numpy(dtype=float)
@@ -298,8 +307,10 @@ def window_before(
             engine, school_ids, days[0], days[-1]
         ):
             i = index.get(school)
-            if i is not None and roster_hash == hashes[i] and kept_floor <= floor:
-                found[(i, day)] = payload
+            if i is None or roster_hash != hashes[i] or kept_floor > floor:
+                continue
+            if _fits(payload, int(roster.bounds[i + 1] - roster.bounds[i])):
+                found[(i, day)] = payload  # else built again, like a missing one
     missing = [(i, d) for i in range(len(school_ids)) for d in days if (i, d) not in found]
     token = ""
     if keep:
