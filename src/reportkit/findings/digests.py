@@ -324,8 +324,9 @@ def window_before(
     for d, schools in by_day.items():
         ids = [school_ids[i] for i in schools]
         rows = store.load_checkins(engine, d, d, ids, columns=columns)
+        wanted = set(schools)
         for (i, _), payload in _build(rows, roster, school_ids, [d], floor).items():
-            if i in set(schools):
+            if i in wanted:
                 built[(i, d)] = payload
     if keep:
         named = {(school_ids[i], d): p for (i, d), p in built.items()}
