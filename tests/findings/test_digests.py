@@ -235,3 +235,30 @@ def test_a_damaged_digest_is_built_again(demo):
     window = _window(engine, config, rules, day)
     assert window.built == 1
     assert load_findings(engine, config, rules, day).to_json() == whole
+
+
+def test_a_busy_store_keeps_no_digests_and_the_findings_go_on(small_demo, tmp_path, caplog):
+    """Another process holds the write lock (an ingestion): the findings wait a moment
+    for it, keep no digest, warn, and are those of the whole rows."""
+    source = small_demo.db_url.removeprefix("sqlite:///")
+    target = tmp_path / "busy.db"
+    with sqlite3.connect(source) as a, sqlite3.connect(target) as b:
+        a.backup(b)
+    settings = Settings.resolve(f"sqlite:///{target}", small_demo.params_dir, tmp_path / "out")
+    engine = store.connect(f"sqlite:///{target}")
+    with engine.begin() as conn:
+        conn.execute(sa.delete(_digests))  # those other tests' findings kept in the demo
+    config, rules, day = settings.schools(), settings.rules(), small_demo.demo_date
+    whole = _on_whole_rows(engine, config, rules, day)
+    writer = sqlite3.connect(target, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the write lock, held
+    try:
+        with caplog.at_level("WARNING", logger="reportkit.findings.digests"):
+            findings = load_findings(engine, config, rules, day)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert findings.to_json() == whole
+    assert "check-in digests not kept" in caplog.text
+    assert _count(engine) == 0
+    engine.dispose()

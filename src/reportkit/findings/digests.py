@@ -22,16 +22,19 @@ writer's transaction, whatever wrote it (triggers on ``checkins``, see
 came between the builder's marking it and storing it: a digest never says what
 the check-ins no longer say. :func:`window_before` reads them (building the
 missing ones from the check-ins); :func:`keep_day` keeps the report date's, from
-the rows the findings loaded anyway, for the afternoons after.
+the rows the findings loaded anyway, for the afternoons after. Keeping them waits
+at most :data:`WAIT_MS` for another process's lock: a busy or read-only store gets
+none, with a warning, and the findings are the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import struct
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,7 +48,12 @@ from reportkit.findings.matrices import Roster, blank, row_positions
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["Marks", "Window", "keep_day", "roster_hashes", "window_before"]
+__all__ = ["WAIT_MS", "Marks", "Window", "keep_day", "roster_hashes", "window_before"]
+
+log = logging.getLogger(__name__)
+
+# how long keeping digests waits for another process's lock before it gives up
+WAIT_MS = 2000
 
 _MAGIC = b"RKD1"
 _HEADER = struct.Struct("<4sIII")  # magic, people, rows kept, bytes of text
@@ -237,11 +245,30 @@ def _mark(engine: Engine, pairs: Sequence[tuple[str, date]]) -> str:
          "payload": None, "created_at": now}
         for s, d in pairs
     ]  # fmt: skip
-    with engine.begin() as conn:
+
+    def mark(conn: sa.Connection) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": DIGEST_LOCK})
         upsert(conn, checkin_digests, rows)
-    return token
+
+    return token if _write(engine, mark, "mark") else ""
+
+
+def _write(engine: Engine, work: Callable[[sa.Connection], None], what: str) -> bool:
+    """Run ``work`` in a transaction that waits at most :data:`WAIT_MS` for a lock.
+    Digests are a cache: a store that is busy or refuses writes gets none (a warning),
+    and the findings go on from the check-ins; False then."""
+    from reportkit.errors import StoreError
+    from reportkit.store import bounded_wait
+
+    try:
+        with engine.connect() as conn, bounded_wait(conn, WAIT_MS):
+            work(conn)
+    except (sa.exc.SQLAlchemyError, StoreError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("check-in digests not kept (%s): %s", what, reason[0] if reason else exc)
+        return False
+    return True
 
 
 def _store(
@@ -267,11 +294,14 @@ def _store(
     )
     params = [{"s": s, "d": d, "h": hashes[s], "p": p} for (s, d), p in digests.items()]
     stored = 0
-    with engine.begin() as conn:
+
+    def store(conn: sa.Connection) -> None:
+        nonlocal stored
         for i in range(0, len(params), 5000):
             result = conn.execute(stmt, params[i : i + 5000])
             stored += max(result.rowcount or 0, 0)
-    return stored
+
+    return stored if _write(engine, store, "store") else 0
 
 
 # -- entry points -----------------------------------------------------------------------

@@ -37,6 +37,7 @@ from reportkit.store.audit import (
     who,
 )
 from reportkit.store.engine import (
+    bounded_wait,
     connect,
     describe_url,
     require_store,
@@ -109,6 +110,7 @@ __all__ = [
     "audit_log",
     "audit_report",
     "audit_row",
+    "bounded_wait",
     "checkin_digests",
     "checkin_revisions",
     "checkins",

@@ -20,7 +20,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ __all__ = [
     "BUSY_TIMEOUT_ENV",
     "RETRIES_ENV",
     "SQLITE_PAGE_SIZE",
+    "bounded_wait",
     "connect",
     "create_engine",
     "describe_url",
@@ -281,6 +283,32 @@ def create_engine(parsed: sa.engine.URL) -> Engine:
     if sqlite:
         sa.event.listen(engine, "connect", _sqlite_pragmas(policy.busy_timeout))
     return engine
+
+
+@contextmanager
+def bounded_wait(conn: sa.Connection, timeout_ms: int) -> Iterator[None]:
+    """A transaction on ``conn`` that waits at most ``timeout_ms`` for another process's
+    lock: SQLite's busy timeout of this connection (put back after), PostgreSQL's
+    ``lock_timeout`` and ``statement_timeout`` of the transaction."""
+    if conn.dialect.name != "sqlite":
+        with conn.begin():
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout_ms)}")
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            yield
+        return
+    previous = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+    conn.commit()
+    try:
+        with conn.begin():
+            yield
+    finally:
+        try:
+            conn.rollback()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(previous or 0)}")
+            conn.commit()
+        except sa.exc.SQLAlchemyError:
+            conn.invalidate()  # never hand the pool a connection with the short wait
 
 
 # --- connecting: a store that is there, or a clear refusal --------------------------

@@ -18,8 +18,7 @@ record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from reportkit.errors import DeliveryError, StoreError
+from reportkit.store.engine import bounded_wait
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -223,32 +223,10 @@ class SentLog:
 
     def _write(self, what: str, work: Callable[[sa.Connection], Any]) -> None:
         try:
-            with self.engine.connect() as conn, self._bounded(conn), conn.begin():
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self.timeout_ms}")
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {self.timeout_ms}")
+            with self.engine.connect() as conn, bounded_wait(conn, self.timeout_ms):
                 work(conn)
         except (sa.exc.SQLAlchemyError, StoreError) as exc:
             raise SentLogError(f"cannot {what} in the sent log: {_reason(exc)}") from exc
-
-    @contextmanager
-    def _bounded(self, conn: sa.Connection) -> Iterator[None]:
-        """On SQLite, this connection waits at most the timeout for the write lock."""
-        if conn.dialect.name != "sqlite":
-            yield
-            return
-        previous = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
-        conn.exec_driver_sql(f"PRAGMA busy_timeout = {self.timeout_ms}")
-        conn.commit()
-        try:
-            yield
-        finally:
-            try:
-                conn.rollback()
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(previous or 0)}")
-                conn.commit()
-            except sa.exc.SQLAlchemyError:
-                conn.invalidate()  # never hand the pool a connection with the short wait
 
 
 def _reason(exc: Exception) -> str:
