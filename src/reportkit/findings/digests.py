@@ -78,7 +78,7 @@ class Marks:
 
     token: str
     floor: float
-    hashes: tuple[str, ...]
+    hashes: dict[str, str]  # school -> its roster_hash
 
 
 @dataclass(frozen=True)
@@ -259,14 +259,13 @@ def _write(engine: Engine, work: Callable[[sa.Connection], None], what: str) -> 
     Digests are a cache: a store that is busy or refuses writes gets none (a warning),
     and the findings go on from the check-ins; False then."""
     from reportkit.errors import StoreError
-    from reportkit.store import bounded_wait
+    from reportkit.store import bounded_wait, error_reason
 
     try:
         with engine.connect() as conn, bounded_wait(conn, WAIT_MS):
             work(conn)
     except (sa.exc.SQLAlchemyError, StoreError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        log.warning("check-in digests not kept (%s): %s", what, reason[0] if reason else exc)
+        log.warning("check-in digests not kept (%s): %s", what, error_reason(exc))
         return False
     return True
 
@@ -358,10 +357,10 @@ def window_before(
         for (i, _), payload in _build(rows, roster, school_ids, [d], floor).items():
             if i in wanted:
                 built[(i, d)] = payload
+    marks = Marks(token, floor, dict(zip(school_ids, hashes, strict=True)))
     if keep:
         named = {(school_ids[i], d): p for (i, d), p in built.items()}
-        _store(engine, token, named, dict(zip(school_ids, hashes, strict=True)), floor)
-    marks = Marks(token, floor, tuple(hashes))
+        _store(engine, token, named, marks.hashes, floor)
     rows, reported = _expand({**found, **built}, roster, school_ids, days, span)
     return Window(rows, reported, len(found), len(built), marks)
 
@@ -383,8 +382,7 @@ def keep_day(
         return 0
     digests = _build(rows, roster, school_ids, [day], marks.floor, positions)
     named = {(school_ids[i], d): p for (i, d), p in digests.items()}
-    return _store(engine, marks.token, named, dict(zip(school_ids, marks.hashes, strict=True)),
-                  marks.floor)  # fmt: skip
+    return _store(engine, marks.token, named, marks.hashes, marks.floor)
 
 
 def _expand(

@@ -40,6 +40,7 @@ from reportkit.store.engine import (
     bounded_wait,
     connect,
     describe_url,
+    error_reason,
     require_store,
     schools_without_roster,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "describe_url",
     "entries",
     "entry_revisions",
+    "error_reason",
     "followups",
     "ingestions",
     "insert_ignore",

@@ -53,6 +53,7 @@ __all__ = [
     "create_engine",
     "describe_url",
     "ensure_private_dir",
+    "error_reason",
     "private_mode",
     "require_store",
     "schools_without_roster",
@@ -285,6 +286,13 @@ def create_engine(parsed: sa.engine.URL) -> Engine:
     return engine
 
 
+def error_reason(exc: Exception) -> str:
+    """The first line of what the database (else the exception) said."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 @contextmanager
 def bounded_wait(conn: sa.Connection, timeout_ms: int) -> Iterator[None]:
     """A transaction on ``conn`` that waits at most ``timeout_ms`` for another process's
@@ -363,8 +371,7 @@ def connect(url: str, *, create: bool = True) -> Engine:
                     f"no store at {shown}: the database does not exist; create it "
                     "(createdb) and then `reportkit init`"
                 ) from exc
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StoreError(f"cannot use the store {shown}: {reason}") from exc
+            raise StoreError(f"cannot use the store {shown}: {error_reason(exc)}") from exc
         _engines[url] = engine
         return engine
 

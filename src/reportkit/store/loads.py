@@ -40,15 +40,17 @@ def _read(
     engine: Engine,
     stmt: sa.Select,
     parse_dates: Sequence[str] = (),
-    numbers: Sequence[str] | None = None,
+    *,
+    objects: bool = False,
+    numbers: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Run a SELECT straight through the DB-API cursor into a frame.
 
     SQLAlchemy's per-row result processing (a ``date`` object per SQLite string)
     cost 7 s for a month of a county's check-ins; converting whole columns with
-    pandas afterwards costs a fraction of that. With ``numbers`` (the numeric columns)
-    every other column is left as Python objects: text stays ``object``, not pandas'
-    inferred string type, whose conversion cost a third of a province's load.
+    pandas afterwards costs a fraction of that. With ``objects`` the columns are left
+    as Python objects (text stays ``object``, not pandas' inferred string type, whose
+    conversion cost a third of a province's load), ``numbers`` made float.
     """
     with engine.connect() as conn:
         compiled = stmt.compile(conn, compile_kwargs={"render_postcompile": True})
@@ -64,13 +66,13 @@ def _read(
         try:
             cursor.execute(str(compiled), params)
             names = [d[0] for d in cursor.description]
-            if numbers is None:
-                frame = pd.DataFrame.from_records(cursor.fetchall(), columns=names)
-            else:
+            if objects:
                 frame = pd.DataFrame(cursor.fetchall(), columns=names, dtype=object)
+            else:
+                frame = pd.DataFrame.from_records(cursor.fetchall(), columns=names)
         finally:
             cursor.close()
-    for col in numbers or ():
+    for col in numbers:
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for col in parse_dates:
@@ -109,7 +111,7 @@ def load_people(engine: Engine, school_ids: Sequence[str] | None = None) -> pd.D
         people.c[c] for c in ("school_id", "person_id", "name", "role", "grade", "class", "status")
     ]
     stmt = _where_schools(sa.select(*cols), people.c.school_id, school_ids)
-    return _read(engine, stmt, numbers=[])
+    return _read(engine, stmt, objects=True)
 
 
 def load_class_teachers(engine: Engine, school_ids: Sequence[str] | None = None) -> pd.DataFrame:
@@ -134,7 +136,7 @@ def load_checkins(
     read = [c for c in columns if not (one_day and c == "date")]
     stmt = sa.select(*(checkins.c[c] for c in read)).where(checkins.c.date.between(start, end))
     stmt = _where_schools(stmt, checkins.c.school_id, school_ids)
-    frame = _read(engine, stmt, parse_dates=["date"], numbers=["temperature"])
+    frame = _read(engine, stmt, parse_dates=["date"], objects=True, numbers=["temperature"])
     if one_day:
         frame.insert(list(columns).index("date"), "date", np.full(len(frame), start, object))
     if not frame.empty:

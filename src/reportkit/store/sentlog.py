@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from reportkit.errors import DeliveryError, StoreError
-from reportkit.store.engine import bounded_wait
+from reportkit.store.engine import bounded_wait, error_reason
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -90,7 +90,7 @@ class SentLog:
                         previous.sent_hash, r.status, r.message_id, r.started_at, r.detail
                     )
         except (sa.exc.SQLAlchemyError, StoreError) as exc:
-            raise SentLogError(f"cannot read the sent log: {_reason(exc)}") from exc
+            raise SentLogError(f"cannot read the sent log: {error_reason(exc)}") from exc
         return states
 
     # -- writing ---------------------------------------------------------------------
@@ -226,10 +226,4 @@ class SentLog:
             with self.engine.connect() as conn, bounded_wait(conn, self.timeout_ms):
                 work(conn)
         except (sa.exc.SQLAlchemyError, StoreError) as exc:
-            raise SentLogError(f"cannot {what} in the sent log: {_reason(exc)}") from exc
-
-
-def _reason(exc: Exception) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+            raise SentLogError(f"cannot {what} in the sent log: {error_reason(exc)}") from exc
