@@ -44,6 +44,8 @@ def _hard_rows(n: int = 400) -> pd.DataFrame:
     rows["key_area_place"] = np.where(rows["key_area"], "湖北武汉", None).astype(object)
     rows["contact"] = np.arange(n) % 13 == 0
     rows.iloc[3, rows.columns.get_loc("name")] = ""  # empty beside NULL
+    rows.iloc[4, rows.columns.get_loc("absence_reason")] = ""  # packed: "" is not its default
+    rows.iloc[5, rows.columns.get_loc("key_area_place")] = ""
     return rows
 
 
@@ -88,6 +90,8 @@ def test_by_school_read_gives_back_the_rows_exactly(engine, monkeypatch):
     assert (got == 37.3).sum() == 1
     assert fast["name"].isna().sum() == rows["name"].isna().sum()
     assert (fast["name"] == "").sum() == 1
+    assert (fast["absence_reason"] == "").sum() == 1
+    assert (fast["key_area_place"] == "").sum() == 1
     assert fast["key_area_place"].eq("湖北武汉").sum() == rows["key_area"].sum()
     assert fast["absent"].dtype == bool
     assert fast["absent"].sum() == rows["absent"].sum()
@@ -95,15 +99,23 @@ def test_by_school_read_gives_back_the_rows_exactly(engine, monkeypatch):
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("name", "张\x1f三"), ("symptoms_other", loads.NULL_MARK), ("key_area_place", "a\x1f")],
+    [
+        ("name", "张\x1f三"),
+        ("name", loads.NULL_MARK),
+        ("symptoms_other", loads.NULL_MARK),
+        ("key_area_place", "a\x1f"),
+        ("symptoms", "fever" + loads.PACK),
+        ("absence_reason", loads.NULL_MARK),
+    ],
 )
 def test_a_value_the_join_cannot_carry_is_read_by_rows(engine, monkeypatch, column, value):
     rows = _hard_rows(60)
     rows.iloc[10, rows.columns.get_loc(column)] = value
     _stored(engine, rows)
     where = [store.checkins.c.date.between(DAY, DAY)]
-    columns = ["school_id", "person_id", "session", column]
-    assert loads._read_by_school(engine, store.checkins, columns, where) is None
+    columns = list(dict.fromkeys(["school_id", "person_id", "session", column, "absence_reason"]))
+    sparse = [c for c in columns if c in loads._SPARSE]
+    assert loads._read_by_school(engine, store.checkins, columns, where, sparse=sparse) is None
     used = _spy(monkeypatch)
     frame = loads.load_checkins(engine, DAY, DAY)
     assert used == [False]  # the rows were read instead, and hold the value as written

@@ -67,32 +67,49 @@ def _read(
     return frame
 
 
-# The by-school read (:func:`_read_by_school`): each column of a school's rows comes as
-# one string, its values joined by SEP; NULL_MARK stands for a missing value.
+# The by-school read (:func:`_read_by_school`): each field of a school's rows comes as
+# one string, its values joined by SEP; NULL_MARK stands for a missing value, and the
+# columns a field packs (the sparse text columns) are joined by PACK.
 SEP = "\x1f"  # unit separator
 NULL_MARK = "\x1e"  # record separator
+PACK = "\x1d"  # group separator
 
 
 def _encoded(column: sa.Column, dialect: str) -> sa.ColumnElement[Any]:
     """``column`` as text that gives its value back exactly, NULL as NULL_MARK: text as
-    it is, a boolean as 0 or 1, a float in 17 significant digits (the fewest that always
-    give back the same float; SQLite's own text of a float keeps 15)."""
-    kind = column.type
-    text: sa.ColumnElement[Any]
-    if dialect == "sqlite":  # SQLite's group_concat takes any value and makes it text
-        text = column
-        if isinstance(kind, sa.Float):
+    it is, a float in 17 significant digits (the fewest that always give back the same
+    float; SQLite's own text of a float keeps 15)."""
+    text: sa.ColumnElement[Any] = column
+    if isinstance(column.type, sa.Float):
+        if dialect == "sqlite":
             text = sa.case(
                 (sa.func.typeof(column) == "real", sa.func.printf("%!.17g", column)),
                 else_=column,
             )
-    elif isinstance(kind, sa.Boolean):
-        text = sa.cast(sa.cast(column, sa.Integer), sa.Text)
-    elif isinstance(kind, (sa.String, sa.Text)):
-        text = column
-    else:  # PostgreSQL's float text is the shortest exact one (extra_float_digits > 0)
-        text = sa.cast(column, sa.Text)
+        else:  # PostgreSQL's float text is the shortest exact one (extra_float_digits > 0)
+            text = sa.cast(column, sa.Text)
+    elif dialect != "sqlite" and not isinstance(column.type, (sa.String, sa.Text)):
+        text = sa.cast(column, sa.Text)  # SQLite's group_concat makes any value text
     return sa.func.coalesce(text, NULL_MARK)
+
+
+def _bits(columns: Sequence[sa.Column], dialect: str) -> sa.ColumnElement[Any]:
+    """Booleans packed into one small integer, column ``i`` as bit ``i``."""
+    total: sa.ColumnElement[Any] = sa.literal(0)
+    for i, column in enumerate(columns):
+        one = column != 0 if dialect == "sqlite" else sa.cast(column, sa.Integer)
+        total = total + sa.literal(1 << i) * one
+    return sa.func.coalesce(sa.cast(total, sa.Text), NULL_MARK)
+
+
+def _packed(columns: Sequence[sa.Column]) -> sa.ColumnElement[Any]:
+    """Text columns that are mostly empty: "" where each is its default (NULL, or ""
+    for a column that may not be NULL), else their values joined by PACK."""
+    defaults = [c == "" if not c.nullable else c.is_(None) for c in columns]
+    joined: sa.ColumnElement[Any] = sa.func.coalesce(columns[0], NULL_MARK)
+    for column in columns[1:]:
+        joined = joined + PACK + sa.func.coalesce(column, NULL_MARK)
+    return sa.case((sa.and_(*defaults), ""), else_=joined)
 
 
 def _read_by_school(
@@ -103,58 +120,112 @@ def _read_by_school(
     *,
     numbers: Sequence[str] = (),
     booleans: Sequence[str] = (),
+    sparse: Sequence[str] = (),
 ) -> pd.DataFrame | None:
     """The rows :func:`_read` (with ``objects``) gives of ``table``, read as one row per
-    school: each column's values joined into one string by the database and split here,
+    school: each field's values joined into one string by the database and split here,
     instead of a Python tuple per row (for a province's date, 1.4 million rows: most of
-    the load's time and memory). ``numbers`` come back float, ``booleans`` bool.
+    the load's time and memory). ``numbers`` come back float; ``booleans`` bool, packed
+    into one field; ``sparse`` (text mostly empty) packed into one field.
 
-    None when a school's strings do not give back its rows exactly (a value holding
-    SEP or equal to NULL_MARK), or when there are no rows: the caller reads the rows.
+    None when a school's strings do not give back its rows exactly (a value holding a
+    separator or equal to NULL_MARK, a NULL boolean), or when there are no rows: the
+    caller reads the rows.
     """
     if columns[0] != "school_id":
         raise ValueError("a by-school read starts with school_id")
-    rest = list(columns[1:])
+    flags = [c for c in columns if c in booleans]
+    packed = [c for c in columns if c in sparse]
+    plain = [c for c in columns[1:] if c not in flags and c not in packed]
     with engine.connect() as conn:
         dialect = conn.dialect.name
         if dialect not in ("sqlite", "postgresql"):
             return None
         if dialect == "postgresql":
             conn.exec_driver_sql("SET LOCAL extra_float_digits = 3")
-        key = table.c.school_id
-        selected: list[sa.ColumnElement[Any]] = [key, sa.func.count()]
-        for name in rest:
-            selected.append(sa.func.aggregate_strings(_encoded(table.c[name], dialect), SEP))
-            selected.append(sa.func.count(table.c[name]))
-        stmt = sa.select(*selected).where(*where).group_by(key).order_by(key)
+        c = table.c
+        fields = [_encoded(c[name], dialect) for name in plain]
+        if flags:
+            fields.append(_bits([c[name] for name in flags], dialect))
+        if packed:
+            fields.append(_packed([c[name] for name in packed]))
+        counted = [name for name in [*plain, *packed] if name not in numbers]
+        stmt = (
+            sa.select(
+                c.school_id,
+                sa.func.count(),
+                *(sa.func.aggregate_strings(f, SEP) for f in fields),
+                *(sa.func.count(c[name]) for name in counted),
+            )
+            .where(*where)
+            .group_by(c.school_id)
+            .order_by(c.school_id)
+        )
         _, groups = _execute(conn, stmt)
     if not groups:
         return None
     sizes = np.array([g[1] for g in groups], dtype=np.int64)
     total = int(sizes.sum())
-    keys = np.array([g[0] for g in groups], dtype=object)
-    out: dict[str, np.ndarray] = {"school_id": np.repeat(keys, sizes)}
-    for i, name in enumerate(rest):
-        parts = SEP.join([g[2 + 2 * i] for g in groups]).split(SEP)
-        if len(parts) != total:  # a value held SEP
+    out: dict[str, np.ndarray] = {
+        "school_id": np.repeat(np.array([g[0] for g in groups], dtype=object), sizes)
+    }
+    present = {name: sum(g[2 + len(fields) + i] for g in groups) for i, name in enumerate(counted)}
+
+    def field(i: int) -> np.ndarray | None:
+        parts = SEP.join([g[2 + i] for g in groups]).split(SEP)
+        return np.array(parts, dtype=object) if len(parts) == total else None  # SEP held
+
+    for i, name in enumerate(plain):
+        values = field(i)
+        if values is None:
             return None
-        values = np.array(parts, dtype=object)
         missing = values == NULL_MARK
-        n_missing = int(missing.sum())
         if name in numbers:
             values[missing] = "nan"
             out[name] = pd.to_numeric(values, errors="coerce").astype(float)
             continue
-        if total - n_missing != sum(g[3 + 2 * i] for g in groups):
-            return None  # a value was NULL_MARK itself
-        if name in booleans:
-            out[name] = (values != "0") & ~missing
-        else:
-            if n_missing:
-                values[missing] = None
-            out[name] = values
+        if not _kept(values, missing, present[name], total):
+            return None
+        out[name] = values
+    if flags:
+        values = field(len(plain))
+        if values is None:
+            return None
+        codes, uniques = pd.factorize(values)
+        if not all(str(u).isdigit() for u in uniques):
+            return None  # a NULL boolean
+        bits = np.array([int(u) for u in uniques], dtype=np.int64)[codes]
+        for i, name in enumerate(flags):
+            out[name] = (bits >> i) & 1 == 1
+    if packed:
+        values = field(len(fields) - 1)
+        if values is None:
+            return None
+        given = np.flatnonzero(values != "")
+        parts = PACK.join(values[given].tolist()).split(PACK) if len(given) else []
+        if len(parts) != len(given) * len(packed):  # a value held PACK
+            return None
+        table_of = np.array(parts, dtype=object).reshape(len(given), len(packed))
+        for j, name in enumerate(packed):
+            column = np.full(total, None if c[name].nullable else "", dtype=object)
+            column[given] = table_of[:, j]
+            given_here = len(given) if c[name].nullable else total  # the others: ""
+            if not _kept(column, column == NULL_MARK, present[name], given_here):
+                return None
+            out[name] = column
     # each column as its own dtype: text stays object (see _read), not inferred strings
     return pd.DataFrame({k: pd.Series(out[k], dtype=out[k].dtype) for k in columns})
+
+
+def _kept(values: np.ndarray, missing: np.ndarray, present: int, given: int) -> bool:
+    """Turn NULL_MARK into None in ``values``, of which ``given`` were not None; False if
+    a value was NULL_MARK itself (fewer values than the database counted)."""
+    n_missing = int(missing.sum())
+    if given - n_missing != present:
+        return False
+    if n_missing:
+        values[missing] = None
+    return True
 
 
 def _execute(conn: sa.Connection, stmt: sa.Select) -> tuple[list[str], list[tuple]]:
@@ -232,6 +303,7 @@ def load_class_teachers(engine: Engine, school_ids: Sequence[str] | None = None)
 
 
 _BOOLEANS = ("absent", "key_area", "contact")
+_SPARSE = ("symptoms", "symptoms_other", "absence_reason", "key_area_place")  # mostly empty
 
 
 def load_checkins(
@@ -251,7 +323,13 @@ def load_checkins(
     frame = None
     if read[0] == "school_id":
         frame = _read_by_school(
-            engine, checkins, read, where, numbers=["temperature"], booleans=_BOOLEANS
+            engine,
+            checkins,
+            read,
+            where,
+            numbers=["temperature"],
+            booleans=_BOOLEANS,
+            sparse=_SPARSE,
         )
         if frame is not None and "date" in frame:
             frame["date"] = _dates(frame["date"])
