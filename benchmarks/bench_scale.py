@@ -42,6 +42,8 @@ Prints figures; never asserts on time.
     .venv/bin/python benchmarks/bench_scale.py --only units [--schools 10000]
     .venv/bin/python benchmarks/bench_scale.py --only cost --scale 9 [--db URL] [--workers 4]
     .venv/bin/python benchmarks/bench_scale.py --only findings --scale 91 [--db URL]
+    .venv/bin/python benchmarks/bench_scale.py --only findings --root DIR --reuse \
+        --db URL --copy-store   # the district DIR holds, in PostgreSQL
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ import math
 import resource
 import tempfile
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from _cpu import CoreClock
@@ -218,16 +221,17 @@ def bench_units(root: Path, n_schools: int, jobs: int) -> None:
 def render_cost(
     root: Path,
     scale: int,
-    sample: int,
+    sample: int | None,
     jobs: int,
     db: str | None,
     workers: int,
     reuse: bool = False,
-) -> tuple[int, float, float]:
+) -> tuple[int, int, float, float]:
     """A district of ``scale`` counties with 14 days of check-ins (its calendar has a
     holiday) ingested through the real path; then ``sample`` of its schools rendered
-    (HTML + PDF) twice, the second time measured: (schools in the district,
-    core-seconds per report, wall seconds per report). ``db``: a store URL of its own
+    (HTML + PDF) twice, the second time measured, with the roll-ups above them; or, with
+    no ``sample``, the afternoon's run: every school and roll-up, after a run of one
+    school. (schools in the district, reports measured, core-seconds, wall seconds). ``db``: a store URL of its own
     (PostgreSQL), else SQLite; ``workers``: render on a ``LocalCluster`` of that many
     single-threaded workers instead of the local pool; ``reuse``: the district built in
     ``root`` before, every day ingested (``--only findings`` leaves one so)."""
@@ -235,9 +239,10 @@ def render_cost(
     if not (reuse and (root / "params").exists()):
         build_demo(root, root / "params", url, scale=scale, days=14)
     settings = Settings.resolve(url, root / "params", root / "outputs")
-    schools = [s.id for s in settings.schools().schools[:sample]]
+    every = [s.id for s in settings.schools().schools]
+    schools = every[:sample] if sample else None  # None: every school and roll-up
 
-    def render() -> int:
+    def render(schools: list[str] | None = schools) -> int:
         if not workers:
             return len(run_reports(settings, DEMO_DATE, schools, jobs=jobs, progress=False).jobs)
         from distributed import Client, LocalCluster
@@ -256,34 +261,55 @@ def render_cost(
             )
             return len(run.jobs)
 
-    render()  # the findings files, the fonts, the kernels' imports: warm
+    # the findings files, the fonts, the kernels' imports: warm (an afternoon: one school)
+    render(schools if sample else every[:1])
     clock, started = CoreClock().start(), time.perf_counter()
     reports = render()
     core, wall = clock.stop(), time.perf_counter() - started
-    return len(settings.schools().schools), core / reports, wall / reports
+    return len(every), reports, core, wall
 
 
 def bench_cost(
-    root: Path, scale: int, jobs: int, db: str | None, workers: int, district: Path | None
+    root: Path,
+    scale: int,
+    jobs: int,
+    db: str | None,
+    workers: int,
+    district: Path | None,
+    every: bool = False,
 ) -> None:
     """The per-school cost of a report in a district of ``scale`` counties against a
-    county of 22 schools, the same 20 schools' worth of reports, the same run.
-    ``district``: a district built before (``--only findings --root``), used as it is."""
-    n, big_core, big_wall = render_cost(
-        district or root / "district", scale, 20, jobs, db, workers, reuse=district is not None
+    county of 22 schools: the same 20 schools' reports (and the roll-ups above them) in
+    both, or with ``every``, the whole afternoon's run of each (every school and
+    roll-up). ``district``: a district built before (``--only findings --root``)."""
+    sample = None if every else 20
+    n, big_n, big_core, big_wall = render_cost(
+        district or root / "district", scale, sample, jobs, db, workers, reuse=district is not None
     )
-    _, small_core, small_wall = render_cost(root / "county", 1, 20, jobs, None, workers)
+    _, small_n, small_core, small_wall = render_cost(
+        root / "county", 1, sample, jobs, None, workers
+    )
     where = f"{'PostgreSQL' if db else 'SQLite'}, " + (
         f"LocalCluster of {workers} single-threaded workers" if workers else f"--jobs {jobs}"
     )
-    print(f"14 days of check-ins, a holiday in the calendar; {where}")
-    print(f"at 22 schools   {small_core:5.2f} core-s, {small_wall:5.2f} s wall per report")
-    print(f"at {n:,} schools {big_core:5.2f} core-s, {big_wall:5.2f} s wall per report")
-    print(f"per-school cost at {n} schools / at 20 schools: {big_core / small_core:.2f}")
+    what = "every school and roll-up" if every else "20 schools and the roll-ups above them"
+    print(f"14 days of check-ins, a holiday in the calendar; {where}; {what}")
+    for label, reports, core, wall in (
+        ("at 22 schools   ", small_n, small_core, small_wall),
+        (f"at {n:,} schools", big_n, big_core, big_wall),
+    ):
+        print(
+            f"{label} {reports:5,} reports in {wall:7.1f} s, {core:8.1f} core-s: "
+            f"{core / reports:5.2f} core-s, {wall / reports:5.2f} s wall per report"
+        )
+    ratio = (big_core / big_n) / (small_core / small_n)
+    print(f"per-school cost at {n} schools / at 20 schools: {ratio:.2f}")
 
 
-def bench_findings(root: Path, scale: int, db: str | None, reuse: bool) -> None:
-    """The once-an-afternoon part at ``scale`` counties over 14 days (see the docstring)."""
+def bench_findings(root: Path, scale: int, db: str | None, reuse: bool, copy: bool) -> None:
+    """The once-an-afternoon part at ``scale`` counties over 14 days (see the docstring).
+    ``copy``: fill the PostgreSQL store ``db`` from the SQLite store ``root`` holds
+    (:func:`copy_store`)."""
     import json
     import subprocess
     import sys
@@ -292,6 +318,14 @@ def bench_findings(root: Path, scale: int, db: str | None, reuse: bool) -> None:
     started = time.perf_counter()
     day_before = DEMO_DATE - timedelta(days=1)
     built = None
+    if copy:
+        if not (db and reuse):
+            raise SystemExit("--copy-store needs --db (PostgreSQL) and --reuse")
+        copied = copy_store(root / "reportkit.db", db, DEMO_DATE)
+        print(
+            f"copied the SQLite store's 13 days into PostgreSQL ({copied:,} check-ins) "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
     if not (reuse and (root / "params").exists()):
         result = build_demo(
             root, root / "params", url, scale=scale, days=14, ingest_through=day_before
@@ -325,6 +359,55 @@ def bench_findings(root: Path, scale: int, db: str | None, reuse: bool) -> None:
         f"{day['kept']:,} school-days read from digests)"
     )
     print(f"peak memory of that process: {day['peak_mb']:,.0f} MB")
+
+
+def copy_store(source: Path, url: str, before: date) -> int:
+    """Fill the empty PostgreSQL store ``url`` with the SQLite store ``source`` as it was
+    before ``before``: every table but the digests, dated rows before it, the files
+    ingested before it (so that ``before``'s files are ingested for real). Through
+    ``COPY``; the triggers run as for any write. A benchmark's shortcut: ingesting 13
+    days of 2,000 schools into PostgreSQL through the files takes about half an hour,
+    and the rows are the same. The check-ins copied."""
+    import sqlite3
+
+    engine = store.connect(url)
+    lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    copied = 0
+    with engine.begin() as conn:
+        driver: Any = conn.connection.driver_connection
+        with driver.cursor() as cursor:
+            for table in store.metadata.sorted_tables:
+                if table is store.checkin_digests:
+                    continue
+                names = [c.name for c in table.columns]
+                where, args = "", []
+                if "date" in table.c:
+                    where, args = " WHERE date < ?", [before.isoformat()]
+                elif table is store.ingestions:
+                    where, args = " WHERE path NOT LIKE ?", [f"%{before.isoformat()}%"]
+                quoted = ", ".join(f'"{n}"' for n in names)
+                rows = lite.execute(f"SELECT {quoted} FROM {table.name}{where}", args)
+                booleans = [
+                    i for i, c in enumerate(table.columns) if isinstance(c.type, sa.Boolean)
+                ]
+                with cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
+                    while chunk := rows.fetchmany(100_000):
+                        for row in chunk:
+                            if booleans:
+                                row = list(row)
+                                for i in booleans:
+                                    row[i] = None if row[i] is None else bool(row[i])
+                            copy.write_row(row)
+                        if table is store.checkins:
+                            copied += len(chunk)
+                if "id" in table.c and isinstance(table.c.id.type, sa.Integer):
+                    cursor.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"coalesce(max(id), 0) + 1, false) FROM {table.name}"
+                    )
+    lite.close()
+    engine.dispose()
+    return copied
 
 
 def findings_child(root: Path, url: str, phase: str) -> None:
@@ -397,14 +480,24 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="findings: the district built in --root before"
     )
+    parser.add_argument(
+        "--every",
+        action="store_true",
+        help="cost: the whole afternoon's run (every school and roll-up) at both sizes",
+    )
+    parser.add_argument(
+        "--copy-store",
+        action="store_true",
+        help="findings: fill the PostgreSQL --db from the SQLite store --root holds",
+    )
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     if args.only == "cost":
-        bench_cost(root, args.scale, args.jobs, args.db, args.workers, args.district)
+        bench_cost(root, args.scale, args.jobs, args.db, args.workers, args.district, args.every)
         return
     if args.only == "findings":
-        bench_findings(root, args.scale, args.db, args.reuse)
+        bench_findings(root, args.scale, args.db, args.reuse, args.copy_store)
         return
     if args.only == "findings-child":
         findings_child(root, args.db, args.phase)
