@@ -343,6 +343,8 @@ def bench_findings(root: Path, scale: int, db: str | None, reuse: bool, copy: bo
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    if reuse:  # the day's files ingested for real, as on the afternoon itself
+        forget_day(url, DEMO_DATE)
     first = child("first")
     day = child("day")
     print(
@@ -408,6 +410,22 @@ def copy_store(source: Path, url: str, before: date) -> int:
     lite.close()
     engine.dispose()
     return copied
+
+
+def forget_day(url: str, day: date) -> int:
+    """Delete ``day``'s dated rows and the record of its files from the store, so that a
+    district used again ingests that day's files for real. The check-ins deleted."""
+    engine = store.connect(url)
+    deleted = 0
+    with engine.begin() as conn:
+        # what ingesting the day's files writes (the audit log and revisions are kept)
+        for table in (store.checkins, store.entries, store.data_quality, store.quarantine):
+            result = conn.execute(sa.delete(table).where(table.c.date == day))
+            deleted += result.rowcount if table is store.checkins else 0
+        files = store.ingestions
+        conn.execute(sa.delete(files).where(files.c.path.like(f"%{day.isoformat()}%")))
+    engine.dispose()
+    return deleted
 
 
 def findings_child(root: Path, url: str, phase: str) -> None:
