@@ -1,7 +1,13 @@
 """Reading the store into frames: people, check-ins, data-quality findings, gate entries.
 
 Every load goes straight through the DB-API cursor (:func:`_read`): SQLAlchemy's
-per-row result processing costs more than the query for a district's window.
+per-row result processing costs more than the query for a district's window. The
+check-ins and the rosters are read one row per school (:func:`_read_by_school`): the
+database joins each column's values into one string, split here, so that a province's
+1.4 million rows of a day cost a few strings per school instead of a Python tuple and
+a dozen objects per row (measured at 2,002 schools: the date's check-ins 3.6 s instead
+of 4.1 s, the roster 1.0 s instead of 2.7 s, with less memory); where that cannot give
+back the rows exactly, they are read one by one.
 """
 
 from __future__ import annotations
