@@ -621,6 +621,23 @@ def test_for_school_slices_every_frame():
         f.for_school("nope")
 
 
+def test_by_school_is_for_school_of_each_school():
+    from reportkit.findings import findings_hash
+
+    f = _district_findings()
+    f = replace(f, followups=pd.DataFrame({"school_id": ["s2", "s1"], "person_id": ["1", "2"]}))
+    split = f.by_school()
+    assert list(split) == f.school_ids
+    for sid, own in split.items():
+        one = f.for_school(sid)
+        for name, value in vars(one).items():
+            if isinstance(value, pd.DataFrame):
+                pd.testing.assert_frame_equal(getattr(own, name), value, obj=f"{sid} {name}")
+        assert findings_hash(own, sid) == findings_hash(f, sid)
+    assert len(split["s2"].followups) == 1
+    assert split["s3"].attention.empty  # a school with no rows in a frame: its empty part
+
+
 def test_save_and_load_round_trip(tmp_path: Path):
     from reportkit.findings import findings_hash, load_findings_files, save_findings
 

@@ -56,6 +56,7 @@ from reportkit.delivery.transport import (
     compose,
     get_sender,
     stable_message_id,
+    wire_bytes,
 )
 from reportkit.errors import DeliveryError
 from reportkit.i18n import t
@@ -280,7 +281,7 @@ class _Batch:
             sent_at=datetime.now(out.zone),
             attachments=out.attachments,
         )
-        result.bytes = max(result.bytes, len(message.as_bytes()))
+        result.bytes = max(result.bytes, len(wire_bytes(message)))
         attempt: list[int] = []
 
         def before_data() -> None:
@@ -502,38 +503,37 @@ def send_reports(
     sent = day_versions(ctx.engine, report_date)  # the versions of the day's reports sent
     day = report_date.isoformat()
     outgoing: list[Outgoing] = []
+    own_of = findings.by_school() if schools else {}  # one pass, not one per school
     for sid in schools:
+        own = own_of[sid]
         school = config.school(sid)
         out = Outgoing(
             "school", sid, school.name, report_date, list(school.recipients), config.zone(sid)
         )
         out.pdf_name = f"{school.name}_{day}_{t('pdf_suffix_school', lang)}.pdf"
         entry = manifest.get(("school", sid))
-        body = partial(
-            school_body, findings, school, config.district(school.district), delivery, lang
-        )
+        body = partial(school_body, own, school, config.district(school.district), delivery, lang)
         _prepare(
             out,
             partial(
                 check_report,
                 entry,
-                findings_hash(findings, sid),
+                findings_hash(own, sid),
                 output_dir(settings.outputs, report_date, "school", sid),
                 masked=bool(delivery.mask_names),
                 lang=lang,
             ),
             body,
         )
-        own = findings.for_school(sid)
         _versioned(
             ctx,
             out,
             entry,
             sent,
-            findings,
+            own,
             body,
             partial(save_findings, own, run_id=_run_of(entry)),
-            findings_hash(findings, sid),
+            findings_hash(own, sid),
         )
         outgoing.append(out)
     # each unit's roll-up as the runner made it: its child units' status from the manifest

@@ -184,6 +184,14 @@ class Findings:
                 sliced[f.name] = value.loc[mask].reset_index(drop=True)
         return replace(self, **sliced)
 
+    def by_school(self) -> dict[str, Findings]:
+        """Every school's findings, each as :meth:`for_school` gives it, the frames split
+        in one pass (a district's messages then slice once, not once per school)."""
+        return {
+            sid: self.with_frames({k: v.reset_index(drop=True) for k, v in frames.items()})
+            for sid, frames in self._parts().items()
+        }
+
     # -- roll-ups over the tree ----------------------------------------------------------
 
     def units(
