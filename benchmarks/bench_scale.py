@@ -25,7 +25,9 @@ With ``--only cost`` (``--scale N [--db URL] [--workers 4]``): the per-school co
 of a report (core-seconds of every process, HTML + PDF) in a district of N counties
 with 14 days of check-ins, against a county of 22 schools, printed last as
 ``per-school cost at N schools / at 20 schools: X.XX``; ``--district DIR``: the
-district ``--only findings --root DIR`` built (and ingested through the demo date).
+district ``--only findings --root DIR`` built (and ingested through the demo date);
+``--every``: the afternoon's whole run at both sizes (every school and roll-up)
+instead of 20 schools and the roll-ups above them.
 
 With ``--only findings`` (``--scale N [--db URL] [--root DIR --reuse]``): the district
 of N counties with 14 days of check-ins (13 ingested, untimed); then, each in a
@@ -41,6 +43,7 @@ Prints figures; never asserts on time.
     .venv/bin/python benchmarks/bench_scale.py [--scale 91] [--sample 24] [--root DIR]
     .venv/bin/python benchmarks/bench_scale.py --only units [--schools 10000]
     .venv/bin/python benchmarks/bench_scale.py --only cost --scale 9 [--db URL] [--workers 4]
+    .venv/bin/python benchmarks/bench_scale.py --only cost --district DIR --every
     .venv/bin/python benchmarks/bench_scale.py --only findings --scale 91 [--db URL]
     .venv/bin/python benchmarks/bench_scale.py --only findings --root DIR --reuse \
         --db URL --copy-store   # the district DIR holds, in PostgreSQL
