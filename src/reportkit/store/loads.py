@@ -254,22 +254,33 @@ def _execute(conn: sa.Connection, stmt: sa.Select) -> tuple[list[str], list[tupl
         cursor.close()
 
 
-def _dates(values: pd.Series) -> pd.Series:
-    """ISO dates (text, or dates already) as ``date`` objects, each distinct value parsed
-    once (a window has a few dozen dates over millions of rows); NaT where missing."""
+def _distinct(values: pd.Series, parse: Any) -> np.ndarray:
+    """``parse`` (ISO text, or dates and times already, to datetime64) applied once per
+    distinct value of ``values`` (a window has a few dozen dates, a day's check-ins
+    repeat their times), spread back over every row; the last value, NaT, where missing."""
     codes, uniques = pd.factorize(values.to_numpy(dtype=object))
-    parsed = pd.to_datetime(pd.Series(uniques, dtype=object), format="ISO8601")
-    days = np.array([*parsed.dt.date.tolist(), pd.NaT], dtype=object)
-    return pd.Series(days[codes], index=values.index, dtype=object)
+    parsed = parse(pd.Series(uniques, dtype=object))
+    missing = np.array([pd.NaT if parsed.dtype == object else "NaT"], dtype=parsed.dtype)
+    return np.append(parsed, missing)[codes]
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """ISO dates (text, or dates already) as ``date`` objects; NaT where missing."""
+
+    def parse(uniques: pd.Series) -> np.ndarray:
+        days = pd.to_datetime(uniques, format="ISO8601").dt.date.tolist()
+        return np.array(days, dtype=object)
+
+    return pd.Series(_distinct(values, parse), index=values.index, dtype=object)
 
 
 def _times(values: pd.Series) -> pd.Series:
-    """ISO date-times (text, or datetimes already) as datetime64, each distinct value
-    parsed once (a day's check-ins repeat their times); NaT where missing."""
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
-    parsed = pd.to_datetime(pd.Series(uniques, dtype=object), format="ISO8601").to_numpy()
-    out = np.append(parsed, np.array(["NaT"], dtype=parsed.dtype))[codes]
-    return pd.Series(out, index=values.index)
+    """ISO date-times (text, or datetimes already) as datetime64; NaT where missing."""
+
+    def parse(uniques: pd.Series) -> np.ndarray:
+        return pd.to_datetime(uniques, format="ISO8601").to_numpy()
+
+    return pd.Series(_distinct(values, parse), index=values.index)
 
 
 def _driver_value(value: Any) -> Any:
@@ -279,12 +290,9 @@ def _driver_value(value: Any) -> Any:
     return value
 
 
-def _where_schools(
-    stmt: sa.Select, column: sa.Column, school_ids: Sequence[str] | None
-) -> sa.Select:
-    if school_ids is not None:
-        stmt = stmt.where(column.in_(list(school_ids)))
-    return stmt
+def _in_schools(column: sa.Column, school_ids: Sequence[str] | None) -> list[Any]:
+    """The condition that ``column`` is one of ``school_ids`` (none: every school)."""
+    return [] if school_ids is None else [column.in_(list(school_ids))]
 
 
 def load_people(engine: Engine, school_ids: Sequence[str] | None = None) -> pd.DataFrame:
@@ -292,7 +300,7 @@ def load_people(engine: Engine, school_ids: Sequence[str] | None = None) -> pd.D
     cols = [
         people.c[c] for c in ("school_id", "person_id", "name", "role", "grade", "class", "status")
     ]
-    where = [] if school_ids is None else [people.c.school_id.in_(list(school_ids))]
+    where = _in_schools(people.c.school_id, school_ids)
     frame = _read_by_school(engine, people, [c.name for c in cols], where)
     if frame is None:
         frame = _read(engine, sa.select(*cols).where(*where), objects=True)
@@ -303,7 +311,7 @@ def load_class_teachers(engine: Engine, school_ids: Sequence[str] | None = None)
     """The head teachers rosters named: school_id, grade, class, head_teacher (grade and
     class "" where the roster had none)."""
     cols = [class_teachers.c[c] for c in CLASS_TEACHER_COLUMNS]
-    stmt = _where_schools(sa.select(*cols), class_teachers.c.school_id, school_ids)
+    stmt = sa.select(*cols).where(*_in_schools(class_teachers.c.school_id, school_ids))
     frame = _read(engine, stmt)
     return frame.reindex(columns=CLASS_TEACHER_COLUMNS)
 
@@ -323,9 +331,7 @@ def load_checkins(
     those of ``columns`` (in that order)."""
     one_day = start == end and "date" in columns  # its date is not read on every row
     read = [c for c in columns if not (one_day and c == "date")]
-    where = [checkins.c.date.between(start, end)]
-    if school_ids is not None:
-        where.append(checkins.c.school_id.in_(list(school_ids)))
+    where = [checkins.c.date.between(start, end), *_in_schools(checkins.c.school_id, school_ids)]
     frame = None
     if read[0] == "school_id":
         frame = _read_by_school(
@@ -371,7 +377,7 @@ def load_data_quality(
             "message",
         ]
         stmt = sa.select(*(table.c[c] for c in cols)).where(table.c.date.between(start, end))
-        stmt = _where_schools(stmt, table.c.school_id, school_ids)
+        stmt = stmt.where(*_in_schools(table.c.school_id, school_ids))
         frame = _read(engine, stmt, parse_dates=["date"])
         frame["quarantined"] = table is quarantine
         frames.append(frame)
@@ -385,7 +391,7 @@ def load_entries(
     stmt = sa.select(*(entries.c[c] for c in ENTRY_COLUMNS)).where(
         entries.c.date.between(start, end)
     )
-    stmt = _where_schools(stmt, entries.c.school_id, school_ids)
+    stmt = stmt.where(*_in_schools(entries.c.school_id, school_ids))
     frame = _read(engine, stmt, parse_dates=["date"])
     for col in ("entered_at", "left_at"):
         frame[col] = pd.to_datetime(frame[col])
