@@ -1,11 +1,13 @@
 """A day's small files ingested together store exactly what each file ingested alone does.
 
-``ingest_paths`` prepares and writes many schools' health logs of the same headers as
-one batch in one transaction. These tests ingest the demo county's day (22 schools'
-exports, with the demo's bad rows: unknown people, a wrong date, duplicates, Fahrenheit,
-unknown symptoms) once in one call and once a file per call, on SQLite and on
-PostgreSQL, and compare every table an ingestion writes: check-ins, quarantine,
-data-quality findings, ingestions, revisions and the audit log, and every file's report.
+``ingest_paths`` prepares and writes many schools' health logs, and many schools' gate
+registers, of the same headers as one batch in one transaction. These tests ingest the
+demo county's day (22 schools' exports, with the demo's bad rows: unknown people, a
+wrong date, duplicates, Fahrenheit, unknown symptoms; 22 gate registers, and registers
+made here with times of day alone, dated by their names, and bad entry times) once in
+one call and once a file per call, on SQLite and on PostgreSQL, and compare every table
+an ingestion writes: check-ins or entries, quarantine, data-quality findings,
+ingestions, revisions and the audit log, and every file's report.
 """
 
 from __future__ import annotations
@@ -85,17 +87,13 @@ def _with_temperature(source: Path, target: Path, rows: tuple[int, ...], value: 
     return target
 
 
-def _contents(engine) -> dict[str, list]:
+def _contents(engine, kind: str = "logs") -> dict[str, list]:
     """Every row an ingestion writes, without when and by which call; sorted."""
     out = {}
-    tables = [
-        store.checkins,
-        store.quarantine,
-        store.data_quality,
-        store.ingestions,
-        store.checkin_revisions,
-        store.audit_log,
-    ]
+    rows_of = {"logs": store.checkins, "entries": store.entries}[kind]
+    revisions = {"logs": store.checkin_revisions, "entries": store.entry_revisions}[kind]
+    tables = [rows_of, store.quarantine, store.data_quality, store.ingestions, revisions]
+    tables.append(store.audit_log)
     with engine.connect() as conn:
         for table in tables:
             rows = []
@@ -109,16 +107,16 @@ def _contents(engine) -> dict[str, list]:
     return out
 
 
-def _created(engine) -> list:
+def _created(engine, kind: str = "logs") -> list:
     with engine.connect() as conn:
-        created = sa.select(store.ingestions.c.created_at).where(store.ingestions.c.kind == "logs")
+        created = sa.select(store.ingestions.c.created_at).where(store.ingestions.c.kind == kind)
         return list(conn.execute(created).scalars())
 
 
-def _ingest_both(together, alone, files: list[Path]) -> tuple[list, list]:
+def _ingest_both(together, alone, files: list[Path], kind="logs") -> tuple[list, list]:
     (engine_a, config, rules), (engine_b, _, _) = together, alone
-    grouped = ingest.ingest_paths(engine_a, files, "logs", config, rules)
-    single = [ingest.ingest_paths(engine_b, [f], "logs", config, rules).files[0] for f in files]
+    grouped = ingest.ingest_paths(engine_a, files, kind, config, rules)
+    single = [ingest.ingest_paths(engine_b, [f], kind, config, rules).files[0] for f in files]
     return [f.to_json() for f in grouped.files], [f.to_json() for f in single]
 
 
@@ -203,3 +201,100 @@ def test_a_second_file_of_a_school_goes_in_after_the_first(county, two_urls, tmp
     assert reports_a == reports_b
     assert reports_a[3]["updated"] == 1
     assert _contents(together[0]) == _contents(alone[0])
+
+
+# --- gate registers -----------------------------------------------------------------
+
+
+def _registers(root: Path, day) -> list[Path]:
+    return sorted((root / "data" / "inbox" / day.isoformat()).rglob("门卫登记*"))
+
+
+def _rewrite(source: Path, target: Path, edit) -> Path:
+    """A copy of a register with ``edit(row number, cells)`` applied to each data row."""
+    lines = source.read_bytes().decode("utf-8-sig").splitlines()
+    header = lines[0].split(",")
+    out = [lines[0]]
+    for number, line in enumerate(lines[1:], start=1):
+        cells = line.split(",")
+        edit(number, cells, header)
+        out.append(",".join(cells))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return target
+
+
+def _time_of_day(number: int, cells: list[str], header: list[str]) -> None:
+    """Entry times written as a time of day (the date is the file name's); the first
+    row's time left empty, the second's unreadable."""
+    at = header.index("进校时间")
+    cells[at] = cells[at].split(" ")[-1]
+    if number == 1:
+        cells[at] = ""
+    elif number == 2:
+        cells[at] = "25:99"
+
+
+def test_a_day_of_gate_registers_ingested_together_stores_what_each_alone_stores(
+    county, two_urls, tmp_path
+):
+    together, alone = _setup(two_urls[0], county), _setup(two_urls[1], county)
+    files = _registers(county, DEMO_DATE)
+    assert len(files) >= 20
+    # three schools' registers of the day before, dated by their names alone
+    dated = [
+        _rewrite(source, tmp_path / "inbox" / source.parent.name / name, _time_of_day)
+        for source, name in zip(
+            files[:3],
+            ["2020年2月27日门卫登记.csv"] * 2 + ["2020年2月26日门卫登记.csv"],
+            strict=True,
+        )
+    ]
+    files = [*files, *dated]
+    reports_a, reports_b = _ingest_both(together, alone, files, "entries")
+    assert reports_a == reports_b
+    assert not [r for r in reports_a if "error" in r]
+    assert [r["quarantined"] for r in reports_a[-3:]] == [2, 2, 2]
+    a, b = _contents(together[0], "entries"), _contents(alone[0], "entries")
+    assert a == b
+    days = {str(r["date"]) for r in a["entries"] if r["source_file"] in map(str, dated)}
+    assert days == {"2020-02-27", "2020-02-26"}
+    assert len(a["entries"]) > 60
+    # in one transaction (two: the files of other title dates), not one per file
+    assert len(set(_created(together[0], "entries"))) <= 3
+    assert len(set(_created(alone[0], "entries"))) == len(files)
+    again = ingest.ingest_paths(together[0], files, "entries", *together[1:])
+    assert all(f.already_ingested for f in again.files)
+    assert _contents(together[0], "entries") == a
+
+
+def test_corrected_gate_registers_ingested_together_keep_each_files_revisions(
+    county, two_urls, tmp_path
+):
+    together, alone = _setup(two_urls[0], county), _setup(two_urls[1], county)
+    files = _registers(county, DEMO_DATE)
+    _ingest_both(together, alone, files, "entries")
+
+    def warmer(number: int, cells: list[str], header: list[str]) -> None:
+        if number <= 2:
+            cells[header.index("体温")] = "37.6"
+
+    corrected = [
+        _rewrite(source, tmp_path / "corrected" / source.parent.name / "更正门卫登记.csv", warmer)
+        for source in files[:3]
+    ]
+    reports_a, reports_b = _ingest_both(together, alone, corrected, "entries")
+    assert reports_a == reports_b
+    assert [r["updated"] for r in reports_a] == [2, 2, 2]
+    a, b = _contents(together[0], "entries"), _contents(alone[0], "entries")
+    assert a == b
+    revisions = a["entry_revisions"]
+    assert len(revisions) == 6
+    with together[0].connect() as conn:
+        stored = conn.execute(sa.select(store.ingestions.c.path, store.ingestions.c.sha256))
+        by_path = {path: sha for path, sha in stored}
+    assert {r["replaced_by"] for r in revisions} == {by_path[str(p)] for p in corrected}
+    # each file's audit names its own revisions (3 files, one revision row each)
+    revised = [r for r in a["audit_log"] if r["event"] == "revision"]
+    assert sorted(r["subject"] for r in revised) == sorted(map(str, corrected))
+    assert [r["detail"]["count"] for r in revised] == [2, 2, 2]

@@ -35,6 +35,7 @@ __all__ = [
     "Batch",
     "combine_tables",
     "default_school",
+    "file_day",
     "plain_columns",
     "rows_frame",
 ]
@@ -60,11 +61,14 @@ class Batch:
         school: str | None,
         *,
         row_schools: np.ndarray | None = None,
+        title_day: str | None = None,
     ) -> None:
         self.table, self.path, self.kind = table, path, kind
         # the rows of several schools' files read as one (see combine_tables): each
-        # row's school is its file's, known before the batch (no school column)
+        # row's school is its file's, known before the batch (no school column), and
+        # the date their titles and names give is the same (``title_day``)
         self._row_schools = row_schools
+        self.title_day = title_day if row_schools is not None else file_day(table, path)
         self.config, self.rules = config, rules
         self.index = table.frame.index
         n = len(self.index)
@@ -254,10 +258,9 @@ class Batch:
             self.quarantine(bad, Reason.BAD_DATE, "date", self.written("date"))
             self.dates = pd.Series(iso, index=self.index, dtype=object)
             return self.dates
-        found = cells.dates_in([*self.table.title, self.path.name])
-        if len(found) != 1:
+        if self.title_day is None:
             raise ingest_error(self.path, "no_date", refused=False)
-        self.dates = pd.Series(found.pop(), index=self.index, dtype=object)
+        self.dates = pd.Series(self.title_day, index=self.index, dtype=object)
         return self.dates
 
     def temperature(self) -> np.ndarray:
@@ -385,6 +388,13 @@ def plain_columns(columns: tuple[str, ...], kind: Kind) -> frozenset[str] | None
             return None
         seen.add(canonical)
     return frozenset(seen)
+
+
+def file_day(table: Table, path: Path) -> str | None:
+    """The one date (ISO) a file's title rows and name give, else None: the day of a
+    gate register's times written without one."""
+    found = cells.dates_in([*table.title, path.name])
+    return found.pop() if len(found) == 1 else None
 
 
 def combine_tables(tables: Sequence[Table]) -> Table:

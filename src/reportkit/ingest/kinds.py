@@ -276,8 +276,7 @@ def prepare_entries(batch: Batch) -> None:
     # the day of entry times written as a time of day: a date column, else the title's
     (day,) = batch.parse("date", lambda v: (cells.parse_date(v)[0],), 1)
     if "date" not in batch.raw:
-        found = cells.dates_in([*batch.table.title, batch.path.name])
-        day[:] = found.pop() if len(found) == 1 else None
+        day[:] = batch.title_day
     day = pd.Series(day, index=batch.index, dtype=object)
     written = batch.written("entered_at")
     batch.quarantine(batch.get("entered_at").isna(), Reason.MISSING_ENTRY_TIME, "entered_at")

@@ -45,6 +45,7 @@ from reportkit.ingest.batch import (
     Batch,
     combine_tables,
     default_school,
+    file_day,
     plain_columns,
 )
 from reportkit.ingest.kinds import check_kind, prepare_entries, prepare_logs, prepare_roster
@@ -86,12 +87,13 @@ def ingest_paths(
     by one child process for the whole call (see :mod:`reportkit.ingest.sheets`), or by
     ``sheets``, kept by the caller over several calls.
 
-    Health logs in school folders with plain headers (a date column, no school column:
-    a district's daily exports) are prepared and written together, those of the same
-    headers in one transaction, up to 500 files or 400,000 rows pending: a file's own
-    cost beyond its rows is then paid once per batch. Each file still gets its own
-    report, ingestion, audit rows, quarantine and findings; if the batch fails, each
-    file is ingested alone. Files are taken in order: a second file of a school starts a new batch.
+    Health logs and gate registers in school folders with plain headers (no school
+    column: a district's daily exports) are prepared and written together, those of the
+    same kind, headers and title date in one transaction, up to 500 files or 400,000
+    rows pending: a file's own cost beyond its rows is then paid once per batch. Each
+    file still gets its own report, ingestion, audit rows, quarantine and findings; if
+    the batch fails, each file is ingested alone. Files are taken in order: a second
+    file of a school and kind starts a new batch.
     """
     if kind is not None:
         readers.kind_aliases(kind)  # a programming error, not a bad file
@@ -109,9 +111,9 @@ def ingest_paths(
 
     def flush() -> None:
         """The pending files, a batch per set of headers; reported in their order."""
-        batches: dict[tuple[str, ...], list[_Read]] = {}
+        batches: dict[tuple[Any, ...], list[_Read]] = {}
         for read in group:
-            batches.setdefault(read.columns, []).append(read)
+            batches.setdefault((read.item.kind, read.columns, read.day), []).append(read)
         reports: dict[int, FileReport] = {}
         for batch in batches.values():
             for read, file in _ingest_group(engine, batch, config, rules, reader):
@@ -122,7 +124,7 @@ def ingest_paths(
 
     with contextlib.nullcontext(sheets) if sheets else SheetReader(rules.limits) as reader:
         for item in routed:
-            if item.kind != "logs" or force or school is not None:
+            if item.kind not in _GROUPED or force or school is not None:
                 flush()
                 done(
                     item,
@@ -142,10 +144,10 @@ def ingest_paths(
                 flush()
                 done(item, _alone(engine, read, config, rules, reader))
                 continue
-            schools = {g.school for g in group}
+            schools = {(g.item.kind, g.school) for g in group}
             rows = sum(len(g.table.frame) for g in group)
             if (
-                read.school in schools
+                (item.kind, read.school) in schools
                 or len(group) >= _GROUP_FILES
                 or (rows + len(read.table.frame) > _GROUP_ROWS)
             ):
@@ -160,18 +162,22 @@ def ingest_paths(
 # files and rows prepared and written in one transaction, at most
 _GROUP_FILES = 500
 _GROUP_ROWS = 400_000
+# the kinds whose files are read as one (rosters are few and large)
+_GROUPED = ("logs", "entries")
 
 
 @dataclass
 class _Read:
-    """A health log read and not yet prepared: its school (from its folder) and
-    headers let it be prepared with other schools' files (:func:`_ingest_group`)."""
+    """A health log or gate register read and not yet prepared: its school (from its
+    folder), headers and title date let it be prepared with other schools' files of
+    its kind (:func:`_ingest_group`)."""
 
     item: Routed
     sha256: str
     table: readers.Table
     school: str | None  # None: ingested on its own
     columns: tuple[str, ...]
+    day: str | None  # the date its title or name gives (file_day)
 
 
 def _guarded(item: Routed, work: Callable[..., Any], *args: Any) -> Any:
@@ -207,7 +213,8 @@ def _guarded(item: Routed, work: Callable[..., Any], *args: Any) -> Any:
 def _read(
     engine: Engine, item: Routed, config: SchoolsConfig, rules: Rules, sheets: SheetReader
 ) -> _Read | FileReport:
-    """A health log read under limits, or the report of one ingested before."""
+    """A health log or gate register read under limits, or the report of one ingested
+    before."""
     data = readers.read_bytes(item.path, rules.limits)
     sha256 = hashlib.sha256(data).hexdigest()
     with engine.connect() as conn:
@@ -221,10 +228,12 @@ def _read(
     check_kind(table, item.kind, item.path)
     columns = tuple(map(str, table.frame.columns))
     plain = plain_columns(columns, item.kind)
+    day = file_day(table, item.path)
     school = None
-    if plain is not None and "date" in plain and "school_id" not in plain and not table.bad_lines:
+    dated = item.kind != "logs" or day is not None or (plain is not None and "date" in plain)
+    if plain is not None and dated and "school_id" not in plain and not table.bad_lines:
         school = default_school(None, item.path, config)  # its folder's, as Batch finds it
-    return _Read(item, sha256, table, school, columns)
+    return _Read(item, sha256, table, school, columns, day)
 
 
 def _ingest_group(
@@ -264,6 +273,7 @@ def _together(
 ) -> list[tuple[_Read, FileReport]] | None:
     """The batch in one transaction; None (nothing written) when a file of it was
     ingested by another run meanwhile: each alone then says so."""
+    kind, day = group[0].item.kind, group[0].day
     table = combine_tables([g.table for g in group])
     sizes = np.array([len(g.table.frame) for g in group])
     schools = np.repeat(np.array([g.school for g in group], dtype=object), sizes)
@@ -272,28 +282,31 @@ def _together(
         prior = set(
             conn.execute(
                 sa.select(store.ingestions.c.sha256).where(
-                    store.ingestions.c.kind == "logs", store.ingestions.c.sha256.in_(shas)
+                    store.ingestions.c.kind == kind, store.ingestions.c.sha256.in_(shas)
                 )
             ).scalars()
         )
         if prior:
             return None
-        batch = Batch(table, group[0].item.path, "logs", config, rules, None, row_schools=schools)
-        prepare_logs(batch, conn)
+        path = group[0].item.path
+        batch = Batch(table, path, kind, config, rules, None, row_schools=schools, title_day=day)
+        if kind == "logs":
+            prepare_logs(batch, conn)
+        else:
+            prepare_entries(batch)
         rows = batch.rows
         labels = rows.index.to_numpy(dtype=np.int64)
         file_of = labels // ROW_STRIDE
         paths = np.array([str(g.item.path) for g in group], dtype=object)
         sha_of = np.array(shas, dtype=object)
         now = store.utcnow()
+        table_, keys = _TARGETS[kind]
         sources = pd.DataFrame(
-            {
-                "source_file": pd.Categorical.from_codes(file_of, categories=pd.Index(paths)),
-                "source_row": labels % ROW_STRIDE,
-            },
+            {"source_file": pd.Categorical.from_codes(file_of, categories=pd.Index(paths))},
             index=rows.index,
         )
-        table_, keys = _TARGETS["logs"]
+        if "source_row" in table_.c:
+            sources["source_row"] = labels % ROW_STRIDE
         written = write_changes(
             conn,
             table_,
@@ -310,7 +323,7 @@ def _together(
             frame = frame.assign(row=frame["row"].to_numpy(dtype=np.int64) % ROW_STRIDE)
             issues.append((frame.assign(sha256=sha_of[of], file=paths[of]), of))
         (q_frame, q_of), (f_frame, f_of) = issues
-        write_issues(conn, q_frame, f_frame, sha256="", file="", kind="logs")
+        write_issues(conn, q_frame, f_frame, sha256="", file="", kind=kind)
         out, audit, ingestions = [], [], []
         revisions = written.revisions
         for number, read in enumerate(group):
@@ -326,10 +339,12 @@ def _together(
                 quarantined=int((q_of == number).sum()),
                 findings=int((f_of == number).sum()),
             )
-            view = _FileView(read, rows.loc[mine] if not mine.all() else rows)
+            view = _FileView(read, rows.loc[mine] if not mine.all() else rows, kind)
             own = revisions
-            if not revisions.empty:
+            if not revisions.empty and "school_id" in revisions:
                 own = revisions[revisions["school_id"].astype(object) == read.school]
+            elif not revisions.empty:  # keyed by id alone: those of this file's rows
+                own = revisions[revisions[keys[0]].isin(view.rows[keys[0]].astype(object))]
             audit += audit_rows(
                 view,  # type: ignore[arg-type]  # what audit_rows reads of a Batch
                 report,
@@ -340,7 +355,7 @@ def _together(
             )
             ingestions.append(
                 {
-                    "kind": "logs",
+                    "kind": kind,
                     "sha256": read.sha256,
                     "path": str(read.item.path),
                     "encoding": read.table.encoding,
@@ -361,7 +376,7 @@ class _FileView:
 
     read: _Read
     rows: pd.DataFrame
-    kind: Kind = "logs"
+    kind: Kind
 
     @property
     def table(self) -> readers.Table:
