@@ -570,6 +570,9 @@ class IngestLimits(_Model):
     # spreadsheets are parsed by a native reader in a child process under these limits
     reader_memory_mb: int = Field(2048, ge=256)  # its address space (RLIMIT_AS)
     reader_timeout_seconds: float = Field(120, gt=0)  # per file
+    # processes reading a day's small CSV files ahead of the writing (ingest/ahead.py):
+    # None, one fewer than the cores when a call has 200 such files or more; 0, none
+    read_workers: int | None = Field(None, ge=0, le=64)
 
 
 class Rules(_Model):

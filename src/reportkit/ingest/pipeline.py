@@ -40,6 +40,7 @@ from reportkit.config import Rules, SchoolsConfig
 from reportkit.errors import IngestError, RefusedFileError
 from reportkit.i18n import ingest_error
 from reportkit.ingest import readers
+from reportkit.ingest.ahead import ReadAhead
 from reportkit.ingest.batch import (
     ROW_STRIDE,
     Batch,
@@ -122,7 +123,11 @@ def ingest_paths(
             done(read.item, reports[id(read)])
         group.clear()
 
-    with contextlib.nullcontext(sheets) if sheets else SheetReader(rules.limits) as reader:
+    grouped = [i for i in routed if i.kind in _GROUPED and not force and school is None]
+    with (
+        contextlib.nullcontext(sheets) if sheets else SheetReader(rules.limits) as reader,
+        ReadAhead(engine, grouped, rules.limits, reader) as ahead,
+    ):
         for item in routed:
             if item.kind not in _GROUPED or force or school is not None:
                 flush()
@@ -135,7 +140,7 @@ def ingest_paths(
                     ),
                 )
                 continue
-            read = _guarded(item, _read, engine, item, config, rules, reader)
+            read = _guarded(item, _read, ahead, item, config)
             if isinstance(read, FileReport):  # unreadable, or ingested before
                 flush()
                 done(item, read)
@@ -210,21 +215,14 @@ def _guarded(item: Routed, work: Callable[..., Any], *args: Any) -> Any:
         )
 
 
-def _read(
-    engine: Engine, item: Routed, config: SchoolsConfig, rules: Rules, sheets: SheetReader
-) -> _Read | FileReport:
-    """A health log or gate register read under limits, or the report of one ingested
-    before."""
-    data = readers.read_bytes(item.path, rules.limits)
-    sha256 = hashlib.sha256(data).hexdigest()
-    with engine.connect() as conn:
-        prior = _prior(conn, item.kind, sha256)
-    if prior is not None:
-        return _already(item.path, prior)
-    table = readers.read_table_bytes(
-        data, item.path, item.kind, sha256, limits=rules.limits, sheets=sheets
-    )
-    del data
+def _read(ahead: ReadAhead, item: Routed, config: SchoolsConfig) -> _Read | FileReport:
+    """A health log or gate register read under limits (ahead of its turn, see
+    :mod:`reportkit.ingest.ahead`), or the report of one ingested before."""
+    fetched = ahead.take(item)
+    if fetched.prior is not None:
+        return _already(item.path, fetched.prior)
+    table, sha256 = fetched.table, fetched.sha256
+    assert table is not None
     check_kind(table, item.kind, item.path)
     columns = tuple(map(str, table.frame.columns))
     plain = plain_columns(columns, item.kind)
@@ -326,8 +324,10 @@ def _together(
         write_issues(conn, q_frame, f_frame, sha256="", file="", kind=kind)
         out, audit, ingestions = [], [], []
         revisions = written.revisions
+        # each file's rows, quarantined rows and findings, in their order (positions)
+        row_parts, q_parts, f_parts = (_parts(of, len(group)) for of in (file_of, q_of, f_of))
         for number, read in enumerate(group):
-            mine = file_of == number
+            mine, q_mine, f_mine = row_parts[number], q_parts[number], f_parts[number]
             status = written.status[mine]
             report = FileReport(
                 path=str(read.item.path),
@@ -336,10 +336,10 @@ def _together(
                 inserted=int((status == "inserted").sum()),
                 updated=int((status == "updated").sum()),
                 unchanged=int((status == "unchanged").sum()),
-                quarantined=int((q_of == number).sum()),
-                findings=int((f_of == number).sum()),
+                quarantined=len(q_mine),
+                findings=len(f_mine),
             )
-            view = _FileView(read, rows.loc[mine] if not mine.all() else rows, kind)
+            view = _FileView(read, rows.iloc[mine] if len(mine) < len(rows) else rows, kind)
             own = revisions
             if not revisions.empty and "school_id" in revisions:
                 own = revisions[revisions["school_id"].astype(object) == read.school]
@@ -350,8 +350,8 @@ def _together(
                 report,
                 status,
                 own,
-                q_frame[q_of == number],
-                f_frame[f_of == number],
+                q_frame.iloc[q_mine],
+                f_frame.iloc[f_mine],
             )
             ingestions.append(
                 {
@@ -368,6 +368,14 @@ def _together(
         conn.execute(sa.insert(store.ingestions), ingestions)
         store.record_audit(conn, audit)
     return out
+
+
+def _parts(file_of: np.ndarray, files: int) -> list[np.ndarray]:
+    """The positions of each file's rows, in their order: ``file_of == n`` for every
+    file ``n`` at the cost of one stable sort, not of a pass over the batch per file."""
+    order = np.argsort(file_of, kind="stable")
+    bounds = np.searchsorted(file_of[order], np.arange(files + 1))
+    return np.split(order, bounds[1:-1])
 
 
 @dataclass

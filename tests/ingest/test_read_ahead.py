@@ -1,0 +1,154 @@
+"""A day's small files read ahead by worker processes store what reading them here does.
+
+:class:`reportkit.ingest.ahead.ReadAhead` parses a day's CSV exports in worker processes
+while the store is written. These tests ingest the demo county's day with one worker and
+with none and compare every table an ingestion writes and every file's report, with a
+file that cannot be read, a file ingested before and a copy of a file in the call among
+them; they take files from a ReadAhead directly to see who read each one, and kill its
+worker halfway through.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from reportkit import ingest
+from reportkit.config import IngestLimits, Rules, Settings
+from reportkit.demo import DEMO_DATE
+from reportkit.errors import IngestError
+from reportkit.ingest import readers
+from reportkit.ingest.ahead import AUTO_MIN_FILES, ReadAhead, read_workers
+from reportkit.ingest.routing import Routed
+from reportkit.ingest.sheets import SheetReader
+from tests.ingest.test_grouped import _contents, _day_files, _plain_csvs, _setup, county
+
+__all__ = ["county"]  # the module's fixture, used here too
+
+
+def _with(rules: Rules, **limits: object) -> Rules:
+    return rules.model_copy(update={"limits": rules.limits.model_copy(update=limits)})
+
+
+def _hostile_day(county: Path, tmp_path: Path) -> tuple[list[Path], Path]:
+    """The day's files, with a file that cannot be read and a copy of another file
+    among them; and a file to be ingested before them."""
+    files = _day_files(county, DEMO_DATE)
+    csvs = _plain_csvs(files)
+    bad = tmp_path / "inbox" / csvs[1].parent.name / "晨午检(坏).csv"
+    bad.parent.mkdir(parents=True)
+    header = csvs[1].read_bytes().decode("utf-8-sig").splitlines()[0]
+    bad.write_text(header + "\n" + ",".join(["1"] * 300) + "\n", encoding="utf-8")
+    copy = tmp_path / "inbox" / csvs[5].parent.name / "晨午检(副本).csv"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(csvs[5], copy)
+    ordered = [*files[:3], bad, *files[3:12], copy, *files[12:]]
+    return ordered, csvs[0]
+
+
+def test_files_read_by_a_worker_store_what_files_read_here_store(county, tmp_path):
+    here = _setup(f"sqlite:///{tmp_path / 'here.db'}", county)
+    ahead = _setup(f"sqlite:///{tmp_path / 'ahead.db'}", county)
+    files, before = _hostile_day(county, tmp_path)
+    reports = []
+    for (engine, config, rules), workers in ((here, 0), (ahead, 1)):
+        rules = _with(rules, read_workers=workers)
+        first = ingest.ingest_paths(engine, [before], "logs", config, rules)
+        assert not first.failed
+        report = ingest.ingest_paths(engine, files, "logs", config, rules)
+        reports.append([f.to_json() for f in report.files])
+    assert reports[0] == reports[1]
+    by_name = {Path(r["path"]).name: r for r in reports[1]}
+    assert "limits.max_columns" in by_name["晨午检(坏).csv"]["error"]
+    assert sum(1 for r in reports[1] if r.get("already_ingested")) >= 2  # before, the copy
+    assert sum(r["inserted"] for r in reports[1]) > 1000
+    assert _contents(here[0]) == _contents(ahead[0])
+
+
+def _items(files: list[Path]) -> list[Routed]:
+    return [Routed(path, "logs") for path in files]
+
+
+def test_a_worker_reads_each_new_file_and_none_ingested_before(county, tmp_path):
+    engine, config, rules = _setup(f"sqlite:///{tmp_path / 'store.db'}", county)
+    csvs = _plain_csvs(_day_files(county, DEMO_DATE))
+    assert len(csvs) >= 6
+    ingest.ingest_paths(engine, csvs[:2], "logs", config, rules)
+    limits = IngestLimits(read_workers=1)
+    with SheetReader(limits) as sheets, ReadAhead(engine, _items(csvs), limits, sheets) as ahead:
+        assert ahead.workers == 1
+        taken = [ahead.take(item) for item in _items(csvs)]
+    assert ahead.counts == {"workers": len(csvs) - 2, "here": 0, "known": 2}
+    assert [t.table is None for t in taken[:2]] == [True, True]
+    assert all(t.prior is not None for t in taken[:2])
+    for path, fetched in zip(csvs[2:], taken[2:], strict=True):
+        assert fetched.table is not None
+        expected = readers.read_table_bytes(path.read_bytes(), path, "logs", limits=limits)
+        assert fetched.table.frame.equals(expected.frame)
+        assert fetched.table.encoding == expected.encoding
+        assert fetched.prior is None
+
+
+def test_a_killed_worker_leaves_the_rest_read_here(county, tmp_path, caplog):
+    engine, _, _ = _setup(f"sqlite:///{tmp_path / 'store.db'}", county)
+    csvs = _plain_csvs(_day_files(county, DEMO_DATE))
+    limits = IngestLimits(read_workers=1)
+    caplog.set_level(logging.WARNING, logger="reportkit.ingest.ahead")
+    with SheetReader(limits) as sheets, ReadAhead(engine, _items(csvs), limits, sheets) as ahead:
+        first = ahead.take(_items(csvs)[0])
+        children = multiprocessing.active_children()
+        assert children  # the worker
+        for child in children:
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            child.join(10)
+        rest = [ahead.take(item) for item in _items(csvs)[1:]]
+    assert first.table is not None
+    assert all(r.table is not None for r in rest)
+    assert ahead.counts["workers"] >= 1
+    assert ahead.counts["here"] >= 1
+    assert ahead.counts["workers"] + ahead.counts["here"] == len(csvs)
+    assert "worker died" in caplog.text
+    for path, fetched in zip(csvs[1:], rest, strict=True):
+        assert fetched.table is not None
+        assert fetched.table.frame.equals(readers.read_table_bytes(path.read_bytes(), path).frame)
+
+
+def test_a_file_that_cannot_be_read_raises_in_its_turn(county, tmp_path):
+    engine, _, _ = _setup(f"sqlite:///{tmp_path / 'store.db'}", county)
+    csvs = _plain_csvs(_day_files(county, DEMO_DATE))[:4]
+    big = tmp_path / "big.csv"
+    big.write_bytes(csvs[0].read_bytes() * 3)
+    files = [csvs[0], big, *csvs[1:]]
+    limits = IngestLimits(read_workers=1, max_file_mb=1.5 * csvs[0].stat().st_size / (1 << 20))
+    with SheetReader(limits) as sheets, ReadAhead(engine, _items(files), limits, sheets) as ahead:
+        assert ahead.take(_items(files)[0]).table is not None
+        with pytest.raises(IngestError) as caught:
+            ahead.take(_items(files)[1])
+        assert "max_file_mb" in str(caught.value)
+        assert "big.csv" in str(caught.value)
+        with pytest.raises(ValueError, match="out of its turn"):
+            ahead.take(_items(files)[3])
+        assert all(ahead.take(item).table is not None for item in _items(files)[2:])
+
+
+def test_workers_start_only_for_a_days_many_files():
+    assert read_workers(IngestLimits(), AUTO_MIN_FILES - 1) == 0
+    assert read_workers(IngestLimits(read_workers=0), 10_000) == 0
+    assert read_workers(IngestLimits(read_workers=3), 1) == 3
+    cores = len(os.sched_getaffinity(0))
+    assert read_workers(IngestLimits(), AUTO_MIN_FILES) == min(cores - 1, 4)
+
+
+def test_read_workers_is_a_rules_setting(tmp_path):
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "rules.yaml").write_text("limits:\n  read_workers: 2\n", encoding="utf-8")
+    settings = Settings.resolve(f"sqlite:///{tmp_path / 'x.db'}", params, tmp_path / "out")
+    assert settings.rules().limits.read_workers == 2
