@@ -10,11 +10,15 @@ worker halfway through.
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,7 @@ from reportkit import ingest
 from reportkit.config import IngestLimits, Rules, Settings
 from reportkit.demo import DEMO_DATE
 from reportkit.errors import IngestError
+from reportkit.ingest import ahead as ahead_module
 from reportkit.ingest import readers
 from reportkit.ingest.ahead import AUTO_MIN_FILES, ReadAhead, read_workers
 from reportkit.ingest.routing import Routed
@@ -75,6 +80,21 @@ def _items(files: list[Path]) -> list[Routed]:
     return [Routed(path, "logs") for path in files]
 
 
+def _settle(ahead: ReadAhead, files: int | None = None) -> None:
+    """Wait for the worker to read the files pending (or the first ``files`` of them)."""
+    futures = [p.future for p in ahead._pending if p.future and not p.future.cancelled()]
+    assert futures
+    done, _ = concurrent.futures.wait(futures[:files], timeout=120)
+    assert len(done) == len(futures[:files])
+
+
+@pytest.fixture
+def one_file_a_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task per file (a county's day fits in one task of the default size)."""
+    monkeypatch.setattr(ahead_module, "_CHUNK_FILES", 1)
+
+
+@pytest.mark.usefixtures("one_file_a_task")
 def test_a_worker_reads_each_new_file_and_none_ingested_before(county, tmp_path):
     engine, config, rules = _setup(f"sqlite:///{tmp_path / 'store.db'}", county)
     csvs = _plain_csvs(_day_files(county, DEMO_DATE))
@@ -83,7 +103,9 @@ def test_a_worker_reads_each_new_file_and_none_ingested_before(county, tmp_path)
     limits = IngestLimits(read_workers=1)
     with SheetReader(limits) as sheets, ReadAhead(engine, _items(csvs), limits, sheets) as ahead:
         assert ahead.workers == 1
-        taken = [ahead.take(item) for item in _items(csvs)]
+        taken = [ahead.take(_items(csvs)[0])]  # ingested before: not read
+        _settle(ahead)  # else this process reads a file the worker has not read yet
+        taken += [ahead.take(item) for item in _items(csvs)[1:]]
     assert ahead.counts == {"workers": len(csvs) - 2, "here": 0, "known": 2}
     assert [t.table is None for t in taken[:2]] == [True, True]
     assert all(t.prior is not None for t in taken[:2])
@@ -95,13 +117,15 @@ def test_a_worker_reads_each_new_file_and_none_ingested_before(county, tmp_path)
         assert fetched.prior is None
 
 
+@pytest.mark.usefixtures("one_file_a_task")
 def test_a_killed_worker_leaves_the_rest_read_here(county, tmp_path, caplog):
     engine, _, _ = _setup(f"sqlite:///{tmp_path / 'store.db'}", county)
     csvs = _plain_csvs(_day_files(county, DEMO_DATE))
     limits = IngestLimits(read_workers=1)
     caplog.set_level(logging.WARNING, logger="reportkit.ingest.ahead")
     with SheetReader(limits) as sheets, ReadAhead(engine, _items(csvs), limits, sheets) as ahead:
-        first = ahead.take(_items(csvs)[0])
+        first = ahead.take(_items(csvs)[0])  # here: the worker is starting
+        _settle(ahead, files=1)
         children = multiprocessing.active_children()
         assert children  # the worker
         for child in children:
@@ -152,3 +176,42 @@ def test_read_workers_is_a_rules_setting(tmp_path):
     (params / "rules.yaml").write_text("limits:\n  read_workers: 2\n", encoding="utf-8")
     settings = Settings.resolve(f"sqlite:///{tmp_path / 'x.db'}", params, tmp_path / "out")
     assert settings.rules().limits.read_workers == 2
+
+
+def test_a_script_without_a_main_guard_ingests_its_day_once(county, tmp_path):
+    """A worker starts by importing the main module of the process that started it: a
+    script with no ``if __name__ == "__main__":`` runs again there. The worker refuses
+    (it would ingest the day a second time, beside its parent); its parent reads every
+    file itself, and the day is stored once."""
+    url = f"sqlite:///{tmp_path / 'script.db'}"
+    engine, _, _ = _setup(url, county)
+    files = _day_files(county, DEMO_DATE)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from reportkit import ingest, store\n"
+        "from reportkit.config import Settings\n"
+        f"settings = Settings.resolve({url!r}, {str(county / 'params')!r}, 'out')\n"
+        "rules = settings.rules()\n"
+        "limits = rules.limits.model_copy(update={'read_workers': 1})\n"
+        "rules = rules.model_copy(update={'limits': limits})\n"
+        f"files = [Path(p) for p in {[str(f) for f in files]!r}]\n"
+        f"engine = store.connect({url!r})\n"
+        "report = ingest.ingest_paths(engine, files, 'logs', settings.schools(), rules)\n"
+        "print(json.dumps([f.to_json() for f in report.files]))\n",
+        encoding="utf-8",
+    )
+    src = Path(ingest.__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{Path.cwd()}"}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "import the main module again" in done.stderr
+    reports = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [r.get("error") for r in reports] == [None] * len(files)
+    assert not any(r.get("already_ingested") for r in reports)  # no one went before it
+    here = _setup(f"sqlite:///{tmp_path / 'here.db'}", county)
+    ingest.ingest_paths(here[0], files, "logs", *here[1:])
+    assert _contents(engine) == _contents(here[0])

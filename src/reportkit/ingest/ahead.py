@@ -59,10 +59,13 @@ AUTO_MIN_FILES = 200
 # files read ahead: at most this many, and this many bytes, pending at once; a batch of
 # files is written together (pipeline._GROUP_FILES), and the workers read the next
 # batch meanwhile
-_WINDOW_FILES = 512
-_WINDOW_BYTES = 96 << 20
+_WINDOW_FILES = 1024
+_WINDOW_BYTES = 128 << 20
 # the CSV files a worker reads; a larger one is read by pyarrow here (readers._parse_csv)
 _MAX_BYTES = 8 << 20
+# files given to a worker in one task, at most (and about this many bytes)
+_CHUNK_FILES = 32
+_CHUNK_BYTES = 4 << 20
 
 
 def read_workers(limits: IngestLimits, files: int) -> int:
@@ -105,6 +108,15 @@ class ReadAhead:
         self._pending_bytes = 0
         self._pool: ProcessPoolExecutor | None = None
         workers = read_workers(limits, len(items))
+        if workers > 0 and getattr(multiprocessing.current_process(), "_inheriting", False):
+            # this process is a worker importing the main module of the one that started
+            # it (a script with no ``if __name__ == "__main__":``): ingesting here would
+            # ingest the day a second time
+            raise RuntimeError(
+                "reportkit's reading workers import the main module again: put the "
+                'script\'s work under `if __name__ == "__main__":`, or set '
+                "limits.read_workers to 0 in rules.yaml"
+            )
         if workers > 0:
             # spawn: a worker forked from a process with threads (pyarrow's, the sheet
             # reader's) could inherit a lock held by none of its own threads
@@ -136,21 +148,31 @@ class ReadAhead:
         pending = self._pending.popleft()
         fetched, data, future = pending.fetched, pending.data, pending.future
         self._pending_bytes -= len(data or b"")
-        self._fill()
+        if not self._half_full():  # refilled in steps: one query for many files
+            self._fill()
         if fetched.error is not None:
             raise fetched.error
         if fetched.prior is not None:
             self.counts["known"] += 1
         elif fetched.table is None:
-            fetched.table = self._result(future, data, item, fetched.sha256)
+            fetched.table = self._result(future, pending.slot, data, item, fetched.sha256)
         return fetched
 
     def _result(
-        self, future: Future[Any] | None, data: bytes | None, item: Routed, sha256: str
+        self,
+        future: Future[Any] | None,
+        slot: int,
+        data: bytes | None,
+        item: Routed,
+        sha256: str,
     ) -> Any:
-        if future is not None:
+        if future is not None and not future.done():
+            # not read yet: read here rather than wait (this process would only wait;
+            # the worker goes on with the files after), and not there if not started
+            future.cancel()
+        if future is not None and future.done() and not future.cancelled():
             try:
-                table = future.result()
+                table = future.result()[slot]
             except BrokenProcessPool:
                 log.warning("ingest: a reading worker died; the rest is read in this process")
                 self.close()
@@ -181,6 +203,7 @@ class ReadAhead:
             self._pending_bytes += len(pending.data or b"")
         read = [(p.item.kind, p.fetched.sha256) for p in fresh if p.data is not None]
         known = self._known(read)
+        chunk: list[_Pending] = []
         for pending in fresh:
             if pending.data is None:
                 continue
@@ -190,15 +213,37 @@ class ReadAhead:
                 self._pending_bytes -= len(pending.data)
                 pending.data = None
             elif self._pool is not None and _for_workers(pending.data):
-                args = (pending.data, str(pending.item.path), pending.item.kind, entry.sha256)
-                try:
-                    pending.future = self._pool.submit(_read_in_worker, *args, self._limits)
-                except (BrokenProcessPool, RuntimeError):
-                    log.warning("ingest: the reading workers stopped; reading in this process")
-                    self.close()
+                chunk.append(pending)
+                if (
+                    len(chunk) == _CHUNK_FILES
+                    or sum(len(p.data or b"") for p in chunk) > _CHUNK_BYTES
+                ):
+                    self._submit(chunk)
+                    chunk = []
+        self._submit(chunk)
+
+    def _submit(self, chunk: list[_Pending]) -> None:
+        """A chunk of files given to a worker: one task, one result to hand over (a
+        result is taken in by a thread of this process, which waits its turn for the
+        interpreter while this one prepares and writes: a file a task would wait)."""
+        if not chunk or self._pool is None:
+            return
+        args = [(p.data or b"", str(p.item.path), p.item.kind, p.fetched.sha256) for p in chunk]
+        try:
+            future = self._pool.submit(_read_in_worker, args, self._limits)
+        except BrokenProcessPool:
+            log.warning("ingest: the reading workers stopped; reading in this process")
+            self.close()
+            return
+        for slot, pending in enumerate(chunk):
+            pending.future, pending.slot = future, slot
 
     def _room(self) -> bool:
         return len(self._pending) < _WINDOW_FILES and self._pending_bytes < _WINDOW_BYTES
+
+    def _half_full(self) -> bool:
+        files, size = len(self._pending), self._pending_bytes
+        return files >= _WINDOW_FILES // 2 or size >= _WINDOW_BYTES // 2
 
     def _known(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         """The ingestions rows of the contents ingested before, by (kind, hash)."""
@@ -217,7 +262,8 @@ class _Pending:
     item: Routed
     fetched: Fetched
     data: bytes | None = None
-    future: Future[Any] | None = None
+    future: Future[Any] | None = None  # the worker's task reading it, with others
+    slot: int = 0  # its place in the task's result
 
 
 def _for_workers(data: bytes) -> bool:
@@ -225,11 +271,14 @@ def _for_workers(data: bytes) -> bool:
 
 
 def _read_in_worker(
-    data: bytes, name: str, kind: Any, sha256: str, limits: IngestLimits
-) -> readers.Table | None:
-    """A CSV file's table, read in a worker; None when anything fails (the caller reads
-    it again, and its error is made there)."""
-    try:
-        return readers.read_table_bytes(data, Path(name), kind, sha256, limits=limits)
-    except Exception:
-        return None
+    files: list[tuple[bytes, str, Any, str]], limits: IngestLimits
+) -> list[readers.Table | None]:
+    """CSV files' tables, read in a worker; None for a file when anything fails (the
+    caller reads it again, and its error is made there)."""
+    out: list[readers.Table | None] = []
+    for data, name, kind, sha256 in files:
+        try:
+            out.append(readers.read_table_bytes(data, Path(name), kind, sha256, limits=limits))
+        except Exception:
+            out.append(None)
+    return out

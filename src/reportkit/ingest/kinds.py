@@ -248,13 +248,7 @@ def _check_roster(batch: Batch, conn: sa.Connection, rows: pd.DataFrame) -> None
     missing = sorted(set(schools) - set(people["school_id"]))
     if missing:
         raise ingest_error(batch.path, "no_roster", refused=False, schools=", ".join(missing))
-    # each row's place on the roster, on (school, id) pairs in one lookup (-1: not on it)
-    keys = pd.MultiIndex.from_arrays([people["school_id"], people["person_id"]])
-    pos = keys.get_indexer(
-        pd.MultiIndex.from_arrays(
-            [rows["school_id"].astype(object), rows["person_id"].astype(object)]
-        )
-    )
+    pos = _places(rows, people)
     on_roster = pos >= 0
     mismatch = np.zeros(len(rows), dtype=bool)
     # names as written against the roster's, on codes (-1: not a name written); those
@@ -270,6 +264,30 @@ def _check_roster(batch: Batch, conn: sa.Connection, rows: pd.DataFrame) -> None
         mismatch[at[i]] = normalize_word(as_written) != normalize_word(listed[pos[i]])
     batch.quarantine(~on_roster, Reason.UNKNOWN_PERSON, "person_id", batch.written("person_id"))
     batch.finding(mismatch, Reason.NAME_MISMATCH, "name")
+
+
+def _places(rows: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
+    """Each row's place on the roster (-1: not on it), on (school, id) pairs in one
+    lookup: each pair as one integer of the codes of its two values among the rows'
+    distinct values (the roster's pairs are unique, its primary key)."""
+    pairs, known = [], np.ones(len(people), dtype=bool)
+    size = 1
+    for name in ("school_id", "person_id"):
+        values = rows[name]
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object).astype("category")
+        categories = pd.Index(values.cat.categories, dtype=object)
+        listed = categories.get_indexer(pd.Index(people[name], dtype=object))
+        known &= listed >= 0
+        pairs.append((values.cat.codes.to_numpy().astype(np.int64), listed.astype(np.int64)))
+        size = len(categories)
+    (row_school, roster_school), (row_person, roster_person) = pairs
+    row_key = row_school * size + row_person
+    row_key[(row_school < 0) | (row_person < 0)] = -1
+    roster_key = (roster_school * size + roster_person)[known]
+    found = pd.Index(roster_key).get_indexer(row_key)
+    found[row_key < 0] = -1
+    return np.where(found >= 0, np.flatnonzero(known)[found], -1)
 
 
 def prepare_entries(batch: Batch) -> None:
