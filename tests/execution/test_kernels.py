@@ -43,6 +43,39 @@ def test_one_kernel_serves_several_schools_and_keeps_nothing_between_them(tmp_pa
     assert int(printed["s001"]["pid"]) != os.getpid()
 
 
+CYCLE = """\
+import builtins, gc, weakref
+probes = getattr(builtins, "_probes", [])
+print("alive", sum(1 for p in probes if p() is not None), "of", len(probes))
+print("frozen", gc.get_freeze_count() > 0)
+class Held:
+    pass
+held = Held()
+held.me = held  # a reference cycle: freed only by a collection
+builtins._probes = [*probes, weakref.ref(held)]
+"""
+
+
+def test_what_a_report_leaves_in_cycles_is_collected_before_the_next(tmp_path):
+    """The reset freezes what survives it (gc.freeze): what a later report makes is
+    still collected by the reset after it."""
+    nb = probe_notebook(tmp_path / "probe.ipynb", PROBE, CYCLE)
+    schools = ["s001", "s002", "s003", "s004"]
+    results = _run([probe_spec(tmp_path, s, nb) for s in schools], reuse=10)
+    assert all(results[s].status == "ok" for s in schools), results
+    lines = {s: probe_lines_of(results[s], "alive") for s in schools}
+    assert len({probe_lines(results[s])["pid"] for s in schools}) == 1
+    assert [lines[s]["alive"] for s in schools] == ["0 of 0", "0 of 1", "0 of 2", "0 of 3"]
+    assert [lines[s]["frozen"] for s in schools] == ["True"] * 4  # the warm-up too
+
+
+def probe_lines_of(result: JobResult, key: str) -> dict[str, str]:
+    nb = nbformat.read(result.outputs["ipynb"], as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and key in c.source)
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    return dict(line.split(" ", 1) for line in text.splitlines())
+
+
 def test_kernel_reuse_one_gives_every_report_a_fresh_kernel(tmp_path):
     nb = probe_notebook(tmp_path / "probe.ipynb", PROBE)
     results = _run([probe_spec(tmp_path, s, nb) for s in ("s001", "s002")], reuse=1)
