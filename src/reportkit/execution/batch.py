@@ -588,6 +588,7 @@ def run_reports(
                 )
                 results += run_wave(unit_specs, done)
         finally:
+            manifest.flush()  # the ends held back (see SAVE_INTERVAL), on an error too
             if local is not None:
                 local.close()  # after an error in planning: stops the warm kernels
                 close_printer()
@@ -654,6 +655,7 @@ def write_manifest(
     manifest = Manifest(day_outputs(outputs, report_date).folder, report_date, run_id, zone)
     for r in results:
         manifest.end(r if r.lang else replace(r, lang=lang))
+    manifest.flush()
     if not manifest.written:
         raise OSError(manifest.errors[-1] if manifest.errors else f"cannot write {manifest.path}")
     return manifest.path
