@@ -4,22 +4,28 @@ Ingesting a district's day is two kinds of work on each file: reading it (its by
 content hash, the encoding, the header, pandas' parse) and preparing and writing its
 rows (:func:`reportkit.ingest.pipeline.ingest_paths`, many schools' files at a time).
 The first does not need the store. :class:`ReadAhead` keeps a window of the files to
-come: this process reads each one's bytes and hash and asks the store, once for the
-window, which were ingested before; the others' bytes go to a
-:class:`~concurrent.futures.ProcessPoolExecutor`, whose workers parse them while this
-process writes the files before them. Files are handed back in their order.
+come: this process reads each one's bytes and hash and asks the store, once for many
+files, which were ingested before; the others' bytes go to a
+:class:`~concurrent.futures.ProcessPoolExecutor`, 32 files to a task, whose workers
+parse them while this process writes the files before them. Files are handed back in
+their order. A file whose task has not finished when its turn comes is read here
+(and its task cancelled if it has not started): this process would otherwise only
+wait, while the worker goes on with the files after it.
 
 Only CSV files of at most :data:`_MAX_BYTES` go to the workers (a spreadsheet goes to
 the :class:`~reportkit.ingest.sheets.SheetReader` of the caller, a large file is read
 by pyarrow's threads here). A worker that fails on a file, for any reason, returns
-nothing, and the file is read again in this process, which gives the same error a
-file read here would (the error is never built in another process). A pool that
-breaks (a worker killed) is shut down and the rest is read here: reading ahead changes
-how fast, never what is ingested.
+nothing for it, and the file is read again in this process, which gives the same
+error a file read here would (the error is never built in another process). A pool
+that breaks (a worker killed) is shut down and the rest is read here: reading ahead
+changes how fast, never what is ingested.
 
 ``limits.read_workers`` (rules.yaml) sets the workers: ``None`` (the default) one
-fewer than this process's cores when a call has at least :data:`AUTO_MIN_FILES`
-files to read ahead, and none on one core; ``0`` none.
+fewer than this process's cores, at most 4, when a call has at least
+:data:`AUTO_MIN_FILES` files to read ahead, and none on one core; ``0`` none. The
+workers are started with ``spawn``, which imports the caller's main module again in
+each: a script must keep its work under ``if __name__ == "__main__":`` (a worker that
+finds it would ingest refuses, and its files are read here).
 """
 
 from __future__ import annotations
