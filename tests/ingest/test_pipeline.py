@@ -575,6 +575,20 @@ def test_unusable_rows_are_quarantined_with_file_row_column_and_raw(
     assert all(r["sha256"] and r["kind"] == "logs" for r in quarantined.values())
 
 
+def test_a_file_of_people_none_on_the_roster_is_quarantined_whole(engine, roster, config, tmp_path):
+    """Another school's export put in this school's folder: no one of it is on the
+    roster (the lookup finds nothing at all, which it must say, not fail on)."""
+    path = logs_file(tmp_path, [good_row("901", "路人甲"), good_row("902", "路人乙")])
+    report = ingest_paths(engine, [path], "logs", config, school="s001")
+    assert report.failed == []
+    assert (report.rows_read, report.inserted, report.quarantined) == (2, 0, 2)
+    rows = select(engine, store.quarantine)
+    assert sorted((r["reason"], r["value"], r["row"]) for r in rows) == [
+        ("unknown_person", "901", 2),
+        ("unknown_person", "902", 3),
+    ]
+
+
 def test_duplicates_in_a_file_keep_the_latest_report(engine, roster, config, tmp_path):
     path = logs_file(
         tmp_path,

@@ -287,7 +287,10 @@ def _places(rows: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
     roster_key = (roster_school * size + roster_person)[known]
     found = pd.Index(roster_key).get_indexer(row_key)
     found[row_key < 0] = -1
-    return np.where(found >= 0, np.flatnonzero(known)[found], -1)
+    places = np.full(len(row_key), -1, dtype=np.intp)
+    hit = found >= 0
+    places[hit] = np.flatnonzero(known)[found[hit]]
+    return places
 
 
 def prepare_entries(batch: Batch) -> None:
