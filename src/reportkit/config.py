@@ -571,7 +571,8 @@ class IngestLimits(_Model):
     reader_memory_mb: int = Field(2048, ge=256)  # its address space (RLIMIT_AS)
     reader_timeout_seconds: float = Field(120, gt=0)  # per file
     # processes reading a day's small CSV files ahead of the writing (ingest/ahead.py):
-    # None, one fewer than the cores when a call has 200 such files or more; 0, none
+    # None, one fewer than the cores (at most 4) when a call has 200 such files or more;
+    # 0, none
     read_workers: int | None = Field(None, ge=0, le=64)
 
 
