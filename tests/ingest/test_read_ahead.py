@@ -57,7 +57,26 @@ def _hostile_day(county: Path, tmp_path: Path) -> tuple[list[Path], Path]:
     return ordered, csvs[0]
 
 
-def test_files_read_by_a_worker_store_what_files_read_here_store(county, tmp_path):
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> list[ReadAhead]:
+    """This process waits for the worker's tasks instead of reading their files itself
+    (a county's day is read here before a worker has started), so that what is stored
+    comes from the worker; the ReadAheads made, to see who read what."""
+    made: list[ReadAhead] = []
+    real = ReadAhead._result
+
+    def waiting(self, future, *args):
+        if self not in made:
+            made.append(self)
+        if future is not None:
+            concurrent.futures.wait([future], timeout=120)
+        return real(self, future, *args)
+
+    monkeypatch.setattr(ReadAhead, "_result", waiting)
+    return made
+
+
+def test_files_read_by_a_worker_store_what_files_read_here_store(county, tmp_path, patient):
     here = _setup(f"sqlite:///{tmp_path / 'here.db'}", county)
     ahead = _setup(f"sqlite:///{tmp_path / 'ahead.db'}", county)
     files, before = _hostile_day(county, tmp_path)
@@ -69,6 +88,7 @@ def test_files_read_by_a_worker_store_what_files_read_here_store(county, tmp_pat
         report = ingest.ingest_paths(engine, files, "logs", config, rules)
         reports.append([f.to_json() for f in report.files])
     assert reports[0] == reports[1]
+    assert sum(a.counts["workers"] for a in patient) > 10  # the worker read them
     by_name = {Path(r["path"]).name: r for r in reports[1]}
     assert "limits.max_columns" in by_name["晨午检(坏).csv"]["error"]
     assert sum(1 for r in reports[1] if r.get("already_ingested")) >= 2  # before, the copy

@@ -113,7 +113,7 @@ class ReadAhead:
         self._pending: deque[_Pending] = deque()
         self._pending_bytes = 0
         self._pool: ProcessPoolExecutor | None = None
-        workers = read_workers(limits, len(items))
+        workers = read_workers(limits, len(items)) if items else 0
         if workers > 0 and getattr(multiprocessing.current_process(), "_inheriting", False):
             # this process is a worker importing the main module of the one that started
             # it (a script with no ``if __name__ == "__main__":``): ingesting here would
@@ -139,9 +139,12 @@ class ReadAhead:
         self.close()
 
     def close(self) -> None:
+        """Shut the workers down; the files still pending are read here."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        for pending in self._pending:
+            pending.future = None
 
     def take(self, item: Routed) -> Fetched:
         """``item`` read (the next of the items, in their order); raises the
@@ -210,6 +213,7 @@ class ReadAhead:
         read = [(p.item.kind, p.fetched.sha256) for p in fresh if p.data is not None]
         known = self._known(read)
         chunk: list[_Pending] = []
+        chunk_bytes = 0
         for pending in fresh:
             if pending.data is None:
                 continue
@@ -220,12 +224,10 @@ class ReadAhead:
                 pending.data = None
             elif self._pool is not None and _for_workers(pending.data):
                 chunk.append(pending)
-                if (
-                    len(chunk) == _CHUNK_FILES
-                    or sum(len(p.data or b"") for p in chunk) > _CHUNK_BYTES
-                ):
+                chunk_bytes += len(pending.data)
+                if len(chunk) == _CHUNK_FILES or chunk_bytes > _CHUNK_BYTES:
                     self._submit(chunk)
-                    chunk = []
+                    chunk, chunk_bytes = [], 0
         self._submit(chunk)
 
     def _submit(self, chunk: list[_Pending]) -> None:
