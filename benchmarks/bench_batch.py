@@ -4,10 +4,11 @@ On the demo county, for N schools (default 20), HTML and PDF, ``--jobs 2``:
 
 * reportkit: ``run_reports`` (findings once, warm kernels in a thread pool, one
   reused HTML exporter, one Chromium for every PDF);
-* the floor: the same notebook's cells evaluated in this process, no kernel - the
-  same findings files, the same section code and templates, IPython's own display
-  formatter, the same nbconvert exporter and the same Chromium - one school after
-  another. It is what a report costs without papermill and a kernel;
+* the floor: the same reports (the schools and the roll-ups above them), their
+  notebooks' cells evaluated in this process, no kernel - the same findings files,
+  the same section code and templates, IPython's own display formatter, the same
+  nbconvert exporter and the same Chromium - one report after another. It is what a
+  report costs without papermill and a kernel;
 * the old floor, for comparison: a bare kernel started and pandas imported in it,
   two at once, once per school;
 * the naive way a user would do it by hand, one school after another: the
@@ -15,8 +16,19 @@ On the demo county, for N schools (default 20), HTML and PDF, ``--jobs 2``:
   Chromium ``--print-to-pdf`` (measured on ``--naive`` schools, default 3).
 
 Costs are core-seconds (CPU time of this process and of every process it started:
-kernels, Chromium; ``_cpu.CoreClock``), per report, and wall seconds. Prints them and the ratios;
-never asserts on time.
+kernels, Chromium; ``_cpu.CoreClock``), per report, and wall seconds. Two ratios of
+core-seconds a report, reportkit's against the floor's:
+
+* the whole run: everything each side spent, its start included (reportkit starts
+  ``--jobs`` kernels and computes the findings; the floor starts nothing, its imports
+  were made before);
+* steady state: what one report more costs, as in an afternoon of thousands of
+  reports - the difference between the whole run and a run of a quarter of the
+  schools (each side the same reports), over the reports between them; reportkit's
+  also carries a kernel's start (measured here) every ``DEFAULT_KERNEL_REUSE`` reports,
+  when a warm kernel is replaced.
+
+Prints them; never asserts on time.
 
     .venv/bin/python benchmarks/bench_batch.py [--schools 20] [--naive 3] [--root DIR] [--masked]
 """
@@ -36,17 +48,19 @@ from pathlib import Path
 from _cpu import CoreClock
 
 from reportkit.config import Settings
+from reportkit.context import DEFAULT_KERNEL_REUSE
 from reportkit.demo import DEMO_DATE, build_demo
-from reportkit.execution import run_reports
+from reportkit.execution import RunResult, run_reports
 from reportkit.execution.kernels import KERNEL_ARGS
 from reportkit.layout import day_outputs, notebook_path
 
 BIN = Path(sys.executable).parent
 
 
-def in_process(settings: Settings, schools: list[str], findings_dir: Path) -> None:
-    """Each school's report without a kernel: the notebook's cells evaluated here, their
-    values formatted by IPython as a kernel would, then the same HTML and PDF path."""
+def in_process(settings: Settings, reports: list[tuple[str, str]], findings_dir: Path) -> None:
+    """Each report (``(kind, id)``: a school or a roll-up) without a kernel: the
+    notebook's cells evaluated here, their values formatted by IPython as a kernel
+    would, then the same HTML and PDF path."""
     import ast
 
     import nbformat
@@ -55,19 +69,20 @@ def in_process(settings: Settings, schools: list[str], findings_dir: Path) -> No
 
     from reportkit.reports import PdfPrinter, render_html
 
-    template = nbformat.read(notebook_path("school"), as_version=4)
+    templates = {k: nbformat.read(notebook_path(k), as_version=4) for k in ("school", "unit")}
     formatter = DisplayFormatter()
     out = settings.outputs / "floor"
     out.mkdir(parents=True, exist_ok=True)
     with PdfPrinter() as printer:
-        for school in schools:
-            nb = nbformat.from_dict(template)
+        for kind, target in reports:
+            nb = nbformat.from_dict(templates[kind])
             ns: dict = {}
             for count, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
                 if count == 0:  # the parameters, as papermill would set them
                     exec(cell.source, ns)
                     ns.update(
-                        school_id=school, report_date=DEMO_DATE.isoformat(), db=settings.db,
+                        {"school_id" if kind == "school" else "unit_id": target},
+                        report_date=DEMO_DATE.isoformat(), db=settings.db,
                         params_dir=str(settings.params), findings_dir=str(findings_dir),
                         interactive=False,
                     )  # fmt: skip
@@ -89,8 +104,19 @@ def in_process(settings: Settings, schools: list[str], findings_dir: Path) -> No
                         ]  # fmt: skip
                 cell.execution_count = count + 1
             html = render_html(nb, lang="zh-CN")
-            (out / f"{school}.html").write_text(html, encoding="utf-8")
-            (out / f"{school}.pdf").write_bytes(printer.pdf_bytes(html))
+            (out / f"{kind}-{target}.html").write_text(html, encoding="utf-8")
+            (out / f"{kind}-{target}.pdf").write_bytes(printer.pdf_bytes(html))
+
+
+def kernel_start() -> float:
+    """Core-seconds of starting one warm kernel and warming it up (its imports)."""
+    from reportkit.execution import WarmKernel
+    from reportkit.execution.workers import WARM_UP_CODE
+
+    clock = CoreClock().start()
+    with WarmKernel() as kernel:
+        kernel.warm(WARM_UP_CODE)
+        return clock.stop()
 
 
 def old_floor(n: int, jobs: int) -> float:
@@ -161,21 +187,37 @@ def main() -> None:
     settings = Settings.resolve(db, root / "params", root / "outputs")
     schools = [s.id for s in settings.schools().schools][: args.schools]
 
-    # reportkit, twice: the first run also writes the findings files the floor reads
+    def ours_run(ids: list[str]) -> tuple[float, float, RunResult]:
+        clock, started = CoreClock().start(), time.perf_counter()
+        result = run_reports(settings, DEMO_DATE, ids, jobs=args.jobs, progress=False)
+        return time.perf_counter() - started, clock.stop(), result
+
+    def floor_run(result: RunResult) -> float:
+        clock = CoreClock().start()
+        in_process(settings, [(j.kind, j.id) for j in result.jobs], findings_dir)
+        return clock.stop()
+
+    # reportkit: a first run also writes the findings files the floor reads
     run_reports(settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
-    clock, started = CoreClock().start(), time.perf_counter()
-    result = run_reports(settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
-    ours_total, ours_cpu = time.perf_counter() - started, clock.stop()
+    findings_dir = day_outputs(settings.outputs, DEMO_DATE).findings
+    ours_total, ours_cpu, result = ours_run(schools)
     school_jobs = [j for j in result.jobs if j.kind == "school"]
     n_reports = len(result.jobs)  # the schools and the roll-ups above them
     ours, ours_core = ours_total / len(school_jobs), ours_cpu / n_reports
     failed = len(result.failed)
-    findings_dir = day_outputs(settings.outputs, DEMO_DATE).findings
 
-    clock, started = CoreClock().start(), time.perf_counter()
-    in_process(settings, schools, findings_dir)
-    floor_wall = (time.perf_counter() - started) / len(schools)
-    floor_core = clock.stop() / len(schools)
+    started = time.perf_counter()
+    floor_cpu = floor_run(result)
+    floor_wall = (time.perf_counter() - started) / n_reports
+    floor_core = floor_cpu / n_reports
+
+    # steady state: the reports between a quarter of the schools and all of them
+    _, small_cpu, small = ours_run(schools[: max(1, len(schools) // 4)])
+    small_floor_cpu = floor_run(small)
+    between = n_reports - len(small.jobs)
+    start_cpu = kernel_start()
+    ours_steady = (ours_cpu - small_cpu) / between + start_cpu / DEFAULT_KERNEL_REUSE
+    floor_steady = (floor_cpu - small_floor_cpu) / between
 
     masked_s = None
     if args.masked:
@@ -202,8 +244,9 @@ def main() -> None:
         f"({ours_total:.1f} s in all, {failed} failed)"
     )
     print(
-        f"floor         {floor_wall:6.2f} s per school wall, {floor_core:5.2f} core-s per report "
-        "(in process, no kernel: the same sections, templates, exporter and Chromium)"
+        f"floor         {floor_wall:6.2f} s per report wall, {floor_core:5.2f} core-s per report "
+        "(the same reports in process, no kernel: the same sections, templates, exporter "
+        "and Chromium)"
     )
     if masked_s is not None:
         print(
@@ -218,7 +261,18 @@ def main() -> None:
             f"naive         {naive_s:6.2f} s per school  (papermill CLI + nbconvert CLI + chromium, {args.naive} schools)"
         )
         print(f"speed-up over naive: {naive_s / ours:.1f}x")
-    print(f"core-seconds per report, reportkit / in-process floor: {ours_core / floor_core:.2f}")
+    print(
+        f"steady state  {ours_steady:5.2f} core-s per report, floor {floor_steady:5.2f} "
+        f"(the {between} reports beyond a run of {len(small.jobs)}; a kernel's start, "
+        f"{start_cpu:.2f} core-s, every {DEFAULT_KERNEL_REUSE} reports)"
+    )
+    print(
+        f"core-seconds per report, whole run, reportkit / in-process floor: {ours_core / floor_core:.2f}"
+    )
+    print(
+        "core-seconds per report, steady state, reportkit / in-process floor: "
+        f"{ours_steady / floor_steady:.2f}"
+    )
 
 
 if __name__ == "__main__":
