@@ -17,7 +17,7 @@ another:
   (the tests of limits and ``benchmarks/bench_ingest.py``);
 - **kernels**: a probe notebook that prints what a kernel kept from the last school
   (:data:`PROBE`, :data:`LEAVE_STATE`, :func:`probe_notebook`, :func:`probe_spec`,
-  :func:`probe_lines`).
+  :func:`probe_lines`), and any notebook of given cells (:func:`write_notebook`).
 """
 
 from __future__ import annotations
@@ -539,17 +539,12 @@ plt.figure()
 """
 
 
-def probe_notebook(path: Path, *cells: str) -> Path:
-    """A notebook of a ``parameters`` cell (``school_id``) and ``cells``."""
+def write_notebook(path: Path, cells: list) -> Path:
+    """A Python 3 notebook of ``cells`` (nbformat cells) written to ``path``."""
     import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
+    from nbformat.v4 import new_notebook
 
-    nb = new_notebook(
-        cells=[
-            new_code_cell('school_id = "none"', metadata={"tags": ["parameters"]}),
-            *(new_code_cell(c) for c in cells),
-        ]
-    )
+    nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -557,6 +552,19 @@ def probe_notebook(path: Path, *cells: str) -> Path:
     }
     nbformat.write(nb, path)
     return path
+
+
+def probe_notebook(path: Path, *cells: str) -> Path:
+    """A notebook of a ``parameters`` cell (``school_id``) and ``cells``."""
+    from nbformat.v4 import new_code_cell
+
+    return write_notebook(
+        path,
+        [
+            new_code_cell('school_id = "none"', metadata={"tags": ["parameters"]}),
+            *(new_code_cell(c) for c in cells),
+        ],
+    )
 
 
 def probe_spec(tmp_path: Path, school: str, notebook: Path, **kw: object) -> JobSpec:

@@ -10,11 +10,13 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 from papermill.exceptions import PapermillExecutionError
 
 from reportkit.execution import WarmKernel
+from reportkit.execution.batch import thread_executor
 from reportkit.execution.kernels import CELL_MARK, ENGINE, KERNEL_ARGS, OneRequestClient
+from tests.factories import PROBE, probe_lines, probe_notebook, probe_spec, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +47,7 @@ FAILING = [
 
 
 def _notebook(path: Path, cells: list) -> Path:
-    nb = new_notebook(cells=[nbformat.from_dict(c) for c in cells])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, [nbformat.from_dict(c) for c in cells])  # copies
 
 
 def _cell_by_cell(notebook: Path, out: Path, school: str):
@@ -199,9 +194,6 @@ def test_a_cell_showing_a_mark_of_its_own_keeps_it_as_an_output(tmp_path):
 
 
 def test_a_kernel_killed_inside_a_cell_fails_that_report_and_the_next_runs(tmp_path):
-    from reportkit.execution.batch import thread_executor
-    from tests.factories import PROBE, probe_lines, probe_notebook, probe_spec
-
     nb = probe_notebook(
         tmp_path / "probe.ipynb",
         PROBE,

@@ -26,7 +26,7 @@ through IPython's own ``run_cell`` as a request of its own would, and marks on t
 output channel where each cell starts and ends, so each output lands in its own
 cell and the executed notebook is the one cell-by-cell execution gives. A request
 a cell costs about 5 ms of CPU in round trips alone, against a school report's
-30 ms of its own work.
+40 ms of its own work.
 
 What stays warm is what is imported (``sys.modules``), nothing a notebook made.
 ``max_uses=1`` gives a fresh kernel per report.
