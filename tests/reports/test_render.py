@@ -244,6 +244,70 @@ def test_html_exporter_is_reused_and_quiet(caplog: pytest.LogCaptureFixture) -> 
     assert caplog.records == []
 
 
+def test_a_new_threads_exporter_reuses_the_compiled_templates_and_validates_once(
+    tmp_path: Path,
+) -> None:
+    from jinja2 import FileSystemLoader
+
+    nb = make_notebook()
+    first = render.render_html(nb)
+    compiled: list[str] = []
+    original = FileSystemLoader.get_source
+
+    def spy(self, environment, template):  # type: ignore[no-untyped-def]
+        compiled.append(template)
+        return original(self, environment, template)
+
+    calls: list[int] = []
+    validate = nbformat.validate
+
+    def counting_validate(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return validate(*args, **kwargs)
+
+    pages: list[str] = []
+    thread = threading.Thread(target=lambda: pages.append(render.render_html(nb)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FileSystemLoader, "get_source", spy)
+        mp.setattr(nbformat, "validate", counting_validate)
+        thread.start()
+        thread.join()
+    assert pages == [first]
+    assert compiled, "the new thread's exporter loads the templates' sources"
+    # the sources are read (for the checksum) but their code comes from the cache
+    assert render._TEMPLATE_CODE._code
+    assert len(calls) == 1, "the notebook is validated once, not after every preprocessor"
+
+
+def test_an_edited_template_is_compiled_anew(tmp_path: Path) -> None:
+    from reportkit.layout import TEMPLATES
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+
+    def page() -> str:
+        exporter = render.ReportHTMLExporter(
+            config=render._exporter_config("zh-CN"), extra_template_basedirs=[str(templates)]
+        )
+        return exporter.from_notebook_node(make_notebook())[0]
+
+    before = page()
+    index = templates / "reportkit" / "index.html.j2"
+    index.write_text(
+        index.read_text(encoding="utf-8").replace("</body>", "<p>edited-template</p></body>"),
+        encoding="utf-8",
+    )
+    after = page()
+    assert "edited-template" not in before
+    assert "edited-template" in after
+
+
+def test_print_slots_are_half_the_cpus_one_to_four() -> None:
+    assert [render.print_slots(n) for n in (1, 2, 3, 4, 8, 16)] == [1, 1, 1, 2, 4, 4]
+    assert render.PdfPrinter().max_pages == render.print_slots()
+    assert render.PdfPrinter(max_pages=3).max_pages == 3
+
+
 # ---------------------------------------------------------------------------- files
 
 

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import nbformat
+from jinja2 import BytecodeCache, Environment
+from jinja2.bccache import Bucket
 from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from nbconvert.utils.iso639_1 import iso639_1
@@ -133,8 +135,38 @@ class MaskedNamesPreprocessor(Preprocessor):
         return cell, resources
 
 
+class _TemplateCode(BytecodeCache):
+    """Compiled templates shared by every exporter of the process.
+
+    Exporters are per thread (see :func:`html_exporter`) and each has its own Jinja
+    environment; without this each worker thread of every batch would parse and
+    compile the same templates again (about 0.15 s of CPU). Jinja keys the code by
+    template name and checks it against the source's checksum, so an edited template
+    is compiled anew.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATE_CODE = _TemplateCode()
+
+
 class ReportHTMLExporter(HTMLExporter):
     """``HTMLExporter`` using reportkit's template; accepts BCP 47 tags like ``zh-CN``."""
+
+    def _create_environment(self) -> Environment:
+        environment = super()._create_environment()
+        environment.bytecode_cache = _TEMPLATE_CODE
+        return environment
 
     @default("template_name")
     def _template_name_default(self) -> str:
@@ -168,6 +200,9 @@ def _exporter_config(lang: str) -> Config:
                 "exclude_anchor_links": True,
                 "embed_images": True,
                 "language_code": lang,
+                # the notebook is validated once, after the last preprocessor, instead
+                # of after each (nbconvert's default): ~20 ms less a report
+                "optimistic_validation": True,
             },
             "NbConvertBase": {
                 "display_data_priority": list(DISPLAY_PRIORITY),
@@ -267,12 +302,28 @@ def find_chromium(executable: str | Path | None = None) -> str:
     )
 
 
+def print_slots(cpus: int | None = None) -> int:
+    """How many PDFs one Chromium prints at once by default: half the CPUs, 1 to 4.
+
+    A print keeps Chromium busy on more than one core (its renderer, a print
+    compositor started for each PDF, the browser process), and prints that overlap on
+    a busy machine cost it more: 29 reports of the demo printed two at a time on 2
+    CPUs took 20-45 % more of Chromium's CPU time than one after another
+    (``benchmarks/bench_batch.py``), and no sooner done while kernels use the
+    other core. Half the CPUs keeps printing off the critical path of a batch of
+    ``jobs`` = CPUs (a print is under half of a report's core-seconds).
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(4, cpus // 2))
+
+
 class PdfPrinter:
     """One headless Chromium for a whole batch; ``print_*`` may be called from any thread.
 
     Playwright's API is not thread-safe, so the browser lives in a private thread that
     runs an asyncio loop; callers hand it jobs and block on the result. Up to
-    ``max_pages`` pages (default: CPU count, at most 4) print at once. The browser
+    ``max_pages`` pages (default :func:`print_slots`) print at once, the other callers
+    wait their turn. The browser
     starts on ``__enter__``/:meth:`start` or the first print, and is relaunched if it
     crashes. Use as a context manager, or call :meth:`close`.
 
@@ -291,7 +342,7 @@ class PdfPrinter:
         page_uses: int = 50,
     ) -> None:
         self.executable = executable
-        self.max_pages = max_pages or min(4, os.cpu_count() or 1)
+        self.max_pages = max_pages or print_slots()
         self.timeout = timeout
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
