@@ -23,15 +23,18 @@ core-seconds a report, reportkit's against the floor's:
   ``--jobs`` kernels and computes the findings; the floor starts nothing, its imports
   were made before);
 * steady state: what one report more costs, as in an afternoon of thousands of
-  reports - the difference between the whole run and a run of a quarter of the
-  schools (each side the same reports), over the reports between them; reportkit's
-  also carries a kernel's start (measured here) every ``DEFAULT_KERNEL_REUSE`` reports,
-  when a warm kernel is replaced.
+  reports - in a district of ``--steady-scale`` counties (default 3, 66 schools), the
+  difference between a run of all its schools and a run of its first ``--schools``
+  (each side the same reports), over the reports between them; reportkit's also
+  carries a kernel's start (measured here) every ``DEFAULT_KERNEL_REUSE`` reports,
+  when a warm kernel is replaced. Its findings cover more schools too, which the
+  floor, reading them, does not compute.
 
 Each figure is the least of ``--repeat`` runs, taken in turn. Prints them; never
 asserts on time.
 
-    .venv/bin/python benchmarks/bench_batch.py [--schools 20] [--naive 3] [--repeat 3] [--root DIR] [--masked]
+    .venv/bin/python benchmarks/bench_batch.py [--schools 20] [--naive 3] [--repeat 3] \
+        [--steady-scale 3] [--root DIR] [--masked]
 """
 
 from __future__ import annotations
@@ -173,6 +176,9 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the least counts")
+    parser.add_argument(
+        "--steady-scale", type=int, default=3, help="counties of the steady-state district"
+    )
     parser.add_argument("--root", type=Path, help="an existing demo folder (default: build one)")
     parser.add_argument(
         "--masked",
@@ -182,55 +188,67 @@ def main() -> None:
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-batch-"))
-    db = f"sqlite:///{root / 'reportkit.db'}"
-    if not (root / "reportkit.db").exists():
-        print("building the demo county ...", flush=True)
-        build_demo(root, root / "params", db)
-    settings = Settings.resolve(db, root / "params", root / "outputs")
-    schools = [s.id for s in settings.schools().schools][: args.schools]
 
-    def ours_run(ids: list[str]) -> tuple[float, float, RunResult]:
+    def county(where: Path, scale: int = 1) -> Settings:
+        db = f"sqlite:///{where / 'reportkit.db'}"
+        if not (where / "reportkit.db").exists():
+            print(f"building a demo district of {scale} count{'y' if scale == 1 else 'ies'} ...")
+            build_demo(where, where / "params", db, scale=scale)
+        return Settings.resolve(db, where / "params", where / "outputs")
+
+    settings = county(root)
+    steady_scale = max(2, args.steady_scale)
+    big = county(root / f"steady-{steady_scale}", steady_scale)
+    schools = [s.id for s in settings.schools().schools][: args.schools]
+    all_big = [s.id for s in big.schools().schools]
+
+    def ours_run(where: Settings, ids: list[str]) -> tuple[float, float, RunResult]:
         clock, started = CoreClock().start(), time.perf_counter()
-        result = run_reports(settings, DEMO_DATE, ids, jobs=args.jobs, progress=False)
+        result = run_reports(where, DEMO_DATE, ids, jobs=args.jobs, progress=False)
         return time.perf_counter() - started, clock.stop(), result
 
-    def floor_run(result: RunResult) -> tuple[float, float]:
+    def floor_run(where: Settings, result: RunResult) -> tuple[float, float]:
+        findings = day_outputs(where.outputs, DEMO_DATE).findings
         clock, started = CoreClock().start(), time.perf_counter()
-        in_process(settings, [(j.kind, j.id) for j in result.jobs], findings_dir)
+        in_process(where, [(j.kind, j.id) for j in result.jobs], findings)
         return time.perf_counter() - started, clock.stop()
 
     # reportkit: a first run also writes the findings files the floor reads
     run_reports(settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
-    findings_dir = day_outputs(settings.outputs, DEMO_DATE).findings
+    run_reports(big, DEMO_DATE, all_big, jobs=args.jobs, progress=False)
     # each figure the least of --repeat runs, taken in turn (what another process on
-    # the machine added is noise, not cost); steady state: the reports between a
-    # quarter of the schools and all of them
-    quarter = schools[: max(1, len(schools) // 4)]
+    # the machine added is noise, not cost); steady state: the reports between the
+    # first --schools of the larger district and all of it
     runs: dict[str, list[tuple[float, float]]] = {
         "ours": [],
         "floor": [],
+        "big": [],
+        "big floor": [],
         "small": [],
         "small floor": [],
     }
     for _ in range(max(1, args.repeat)):
-        ours_total, ours_cpu, result = ours_run(schools)
+        ours_total, ours_cpu, result = ours_run(settings, schools)
         runs["ours"].append((ours_total, ours_cpu))
-        runs["floor"].append(floor_run(result))
-        _, small_cpu, small = ours_run(quarter)
-        runs["small"].append((0.0, small_cpu))
-        runs["small floor"].append(floor_run(small))
+        runs["floor"].append(floor_run(settings, result))
+        *big_run, whole = ours_run(big, all_big)
+        runs["big"].append((big_run[0], big_run[1]))
+        runs["big floor"].append(floor_run(big, whole))
+        *small_run, small = ours_run(big, all_big[: args.schools])
+        runs["small"].append((small_run[0], small_run[1]))
+        runs["small floor"].append(floor_run(big, small))
     least = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
     school_jobs = [j for j in result.jobs if j.kind == "school"]
     n_reports = len(result.jobs)  # the schools and the roll-ups above them
     ours_total, ours_cpu = least["ours"]
     ours, ours_core = ours_total / len(school_jobs), ours_cpu / n_reports
-    failed = len(result.failed)
+    failed = len(result.failed) + len(whole.failed) + len(small.failed)
     floor_wall, floor_core = (x / n_reports for x in least["floor"])
 
-    between = n_reports - len(small.jobs)
+    between = len(whole.jobs) - len(small.jobs)
     start_cpu = kernel_start()
-    ours_steady = (ours_cpu - least["small"][1]) / between + start_cpu / DEFAULT_KERNEL_REUSE
-    floor_steady = (least["floor"][1] - least["small floor"][1]) / between
+    ours_steady = (least["big"][1] - least["small"][1]) / between + start_cpu / DEFAULT_KERNEL_REUSE
+    floor_steady = (least["big floor"][1] - least["small floor"][1]) / between
 
     masked_s = None
     if args.masked:
@@ -238,7 +256,7 @@ def main() -> None:
         shutil.rmtree(params, ignore_errors=True)
         shutil.copytree(root / "params", params)
         (params / "delivery.yaml").write_text("mask_names: true\n", encoding="utf-8")
-        masked_settings = Settings.resolve(db, params, root / "outputs-masked")
+        masked_settings = Settings.resolve(settings.db, params, root / "outputs-masked")
         started = time.perf_counter()
         run_reports(masked_settings, DEMO_DATE, schools, jobs=args.jobs, progress=False)
         masked_s = (time.perf_counter() - started) / len(school_jobs)
@@ -276,7 +294,8 @@ def main() -> None:
         print(f"speed-up over naive: {naive_s / ours:.1f}x")
     print(
         f"steady state  {ours_steady:5.2f} core-s per report, floor {floor_steady:5.2f} "
-        f"(the {between} reports beyond a run of {len(small.jobs)}; a kernel's start, "
+        f"(the {between} reports of {len(whole.jobs)} in {steady_scale} counties beyond a "
+        f"run of {len(small.jobs)}; a kernel's start, "
         f"{start_cpu:.2f} core-s, every {DEFAULT_KERNEL_REUSE} reports)"
     )
     print(

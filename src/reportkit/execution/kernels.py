@@ -34,9 +34,11 @@ What stays warm is what is imported (``sys.modules``), nothing a notebook made.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import secrets
+import weakref
 from queue import Empty
 from time import monotonic
 from typing import Any
@@ -199,6 +201,10 @@ class WarmKernelEngine(NBClientEngine):
 papermill_engines.register(ENGINE, WarmKernelEngine)
 
 
+_LANGUAGE_INFO: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+"""A warm kernel's ``language_info``, by its client (see :meth:`OneRequestClient.execute`)."""
+
+
 class OneRequestClient(PapermillNotebookClient):
     """papermill's notebook client, sending a notebook's cells in one request.
 
@@ -222,6 +228,28 @@ class OneRequestClient(PapermillNotebookClient):
     to coalesce, or a cell with ``await``/``async`` (top-level await needs the
     kernel's own loop).
     """
+
+    def execute(self, **kwargs: Any) -> Any:
+        """papermill's ``execute``, asking a kernel for its language info once.
+
+        papermill sends a ``kernel_info`` request after every notebook for the
+        notebook's ``language_info``; a warm kernel's never changes, so it is kept per
+        kernel client from its first notebook and the request (a round trip and two
+        status messages a report) is not sent again.
+        """
+        info = None if self.kc is None else _LANGUAGE_INFO.get(self.kc)
+        if info is None:
+            nb = super().execute(**kwargs)
+            if self.kc is not None and "language_info" in nb.metadata:
+                _LANGUAGE_INFO[self.kc] = copy.deepcopy(nb.metadata["language_info"])
+            return nb
+        self.reset_execution_trackers()
+        with self.setup_kernel(**kwargs):
+            self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+            self.papermill_execute_cells()
+            self.nb.metadata["language_info"] = copy.deepcopy(info)
+            self.set_widgets_metadata()
+        return self.nb
 
     def papermill_execute_cells(self) -> None:
         if not self.one_request():
