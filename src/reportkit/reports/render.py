@@ -140,7 +140,7 @@ class _TemplateCode(BytecodeCache):
 
     Exporters are per thread (see :func:`html_exporter`) and each has its own Jinja
     environment; without this each worker thread of every batch would parse and
-    compile the same templates again (about 0.15 s of CPU). Jinja keys the code by
+    compile the same templates again (about 0.11 s of CPU a thread). Jinja keys the code by
     template name and checks it against the source's checksum, so an edited template
     is compiled anew.
     """
@@ -201,7 +201,7 @@ def _exporter_config(lang: str) -> Config:
                 "embed_images": True,
                 "language_code": lang,
                 # the notebook is validated once, after the last preprocessor, instead
-                # of after each (nbconvert's default): ~20 ms less a report
+                # of after each (nbconvert's default): about 17 ms less a report
                 "optimistic_validation": True,
             },
             "NbConvertBase": {
@@ -306,12 +306,12 @@ def print_slots(cpus: int | None = None) -> int:
     """How many PDFs one Chromium prints at once by default: half the CPUs, 1 to 4.
 
     A print keeps Chromium busy on more than one core (its renderer, a print
-    compositor started for each PDF, the browser process), and prints that overlap on
-    a busy machine cost it more: 29 reports of the demo printed two at a time on 2
-    CPUs took 20-45 % more of Chromium's CPU time than one after another
-    (``benchmarks/bench_batch.py``), and no sooner done while kernels use the
-    other core. Half the CPUs keeps printing off the critical path of a batch of
-    ``jobs`` = CPUs (a print is under half of a report's core-seconds).
+    compositor it starts for each PDF, the browser process), and prints that overlap
+    on a busy machine cost it more: the demo's 29 reports printed two at a time on 2
+    CPUs took 20-45 % more of Chromium's CPU time than one after another, and a batch
+    of ``--jobs 2`` finished no later with one print at a time. A print is under half
+    of a report's core-seconds, so half the CPUs keeps printing off the critical path
+    of a batch with as many jobs as CPUs.
     """
     cpus = cpus or os.cpu_count() or 1
     return max(1, min(4, cpus // 2))
@@ -322,10 +322,10 @@ class PdfPrinter:
 
     Playwright's API is not thread-safe, so the browser lives in a private thread that
     runs an asyncio loop; callers hand it jobs and block on the result. Up to
-    ``max_pages`` pages (default :func:`print_slots`) print at once, the other callers
-    wait their turn. The browser
-    starts on ``__enter__``/:meth:`start` or the first print, and is relaunched if it
-    crashes. Use as a context manager, or call :meth:`close`.
+    ``max_pages`` pages (default :func:`print_slots`) print at once; other callers
+    wait their turn. The browser starts on ``__enter__``/:meth:`start` or the first
+    print, and is relaunched if it crashes. Use as a context manager, or call
+    :meth:`close`.
 
     A page is reused for up to ``page_uses`` prints (a new page in a new context costs
     about 0.5 s more per PDF): each print replaces the whole document, and pages run
