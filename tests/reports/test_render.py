@@ -7,6 +7,7 @@ they fail, never skip, when those are missing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
@@ -539,6 +540,49 @@ def test_pdf_printer_survives_browser_crash(tmp_path: Path) -> None:
     printer.close()  # closing twice is fine
     with pytest.raises(RenderError, match="closed"):
         printer.print_html("<p>x</p>", tmp_path / "c.pdf")
+
+
+def test_a_print_that_hangs_fails_alone_and_the_printer_still_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page whose image never loads (a pipe nobody writes) holds the only print
+    slot: it times out, the print queued behind it waits for the page instead of
+    timing out too, and closing the printer is bounded even though Chromium is stuck."""
+    import time
+
+    monkeypatch.setattr(render, "CLOSE_TIMEOUT", 2.0)
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    page = tmp_path / "hangs.html"
+    page.write_text('<p>x</p><img src="never-written">', encoding="utf-8")
+    printer = render.PdfPrinter(max_pages=1, timeout=3).start()
+    errors: list[str] = []
+    try:
+        printer.pdf_bytes("<p>warm</p>")
+
+        def hang() -> None:
+            try:
+                printer.print_file(page, tmp_path / "hang.pdf")
+            except RenderError as exc:
+                errors.append(str(exc))
+
+        thread = threading.Thread(target=hang)
+        thread.start()
+        time.sleep(0.5)  # the hanging print has the page
+        queued = printer.pdf_bytes("<p>queued behind it</p>")
+        thread.join(30)
+        assert queued.startswith(b"%PDF")
+        assert len(errors) == 1
+        assert "hang.pdf timed out after 3 s" in errors[0]
+        assert not (tmp_path / "hang.pdf").exists()
+    finally:
+        closing = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            printer.close()  # never a bare TimeoutError
+        closed_in = time.monotonic() - closing
+        with contextlib.suppress(OSError):  # let a Chromium still reading the pipe go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert closed_in < 2 * render.CLOSE_TIMEOUT + 10
 
 
 def test_render_html_from_many_threads() -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -69,6 +70,10 @@ REMOVE_CELL_TAGS = frozenset({"remove", "remove-cell"})
 REMOVE_OUTPUT_TAGS = frozenset({"remove-output"})
 CHROMIUM_ENV = "REPORTKIT_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 10.0
+"""Seconds to close a page, or the browser, before giving up on it."""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 CHROMIUM_ARGS += ["--disable-background-networking", "--disable-component-update", "--disable-quic"]
 CHROMIUM_ARGS += ["--disable-dev-shm-usage"]  # Docker's 64 MB /dev/shm crashes long pages
@@ -418,7 +423,12 @@ class PdfPrinter:
         if loop is None or thread is None:
             return
         try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(self.timeout)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(CLOSE_TIMEOUT + 5)
+        except Exception as exc:  # a browser stuck on a page: it ends with this process
+            log.warning(
+                "Chromium did not close cleanly (%s); it ends with this process",
+                str(exc) or type(exc).__name__,
+            )
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
@@ -445,9 +455,17 @@ class PdfPrinter:
         loop = self._loop
         if loop is None:
             raise RenderError("PdfPrinter is closed")
-        future = asyncio.run_coroutine_threadsafe(self._pdf_bytes(html, url), loop)
+        started = threading.Event()  # set once the print has a page
+        future = asyncio.run_coroutine_threadsafe(self._pdf_bytes(html, url, started), loop)
         try:
-            data = future.result(self.timeout)
+            # the wait for a free page does not count against this print's timeout:
+            # behind a print that hangs, the others wait for its page, they do not fail
+            while not started.wait(0.25) and not future.done():
+                if self._loop is None:
+                    future.cancel()
+                    raise RenderError(f"Cannot print {out_path}: the PdfPrinter was closed")
+            # the print times out in the loop (its page then closed within CLOSE_TIMEOUT)
+            data = future.result(self.timeout + CLOSE_TIMEOUT + 5)
         except concurrent.futures.TimeoutError as exc:
             future.cancel()
             raise RenderError(f"Printing {out_path} timed out after {self.timeout:.0f} s") from exc
@@ -477,8 +495,12 @@ class PdfPrinter:
             handle_sighup=False,
         )
 
-    async def _pdf_bytes(self, html: str | None, url: str | None) -> bytes:
+    async def _pdf_bytes(
+        self, html: str | None, url: str | None, started: threading.Event | None = None
+    ) -> bytes:
         async with self._slots:
+            if started is not None:
+                started.set()
             if not self._browser.is_connected():  # Chromium died mid-batch: start a new one
                 async with self._relaunch:
                     if not self._browser.is_connected():
@@ -487,26 +509,31 @@ class PdfPrinter:
             page, uses = self._idle.pop() if self._idle else (await self._new_page(), 0)
             ok = False
             try:
-                if html is not None:
-                    await page.set_content(html, wait_until="load")
-                else:
-                    await page.goto(url, wait_until="load")
-                data = await page.pdf(
-                    format="A4",
-                    print_background=True,
-                    display_header_footer=True,
-                    header_template="<span></span>",
-                    footer_template=FOOTER_TEMPLATE,
-                    margin=PDF_MARGIN,
-                )
+                data = await asyncio.wait_for(self._print_page(page, html, url), self.timeout)
                 ok = True
                 return data
             finally:
                 if ok and uses + 1 < self.page_uses:
                     self._idle.append((page, uses + 1))
-                else:
+                else:  # bounded: a page stuck loading must not keep its slot
                     with contextlib.suppress(Exception):  # its browser may be gone
-                        await page.context.close()
+                        await asyncio.wait_for(page.context.close(), CLOSE_TIMEOUT)
+
+    @staticmethod
+    async def _print_page(page: Any, html: str | None, url: str | None) -> bytes:
+        if html is not None:
+            await page.set_content(html, wait_until="load")
+        else:
+            await page.goto(url, wait_until="load")
+        data: bytes = await page.pdf(
+            format="A4",
+            print_background=True,
+            display_header_footer=True,
+            header_template="<span></span>",
+            footer_template=FOOTER_TEMPLATE,
+            margin=PDF_MARGIN,
+        )
+        return data
 
     async def _new_page(self) -> Any:
         # A context of its own, without JavaScript (reports have none), offline.
@@ -516,10 +543,12 @@ class PdfPrinter:
 
     async def _shutdown(self) -> None:
         self._idle.clear()
-        if self._browser is not None:
-            await self._browser.close()
-        if self._playwright is not None:
-            await self._playwright.stop()
+        try:
+            if self._browser is not None:
+                await asyncio.wait_for(self._browser.close(), CLOSE_TIMEOUT)
+        finally:
+            if self._playwright is not None:
+                await asyncio.wait_for(self._playwright.stop(), CLOSE_TIMEOUT)
         self._browser = self._playwright = None
 
 
