@@ -53,6 +53,9 @@ $(STAMP): pyproject.toml | $(APT_STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# bytecode now, as pip does for what it installs: every kernel and command
+	@# imports these modules, and with PYTHONDONTWRITEBYTECODE set each would compile them
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 clean:
