@@ -128,38 +128,30 @@ def test_cells_sent_in_one_request_give_the_cell_by_cell_notebook(tmp_path):
 def test_a_warm_kernel_is_asked_its_language_info_once(tmp_path):
     notebook = _notebook(tmp_path / "probe.ipynb", CELLS)
     asked: list[int] = []
-    with WarmKernel(max_uses=10) as kernel:
-        shown = []
-        for school in ("s1", "s2", "s3"):
-            km, kc = kernel.acquire()
-            kernel_info = kc.kernel_info
-            kc.kernel_info = lambda *a, _ki=kernel_info, **kw: asked.append(1) or _ki(*a, **kw)
-            try:
-                nb = pm.execute_notebook(
-                    notebook, tmp_path / f"{school}.ipynb", parameters={"school_id": school},
-                    engine_name=ENGINE, kernel_name="python3", progress_bar=False,
-                    request_save_on_cell_execute=False, km=km, kc=kc,
-                )  # fmt: skip
-            finally:
-                del kc.kernel_info
-                kernel.release(True)
-            shown.append(nbformat.read(tmp_path / f"{school}.ipynb", as_version=4))
-            assert nb.metadata["language_info"]["name"] == "python"
-        assert len(asked) == 1  # the first notebook's, kept for the kernel's next ones
-        assert shown[0].metadata["language_info"] == shown[2].metadata["language_info"]
-        kernel.discard()  # a new kernel is asked again
+
+    def run(kernel: WarmKernel, school: str):
+        """One notebook on the warm kernel, counting the kernel_info requests it sends."""
         km, kc = kernel.acquire()
         kernel_info = kc.kernel_info
         kc.kernel_info = lambda *a, **kw: asked.append(1) or kernel_info(*a, **kw)
         try:
-            pm.execute_notebook(
-                notebook, tmp_path / "new.ipynb", parameters={"school_id": "s4"},
+            nb = pm.execute_notebook(
+                notebook, tmp_path / f"{school}.ipynb", parameters={"school_id": school},
                 engine_name=ENGINE, kernel_name="python3", progress_bar=False,
                 request_save_on_cell_execute=False, km=km, kc=kc,
             )  # fmt: skip
         finally:
             del kc.kernel_info
             kernel.release(True)
+        assert nb.metadata["language_info"]["name"] == "python"
+        return nbformat.read(tmp_path / f"{school}.ipynb", as_version=4)
+
+    with WarmKernel(max_uses=10) as kernel:
+        shown = [run(kernel, school) for school in ("s1", "s2", "s3")]
+        assert len(asked) == 1  # the first notebook's, kept for the kernel's next ones
+        assert shown[0].metadata["language_info"] == shown[2].metadata["language_info"]
+        kernel.discard()  # a new kernel is asked again
+        run(kernel, "s4")
         assert len(asked) == 2
 
 
